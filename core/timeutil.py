@@ -1,0 +1,144 @@
+"""Clocks, time zones and business days. Pure functions; "now" is always passed in.
+
+All instants are timezone-aware datetimes in UTC at the edges; local calendar logic
+(business days, sending windows) is done in the prospect's own zone with zoneinfo, so
+DST changes are handled by the tz database rather than by fixed offsets.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta, timezone
+from typing import Callable, Iterable, Protocol
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+UTC = timezone.utc
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+class Clock(Protocol):
+    def now(self) -> datetime: ...
+
+
+@dataclass(frozen=True)
+class FixedClock:
+    """A clock that always says the same instant (the CLI's --now)."""
+
+    at: datetime
+
+    def now(self) -> datetime:
+        return self.at
+
+
+class SystemClock:
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+
+def parse_instant(text: str) -> datetime:
+    """Parse an ISO-8601 instant; a naive value is taken as UTC. Raises ValueError."""
+    value = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
+
+
+def to_utc(value: datetime) -> datetime:
+    """Make a datetime aware UTC (SQLite gives naive values back: they are UTC)."""
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
+
+
+def iso(value: datetime | None) -> str | None:
+    return None if value is None else to_utc(value).isoformat().replace("+00:00", "Z")
+
+
+def zone(name: str | None) -> ZoneInfo | None:
+    """The ZoneInfo for an IANA name, or None when unknown or empty."""
+    if not name:
+        return None
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return None
+
+
+def is_business_day(day: date, workdays: Iterable[str] = WEEKDAYS[:5],
+                    holidays: Iterable[date] = ()) -> bool:
+    return WEEKDAYS[day.weekday()] in set(workdays) and day not in set(holidays)
+
+
+def add_business_days(day: date, n: int, workdays: Iterable[str] = WEEKDAYS[:5],
+                      holidays: Iterable[date] = ()) -> date:
+    """The local date n business days after `day` (n=0: `day` itself if a business day,
+    else the next business day)."""
+    wd, hol = tuple(workdays), frozenset(holidays)
+    current = day
+    while not is_business_day(current, wd, hol):
+        current += timedelta(days=1)
+    remaining = n
+    while remaining > 0:
+        current += timedelta(days=1)
+        if is_business_day(current, wd, hol):
+            remaining -= 1
+    return current
+
+
+def business_days_between(start: date, end: date, workdays: Iterable[str] = WEEKDAYS[:5],
+                          holidays: Iterable[date] = ()) -> int:
+    """Business days in (start, end]; 0 when end <= start."""
+    wd, hol = tuple(workdays), frozenset(holidays)
+    count, current = 0, start
+    while current < end:
+        current += timedelta(days=1)
+        if is_business_day(current, wd, hol):
+            count += 1
+    return count
+
+
+def local_instant(day: date, at: time, tz: ZoneInfo) -> datetime:
+    """The UTC instant of a local wall-clock time; a time skipped by a DST jump moves
+    forward to the first valid instant, an ambiguous one takes the first occurrence."""
+    naive = datetime.combine(day, at)
+    aware = naive.replace(tzinfo=tz, fold=0)
+    # A non-existent local time round-trips to a different wall time: move past the gap.
+    back = aware.astimezone(UTC).astimezone(tz)
+    if back.replace(tzinfo=None) != naive:
+        aware = (naive + timedelta(hours=1)).replace(tzinfo=tz)
+        aware = aware.replace(minute=0, second=0) if at.minute == 0 else aware
+    return aware.astimezone(UTC)
+
+
+@dataclass(frozen=True)
+class Window:
+    """A weekly sending window in local time: days and [start, end) hours."""
+
+    days: tuple[str, ...] = WEEKDAYS[:5]
+    start: time = time(8, 0)
+    end: time = time(17, 0)
+    holidays: frozenset[date] = frozenset()
+
+    def contains(self, instant: datetime, tz: ZoneInfo) -> bool:
+        local = to_utc(instant).astimezone(tz)
+        return (is_business_day(local.date(), self.days, self.holidays)
+                and self.start <= local.time() < self.end)
+
+    def next_open(self, instant: datetime, tz: ZoneInfo) -> datetime:
+        """The first instant >= `instant` inside the window (UTC)."""
+        if self.contains(instant, tz):
+            return to_utc(instant)
+        local = to_utc(instant).astimezone(tz)
+        day = local.date()
+        if local.time() >= self.start:
+            day += timedelta(days=1)
+        for _ in range(400):
+            if is_business_day(day, self.days, self.holidays):
+                candidate = local_instant(day, self.start, tz)
+                if candidate >= to_utc(instant):
+                    return candidate
+            day += timedelta(days=1)
+        raise ValueError("sending window has no open day within 400 days")
+
+
+ClockFn = Callable[[], datetime]

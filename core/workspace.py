@@ -1,0 +1,240 @@
+"""A workspace: one client's folder with `workspace.toml`. Everything it needs lives
+under that folder by default (SQLite database, checkpoints, outbox, rejects), so copying
+the folder copies the workspace. Validated on load; errors name the file and key.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from core.errors import ConfigError
+from policies.config import PolicyConfig
+
+CONDITIONS = (
+    "has_email", "no_email", "has_linkedin", "no_linkedin", "tier_1", "not_tier_1",
+    "no_reply", "opened_no_reply", "connection_accepted", "has_postal_address",
+)
+STEP_CHANNELS = ("email", "linkedin", "direct_mail", "phone")
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ClientConfig(_Section):
+    name: str = Field(min_length=1, description="The agency's client this workspace runs for.")
+    id: str = Field("", description="Stable workspace id; defaults to the folder name.")
+
+
+class SenderConfig(_Section):
+    name: str = Field(min_length=1)
+    email: str = Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+    title: str = ""
+    company: str = Field(min_length=1)
+    postal_address: str = Field(min_length=10, description="Physical postal address (CAN-SPAM).")
+    unsubscribe_url: str = Field(pattern=r"^https://", description="One-click unsubscribe URL.")
+    unsubscribe_mailto: str = ""
+    linkedin_account_id: str = ""
+    timezone: str = "UTC"
+
+
+class IcpConfig(_Section):
+    industries: tuple[str, ...] = ()
+    countries: tuple[str, ...] = ()
+    titles: tuple[str, ...] = ()
+    min_employees: int | None = None
+    max_employees: int | None = None
+
+
+class PlaybookStep(_Section):
+    id: str = Field(pattern=r"^[a-z0-9_]+$")
+    channel: Literal["email", "linkedin", "direct_mail", "phone"]
+    kind: str = Field("", description="email | linkedin_connect | linkedin_message | direct_mail | call")
+    template: str = ""
+    delay_business_days: int = Field(0, ge=0, description="After the previous touch.")
+    when: tuple[str, ...] = ()
+    review: bool = Field(False, description="Always ask a human before this step goes out.")
+    follow_up_of: str = Field("", description="Step id this one continues (threading).")
+
+    @field_validator("when")
+    @classmethod
+    def _known_conditions(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        unknown = [c for c in value if c not in CONDITIONS]
+        if unknown:
+            raise ValueError(f"unknown condition(s) {unknown}; known: {', '.join(CONDITIONS)}")
+        return value
+
+    @model_validator(mode="after")
+    def _default_kind(self) -> "PlaybookStep":
+        if not self.kind:
+            default = {"email": "email", "linkedin": "linkedin_connect",
+                       "direct_mail": "direct_mail", "phone": "call"}[self.channel]
+            object.__setattr__(self, "kind", default)
+        return self
+
+
+class PlaybookConfig(_Section):
+    name: str = "default"
+    steps: tuple[PlaybookStep, ...] = Field(min_length=1)
+    review_tier_1: bool = Field(True, description="Tier-1 prospects' messages are reviewed.")
+    research_first: bool = True
+    enrich_missing_email: bool = True
+
+    @model_validator(mode="after")
+    def _unique_ids(self) -> "PlaybookConfig":
+        ids = [s.id for s in self.steps]
+        dupes = sorted({i for i in ids if ids.count(i) > 1})
+        if dupes:
+            raise ValueError(f"duplicate step id(s): {dupes}")
+        for s in self.steps:
+            if s.follow_up_of and s.follow_up_of not in ids:
+                raise ValueError(f"step {s.id!r} follows unknown step {s.follow_up_of!r}")
+        return self
+
+
+class ChannelConfig(_Section):
+    enabled: bool = True
+    provider: str = "file"
+    settings: dict[str, str] = Field(default_factory=dict,
+                                     description="Provider settings; secrets come from env vars named here.")
+
+
+class ChannelsConfig(_Section):
+    email: ChannelConfig = ChannelConfig()
+    linkedin: ChannelConfig = ChannelConfig()
+    direct_mail: ChannelConfig = ChannelConfig()
+
+
+class ProvidersConfig(_Section):
+    planner: Literal["playbook"] = "playbook"
+    research: Literal["snapshot"] = "snapshot"
+    enrichment: Literal["file"] = "file"
+    drafting: Literal["template"] = "template"
+    review: Literal["cli"] = "cli"
+
+
+class CostsConfig(_Section):
+    research_credits: float = Field(1.0, ge=0, description="Credits per company researched.")
+    enrichment_credits: float = Field(2.0, ge=0, description="Credits per contact lookup.")
+    credit_usd: float = Field(0.01, ge=0, description="Dollar value of one credit.")
+    direct_mail_usd: float = Field(35.0, ge=0, description="Cost of one direct-mail send.")
+
+
+class LimitsConfig(_Section):
+    max_steps_per_run: int = Field(12, ge=1, le=100)
+
+
+class RunConfig(_Section):
+    daily_at: str = Field("08:30", pattern=r"^\d{2}:\d{2}$")
+    timezone: str = "UTC"
+    workers: int = Field(1, ge=1, le=64)
+
+
+class WorkspaceConfig(_Section):
+    client: ClientConfig
+    sender: SenderConfig
+    icp: IcpConfig = IcpConfig()
+    playbook: PlaybookConfig
+    channels: ChannelsConfig = ChannelsConfig()
+    providers: ProvidersConfig = ProvidersConfig()
+    costs: CostsConfig = CostsConfig()
+    limits: LimitsConfig = LimitsConfig()
+    run: RunConfig = RunConfig()
+    policy: PolicyConfig = PolicyConfig()
+    database_url: str = ""
+
+
+class Workspace:
+    """A loaded workspace: its folder, its validated config and where its state lives."""
+
+    def __init__(self, root: Path, config: WorkspaceConfig):
+        self.root = root
+        self.config = config
+
+    @property
+    def id(self) -> str:
+        return self.config.client.id or _slug(self.root.resolve().name)
+
+    @property
+    def var_dir(self) -> Path:
+        return self.root / "var"
+
+    @property
+    def outbox_dir(self) -> Path:
+        return self.root / "outbox"
+
+    @property
+    def web_dir(self) -> Path:
+        return self.root / "web"
+
+    @property
+    def templates_dir(self) -> Path:
+        return self.root / "templates"
+
+    @property
+    def database_url(self) -> str:
+        url = os.environ.get("OUTBOUND_DATABASE_URL") or self.config.database_url
+        if url:
+            return url
+        return f"sqlite:///{(self.var_dir / 'outbound.db').resolve()}"
+
+    @property
+    def checkpoint_path(self) -> Path:
+        return self.var_dir / "checkpoints.db"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    def step(self, step_id: str) -> PlaybookStep:
+        for s in self.config.playbook.steps:
+            if s.id == step_id:
+                return s
+        raise ConfigError(f"no playbook step {step_id!r}", file=str(self.root / "workspace.toml"))
+
+
+def _slug(name: str) -> str:
+    return re.sub(r"[^a-z0-9_-]+", "-", name.lower()).strip("-") or "workspace"
+
+
+def load_workspace(path: str | Path) -> Workspace:
+    """Load and validate `<path>/workspace.toml` (or a path to the toml itself)."""
+    p = Path(path)
+    file = p if p.suffix == ".toml" else p / "workspace.toml"
+    if not file.exists():
+        raise ConfigError("workspace.toml not found", file=str(file),
+                          next_step="Pass --workspace DIR pointing at a folder with workspace.toml.")
+    try:
+        data = tomllib.loads(file.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"not valid TOML: {exc}", file=str(file)) from exc
+    try:
+        config = WorkspaceConfig.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        key = ".".join(str(part) for part in err["loc"])
+        more = f" (and {exc.error_count() - 1} more problem(s))" if exc.error_count() > 1 else ""
+        raise ConfigError(f"{err['msg']}{more}", file=str(file), key=key) from exc
+    return Workspace(file.parent, config)
+
+
+def config_problems(path: str | Path) -> list[dict[str, str]]:
+    """Every validation problem in a workspace file, each with its key (for `policy check`)."""
+    p = Path(path)
+    file = p if p.suffix == ".toml" else p / "workspace.toml"
+    try:
+        data = tomllib.loads(file.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        return [{"file": str(file), "key": "", "problem": str(exc)}]
+    try:
+        WorkspaceConfig.model_validate(data)
+    except ValidationError as exc:
+        return [{"file": str(file), "key": ".".join(str(x) for x in e["loc"]), "problem": e["msg"]}
+                for e in exc.errors()]
+    return []

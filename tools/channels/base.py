@@ -1,0 +1,76 @@
+"""The channel contract: one Protocol every sender implements (file outbox, SMTP,
+sequencer API, HeyReach-style LinkedIn API, Sendoso-style direct mail API).
+
+Adapters raise the typed errors of `core.errors` (Transient, PermanentFailure,
+ProviderConfigError, InvalidInput, QuotaExceeded, NotFound) so the outbox can classify
+failures; they never decide policy. The idempotency key is passed to providers that
+accept one, and `deliver` must be safe to call again with the same key after a crash.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Protocol, runtime_checkable
+
+
+@dataclass(frozen=True)
+class Sender:
+    name: str
+    email: str
+    company: str
+    postal_address: str
+    unsubscribe_url: str
+    title: str = ""
+    unsubscribe_mailto: str = ""
+    linkedin_account_id: str = ""
+
+
+@dataclass(frozen=True)
+class Recipient:
+    """Always taken from the prospect on record, never from model or web text."""
+
+    prospect_id: str
+    name: str
+    email: str = ""
+    linkedin_url: str = ""
+    company: str = ""
+    title: str = ""
+    postal_address: str = ""
+
+
+@dataclass(frozen=True)
+class OutboundMessage:
+    idempotency_key: str
+    channel: str  # "email" | "linkedin" | "direct_mail"
+    kind: str  # e.g. "email", "linkedin_connect", "linkedin_message", "direct_mail"
+    sender: Sender
+    recipient: Recipient
+    subject: str
+    body: str  # plain text, already containing the unsubscribe line and postal address
+    step_id: str
+    html: str | None = None
+    thread: Mapping[str, str] = field(default_factory=dict)  # in_reply_to, references
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class DeliveryResult:
+    provider: str
+    provider_message_id: str
+    already_delivered: bool = False  # the provider/outbox already had this key
+    cost_usd: float = 0.0
+    detail: Mapping[str, Any] = field(default_factory=dict)
+
+
+@runtime_checkable
+class Channel(Protocol):
+    name: str  # provider name, e.g. "file", "smtp", "instantly", "heyreach", "sendoso"
+
+    def deliver(self, message: OutboundMessage) -> DeliveryResult:
+        """Send once. Raise a core.errors.ProviderError subclass on failure."""
+        ...
+
+    def lookup(self, idempotency_key: str) -> DeliveryResult | None:
+        """Whether a message with this key was already delivered (for reconciling a
+        crash between 'sending' and 'sent'); None when unknown or not delivered."""
+        ...
