@@ -130,6 +130,14 @@ class LimitsConfig(_Section):
     max_steps_per_run: int = Field(12, ge=1, le=100)
 
 
+class ComplianceConfig(_Section):
+    legitimate_interest_assessed_at: str = Field(
+        "", pattern=r"^(\d{4}-\d{2}-\d{2})?$",
+        description="Date of the client's recorded legitimate-interest assessment (GDPR Art. 6(1)(f)); "
+                    "applies to EU/EEA/UK prospects without a basis of their own.")
+    legitimate_interest_document: str = Field("", description="Where the assessment is kept.")
+
+
 class RunConfig(_Section):
     daily_at: str = Field("08:30", pattern=r"^\d{2}:\d{2}$")
     timezone: str = "UTC"
@@ -146,7 +154,11 @@ class WorkspaceConfig(_Section):
     costs: CostsConfig = CostsConfig()
     limits: LimitsConfig = LimitsConfig()
     run: RunConfig = RunConfig()
+    compliance: ComplianceConfig = ComplianceConfig()
     policy: PolicyConfig = PolicyConfig()
+    mode: Literal["send", "draft_only", "research_only"] = Field(
+        "send", description="What the agent may do: research only, draft only, or send.")
+    kill_switch: bool = Field(False, description="Stop every active action in this workspace.")
     database_url: str = ""
 
 
@@ -187,6 +199,11 @@ class Workspace:
     @property
     def checkpoint_path(self) -> Path:
         return self.var_dir / "checkpoints.db"
+
+    @property
+    def kill_switch(self) -> bool:
+        """On when set in workspace.toml or when a KILL_SWITCH file exists in the folder."""
+        return self.config.kill_switch or (self.root / "KILL_SWITCH").exists()
 
     @property
     def is_sqlite(self) -> bool:

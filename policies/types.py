@@ -1,7 +1,7 @@
 """Plain data the guardrails work on: the proposed action, the facts observed about the
 prospect, and the verdicts. No I/O here and nowhere in `policies/`.
 
-A rule is ``Callable[[PolicyInput], Verdict | None]``: None means "does not apply".
+A rule is ``Callable[[PolicyInput, PolicyConfig], Verdict | None]``: None means "does not apply".
 `PolicyInput.from_observation` builds the input from the JSON observation the graph
 records in the decision log, so replay feeds rules exactly what they saw.
 """
@@ -55,11 +55,13 @@ class Proposal:
     action: ActionKind
     reason: str
     channel: str | None = None
+    kind: str | None = None  # email | linkedin_connect | linkedin_message | direct_mail | call
     step_id: str | None = None
     template: str | None = None
     until: str | None = None  # for "wait"
     est_credits: float = 0.0
-    est_usd: float = 0.0
+    est_usd: float = 0.0  # the action's whole cost in USD, LLM share included
+    est_llm_usd: float = 0.0  # the LLM share of est_usd
 
     def to_dict(self) -> dict[str, Any]:
         return {k: v for k, v in self.__dict__.items() if v is not None}
@@ -75,6 +77,8 @@ class Touch:
     step_id: str
     channel: str
     at: datetime
+    kind: str | None = None
+    template: str | None = None
 
 
 @dataclass(frozen=True)
@@ -92,6 +96,12 @@ class DraftFacts:
     sentences: tuple[Mapping[str, Any], ...] = ()
     template: str | None = None
     model_written: bool = False
+    id: str | None = None
+    kind: str | None = None
+    template_version: str | None = None
+    links: tuple[str, ...] = ()
+    headers: Mapping[str, Any] = field(default_factory=dict)
+    recipient: str | None = None
 
 
 @dataclass(frozen=True)
@@ -120,7 +130,12 @@ class PolicyInput:
                                body=d.get("body", ""),
                                sentences=tuple(d.get("sentences") or ()),
                                template=d.get("template"),
-                               model_written=bool(d.get("model_written", False)))
+                               model_written=bool(d.get("model_written", False)),
+                               id=d.get("id"), kind=d.get("kind"),
+                               template_version=d.get("template_version"),
+                               links=tuple(d.get("links") or ()),
+                               headers=dict(d.get("headers") or {}),
+                               recipient=d.get("recipient"))
         return cls(
             now=parse_instant(obs["now"]),
             proposal=proposal,
@@ -128,7 +143,8 @@ class PolicyInput:
             company=obs.get("company") or {},
             suppressions=tuple(SuppressionHit(s["reason"], s["match"], s["value"])
                                for s in obs.get("suppressions") or ()),
-            touches=tuple(Touch(t["step_id"], t["channel"], parse_instant(t["at"]))
+            touches=tuple(Touch(t["step_id"], t["channel"], parse_instant(t["at"]),
+                                kind=t.get("kind"), template=t.get("template"))
                           for t in obs.get("touches") or ()),
             replied_at=_instant(events.get("replied_at")),
             account_replied_at=_instant(events.get("account_replied_at")),
@@ -137,6 +153,27 @@ class PolicyInput:
             steps_this_run=steps_this_run,
             observation=obs,
         )
+
+    def fact(self, section: str) -> Mapping[str, Any]:
+        """One mapping section of the observation (``events``, ``sender``, ``evidence``,
+        ``reviews`` ...); an absent or null section reads as empty."""
+        value = self.observation.get(section)
+        return value if isinstance(value, Mapping) else {}
+
+    @property
+    def channel(self) -> str:
+        """The proposal's channel, else the draft's, else ""."""
+        return self.proposal.channel or (self.draft.channel if self.draft else "") or ""
+
+    @property
+    def message_kind(self) -> str:
+        """email | linkedin_connect | linkedin_message | direct_mail | call: the proposal's
+        kind, else the draft's, else derived from the channel."""
+        kind = self.proposal.kind or (self.draft.kind if self.draft else None)
+        if kind:
+            return kind
+        return {"email": "email", "linkedin": "linkedin_message", "direct_mail": "direct_mail",
+                "phone": "call"}.get(self.channel, "")
 
 
 def _instant(value: str | None) -> datetime | None:

@@ -1,0 +1,316 @@
+"""What `act` does for each allowed action. Every function writes its decision record in
+the same transaction as its effect on the database, and is safe to run again after a
+crash (cached lookups, drafts keyed by step, outbox rows keyed by idempotency key)."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime
+from typing import Any, Callable
+
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, select
+
+from agents.context import AgentContext
+from agents.records import append, record
+from agents.state import ProspectState
+from core import faults
+from core.errors import NotFound, OutboundError, PermanentFailure, ProviderConfigError, ProviderError
+from core.timeutil import iso, parse_instant
+from state import repo
+from state.db import session_scope
+from state.models import Company, Draft, Evidence, LookupCache, OutboxMessage, Prospect
+from tools.channels.base import OutboundMessage, Recipient
+
+ActionFn = Callable[[ProspectState, AgentContext], dict[str, Any]]
+
+
+def idempotency_key(workspace: str, prospect_id: str, step_id: str, channel: str) -> str:
+    return hashlib.sha256(f"{workspace}|{prospect_id}|{step_id}|{channel}".encode()).hexdigest()
+
+
+def _now(state: ProspectState) -> datetime:
+    return parse_instant(state["now"])
+
+
+def _prospect(session: Session, state: ProspectState) -> Prospect:
+    return session.get(Prospect, state["prospect_id"])
+
+
+def research(state: ProspectState, ctx: AgentContext) -> dict[str, Any]:
+    """Research the company once; later prospects at the same company reuse the evidence."""
+    company_id = state["observation"]["company"]["id"]
+    with Session(ctx.engine) as session:
+        company = session.get(Company, company_id)
+        cached = repo.cached_lookup(session, workspace=ctx.ws_id,
+                                    provider=f"research:{ctx.researcher.name}", key=company.domain)
+    tool = {"name": f"research:{ctx.researcher.name}", "input": {"domain": company.domain}}
+    if cached is not None:
+        return _finish_research(state, ctx, company_id, cached.status, [], 0.0,
+                                {**tool, "result": {"cache": "hit", "status": cached.status}})
+    try:
+        result = ctx.researcher.research(company.domain)
+    except NotFound as exc:
+        return _finish_research(state, ctx, company_id, "not_found", [], ctx.workspace.config.costs.research_credits,
+                                {**tool, "result": {"status": "not_found"}}, error=exc)
+    items = [e.to_dict() for e in result.evidence]
+    return _finish_research(state, ctx, company_id, "found", items, result.credits,
+                            {**tool, "result": {"status": "found", "pages": list(result.pages),
+                                                "evidence_ids": [e["id"] for e in items]}})
+
+
+def _finish_research(state: ProspectState, ctx: AgentContext, company_id: str, status: str,
+                     items: list[dict[str, Any]], credits: float, tool: dict[str, Any],
+                     error: OutboundError | None = None) -> dict[str, Any]:
+    now = _now(state)
+    usd = credits * ctx.workspace.config.costs.credit_usd
+    try:
+        with session_scope(ctx.engine) as session:
+            company = session.get(Company, company_id)
+            if tool["result"].get("cache") != "hit":
+                session.add(LookupCache(workspace=ctx.ws_id, provider=tool["name"], key=company.domain,
+                                        status=status, result={"evidence": len(items)},
+                                        credits=credits, usd=usd, created_at=now))
+            known = set(session.exec(select(Evidence.id).where(
+                Evidence.id.in_([i["id"] for i in items] or [""]))).all())
+            for item in items:
+                if item["id"] not in known:
+                    session.add(Evidence(id=item["id"], workspace=ctx.ws_id, company_id=company_id,
+                                         kind=item["kind"], source_url=item["url"],
+                                         quote=item["quote"], data=item["data"], collected_at=now))
+            company.research_status = "done" if status == "found" else "not_found"
+            company.researched_at = now
+            company.research_error = error.message if error else ""
+            session.add(company)
+            append(session, ctx.ws_id, record(
+                state, node="act", action="research", final_action="research", tool=tool,
+                cost={"credits": credits if tool["result"].get("cache") != "hit" else 0.0,
+                      "usd": usd if tool["result"].get("cache") != "hit" else 0.0},
+                error=error.to_dict() if error else None))
+    except IntegrityError:
+        # Another worker researched this company at the same moment: use its result.
+        return research(state, ctx)
+    return {}
+
+
+def enrich(state: ProspectState, ctx: AgentContext) -> dict[str, Any]:
+    """Look the contact up once; hit or miss is cached, so it is never paid twice."""
+    obs = state["observation"]
+    p, domain = obs["prospect"], obs["company"].get("domain", "")
+    key = ctx.enricher.lookup_key(p["first_name"], p["last_name"], domain)
+    provider = f"enrichment:{ctx.enricher.name}"
+    tool: dict[str, Any] = {"name": provider, "input": {"key": key}}
+    with Session(ctx.engine) as session:
+        cached = repo.cached_lookup(session, workspace=ctx.ws_id, provider=provider, key=key)
+    error: OutboundError | None = None
+    credits = 0.0
+    if cached is not None:
+        status, found = cached.status, dict(cached.result)
+        tool["result"] = {"cache": "hit", "status": status}
+    else:
+        try:
+            res = ctx.enricher.enrich(p["first_name"], p["last_name"], domain)
+            status, credits = "found", res.credits
+            found = {"email": res.email, "linkedin_url": res.linkedin_url, "phone": res.phone}
+        except NotFound as exc:
+            status, found, error = "not_found", {}, exc
+            credits = ctx.workspace.config.costs.enrichment_credits
+        tool["result"] = {"status": status, "fields": sorted(k for k, v in found.items() if v)}
+    usd = credits * ctx.workspace.config.costs.credit_usd
+    now = _now(state)
+    with session_scope(ctx.engine) as session:
+        if cached is None:
+            session.add(LookupCache(workspace=ctx.ws_id, provider=provider, key=key, status=status,
+                                    result=found, credits=credits, usd=usd, created_at=now))
+        prospect = _prospect(session, state)
+        prospect.enrichment_status = status
+        if found.get("email") and not prospect.email_norm:
+            prospect.email = prospect.email_norm = found["email"]
+            prospect.email_status = "valid"
+        if found.get("linkedin_url") and not prospect.linkedin_url:
+            prospect.linkedin_url = found["linkedin_url"]
+        if found.get("phone") and not prospect.phone:
+            prospect.phone = found["phone"]
+        prospect.updated_at = now
+        session.add(prospect)
+        append(session, ctx.ws_id, record(state, node="act", action="enrich", final_action="enrich",
+                                          tool=tool, cost={"credits": credits, "usd": usd},
+                                          error=error.to_dict() if error else None))
+    return {}
+
+
+def draft(state: ProspectState, ctx: AgentContext) -> dict[str, Any]:
+    """Write the step's message from its template and the evidence on record."""
+    obs, prop = state["observation"], state["plan"]["proposal"]
+    step = ctx.workspace.step(prop["step_id"])
+    with Session(ctx.engine) as session:
+        evidence = [{"id": e.id, "kind": e.kind, "url": e.source_url, "quote": e.quote,
+                     "data": e.data} for e in repo.evidence_for(
+            session, workspace=ctx.ws_id, company_id=obs["company"].get("id"),
+            prospect_id=state["prospect_id"])]
+    sender = {"name": ctx.sender.name, "title": ctx.sender.title, "company": ctx.sender.company,
+              "postal_address": ctx.sender.postal_address,
+              "unsubscribe_url": ctx.sender.unsubscribe_url}
+    result = ctx.drafter.draft(template=step.template, kind=step.kind, prospect=obs["prospect"],
+                               company=obs["company"], evidence=evidence, sender=sender)
+    draft_id = "d_" + hashlib.sha256(
+        f"{ctx.ws_id}|{state['prospect_id']}|{step.id}|{result.template_version}".encode()).hexdigest()[:16]
+    tool = {"name": f"draft:{ctx.drafter.name}", "input": {"template": step.template},
+            "result": {"draft_id": draft_id, "template_version": result.template_version,
+                       "sentences": len(result.sentences), "evidence_ids": list(result.used_evidence)}}
+    with session_scope(ctx.engine) as session:
+        existing = session.get(Draft, draft_id)
+        if existing is None:
+            session.add(Draft(id=draft_id, workspace=ctx.ws_id, prospect_id=state["prospect_id"],
+                              step_id=step.id, channel=step.channel, kind=step.kind,
+                              template=step.template, template_version=result.template_version,
+                              subject=result.subject, body=result.body,
+                              sentences=[s.to_dict() for s in result.sentences],
+                              status="draft", created_at=_now(state)))
+        elif existing.status == "rejected":
+            existing.status = "draft"
+            session.add(existing)
+        append(session, ctx.ws_id, record(state, node="act", action="draft", final_action="draft",
+                                          tool=tool))
+    return {}
+
+
+def send(state: ProspectState, ctx: AgentContext) -> dict[str, Any]:
+    """Outbox row + decision in one transaction, then delivery; a crash in between is
+    resumed from the outbox row, never sent twice."""
+    obs, prop = state["observation"], state["plan"]["proposal"]
+    step = ctx.workspace.step(prop["step_id"])
+    channel = ctx.channels[step.channel]
+    key = idempotency_key(ctx.ws_id, state["prospect_id"], step.id, step.channel)
+    now = _now(state)
+    with session_scope(ctx.engine) as session:
+        row = session.exec(select(OutboxMessage).where(OutboxMessage.idempotency_key == key)).first()
+        d = obs["drafts"][step.id]
+        if row is None:
+            row = OutboxMessage(workspace=ctx.ws_id, prospect_id=state["prospect_id"],
+                                idempotency_key=key, step_id=step.id, channel=step.channel,
+                                kind=step.kind, draft_id=d["id"], provider=channel.name,
+                                status="pending", run_id=state["run_id"], created_at=now,
+                                payload={"template_version": d["template_version"]})
+            session.add(row)
+        already = row.status == "sent"
+        append(session, ctx.ws_id, record(
+            state, node="act", action="send", final_action="noop" if already else "send",
+            tool={"name": f"channel:{step.channel}:{channel.name}",
+                  "input": {"idempotency_key": key, "draft_id": d["id"]},
+                  "result": {"outbox_status": row.status}}))
+    if already:
+        return {}
+    faults.crash_point("after_send_decision")
+    message = _message(ctx, state=state, step_id=step.id, key=key, draft_id=d["id"])
+    return deliver(ctx, state, key, message)
+
+
+def call_task(state: ProspectState, ctx: AgentContext) -> dict[str, Any]:
+    """A call step becomes a task for the owner (talking points from the draft), written
+    through the "phone" outbox exactly once like any send."""
+    return send(state, ctx)
+
+
+def _message(ctx: AgentContext, *, state: ProspectState, step_id: str, key: str,
+             draft_id: str) -> OutboundMessage:
+    step = ctx.workspace.step(step_id)
+    with Session(ctx.engine) as session:
+        p = _prospect(session, state)
+        company = session.get(Company, p.company_id) if p.company_id else None
+        dr = session.get(Draft, draft_id)
+        thread: dict[str, str] = {}
+        if step.follow_up_of and step.channel == "email":
+            prev = session.exec(select(OutboxMessage).where(
+                OutboxMessage.idempotency_key == idempotency_key(
+                    ctx.ws_id, p.id, step.follow_up_of, "email"),
+                OutboxMessage.status == "sent")).first()
+            if prev is not None and prev.provider_message_id:
+                thread = {"in_reply_to": prev.provider_message_id,
+                          "references": prev.provider_message_id}
+    recipient = Recipient(prospect_id=p.id, name=p.full_name, email=p.email_norm,
+                          linkedin_url=p.linkedin_url, company=company.name if company else "",
+                          title=p.title, postal_address=str((p.attributes or {}).get("postal_address", "")))
+    subject = dr.subject if step.channel == "email" else ""
+    if not thread and subject.lower().startswith(("re:", "fwd:", "fw:")):
+        subject = subject.split(":", 1)[1].strip()  # never fake a reply
+    return OutboundMessage(idempotency_key=key, channel=step.channel, kind=step.kind,
+                           sender=ctx.sender, recipient=recipient, subject=subject, body=dr.body,
+                           step_id=step.id, thread=thread,
+                           metadata={"date": state["now"], "template": dr.template_version,
+                                     "workspace": ctx.ws_id})
+
+
+def deliver(ctx: AgentContext, state: ProspectState, key: str, message: OutboundMessage) -> dict[str, Any]:
+    """Deliver one outbox row (pending or sending) and mark it; failures are classified."""
+    channel = ctx.channels[message.channel]
+    now = _now(state)
+    with session_scope(ctx.engine) as session:
+        row = session.exec(select(OutboxMessage).where(OutboxMessage.idempotency_key == key)).first()
+        if row.status == "sent":
+            return {}
+        was_sending = row.status == "sending"
+        row.status, row.attempts = "sending", row.attempts + 1
+        session.add(row)
+    try:
+        result = channel.lookup(key) if was_sending else None
+        if result is None:
+            result = channel.deliver(message)
+    except ProviderError as exc:
+        return _failed(ctx, state, key, message, exc)
+    faults.crash_point("after_deliver")
+    with session_scope(ctx.engine) as session:
+        row = session.exec(select(OutboxMessage).where(OutboxMessage.idempotency_key == key)).first()
+        row.status, row.sent_at = "sent", now
+        row.provider_message_id = result.provider_message_id
+        row.payload = {**row.payload, **{k: str(v) for k, v in result.detail.items()},
+                       "cost_usd": result.cost_usd}
+        row.error_class = row.error = ""
+        session.add(row)
+        dr = session.get(Draft, row.draft_id)
+        if dr is not None:
+            dr.status = "sent"
+            session.add(dr)
+    return {"sent": [*(state.get("sent") or []), {"channel": message.channel,
+                                                   "step_id": message.step_id}]}
+
+
+def _failed(ctx: AgentContext, state: ProspectState, key: str, message: OutboundMessage,
+            exc: ProviderError) -> dict[str, Any]:
+    transient = exc.error_class in ("transient", "quota")
+    with session_scope(ctx.engine) as session:
+        row = session.exec(select(OutboxMessage).where(OutboxMessage.idempotency_key == key)).first()
+        row.status = "pending" if transient else "failed"
+        row.error_class, row.error = exc.error_class, exc.message
+        session.add(row)
+        if isinstance(exc, PermanentFailure) and message.channel == "email":
+            p = _prospect(session, state)
+            p.email_status = "invalid"
+            session.add(p)
+        append(session, ctx.ws_id, record(
+            state, node="act", action="send_failed", final_action="retry_later" if transient else "failed",
+            rationale=exc.next_step, error=exc.to_dict(),
+            tool={"name": f"channel:{message.channel}:{ctx.channels[message.channel].name}",
+                  "input": {"idempotency_key": key}}))
+    if isinstance(exc, ProviderConfigError) or transient:
+        until = iso(_now(state).replace(microsecond=0))
+        return {"outcome": {"kind": "error", "error_class": exc.error_class, "reason": exc.message,
+                            "next_step": exc.next_step, "until": until}}
+    return {}
+
+
+def finish(state: ProspectState, ctx: AgentContext, *, kind: str, until: str | None,
+           reason: str) -> dict[str, Any]:
+    """Terminal for today: wait until a time, or stop for good."""
+    with session_scope(ctx.engine) as session:
+        p = _prospect(session, state)
+        if kind == "stop":
+            p.status, p.stop_reason, p.next_action, p.next_action_at = "stopped", reason, "", None
+        else:
+            p.status, p.next_action = "waiting", (state["plan"]["proposal"].get("step_id") or "wait")
+            p.next_action_at = parse_instant(until) if until else None
+        p.updated_at = _now(state)
+        session.add(p)
+        append(session, ctx.ws_id, record(state, node="act", action=kind, final_action=kind,
+                                          extra={"until": until} if until else None))
+    return {"outcome": {"kind": kind, "until": until, "reason": reason}}

@@ -1,0 +1,150 @@
+"""Builds the observation: everything the planner and the policies may look at for one
+prospect at one instant, as plain JSON. It is recorded with each decision, so replay
+feeds the planner and rules exactly what they saw."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlmodel import Session
+
+from core.timeutil import iso, parse_instant, to_utc
+from core.workspace import Workspace
+from state import repo
+from state.models import Prospect
+from tools.normalize import COMPANY_SUFFIXES, email_domain
+
+REPLY_TYPES = ("replied", "linkedin_replied")
+
+
+def build_observation(session: Session, ws: Workspace, prospect: Prospect, now: datetime) -> dict[str, Any]:
+    wid = ws.id
+    company = session.get(repo.Company, prospect.company_id) if prospect.company_id else None
+    domain = company.domain if company else email_domain(prospect.email_norm)
+    outbox = repo.outbox_for(session, workspace=wid, prospect_id=prospect.id)
+    events = repo.events_for(session, workspace=wid, prospect_id=prospect.id)
+    drafts = repo.drafts_for(session, workspace=wid, prospect_id=prospect.id)
+    reviews = repo.reviews_for(session, workspace=wid, prospect_id=prospect.id)
+    attrs = prospect.attributes or {}
+    obs: dict[str, Any] = {
+        "now": iso(now),
+        "workspace": wid,
+        "mode": ws.config.mode,
+        "kill_switch": ws.kill_switch,
+        "prospect": {
+            "id": prospect.id, "first_name": prospect.first_name, "last_name": prospect.last_name,
+            "full_name": prospect.full_name, "email": prospect.email_norm,
+            "email_status": prospect.email_status, "email_domain": email_domain(prospect.email_norm),
+            "linkedin_url": prospect.linkedin_url, "title": prospect.title,
+            "country": prospect.country, "timezone": prospect.timezone, "tier": prospect.tier,
+            "owner": prospect.owner, "status": prospect.status, "stop_reason": prospect.stop_reason,
+            "has_postal_address": bool(attrs.get("postal_address")),
+            "is_sole_trader": str(attrs.get("sole_trader", "")).lower() in ("1", "true", "yes"),
+            "open_opportunity": str(attrs.get("open_opportunity", "")).lower() in ("1", "true", "yes"),
+            "consent": consent_of(ws, attrs),
+        },
+        "company": ({"id": company.id, "name": company.name, "short_name": short_name(company.name),
+                     "domain": company.domain,
+                     "research_status": company.research_status,
+                     "researched": company.research_status == "done"} if company else {}),
+        "enrichment": {"attempted": bool(prospect.enrichment_status),
+                       "status": prospect.enrichment_status},
+        "suppressions": repo.suppression_hits(session, workspace=wid, email=prospect.email_norm,
+                                              domain=domain),
+        "touches": [{"step_id": o.step_id, "channel": o.channel, "kind": o.kind,
+                     "at": iso(o.sent_at), "template": o.payload.get("template_version", "")}
+                    for o in outbox if o.status == "sent" and o.sent_at is not None],
+        "pending_sends": [{"step_id": o.step_id, "channel": o.channel, "status": o.status}
+                          for o in outbox if o.status in ("pending", "sending")],
+        "events": _events(events),
+        "drafts": {d.step_id: draft_facts(ws, prospect, d, outbox) for d in drafts
+                   if d.status not in ("rejected",)},
+        "reviews": {r.step_id: {"id": r.id, "status": r.status, "decided_by": r.decided_by,
+                                "draft_id": r.draft_id}
+                    for r in reviews},
+        "sender": {"name": ws.config.sender.name, "email": ws.config.sender.email,
+                   "company": ws.config.sender.company,
+                   "postal_address": ws.config.sender.postal_address,
+                   "unsubscribe_url": ws.config.sender.unsubscribe_url,
+                   "unsubscribe_mailto": ws.config.sender.unsubscribe_mailto},
+        "costs": {"research_credits": ws.config.costs.research_credits,
+                  "enrichment_credits": ws.config.costs.enrichment_credits},
+    }
+    obs["events"]["account_replied_at"] = iso(repo.account_replied_at(
+        session, workspace=wid, company_id=prospect.company_id, exclude=prospect.id))
+    cited = sorted({i for d in obs["drafts"].values() for sen in d["sentences"]
+                    for i in sen.get("evidence_ids", [])})
+    obs["evidence"] = {e.id: {"quote": e.quote, "url": e.source_url, "kind": e.kind}
+                       for e in repo.evidence_by_ids(session, workspace=wid, ids=cited)}
+    obs["counters"] = {
+        "template_sends": repo.template_sends(session, workspace=wid,
+                                              versions={d.template_version for d in drafts}),
+        "account_contacts_touched_week": repo.account_contacts_touched(
+            session, workspace=wid, company_id=prospect.company_id, since=now - timedelta(days=7)),
+    }
+    return obs
+
+
+def short_name(name: str) -> str:
+    """'Acme Robotics, Inc.' -> 'Acme Robotics' (how people write it in a sentence)."""
+    words = name.replace(",", " ").split()
+    while len(words) > 1 and words[-1].strip(".").lower() in COMPANY_SUFFIXES:
+        words.pop()
+    return " ".join(words)
+
+
+def consent_of(ws: Workspace, attrs: dict[str, Any]) -> dict[str, Any]:
+    """The prospect's recorded basis (import columns consent_basis / consent_recorded_at),
+    else the workspace's legitimate-interest assessment."""
+    truthy = lambda k: str(attrs.get(k, "")).lower() in ("1", "true", "yes")  # noqa: E731
+    basis = str(attrs.get("consent_basis", "")).strip().lower()
+    recorded = str(attrs.get("consent_recorded_at", "")).strip() or None
+    lia = ws.config.compliance.legitimate_interest_assessed_at
+    if not basis and lia:
+        basis, recorded = "legitimate_interest", lia
+    return {"basis": basis, "recorded_at": recorded, "published_address": truthy("published_address"),
+            "no_solicitation": truthy("no_solicitation")}
+
+
+def draft_facts(ws: Workspace, prospect: Prospect, d: Any, outbox: Any) -> dict[str, Any]:
+    """The draft as it would go out: text, citations, the headers the channel adds, links
+    and the recipient on record."""
+    step = next((s for s in ws.config.playbook.steps if s.id == d.step_id), None)
+    headers: dict[str, str] = {}
+    if d.channel == "email":
+        s = ws.config.sender
+        headers["List-Unsubscribe"] = ", ".join(
+            x for x in (f"<{s.unsubscribe_url}>" if s.unsubscribe_url else "",
+                        f"<mailto:{s.unsubscribe_mailto}>" if s.unsubscribe_mailto else "") if x)
+        if s.unsubscribe_url.startswith("https://"):
+            headers["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+        parent = step.follow_up_of if step else ""
+        if parent and any(o.step_id == parent and o.status == "sent" for o in outbox):
+            headers["In-Reply-To"] = headers["References"] = f"<{parent}>"
+    recipient = prospect.email_norm if d.channel == "email" else prospect.linkedin_url
+    return {"id": d.id, "channel": d.channel, "kind": d.kind, "subject": d.subject, "body": d.body,
+            "sentences": d.sentences, "template": d.template, "template_version": d.template_version,
+            "status": d.status, "model_written": False, "headers": headers,
+            "links": re.findall(r"https?://[^\s<>\")]+", d.body), "recipient": recipient}
+
+
+def _events(rows: list[Any] | Any) -> dict[str, Any]:
+    out: dict[str, Any] = {"replied_at": None, "reply_kind": None, "bounced_at": None,
+                           "opened_at": None, "connection_accepted_at": None,
+                           "unsubscribed_at": None}
+    key = {"bounced": "bounced_at", "opened": "opened_at", "clicked": "opened_at",
+           "connection_accepted": "connection_accepted_at", "unsubscribed": "unsubscribed_at"}
+    for e in rows:
+        at = iso(to_utc(e.occurred_at))
+        if e.type in REPLY_TYPES and out["replied_at"] is None:
+            out["replied_at"] = at
+            out["reply_kind"] = (e.raw or {}).get("reply_kind")
+        elif e.type in key and out[key[e.type]] is None:
+            out[key[e.type]] = at
+    return out
+
+
+def observation_now(obs: dict[str, Any]) -> datetime:
+    return parse_instant(obs["now"])

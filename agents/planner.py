@@ -1,0 +1,196 @@
+"""The deterministic playbook planner.
+
+A pure function of (observation, playbook, this run's denials): it proposes the next
+action and says why. It knows nothing about policy: the guard judges its proposal and,
+on a deny or defer, the planner is asked again with the verdicts as context. Replay
+calls the same function on the recorded inputs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Mapping, Sequence
+
+from core.canonical import digest
+from core.timeutil import Window, add_business_days, iso, local_instant, parse_instant, to_utc, zone
+from core.workspace import PlaybookConfig, PlaybookStep
+from policies.config import PolicyConfig
+from policies.types import Proposal
+
+# Deny verdicts from these rules end the sequence; other denials skip the step.
+STOP_RULES = frozenset({"suppression", "unsubscribed", "complained", "do_not_contact",
+                        "customer_or_competitor", "open_opportunity", "stop_after_reply",
+                        "kill_switch", "step_cap", "max_touches_per_sequence"})
+PLANNER_KIND = "playbook"
+
+
+@dataclass(frozen=True)
+class Plan:
+    proposal: Proposal
+    rationale: str
+
+
+def planner_version(playbook: PlaybookConfig) -> str:
+    return f"playbook:{playbook.name}@{digest(playbook.model_dump(mode='json'))[:10]}"
+
+
+def conditions(obs: Mapping[str, Any]) -> dict[str, bool]:
+    p = obs.get("prospect") or {}
+    ev = obs.get("events") or {}
+    has_email = bool(p.get("email")) and p.get("email_status") != "invalid"
+    replied = bool(ev.get("replied_at"))
+    return {
+        "has_email": has_email, "no_email": not has_email,
+        "has_linkedin": bool(p.get("linkedin_url")), "no_linkedin": not p.get("linkedin_url"),
+        "tier_1": p.get("tier") == 1, "not_tier_1": p.get("tier") != 1,
+        "no_reply": not replied,
+        "opened_no_reply": bool(ev.get("opened_at")) and not replied,
+        "connection_accepted": bool(ev.get("connection_accepted_at")),
+        "has_postal_address": bool(p.get("has_postal_address")),
+    }
+
+
+def _step_state(obs: Mapping[str, Any]) -> tuple[set[str], set[str]]:
+    done = {t["step_id"] for t in obs.get("touches") or ()}
+    rejected = {sid for sid, r in (obs.get("reviews") or {}).items() if r.get("status") == "rejected"}
+    return done, rejected
+
+
+def due_at(step: PlaybookStep, obs: Mapping[str, Any], policy: PolicyConfig) -> datetime:
+    """When a step may go: `delay_business_days` after the last touch, at the opening of
+    the prospect's local sending window (UTC if the zone is unknown)."""
+    now = parse_instant(obs["now"])
+    touches = obs.get("touches") or ()
+    if not touches or step.delay_business_days == 0:
+        return now
+    tz = zone((obs.get("prospect") or {}).get("timezone")) or zone("UTC")
+    last = max(parse_instant(t["at"]) for t in touches)
+    w = policy.window
+    day = add_business_days(to_utc(last).astimezone(tz).date(), step.delay_business_days,
+                            w.days, w.holidays)
+    window = Window(days=w.days, start=w.start, end=w.end, holidays=frozenset(w.holidays))
+    return max(now, window.next_open(local_instant(day, w.start, tz), tz))
+
+
+def _needs_review(step: PlaybookStep, obs: Mapping[str, Any], playbook: PlaybookConfig) -> str:
+    p = obs.get("prospect") or {}
+    draft = (obs.get("drafts") or {}).get(step.id) or {}
+    if step.review:
+        return f"playbook step {step.id!r} is always reviewed"
+    if step.channel == "direct_mail":
+        return "every direct mail is reviewed"
+    if playbook.review_tier_1 and p.get("tier") == 1:
+        return "tier-1 account: a human approves every message"
+    if draft.get("model_written"):
+        return "the draft was written by a model"
+    return ""
+
+
+def plan(obs: Mapping[str, Any], playbook: PlaybookConfig, policy: PolicyConfig,
+         denials: Sequence[Mapping[str, Any]] = ()) -> Plan:
+    """Propose the next action for one prospect."""
+    p = obs.get("prospect") or {}
+    company = obs.get("company") or {}
+    if p.get("status") == "stopped":
+        return _stop(f"already stopped ({p.get('stop_reason') or 'no reason recorded'})")
+    blocked: set[str] = set()
+    for d in denials:
+        decision = d["decision"]
+        verdicts = [v for v in decision["verdicts"] if v["outcome"] == decision["outcome"]]
+        reasons = "; ".join(f"{v['rule']}: {v['reason']}" for v in verdicts)
+        if decision["outcome"] == "deny":
+            if any(v["rule"] in STOP_RULES for v in verdicts):
+                return _stop(f"policy denied {d['proposal']['action']}: {reasons}")
+            if d["proposal"].get("step_id"):
+                blocked.add(d["proposal"]["step_id"])
+        elif decision["outcome"] == "defer":
+            return Plan(Proposal(action="wait", until=decision["until"],
+                                 reason=f"deferred by policy: {reasons}"),
+                        f"The guard deferred {d['proposal']['action']}; wait until "
+                        f"{decision['until']} and try again.")
+    if (obs.get("events") or {}).get("replied_at"):
+        return _stop("the prospect replied; the sequence ends and the owner takes over")
+    if playbook.research_first and company.get("id") and company.get("research_status") == "pending":
+        return Plan(Proposal(action="research", reason="company not researched yet",
+                             est_credits=float(obs.get("costs", {}).get("research_credits", 0))),
+                    f"No evidence about {company.get('name') or company.get('domain')} yet; "
+                    "research the company before writing anything.")
+    cond = conditions(obs)
+    enrichment = obs.get("enrichment") or {}
+    if (playbook.enrich_missing_email and cond["no_email"] and not enrichment.get("attempted")
+            and company.get("domain") and p.get("full_name")):
+        return Plan(Proposal(action="enrich", reason="no usable email address",
+                             est_credits=float(obs.get("costs", {}).get("enrichment_credits", 0))),
+                    "The prospect has no email address; look it up once (cached) before choosing "
+                    "a channel.")
+    done, rejected = _step_state(obs)
+    step = None
+    for candidate in playbook.steps:
+        if candidate.id in done or candidate.id in rejected or candidate.id in blocked:
+            continue
+        if candidate.follow_up_of and candidate.follow_up_of not in done:
+            continue  # a follow-up never goes without the message it follows
+        if all(cond.get(c, False) for c in candidate.when):
+            step = candidate
+            break
+    if step is None:
+        waiting_on = _waiting_on_event(playbook, cond, done | rejected | blocked)
+        if waiting_on:
+            until = _recheck_at(obs, policy)
+            return Plan(Proposal(action="wait", until=iso(until),
+                                 reason=f"waiting for {waiting_on} before the next step"),
+                        f"No step applies yet; the next one needs {waiting_on}. Check again "
+                        f"{iso(until)}.")
+        why = "every applicable playbook step is done" if done else "no playbook step applies"
+        return _stop(why)
+    now = parse_instant(obs["now"])
+    when = due_at(step, obs, policy)
+    if when > now:
+        return Plan(Proposal(action="wait", until=iso(when), step_id=step.id, channel=step.channel,
+                             reason=f"next step {step.id} is due {iso(when)}"),
+                    f"Step {step.id!r} comes {step.delay_business_days} business day(s) after the "
+                    f"last touch; wait until {iso(when)}.")
+    base = dict(channel=step.channel, kind=step.kind, step_id=step.id, template=step.template)
+    draft = (obs.get("drafts") or {}).get(step.id)
+    if not draft:
+        return Plan(Proposal(action="draft", reason=f"step {step.id} needs a {step.kind} draft", **base),
+                    f"Step {step.id!r} is due; write the {step.kind} from template {step.template!r}.")
+    if step.channel == "phone":
+        return Plan(Proposal(action="call_task", reason=f"playbook step {step.id}: call", **base),
+                    "The playbook asks for a call: create a task for the owner with the talking "
+                    "points, rather than dialing.")
+    review = (obs.get("reviews") or {}).get(step.id) or {}
+    why_review = _needs_review(step, obs, playbook)
+    if why_review and review.get("status") not in ("approved", "edited"):
+        return Plan(Proposal(action="request_review", reason=why_review, **base),
+                    f"Draft ready but {why_review}; ask a human before sending.")
+    return Plan(Proposal(action="send", reason=f"step {step.id} is due and drafted", **base),
+                f"Step {step.id!r} is due, drafted{' and approved' if review else ''}: send by "
+                f"{step.channel}.")
+
+
+EVENT_CONDITIONS = frozenset({"connection_accepted", "opened_no_reply"})
+RECHECK_BUSINESS_DAYS = 2
+
+
+def _waiting_on_event(playbook: PlaybookConfig, cond: Mapping[str, bool], skip: set[str]) -> str:
+    """The event a remaining step still waits for (e.g. an accepted connection), if any."""
+    for s in playbook.steps:
+        unmet = [c for c in s.when if not cond.get(c, False)]
+        if s.id not in skip and unmet and set(unmet) <= EVENT_CONDITIONS:
+            return " and ".join(c.replace("_", " ") for c in unmet)
+    return ""
+
+
+def _recheck_at(obs: Mapping[str, Any], policy: PolicyConfig) -> datetime:
+    now = parse_instant(obs["now"])
+    tz = zone((obs.get("prospect") or {}).get("timezone")) or zone("UTC")
+    w = policy.window
+    day = add_business_days(now.astimezone(tz).date(), RECHECK_BUSINESS_DAYS, w.days, w.holidays)
+    window = Window(days=w.days, start=w.start, end=w.end, holidays=frozenset(w.holidays))
+    return window.next_open(local_instant(day, w.start, tz), tz)
+
+
+def _stop(reason: str) -> Plan:
+    return Plan(Proposal(action="stop", reason=reason), f"Stop: {reason}.")

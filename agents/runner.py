@@ -1,0 +1,214 @@
+"""The daily run: every prospect due at `now` goes through its graph once.
+
+Checkpoints use `durability="exit"`: a prospect's run writes one checkpoint when it ends
+or pauses for a human, instead of one per step. Crash safety does not depend on the
+intermediate checkpoints: every effect is in the database with its decision (cached
+lookups, drafts keyed by step, outbox rows keyed by idempotency key), so a run that dies
+mid-way is simply run again from its last checkpoint and repeats no side effect.
+
+With `workers > 1` the due prospects are split into chunks processed by worker
+processes (separate interpreters, so both cores work); each opens its own database and
+checkpoint connections.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Callable, Iterable
+
+import structlog
+from sqlmodel import Session
+
+from agents.checkpoint import open_checkpointer, thread_id
+from agents.context import AgentContext, build_context
+from agents.graph import build_graph
+from agents.nodes.guard import evaluate
+from agents.observation import build_observation
+from agents.planner import plan as plan_next
+from agents.records import append, record
+from agents.state import initial_state
+from core.errors import OutboundError
+from core.timeutil import iso, to_utc
+from core.workspace import Workspace, load_workspace
+from state import repo
+from state.db import engine_for, session_scope
+from state.models import Prospect, Run
+
+log = structlog.get_logger(__name__)
+CHANNELS = ("email", "linkedin", "direct_mail")
+
+
+@dataclass
+class RunSummary:
+    run_id: str
+    now: str
+    processed: int = 0
+    sent: dict[str, int] = field(default_factory=lambda: {c: 0 for c in CHANNELS})
+    review_requested: int = 0
+    deferred: int = 0
+    stopped: int = 0
+    errors: int = 0
+    dry_run: bool = False
+    error_details: list[dict[str, Any]] = field(default_factory=list)
+    call_tasks: int = 0
+
+    def add(self, outcome: dict[str, Any]) -> None:
+        self.processed += 1
+        for s in outcome.get("sent", []):
+            if s["channel"] in self.sent:
+                self.sent[s["channel"]] += 1
+            elif s["channel"] == "phone":
+                self.call_tasks += 1
+        kind = outcome.get("kind")
+        if kind == "review":
+            self.review_requested += 1
+        elif kind in ("wait", "step_cap"):
+            self.deferred += 1
+        elif kind == "stop":
+            self.stopped += 1
+        elif kind == "error":
+            self.errors += 1
+            self.error_details.append(outcome["error"])
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"run_id": self.run_id, "now": self.now, "processed": self.processed,
+                "sent": dict(self.sent), "review_requested": self.review_requested,
+                "deferred": self.deferred, "stopped": self.stopped, "errors": self.errors,
+                "call_tasks": self.call_tasks, "dry_run": self.dry_run,
+                "error_details": self.error_details}
+
+
+def new_run_id(now: datetime) -> str:
+    return f"run_{to_utc(now).strftime('%Y%m%dT%H%M%SZ')}_{uuid.uuid4().hex[:6]}"
+
+
+def process_prospect(graph: Any, ctx: AgentContext, prospect_id: str, *, run_id: str,
+                     now: datetime) -> dict[str, Any]:
+    """One prospect's run for today. Returns {"kind", "sent", ...}; never raises for a
+    classified failure (it is logged as a decision and counted)."""
+    tid = thread_id(ctx.ws_id, prospect_id)
+    state = initial_state(prospect_id=prospect_id, thread_id=tid, run_id=run_id, now=iso(now))
+    with structlog.contextvars.bound_contextvars(run_id=run_id, prospect_id=prospect_id):
+        try:
+            result = graph.invoke(state, {"configurable": {"thread_id": tid}}, context=ctx,
+                                  durability="exit")
+        except OutboundError as exc:
+            return _error(ctx, state, exc)
+        except Exception as exc:  # an unexpected bug: keep the run going, keep it typed in the log
+            log.exception("prospect_failed")
+            return _error(ctx, state, exc)
+    sent = result.get("sent") or []
+    if result.get("__interrupt__"):
+        return {"kind": "review", "sent": sent}
+    outcome = result.get("outcome") or {}
+    if outcome.get("kind") == "error":
+        return {"kind": "error", "sent": sent,
+                "error": {"prospect_id": prospect_id, "error_class": outcome["error_class"],
+                          "message": outcome["reason"], "next_step": outcome["next_step"]}}
+    return {"kind": outcome.get("kind", "wait"), "sent": sent}
+
+
+def _error(ctx: AgentContext, state: dict[str, Any], exc: Exception) -> dict[str, Any]:
+    info = exc.to_dict() if isinstance(exc, OutboundError) else {
+        "type": type(exc).__name__, "error_class": "internal", "message": str(exc),
+        "next_step": "A bug: replay the prospect and report the decision log excerpt."}
+    with session_scope(ctx.engine) as session:
+        append(session, ctx.ws_id, record(state, node="runner", action="error",
+                                          final_action="error", error=info))
+    return {"kind": "error", "sent": [], "error": {"prospect_id": state["prospect_id"], **info}}
+
+
+def _chunk_worker(ws_path: str, ids: list[str], run_id: str, now_iso: str) -> list[dict[str, Any]]:
+    ws = load_workspace(ws_path)
+    engine = engine_for(ws.database_url)
+    ctx = build_context(ws, engine)
+    now = datetime.fromisoformat(now_iso)
+    with open_checkpointer(ws) as saver:
+        graph = build_graph(saver)
+        return [process_prospect(graph, ctx, pid, run_id=run_id, now=now) for pid in ids]
+
+
+def run_daily(ws: Workspace, *, now: datetime, limit: int | None = None, dry_run: bool = False,
+              workers: int = 1, chunk_size: int = 250,
+              progress: Callable[[int, int], None] | None = None,
+              context: AgentContext | None = None) -> RunSummary:
+    """Process every prospect due at `now`. `progress(done, total)` is called as they finish."""
+    engine = context.engine if context else engine_for(ws.database_url)
+    run_id = new_run_id(now)
+    summary = RunSummary(run_id=run_id, now=iso(now), dry_run=dry_run)
+    with Session(engine) as session:
+        ids = repo.due_prospect_ids(session, workspace=ws.id, now=now, limit=limit)
+    if dry_run:
+        return _dry_run(ws, engine, ids, now, summary, progress)
+    with session_scope(engine) as session:
+        session.add(Run(id=run_id, workspace=ws.id, now=now, started_at=datetime.now(now.tzinfo),
+                        dry_run=False))
+    total = len(ids)
+    if progress:
+        progress(0, total)
+    if workers > 1 and total > chunk_size:
+        _run_parallel(ws, ids, run_id, now, workers, chunk_size, summary, progress, total)
+    else:
+        ctx = context or build_context(ws, engine)
+        with open_checkpointer(ws) as saver:
+            graph = build_graph(saver)
+            for i, pid in enumerate(ids, start=1):
+                summary.add(process_prospect(graph, ctx, pid, run_id=run_id, now=now))
+                if progress:
+                    progress(i, total)
+    with session_scope(engine) as session:
+        run = session.get(Run, run_id)
+        run.finished_at, run.status = datetime.now(now.tzinfo), "finished"
+        run.summary = summary.to_dict()
+        session.add(run)
+    return summary
+
+
+def _run_parallel(ws: Workspace, ids: list[str], run_id: str, now: datetime, workers: int,
+                  chunk_size: int, summary: RunSummary, progress: Callable[[int, int], None] | None,
+                  total: int) -> None:
+    chunks = [ids[i:i + chunk_size] for i in range(0, len(ids), chunk_size)]
+    done = 0
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        futures = [pool.submit(_chunk_worker, str(ws.root), c, run_id, iso(now)) for c in chunks]
+        for fut in as_completed(futures):
+            for outcome in fut.result():
+                summary.add(outcome)
+                done += 1
+            if progress:
+                progress(done, total)
+
+
+def _dry_run(ws: Workspace, engine: Any, ids: Iterable[str], now: datetime, summary: RunSummary,
+             progress: Callable[[int, int], None] | None) -> RunSummary:
+    """The next action each due prospect would take, judged by the guard; writes nothing."""
+    ctx = build_context(ws, engine)
+    ids = list(ids)
+    with Session(engine) as session:
+        for i, pid in enumerate(ids, start=1):
+            p = session.get(Prospect, pid)
+            obs = build_observation(session, ws, p, now)
+            result = plan_next(obs, ws.config.playbook, ws.config.policy)
+            decision = evaluate(ctx.policy, obs, result.proposal.to_dict(), 1)
+            action = result.proposal.action
+            outcome: dict[str, Any] = {"kind": "planned", "sent": []}
+            if action == "send" and decision["outcome"] == "allow":
+                outcome["sent"] = [{"channel": result.proposal.channel}]
+            elif action == "request_review" or decision["outcome"] == "review":
+                outcome["kind"] = "review"
+            elif action == "wait" or decision["outcome"] == "defer":
+                outcome["kind"] = "wait"
+            elif action == "stop" or decision["outcome"] == "deny":
+                outcome["kind"] = "stop"
+            summary.add(outcome)
+            if progress:
+                progress(i, len(ids))
+    return summary
+
+
+def default_workers(total: int) -> int:
+    return max(1, min(os.cpu_count() or 1, 4)) if total > 1000 else 1

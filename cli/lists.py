@@ -1,0 +1,48 @@
+"""CLI: signals, suppression lists and engagement events."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+
+from cli.common import JsonOpt, NowOpt, WorkspaceOpt, console, emit_json, handle_errors, now_from, table, workspace
+
+signals_app = typer.Typer(help="Buying signals (hiring, funding, ...) that drafts can cite.", no_args_is_help=True)
+suppress_app = typer.Typer(help="Suppression lists: emails and domains never to contact.", no_args_is_help=True)
+events_app = typer.Typer(help="Engagement events (opens, replies, bounces, ...).", no_args_is_help=True)
+
+
+def _show(title: str, result: dict[str, Any], as_json: bool) -> None:
+    public = {k: v for k, v in result.items() if k != "rejects"}
+    if as_json:
+        emit_json(public)
+        return
+    cols = [k for k in public if k not in ("rejects_file", "unknown_events")]
+    console.print(table(title, cols, [[public[k] for k in cols]]))
+    for r in result.get("rejects", [])[:20]:
+        console.print(f"  [red]line {r['line']}[/] {r.get('field') or ''}: {r['reason']}")
+    if result.get("rejects_file"):
+        console.print(f"rejected rows written to [bold]{result['rejects_file']}[/]")
+
+
+@signals_app.command("import")
+@handle_errors
+def signals_import(file: Path, workspace_dir: str = WorkspaceOpt, now: Optional[str] = NowOpt,
+                   as_json: bool = JsonOpt) -> None:
+    """Import signals (CSV or JSONL: company_domain or email, type, detail, url, occurred_at)."""
+    from agents.services import signals_file
+
+    _show(f"signals {file.name}", signals_file(workspace(workspace_dir), file, now=now_from(now)), as_json)
+
+
+@suppress_app.command("import")
+@handle_errors
+def suppress_import(file: Path, workspace_dir: str = WorkspaceOpt, now: Optional[str] = NowOpt,
+                    as_json: bool = JsonOpt) -> None:
+    """Import a suppression list (CSV with email and/or domain, and reason)."""
+    from agents.services import suppressions_file
+
+    _show(f"suppressions {file.name}", suppressions_file(workspace(workspace_dir), file, now=now_from(now)),
+          as_json)

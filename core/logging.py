@@ -1,0 +1,39 @@
+"""structlog configuration, done once at the entry point. Secrets are redacted from every
+event: any key that looks like a credential, and any value that equals a known secret."""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import sys
+from typing import Any
+
+import structlog
+
+SECRET_KEYS = re.compile(r"(api[_-]?key|token|secret|password|authorization|signing)", re.I)
+
+
+def redact(_logger: Any, _name: str, event: dict[str, Any]) -> dict[str, Any]:
+    known = {v for k, v in os.environ.items() if SECRET_KEYS.search(k) and len(v) >= 8}
+    for key, value in list(event.items()):
+        if SECRET_KEYS.search(key):
+            event[key] = "[redacted]"
+        elif isinstance(value, str) and any(s in value for s in known):
+            for s in known:
+                value = value.replace(s, "[redacted]")
+            event[key] = value
+    return event
+
+
+def configure_logging(*, verbose: bool = False) -> None:
+    level = logging.INFO if verbose else logging.WARNING
+    structlog.configure(
+        processors=[structlog.contextvars.merge_contextvars, structlog.processors.add_log_level,
+                    structlog.processors.TimeStamper(fmt="iso", utc=True), redact,
+                    structlog.processors.ExceptionRenderer(
+                        structlog.tracebacks.ExceptionDictTransformer(show_locals=False)),
+                    structlog.processors.JSONRenderer()],
+        wrapper_class=structlog.make_filtering_bound_logger(level),
+        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        cache_logger_on_first_use=True)

@@ -1,0 +1,137 @@
+"""Small pure helpers every rule family shares: which actions a family looks at, the
+prospect's and sender's zones, the window for a prospect, the next allowed instant, and
+period boundaries (day, week, month) in a given zone. No I/O."""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from core.timeutil import Window, local_instant, to_utc, zone
+from policies.config import PolicyConfig
+from policies.types import TOUCH_ACTIONS, PolicyInput
+
+# Actions that spend money or reach the prospect; "wait" and "stop" are always allowed.
+ACTIVE_ACTIONS = frozenset({"research", "enrich", "draft", "request_review", "send", "call_task"})
+# Actions that prepare or deliver a message on a channel.
+OUTREACH_ACTIONS = frozenset({"draft", "request_review", "send", "call_task"})
+# Actions that carry a finished draft (content is checked for these).
+MESSAGE_ACTIONS = frozenset({"request_review", "send"})
+
+UTC_ZONE = ZoneInfo("UTC")
+
+
+def country(inp: PolicyInput) -> str:
+    """The prospect's ISO alpha-2 country, upper-case ("UK" read as "GB"); "" if unusable."""
+    raw = str(inp.prospect.get("country") or "").strip().upper()
+    if raw == "UK":
+        raw = "GB"
+    return raw if re.fullmatch(r"[A-Z]{2}", raw) else ""
+
+
+def prospect_zone(inp: PolicyInput) -> ZoneInfo | None:
+    return zone(inp.prospect.get("timezone"))
+
+
+def sender_zone(inp: PolicyInput) -> ZoneInfo:
+    """The zone the sender's daily/weekly/monthly counters reset in (UTC when unknown)."""
+    return zone(inp.fact("sender").get("timezone")) or UTC_ZONE
+
+
+def window_for(inp: PolicyInput, cfg: PolicyConfig) -> Window:
+    """The configured sending window, with the prospect country's holidays added."""
+    w = cfg.window
+    extra = w.holidays_by_country.get(country(inp), ())
+    return Window(days=w.days, start=w.start, end=w.end,
+                  holidays=frozenset(w.holidays) | frozenset(extra))
+
+
+def windowed(inp: PolicyInput, cfg: PolicyConfig) -> bool:
+    """Whether this proposal is held to the recipient's local sending window."""
+    return inp.proposal.action in TOUCH_ACTIONS and inp.channel in cfg.window.channels
+
+
+def next_allowed(inp: PolicyInput, cfg: PolicyConfig, not_before: datetime) -> datetime:
+    """The first instant >= not_before at which the proposal could go: the next opening of
+    the recipient's window when it is held to one and the zone is known."""
+    tz = prospect_zone(inp)
+    if tz is not None and windowed(inp, cfg):
+        return window_for(inp, cfg).next_open(not_before, tz)
+    return to_utc(not_before)
+
+
+def local_date(instant: datetime, tz: ZoneInfo) -> date:
+    return to_utc(instant).astimezone(tz).date()
+
+
+def next_day_start(instant: datetime, tz: ZoneInfo) -> datetime:
+    """Local midnight after `instant` in tz, as UTC (DST-safe)."""
+    return local_instant(local_date(instant, tz) + timedelta(days=1), time(0), tz)
+
+
+def next_week_start(instant: datetime, tz: ZoneInfo) -> datetime:
+    """Next Monday 00:00 local in tz, as UTC."""
+    day = local_date(instant, tz)
+    return local_instant(day + timedelta(days=7 - day.weekday()), time(0), tz)
+
+
+def next_month_start(instant: datetime, tz: ZoneInfo) -> datetime:
+    """The first day of next month, 00:00 local in tz, as UTC."""
+    day = local_date(instant, tz)
+    first = date(day.year + (day.month == 12), day.month % 12 + 1, 1)
+    return local_instant(first, time(0), tz)
+
+
+def week_start(instant: datetime, tz: ZoneInfo) -> datetime:
+    """This week's Monday 00:00 local in tz, as UTC."""
+    day = local_date(instant, tz)
+    return local_instant(day - timedelta(days=day.weekday()), time(0), tz)
+
+
+def local_text(instant: datetime, tz: ZoneInfo) -> str:
+    return to_utc(instant).astimezone(tz).strftime("%a %Y-%m-%d %H:%M %Z")
+
+
+def email_parts(inp: PolicyInput) -> tuple[str, str]:
+    """(local part, domain) of the prospect's email, lower-case; ("", "") when absent."""
+    email = str(inp.prospect.get("email") or "").strip().lower()
+    if "@" not in email:
+        return "", str(inp.prospect.get("email_domain") or "").strip().lower()
+    local, _, domain = email.rpartition("@")
+    return local, domain
+
+
+def domain_matches(domain: str, listed: tuple[str, ...] | list[str]) -> str | None:
+    """The listed domain that `domain` equals or is a subdomain of, else None."""
+    d = domain.strip().lower().rstrip(".")
+    for item in listed:
+        item = item.strip().lower().lstrip("@").rstrip(".")
+        if item and (d == item or d.endswith("." + item)):
+            return item
+    return None
+
+
+def number(value: object) -> float:
+    try:
+        return float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return 0.0
+
+
+def money(value: float) -> str:
+    return f"${value:,.2f}"
+
+
+def amount(value: float) -> str:
+    return f"{value:,.0f}" if float(value).is_integer() else f"{value:,.2f}"
+
+
+_URL_TEXT = re.compile(r"(?:[a-z][a-z0-9+.-]*://|www\.|mailto:)\S+", re.IGNORECASE)
+
+
+def says_any(text: str, phrases: tuple[str, ...] | list[str]) -> str | None:
+    """The first phrase the text states in words (case-insensitive); words that only occur
+    inside a link do not count."""
+    low = _URL_TEXT.sub(" ", text).lower()
+    return next((p for p in phrases if p.lower() in low), None)

@@ -1,0 +1,126 @@
+"""Review triggers: sends a human must approve first. Tier-1 accounts, every direct mail,
+the first sends of a new template version, weakly grounded or model-written drafts, and
+sends that bring a budget or capacity near its cap. A trigger is satisfied by an approved
+review of the same draft (`reviews[step_id]`); a rejected draft is never sent."""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+from policies.config import PolicyConfig
+from policies.rules.budget import budget_ratios
+from policies.rules.capacity import capacity_ratios
+from policies.rules.common import MESSAGE_ACTIONS, number
+from policies.rules.content import grounding_allowed, grounding_score
+from policies.types import PolicyInput, Verdict
+
+
+def _review_record(inp: PolicyInput) -> Mapping[str, Any] | None:
+    """The review of this step's current draft; a review of an earlier draft is stale."""
+    step = inp.proposal.step_id
+    record = inp.fact("reviews").get(step) if step else None
+    if not isinstance(record, Mapping):
+        return None
+    draft_id = record.get("draft_id")
+    if draft_id and inp.draft is not None and inp.draft.id and draft_id != inp.draft.id:
+        return None
+    return record
+
+
+def approved_by(inp: PolicyInput, cfg: PolicyConfig) -> str | None:
+    """Who approved this step's current draft, or None when it is not approved."""
+    record = _review_record(inp)
+    if record and record.get("status") in cfg.review.approved_statuses:
+        return str(record.get("decided_by") or "a reviewer")
+    return None
+
+
+def review_decision(inp: PolicyInput, cfg: PolicyConfig) -> Verdict | None:
+    """A rejected draft is never sent or re-queued; a pending review holds the send."""
+    if inp.proposal.action not in MESSAGE_ACTIONS:
+        return None
+    record = _review_record(inp)
+    if record is None:
+        return None
+    status = str(record.get("status") or "")
+    who = record.get("decided_by") or "a reviewer"
+    if status in cfg.review.rejected_statuses:
+        return Verdict("review_decision", "deny", f"{who} rejected this draft; redraft it")
+    if status in cfg.review.approved_statuses:
+        return Verdict("review_decision", "allow", f"{who} {status} this draft")
+    if inp.proposal.action == "send" and status == "pending":
+        return Verdict("review_decision", "review", "a review of this draft is still pending")
+    return None
+
+
+def _trigger(rule: str, inp: PolicyInput, cfg: PolicyConfig, why: str) -> Verdict:
+    who = approved_by(inp, cfg)
+    if who:
+        return Verdict(rule, "allow", f"{why}; approved by {who}")
+    return Verdict(rule, "review", f"{why}: a human must approve it before it goes out")
+
+
+def review_tier_1(inp: PolicyInput, cfg: PolicyConfig) -> Verdict | None:
+    """Every send to a tier-1 account is reviewed."""
+    if inp.proposal.action != "send" or not cfg.review.tier_1:
+        return None
+    if inp.prospect.get("tier") != 1:
+        return None
+    return _trigger("review_tier_1", inp, cfg, "the prospect is at a tier-1 account")
+
+
+def review_direct_mail(inp: PolicyInput, cfg: PolicyConfig) -> Verdict | None:
+    """Every direct-mail send is reviewed (it costs real money and cannot be recalled)."""
+    if inp.proposal.action != "send" or inp.channel != "direct_mail" or not cfg.review.direct_mail:
+        return None
+    return _trigger("review_direct_mail", inp, cfg, "direct mail costs money and cannot be recalled")
+
+
+def review_new_template(inp: PolicyInput, cfg: PolicyConfig) -> Verdict | None:
+    """The first N sends of a new template version are reviewed."""
+    n = cfg.review.new_template_sends
+    if inp.proposal.action != "send" or inp.draft is None or n == 0:
+        return None
+    version = inp.draft.template_version or inp.draft.template
+    if not version:
+        return None
+    sends = inp.counters.get("template_sends") or {}
+    done = int(number(sends.get(version) if isinstance(sends, Mapping) else 0))
+    if done >= n:
+        return None
+    return _trigger("review_new_template", inp, cfg,
+                    f"template version {version} has been sent {done} time(s); the first {n} "
+                    "sends are reviewed")
+
+
+def review_low_grounding(inp: PolicyInput, cfg: PolicyConfig) -> Verdict | None:
+    """A draft whose personal sentences are weakly grounded in evidence is reviewed."""
+    if inp.proposal.action != "send" or inp.draft is None:
+        return None
+    score = grounding_score(inp.draft.sentences, inp.fact("evidence"), grounding_allowed(inp, cfg))
+    if score >= cfg.review.min_grounding:
+        return None
+    return _trigger("review_low_grounding", inp, cfg,
+                    f"grounding score {score:.2f} is below {cfg.review.min_grounding:.2f}")
+
+
+def review_model_written(inp: PolicyInput, cfg: PolicyConfig) -> Verdict | None:
+    """A draft the model wrote (not a template) is reviewed."""
+    if (inp.proposal.action != "send" or inp.draft is None or not inp.draft.model_written
+            or not cfg.review.model_written):
+        return None
+    return _trigger("review_model_written", inp, cfg, "the draft was written by the model")
+
+
+def review_near_cap(inp: PolicyInput, cfg: PolicyConfig) -> Verdict | None:
+    """A send that brings a budget or a capacity to the near-cap share (90%) is reviewed."""
+    ratio = cfg.review.near_cap_ratio
+    if inp.proposal.action != "send" or ratio is None:
+        return None
+    near = [(r, what) for r, what in capacity_ratios(inp, cfg) + budget_ratios(inp, cfg)
+            if ratio <= r <= 1.0 + 1e-9]
+    if not near:
+        return None
+    r, what = max(near)
+    return _trigger("review_near_cap", inp, cfg,
+                    f"this send brings the {what} to {r:.0%} of its cap")

@@ -1,0 +1,137 @@
+"""The append-only, hash-chained decision log.
+
+Per workspace: ``hash = sha256(prev_hash + canonical_json(body))`` where body holds every
+field of the record except the hash itself. Appends lock the workspace's chain head
+(SELECT ... FOR UPDATE on PostgreSQL, BEGIN IMMEDIATE on SQLite) so concurrent writers
+extend one unbroken chain. `verify` recomputes the chain and names the first broken record.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Iterable, Iterator, Mapping
+
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, select
+
+from core.canonical import canonical_json, sha256_hex
+from core.timeutil import iso, parse_instant, to_utc
+from state.models import ChainHead, DecisionRecord
+
+GENESIS = "0" * 64
+# Columns copied out of the body for queries; verify checks they still match it.
+INDEXED = ("id", "seq", "at", "run_id", "prospect_id", "node", "action")
+
+
+def chain_hash(prev_hash: str, body_json: str) -> str:
+    return sha256_hex(prev_hash + body_json)
+
+
+def append(session: Session, workspace: str, bodies: Iterable[Mapping[str, Any]]) -> list[dict]:
+    """Append records (dicts with at, run_id, prospect_id, node, action, ...) to the
+    workspace chain inside the caller's transaction. Returns the stored bodies."""
+    head = session.exec(
+        select(ChainHead).where(ChainHead.workspace == workspace).with_for_update()
+    ).first()
+    if head is None:
+        head = ChainHead(workspace=workspace, seq=0, hash=GENESIS)
+        session.add(head)
+    seq, prev = head.seq, head.hash
+    stored = []
+    for raw in bodies:
+        seq += 1
+        body = dict(raw)
+        body.update(id=body.get("id") or f"dec_{uuid.uuid4().hex[:20]}", seq=seq,
+                    workspace=workspace, prev_hash=prev)
+        body["at"] = iso(body["at"]) if isinstance(body["at"], datetime) else body["at"]
+        text = canonical_json(body)
+        digest = chain_hash(prev, text)
+        session.add(DecisionRecord(
+            id=body["id"], workspace=workspace, seq=seq, at=to_utc(parse_instant(body["at"])),
+            run_id=body.get("run_id", ""), prospect_id=body.get("prospect_id", ""),
+            node=body.get("node", ""), action=body.get("action", ""),
+            body=text, prev_hash=prev, hash=digest))
+        prev = digest
+        stored.append({**body, "hash": digest})
+    head.seq, head.hash = seq, prev
+    session.add(head)
+    return stored
+
+
+@dataclass(frozen=True)
+class VerifyResult:
+    ok: bool
+    records: int
+    head_seq: int
+    first_broken_seq: int | None = None
+    first_broken_id: str | None = None
+    problem: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"ok": self.ok, "records": self.records, "head_seq": self.head_seq,
+                "first_broken_seq": self.first_broken_seq,
+                "first_broken_id": self.first_broken_id, "problem": self.problem}
+
+
+def iter_records(engine: Engine, workspace: str, *, batch: int = 2000) -> Iterator[DecisionRecord]:
+    """Records in seq order, streamed in batches (constant memory on big logs)."""
+    last = 0
+    while True:
+        with Session(engine) as session:
+            rows = session.exec(
+                select(DecisionRecord).where(DecisionRecord.workspace == workspace,
+                                             DecisionRecord.seq > last)
+                .order_by(DecisionRecord.seq).limit(batch)).all()
+        if not rows:
+            return
+        yield from rows
+        last = rows[-1].seq
+
+
+def verify(engine: Engine, workspace: str) -> VerifyResult:
+    prev, expected_seq, count = GENESIS, 1, 0
+    for rec in iter_records(engine, workspace):
+        count += 1
+        problem = _check(rec, prev, expected_seq)
+        if problem:
+            return VerifyResult(False, count, _head_seq(engine, workspace), rec.seq, rec.id, problem)
+        prev, expected_seq = rec.hash, rec.seq + 1
+    with Session(engine) as session:
+        head = session.get(ChainHead, workspace)
+    head_seq = head.seq if head else 0
+    if head is not None and (head.seq != expected_seq - 1 or head.hash != prev):
+        return VerifyResult(False, count, head_seq, expected_seq - 1 if count else None, None,
+                            f"the chain ends at seq {expected_seq - 1} but the head says "
+                            f"seq {head.seq}: records were removed from the end")
+    return VerifyResult(True, count, head_seq)
+
+
+def _head_seq(engine: Engine, workspace: str) -> int:
+    with Session(engine) as session:
+        head = session.get(ChainHead, workspace)
+    return head.seq if head else 0
+
+
+def _check(rec: DecisionRecord, prev: str, expected_seq: int) -> str:
+    if rec.seq != expected_seq:
+        return f"expected seq {expected_seq}, found seq {rec.seq}: a record is missing"
+    if rec.prev_hash != prev:
+        return "prev_hash does not match the previous record: records were removed or reordered"
+    if chain_hash(prev, rec.body) != rec.hash:
+        return "hash does not match the record's content: the record was edited"
+    body = json.loads(rec.body)
+    if body.get("prev_hash") != prev or body.get("seq") != rec.seq:
+        return "the record's body disagrees with its position in the chain"
+    for col in INDEXED:
+        stored = getattr(rec, col)
+        value = iso(to_utc(stored)) if col == "at" else stored
+        if body.get(col, "") != value:
+            return f"column {col!r} was changed outside the hashed body"
+    return ""
+
+
+def load_body(rec: DecisionRecord) -> dict[str, Any]:
+    return {**json.loads(rec.body), "hash": rec.hash}

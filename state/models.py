@@ -1,0 +1,261 @@
+"""SQLModel tables. Every row carries its workspace id, so one PostgreSQL database can
+hold many clients' workspaces and no query crosses between them.
+
+Times are stored as UTC; SQLite hands them back naive (treat as UTC, see
+core.timeutil.to_utc). JSON columns are reassigned, never mutated in place.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Optional
+
+from sqlalchemy import JSON, Column, Index, Text, UniqueConstraint
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlmodel import Field, SQLModel
+
+JsonCol = JSON().with_variant(JSONB(), "postgresql")
+
+
+def json_field(default: Any = None) -> Any:
+    factory = (lambda: dict(default or {})) if not isinstance(default, list) else (lambda: [])
+    return Field(default_factory=factory, sa_column=Column(JsonCol, nullable=False))
+
+
+class Company(SQLModel, table=True):
+    __tablename__ = "companies"
+    __table_args__ = (UniqueConstraint("workspace", "domain"),
+                      Index("ix_companies_ws_norm", "workspace", "norm_name"))
+
+    id: str = Field(primary_key=True)
+    workspace: str = Field(index=True)
+    name: str
+    norm_name: str
+    domain: str
+    industry: str = ""
+    employee_count: Optional[int] = None
+    country: str = ""
+    researched_at: Optional[datetime] = None
+    research_status: str = "pending"  # pending | done | not_found | failed
+    research_error: str = ""
+
+
+class Prospect(SQLModel, table=True):
+    __tablename__ = "prospects"
+    __table_args__ = (
+        Index("ix_prospects_ws_email", "workspace", "email_norm"),
+        Index("ix_prospects_ws_linkedin", "workspace", "linkedin_norm"),
+        Index("ix_prospects_due", "workspace", "status", "next_action_at"),
+    )
+
+    id: str = Field(primary_key=True)
+    workspace: str = Field(index=True)
+    first_name: str = ""
+    last_name: str = ""
+    full_name: str = ""
+    email: str = ""
+    email_norm: str = ""
+    email_status: str = "unknown"  # unknown | valid | invalid
+    enrichment_status: str = ""  # "" (never tried) | found | not_found | failed
+    linkedin_url: str = ""
+    linkedin_norm: str = ""
+    phone: str = ""
+    title: str = ""
+    company_id: Optional[str] = Field(default=None, index=True)
+    country: str = ""
+    region: str = ""
+    city: str = ""
+    timezone: str = ""
+    tier: Optional[int] = None
+    owner: str = ""
+    source: str = ""
+    attributes: dict = json_field()
+    status: str = "active"  # active | waiting | awaiting_review | stopped | done
+    stop_reason: str = ""
+    next_action: str = ""
+    next_action_at: Optional[datetime] = None
+    created_at: datetime
+    updated_at: datetime
+
+
+class Signal(SQLModel, table=True):
+    __tablename__ = "signals"
+    __table_args__ = (UniqueConstraint("workspace", "dedupe_key"),)
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    workspace: str = Field(index=True)
+    dedupe_key: str
+    company_id: Optional[str] = Field(default=None, index=True)
+    prospect_id: Optional[str] = Field(default=None, index=True)
+    type: str
+    detail: str = ""
+    url: str = ""
+    occurred_at: Optional[datetime] = None
+
+
+class Suppression(SQLModel, table=True):
+    __tablename__ = "suppressions"
+    __table_args__ = (UniqueConstraint("workspace", "kind", "value"),)
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    workspace: str = Field(index=True)
+    kind: str  # email | domain
+    value: str
+    reason: str
+    source: str = ""
+    created_at: datetime
+
+
+class Evidence(SQLModel, table=True):
+    __tablename__ = "evidence"
+
+    id: str = Field(primary_key=True)  # ev_<hash>: stable for the same source and quote
+    workspace: str = Field(index=True)
+    company_id: Optional[str] = Field(default=None, index=True)
+    prospect_id: Optional[str] = Field(default=None, index=True)
+    kind: str  # product | about | hiring | funding | news | expansion | tech | signal
+    source_url: str
+    quote: str = Field(sa_column=Column(Text, nullable=False))
+    data: dict = json_field()
+    collected_at: datetime
+
+
+class LookupCache(SQLModel, table=True):
+    """Paid lookups (research, enrichment, LLM) keyed so the same lookup is never paid twice."""
+
+    __tablename__ = "lookup_cache"
+    __table_args__ = (UniqueConstraint("workspace", "provider", "key"),)
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    workspace: str = Field(index=True)
+    provider: str
+    key: str
+    status: str  # found | not_found | error
+    result: dict = json_field()
+    credits: float = 0.0
+    usd: float = 0.0
+    created_at: datetime
+
+
+class Draft(SQLModel, table=True):
+    __tablename__ = "drafts"
+
+    id: str = Field(primary_key=True)
+    workspace: str = Field(index=True)
+    prospect_id: str = Field(index=True)
+    step_id: str
+    channel: str
+    kind: str
+    template: str
+    template_version: str
+    subject: str = ""
+    body: str = Field(sa_column=Column(Text, nullable=False))
+    sentences: list = json_field([])
+    status: str = "draft"  # draft | approved | rejected | superseded | sent
+    edited_by: str = ""
+    created_at: datetime
+
+
+class Review(SQLModel, table=True):
+    __tablename__ = "reviews"
+    __table_args__ = (UniqueConstraint("workspace", "prospect_id", "draft_id"),)
+
+    id: str = Field(primary_key=True)
+    workspace: str = Field(index=True)
+    prospect_id: str = Field(index=True)
+    thread_id: str
+    draft_id: str
+    step_id: str
+    channel: str
+    reasons: list = json_field([])
+    status: str = "pending"  # pending | approved | rejected | edited | stale | expired
+    requested_at: datetime
+    requested_run_id: str = ""
+    decided_at: Optional[datetime] = None
+    decided_by: str = ""
+    note: str = ""
+
+
+class OutboxMessage(SQLModel, table=True):
+    __tablename__ = "outbox"
+    __table_args__ = (UniqueConstraint("idempotency_key"),)
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    workspace: str = Field(index=True)
+    prospect_id: str = Field(index=True)
+    idempotency_key: str
+    step_id: str
+    channel: str
+    kind: str
+    draft_id: str
+    provider: str = ""
+    status: str = "pending"  # pending | sending | sent | failed
+    attempts: int = 0
+    provider_message_id: str = ""
+    payload: dict = json_field()
+    error_class: str = ""
+    error: str = ""
+    run_id: str = ""
+    created_at: datetime
+    sent_at: Optional[datetime] = None
+
+
+class EngagementEventRow(SQLModel, table=True):
+    __tablename__ = "events"
+    __table_args__ = (UniqueConstraint("workspace", "dedupe_key"),)
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    workspace: str = Field(index=True)
+    dedupe_key: str
+    prospect_id: Optional[str] = Field(default=None, index=True)
+    type: str
+    channel: str = ""
+    occurred_at: datetime
+    text: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    provider: str = ""
+    provider_message_id: str = ""
+    raw: dict = json_field()
+
+
+class Run(SQLModel, table=True):
+    __tablename__ = "runs"
+
+    id: str = Field(primary_key=True)
+    workspace: str = Field(index=True)
+    kind: str = "daily"  # daily | review | replay
+    now: datetime
+    started_at: datetime
+    finished_at: Optional[datetime] = None
+    status: str = "running"  # running | finished | failed
+    dry_run: bool = False
+    summary: dict = json_field()
+
+
+class DecisionRecord(SQLModel, table=True):
+    """One decision, append-only. `body` is the canonical JSON that was hashed; the other
+    columns are copies for querying and are checked against the body on verify."""
+
+    __tablename__ = "decisions"
+    __table_args__ = (UniqueConstraint("workspace", "seq"),
+                      Index("ix_decisions_ws_run", "workspace", "run_id"),
+                      Index("ix_decisions_ws_prospect", "workspace", "prospect_id"))
+
+    id: str = Field(primary_key=True)
+    workspace: str
+    seq: int
+    at: datetime
+    run_id: str
+    prospect_id: str
+    node: str
+    action: str
+    body: str = Field(sa_column=Column(Text, nullable=False))
+    prev_hash: str
+    hash: str
+
+
+class ChainHead(SQLModel, table=True):
+    __tablename__ = "chain_heads"
+
+    workspace: str = Field(primary_key=True)
+    seq: int = 0
+    hash: str = ""

@@ -1,0 +1,226 @@
+"""Keyword-only data functions over the tables. Each takes a session and a workspace id,
+and never crosses workspaces."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any, Iterable, Sequence
+
+from sqlalchemy import func, or_
+from sqlmodel import Session, select
+
+from state.models import (
+    Company, Draft, EngagementEventRow, Evidence, LookupCache, OutboxMessage, Prospect, Review,
+    Run, Signal, Suppression,
+)
+
+SENT = "sent"
+
+
+def get_prospect(session: Session, *, workspace: str, ref: str) -> Prospect | None:
+    """By id or by email (case-insensitive)."""
+    p = session.get(Prospect, ref)
+    if p is not None and p.workspace == workspace:
+        return p
+    return session.exec(select(Prospect).where(Prospect.workspace == workspace,
+                                               Prospect.email_norm == ref.strip().lower())).first()
+
+
+def list_prospects(session: Session, *, workspace: str, limit: int | None = None,
+                   status: str | None = None) -> Sequence[Prospect]:
+    q = select(Prospect).where(Prospect.workspace == workspace)
+    if status:
+        q = q.where(Prospect.status == status)
+    q = q.order_by(Prospect.created_at, Prospect.id)
+    return session.exec(q.limit(limit) if limit else q).all()
+
+
+def due_prospect_ids(session: Session, *, workspace: str, now: datetime,
+                     limit: int | None = None) -> list[str]:
+    """Prospects whose next action is due: active, or waiting with next_action_at <= now."""
+    q = (select(Prospect.id).where(
+        Prospect.workspace == workspace,
+        or_(Prospect.status == "active",
+            (Prospect.status == "waiting") & (Prospect.next_action_at <= now)))
+        .order_by(Prospect.next_action_at, Prospect.id))
+    return list(session.exec(q.limit(limit) if limit else q).all())
+
+
+def companies_by_id(session: Session, *, workspace: str, ids: Iterable[str]) -> dict[str, Company]:
+    ids = list(set(i for i in ids if i))
+    if not ids:
+        return {}
+    rows = session.exec(select(Company).where(Company.workspace == workspace, Company.id.in_(ids)))
+    return {c.id: c for c in rows}
+
+
+def suppression_hits(session: Session, *, workspace: str, email: str, domain: str) -> list[dict[str, str]]:
+    conds = []
+    if email:
+        conds.append((Suppression.kind == "email") & (Suppression.value == email))
+    if domain:
+        conds.append((Suppression.kind == "domain") & (Suppression.value == domain))
+    if not conds:
+        return []
+    rows = session.exec(select(Suppression).where(Suppression.workspace == workspace, or_(*conds))
+                        .order_by(Suppression.id)).all()
+    return [{"reason": s.reason, "match": s.kind, "value": s.value} for s in rows]
+
+
+def outbox_for(session: Session, *, workspace: str, prospect_id: str) -> Sequence[OutboxMessage]:
+    return session.exec(select(OutboxMessage).where(OutboxMessage.workspace == workspace,
+                                                    OutboxMessage.prospect_id == prospect_id)
+                        .order_by(OutboxMessage.id)).all()
+
+
+def events_for(session: Session, *, workspace: str, prospect_id: str) -> Sequence[EngagementEventRow]:
+    return session.exec(select(EngagementEventRow).where(
+        EngagementEventRow.workspace == workspace, EngagementEventRow.prospect_id == prospect_id)
+        .order_by(EngagementEventRow.occurred_at)).all()
+
+
+def account_replied_at(session: Session, *, workspace: str, company_id: str | None,
+                       exclude: str) -> datetime | None:
+    if not company_id:
+        return None
+    q = (select(func.max(EngagementEventRow.occurred_at))
+         .join(Prospect, Prospect.id == EngagementEventRow.prospect_id)
+         .where(EngagementEventRow.workspace == workspace, Prospect.company_id == company_id,
+                Prospect.id != exclude,
+                EngagementEventRow.type.in_(("replied", "linkedin_replied"))))
+    return session.exec(q).first()
+
+
+def account_contacts_touched(session: Session, *, workspace: str, company_id: str | None,
+                             since: datetime) -> int:
+    if not company_id:
+        return 0
+    q = (select(func.count(func.distinct(OutboxMessage.prospect_id)))
+         .join(Prospect, Prospect.id == OutboxMessage.prospect_id)
+         .where(OutboxMessage.workspace == workspace, Prospect.company_id == company_id,
+                OutboxMessage.status == SENT, OutboxMessage.sent_at >= since))
+    return int(session.exec(q).first() or 0)
+
+
+def sent_count(session: Session, *, workspace: str, channel: str, since: datetime,
+               kind: str | None = None) -> int:
+    q = select(func.count(OutboxMessage.id)).where(
+        OutboxMessage.workspace == workspace, OutboxMessage.channel == channel,
+        OutboxMessage.status == SENT, OutboxMessage.sent_at >= since)
+    if kind:
+        q = q.where(OutboxMessage.kind == kind)
+    return int(session.exec(q).first() or 0)
+
+
+def drafts_for(session: Session, *, workspace: str, prospect_id: str) -> Sequence[Draft]:
+    return session.exec(select(Draft).where(Draft.workspace == workspace,
+                                            Draft.prospect_id == prospect_id,
+                                            Draft.status != "superseded")
+                        .order_by(Draft.created_at)).all()
+
+
+def reviews_for(session: Session, *, workspace: str, prospect_id: str) -> Sequence[Review]:
+    return session.exec(select(Review).where(Review.workspace == workspace,
+                                             Review.prospect_id == prospect_id)
+                        .order_by(Review.requested_at)).all()
+
+
+def evidence_for(session: Session, *, workspace: str, company_id: str | None,
+                 prospect_id: str) -> Sequence[Evidence]:
+    conds = [Evidence.prospect_id == prospect_id]
+    if company_id:
+        conds.append(Evidence.company_id == company_id)
+    return session.exec(select(Evidence).where(Evidence.workspace == workspace, or_(*conds))
+                        .order_by(Evidence.id)).all()
+
+
+def signals_for(session: Session, *, workspace: str, company_id: str | None,
+                prospect_id: str) -> Sequence[Signal]:
+    conds = [Signal.prospect_id == prospect_id]
+    if company_id:
+        conds.append(Signal.company_id == company_id)
+    return session.exec(select(Signal).where(Signal.workspace == workspace, or_(*conds))).all()
+
+
+def cached_lookup(session: Session, *, workspace: str, provider: str, key: str) -> LookupCache | None:
+    return session.exec(select(LookupCache).where(LookupCache.workspace == workspace,
+                                                  LookupCache.provider == provider,
+                                                  LookupCache.key == key)).first()
+
+
+def spend_since(session: Session, *, workspace: str, since: datetime) -> dict[str, float]:
+    row = session.exec(select(func.coalesce(func.sum(LookupCache.credits), 0.0),
+                              func.coalesce(func.sum(LookupCache.usd), 0.0))
+                       .where(LookupCache.workspace == workspace,
+                              LookupCache.created_at >= since)).first()
+    return {"credits": float(row[0]), "usd": float(row[1])} if row else {"credits": 0.0, "usd": 0.0}
+
+
+def week_start(now: datetime) -> datetime:
+    return now - timedelta(days=7)
+
+
+def pending_reviews(session: Session, *, workspace: str) -> Sequence[Review]:
+    return session.exec(select(Review).where(Review.workspace == workspace,
+                                             Review.status == "pending")
+                        .order_by(Review.requested_at)).all()
+
+
+def get_review(session: Session, *, workspace: str, review_id: str) -> Review | None:
+    r = session.get(Review, review_id)
+    return r if r is not None and r.workspace == workspace else None
+
+
+def outbox_list(session: Session, *, workspace: str, status: str | None = None) -> Sequence[OutboxMessage]:
+    q = select(OutboxMessage).where(OutboxMessage.workspace == workspace)
+    if status:
+        q = q.where(OutboxMessage.status == status)
+    return session.exec(q.order_by(OutboxMessage.id)).all()
+
+
+def get_run(session: Session, *, workspace: str, run_id: str) -> Run | None:
+    r = session.get(Run, run_id)
+    return r if r is not None and r.workspace == workspace else None
+
+
+def to_public(row: Any, fields: Sequence[str]) -> dict[str, Any]:
+    return {f: getattr(row, f) for f in fields}
+
+
+def reviews_for_workspace(session: Session, *, workspace: str) -> Sequence[Review]:
+    return session.exec(select(Review).where(Review.workspace == workspace)
+                        .order_by(Review.requested_at)).all()
+
+
+def decisions_for(session: Session, *, workspace: str, run_id: str | None = None,
+                  prospect_id: str | None = None) -> Sequence[Any]:
+    from state.models import DecisionRecord
+
+    q = select(DecisionRecord).where(DecisionRecord.workspace == workspace)
+    if run_id:
+        q = q.where(DecisionRecord.run_id == run_id)
+    if prospect_id:
+        q = q.where(DecisionRecord.prospect_id == prospect_id)
+    return session.exec(q.order_by(DecisionRecord.seq)).all()
+
+
+def template_sends(session: Session, *, workspace: str, versions: Iterable[str]) -> dict[str, int]:
+    """How many messages went out per template version (for new-template review)."""
+    from state.models import Draft as D
+
+    versions = [v for v in versions if v]
+    if not versions:
+        return {}
+    rows = session.exec(select(D.template_version, func.count(OutboxMessage.id))
+                        .join(OutboxMessage, OutboxMessage.draft_id == D.id)
+                        .where(OutboxMessage.workspace == workspace, OutboxMessage.status == SENT,
+                               D.template_version.in_(versions))
+                        .group_by(D.template_version)).all()
+    return {v: int(n) for v, n in rows}
+
+
+def evidence_by_ids(session: Session, *, workspace: str, ids: Sequence[str]) -> Sequence[Evidence]:
+    if not ids:
+        return []
+    return session.exec(select(Evidence).where(Evidence.workspace == workspace,
+                                               Evidence.id.in_(list(ids)))).all()

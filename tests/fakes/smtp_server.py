@@ -1,0 +1,91 @@
+"""A real SMTP server on 127.0.0.1 (aiosmtpd) that records what it receives.
+
+It accepts AUTH PLAIN/LOGIN without TLS for the users it is given, refuses the
+recipients in ``refuse`` with ``550 5.1.1``, and keeps every accepted message as
+bytes; ``parsed(i)`` returns it as an ``EmailMessage``.
+"""
+
+from __future__ import annotations
+
+import email
+import socket
+import warnings
+from dataclasses import dataclass, field
+from email.message import EmailMessage
+from email.policy import default as default_policy
+from typing import Any
+
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult, LoginPassword
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass(frozen=True)
+class Received:
+    mail_from: str
+    rcpt_tos: tuple[str, ...]
+    content: bytes
+    login: str | None
+
+
+@dataclass
+class _Handler:
+    refuse: frozenset[str]
+    messages: list[Received] = field(default_factory=list)
+
+    async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str,
+                          rcpt_options: list[str]) -> str:
+        if address.lower() in self.refuse:
+            return "550 5.1.1 <%s>: Recipient address rejected: User unknown" % address
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        login = str(session.auth_data) if session.authenticated else None
+        self.messages.append(Received(envelope.mail_from, tuple(envelope.rcpt_tos),
+                                      envelope.original_content or envelope.content, login))
+        return "250 2.0.0 Queued"
+
+
+class FakeSmtpServer:
+    """Start with ``with FakeSmtpServer(users={"u": "p"}) as server:``."""
+
+    def __init__(self, *, users: dict[str, str] | None = None,
+                 refuse: set[str] | frozenset[str] = frozenset()) -> None:
+        self.users = dict(users or {})
+        self.host = "127.0.0.1"
+        self.port = free_port()
+        self._handler = _Handler(frozenset(a.lower() for a in refuse))
+        self._controller = Controller(self._handler, hostname=self.host, port=self.port,
+                                      authenticator=self._authenticate,
+                                      auth_require_tls=False)
+
+    @property
+    def messages(self) -> list[Received]:
+        return self._handler.messages
+
+    def parsed(self, index: int = -1) -> EmailMessage:
+        return email.message_from_bytes(self.messages[index].content,
+                                        policy=default_policy)  # type: ignore[return-value]
+
+    def _authenticate(self, server: Any, session: Any, envelope: Any, mechanism: str,
+                      auth_data: Any) -> AuthResult:
+        if not isinstance(auth_data, LoginPassword):
+            return AuthResult(success=False, handled=False)
+        login, password = auth_data.login.decode(), auth_data.password.decode()
+        ok = self.users.get(login) == password
+        return AuthResult(success=ok, handled=False, auth_data=login if ok else None)
+
+    def __enter__(self) -> "FakeSmtpServer":
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # "AUTH without TLS" is intended here
+            self._controller.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._controller.stop()

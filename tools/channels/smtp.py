@@ -1,0 +1,122 @@
+"""Send email over SMTP with smtplib (STARTTLS when configured, AUTH when a username is
+given). One connection per message: outbound volumes are tens per inbox per day.
+
+Error mapping:
+    connection refused / timeout / disconnect / any 4xx reply -> Transient
+    recipient refused 550 / 551 / 553 (and other 5xx except 552) -> PermanentFailure
+    535 and other 5xx AUTH failures, STARTTLS or AUTH not offered,
+      certificate not trusted, sender or session refused 5xx  -> ProviderConfigError
+    message refused at DATA with 5xx                          -> InvalidInput
+
+SMTP cannot be asked whether a message was delivered, so ``lookup`` returns None; the
+stable Message-ID lets the receiving side drop a duplicate after a crash.
+"""
+
+from __future__ import annotations
+
+import smtplib
+import ssl
+from dataclasses import dataclass, field
+from typing import Callable
+
+from core.errors import (
+    InvalidInput,
+    PermanentFailure,
+    ProviderConfigError,
+    ProviderError,
+    Transient,
+)
+from tools.channels.base import DeliveryResult, OutboundMessage
+from tools.channels.email_mime import build_email
+
+PROVIDER = "smtp"
+_BAD_MAILBOX = (550, 551, 553)
+
+
+def _reply_text(reply: bytes | str) -> str:
+    text = reply.decode("utf-8", "replace") if isinstance(reply, bytes) else str(reply)
+    return " ".join(text.split())[:200]
+
+
+def _classify_recipient(code: int, reply: bytes | str, address: str) -> ProviderError:
+    text = f"recipient {address} refused: {code} {_reply_text(reply)}"
+    if 400 <= code < 500 or code == 552:  # RFC 5321 4.5.3.1.10: 552 at RCPT is temporary
+        return Transient(text, provider=PROVIDER, status=code)
+    return PermanentFailure(text, provider=PROVIDER, status=code)
+
+
+def classify_smtp_error(exc: Exception) -> ProviderError:
+    """The typed error for an smtplib or socket failure."""
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        address, (code, reply) = next(iter(exc.recipients.items()))
+        return _classify_recipient(code, reply, address)
+    if isinstance(exc, smtplib.SMTPAuthenticationError):
+        if 400 <= exc.smtp_code < 500:
+            return Transient(f"authentication deferred: {exc.smtp_code}", provider=PROVIDER,
+                             status=exc.smtp_code)
+        return ProviderConfigError(f"authentication rejected: {exc.smtp_code}",
+                                   provider=PROVIDER, status=exc.smtp_code)
+    if isinstance(exc, smtplib.SMTPNotSupportedError):
+        return ProviderConfigError(f"server does not support a required extension: {exc}",
+                                   provider=PROVIDER)
+    if isinstance(exc, smtplib.SMTPServerDisconnected):
+        return Transient("server disconnected", provider=PROVIDER)
+    if isinstance(exc, smtplib.SMTPResponseException):
+        code, text = exc.smtp_code, _reply_text(exc.smtp_error)
+        if 400 <= code < 500:
+            return Transient(f"{code} {text}", provider=PROVIDER, status=code)
+        if isinstance(exc, (smtplib.SMTPConnectError, smtplib.SMTPHeloError)):
+            return ProviderConfigError(f"server refused the session: {code} {text}",
+                                       provider=PROVIDER, status=code)
+        if isinstance(exc, smtplib.SMTPSenderRefused):
+            return ProviderConfigError(f"sender refused: {code} {text}", provider=PROVIDER,
+                                       status=code)
+        if code in _BAD_MAILBOX:
+            return PermanentFailure(f"{code} {text}", provider=PROVIDER, status=code)
+        return InvalidInput(f"{code} {text}", provider=PROVIDER, status=code)
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return ProviderConfigError("server certificate not trusted", provider=PROVIDER)
+    if isinstance(exc, (OSError, smtplib.SMTPException)):
+        return Transient(f"connection failed ({type(exc).__name__})", provider=PROVIDER)
+    raise TypeError(f"not an SMTP failure: {type(exc).__name__}")
+
+
+@dataclass
+class SmtpChannel:
+    """The Channel for plain SMTP submission (port 587 with STARTTLS by default)."""
+
+    host: str
+    port: int = 587
+    username: str = ""
+    password: str = field(default="", repr=False)
+    starttls: bool = True
+    timeout: float = 30.0
+    domain: str = "localhost"
+    smtp_factory: Callable[..., smtplib.SMTP] = smtplib.SMTP
+    ssl_context: ssl.SSLContext | None = None
+    name: str = PROVIDER
+
+    def deliver(self, message: OutboundMessage) -> DeliveryResult:
+        if not message.recipient.email:
+            raise InvalidInput("recipient has no email address", provider=PROVIDER)
+        mail = build_email(message, domain=self.domain)
+        try:
+            with self.smtp_factory(self.host, self.port, timeout=self.timeout) as smtp:
+                smtp.ehlo()
+                if self.starttls:
+                    smtp.starttls(context=self.ssl_context or ssl.create_default_context())
+                    smtp.ehlo()
+                if self.username:
+                    smtp.login(self.username, self.password)
+                refused = smtp.send_message(mail, from_addr=message.sender.email,
+                                            to_addrs=[message.recipient.email])
+        except (OSError, smtplib.SMTPException) as exc:
+            raise classify_smtp_error(exc) from exc
+        if refused:
+            address, (code, reply) = next(iter(refused.items()))
+            raise _classify_recipient(code, reply, address)
+        return DeliveryResult(provider=PROVIDER, provider_message_id=mail["Message-ID"],
+                              detail={"host": self.host})
+
+    def lookup(self, idempotency_key: str) -> DeliveryResult | None:
+        return None
