@@ -72,6 +72,7 @@ def _finish_research(state: ProspectState, ctx: AgentContext, company_id: str, s
                                         status=status, result={"evidence": len(items)},
                                         credits=credits, usd=usd, created_at=now))
             known = set(session.exec(select(Evidence.id).where(
+                Evidence.workspace == ctx.ws_id,
                 Evidence.id.in_([i["id"] for i in items] or [""]))).all())
             for item in items:
                 if item["id"] not in known:

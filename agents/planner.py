@@ -135,7 +135,8 @@ def plan(obs: Mapping[str, Any], playbook: PlaybookConfig, policy: PolicyConfig,
             step = candidate
             break
     if step is None:
-        waiting_on = _waiting_on_event(playbook, cond, done | rejected | blocked)
+        # Only a prospect already touched can still produce an event (an acceptance, an open).
+        waiting_on = _waiting_on_event(playbook, cond, done | rejected | blocked) if done else ""
         if waiting_on:
             until = _recheck_at(obs, policy)
             return Plan(Proposal(action="wait", until=iso(until),

@@ -1,4 +1,4 @@
-"""CLI: signals, suppression lists and engagement events."""
+"""CLI: signals and suppression lists."""
 
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ from cli.common import JsonOpt, NowOpt, WorkspaceOpt, console, emit_json, handle
 
 signals_app = typer.Typer(help="Buying signals (hiring, funding, ...) that drafts can cite.", no_args_is_help=True)
 suppress_app = typer.Typer(help="Suppression lists: emails and domains never to contact.", no_args_is_help=True)
-events_app = typer.Typer(help="Engagement events (opens, replies, bounces, ...).", no_args_is_help=True)
 
 
 def _show(title: str, result: dict[str, Any], as_json: bool) -> None:

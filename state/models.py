@@ -109,8 +109,8 @@ class Suppression(SQLModel, table=True):
 class Evidence(SQLModel, table=True):
     __tablename__ = "evidence"
 
+    workspace: str = Field(primary_key=True)
     id: str = Field(primary_key=True)  # ev_<hash>: stable for the same source and quote
-    workspace: str = Field(index=True)
     company_id: Optional[str] = Field(default=None, index=True)
     prospect_id: Optional[str] = Field(default=None, index=True)
     kind: str  # product | about | hiring | funding | news | expansion | tech | signal

@@ -46,7 +46,8 @@ heyreach (channel linkedin; camelCase or snake_case keys)
     event_type / eventType: CONNECTION_REQUEST_ACCEPTED -> connection_accepted,
     MESSAGE_REPLY_RECEIVED and EVERY_MESSAGE_REPLY_RECEIVED -> linkedin_replied,
     MESSAGE_SENT -> delivered.
-    prospect_email: lead.emailAddress, lead.email_address, emailAddress;
+    prospect_email: lead.emailAddress, lead.email_address, lead.email, emailAddress,
+    email_address;
     linkedin_url: lead.profileUrl, lead.profile_url, profileUrl (normalised);
     provider_message_id: messageId, message_id, the last of recent_messages;
     text: message, messageText, message_text, the last of recent_messages;

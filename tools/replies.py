@@ -12,11 +12,15 @@ Kinds and precedence when several match (highest first)::
     unsubscribe > out_of_office > auto_reply > referral > wrong_person
                 > not_interested > meeting > interested        (none: unclear)
 
-``referral`` wins over ``wrong_person`` only when someone is named (or a referral
-phrase matched); a bare "I'm not the right person" is ``wrong_person``.
+Families: negative (unsubscribe, not_interested), away (out_of_office, auto_reply),
+redirect (referral, wrong_person), positive (meeting, interested). Within the redirect
+family, ``referral`` is chosen when the reply names someone to
+contact (see :func:`extract_referral`) or has a referral phrase and no wrong-person
+phrase; a bare "I'm not the right person" is ``wrong_person``.
 
 Confidence is ``1 - prod(1 - weight)`` over the winning kind's phrases (a matching
-kind of the same family adds half its weight), then lowered by conflicts:
+kind of the same family adds half its weight; a named referral target halves the
+remaining doubt), then lowered by conflicts:
 a positive family (interested, meeting) together with a negative one
 (not_interested, unsubscribe) multiplies it by ``1 - 0.5 * other`` and, when the other
 family's score is 0.6 or more, caps it at 0.5; an away family (out_of_office,
@@ -89,11 +93,18 @@ _NEG = r"(?:not|no|n't|never|nor|neither|without|hardly|kein\w*|nicht|pas|aucun\
 _RULES: tuple[tuple[str, str, float, bool], ...] = (
     # unsubscribe
     ("unsubscribe", r"\bunsubscrib\w*", 0.95, False),
-    ("unsubscribe", r"\bremove (?:me|us|my (?:email|address|details|name)|this address)\b", 0.95, False),
+    ("unsubscribe",
+     r"\bremove (?:me|us|my (?:email|address|details|name)|this address)\b",
+     0.95, False),
     ("unsubscribe", r"\btake (?:me|us|my (?:email|address|name)) off\b", 0.95, False),
     ("unsubscribe", r"\bopt(?:ing)?[ -]?(?:me |us )?out\b", 0.9, False),
-    ("unsubscribe", r"\b(?:do not|don't|dont|never) (?:contact|email|e-mail|message|call|write to|reach out to) (?:me|us)\b", 0.95, False),
-    ("unsubscribe", r"\bstop (?:emailing|e-mailing|contacting|messaging|spamming|sending|writing)\b", 0.95, False),
+    ("unsubscribe",
+     r"\b(?:do not|don't|dont|never) (?:contact|email|e-mail|message|call|write to|reach out to) "
+     r"(?:me|us)\b",
+     0.95, False),
+    ("unsubscribe",
+     r"\bstop (?:emailing|e-mailing|contacting|messaging|spamming|sending|writing)\b",
+     0.95, False),
     ("unsubscribe", r"\bno (?:more|further) (?:emails|e-mails|messages|contact)\b", 0.9, False),
     ("unsubscribe", r"\b(?:off|from) your (?:mailing |email |contact )?list\b", 0.85, False),
     ("unsubscribe", r"^\W*stop\W*$", 0.9, False),
@@ -102,13 +113,21 @@ _RULES: tuple[tuple[str, str, float, bool], ...] = (
     # out of office
     ("out_of_office", r"\bout of (?:the )?office\b", 0.9, False),
     ("out_of_office", r"\booo\b", 0.8, False),
-    ("out_of_office", r"\bon (?:annual |parental |maternity |paternity |sick |medical )?leave\b", 0.8, False),
+    ("out_of_office",
+     r"\bon (?:annual |parental |maternity |paternity |sick |medical )?leave\b",
+     0.8, False),
     ("out_of_office", r"\b(?:on|currently on) (?:vacation|holiday|holidays|pto)\b", 0.85, False),
     ("out_of_office", r"\baway from (?:the |my )?(?:office|desk|email)\b", 0.85, False),
     ("out_of_office", r"\b(?:limited|no) access to (?:my )?e-?mail\b", 0.8, False),
-    ("out_of_office", r"\b(?:i am|i'm|i will be|i'll be) (?:currently )?(?:away|travell?ing|out)\b", 0.6, False),
-    ("out_of_office", r"\b(?:back|return(?:ing)?) (?:to (?:the|my) |in the )?(?:office|desk)\b", 0.7, False),
-    ("out_of_office", r"\b(?:i'm |i am |currently )?out (?:until|till|through|thru)\b", 0.8, False),
+    ("out_of_office",
+     r"\b(?:i am|i'm|i will be|i'll be) (?:currently )?(?:away|travell?ing|out)\b",
+     0.6, False),
+    ("out_of_office",
+     r"\b(?:back|return(?:ing)?) (?:to (?:the|my) |in the )?(?:office|desk)\b",
+     0.7, False),
+    ("out_of_office",
+     r"\b(?:i'm |i am |currently )?out (?:until|till|through|thru)\b",
+     0.8, False),
     ("out_of_office", r"\babwesenheitsnotiz\b", 0.95, False),
     ("out_of_office", r"\bnicht im buro\b", 0.9, False),
     ("out_of_office", r"\b(?:im urlaub|au(?:ss|ß)er haus|abwesend)\b", 0.85, False),
@@ -119,60 +138,147 @@ _RULES: tuple[tuple[str, str, float, bool], ...] = (
     ("auto_reply", r"\b(?:automatic|automated|auto)[ -]?(?:reply|response|message)\b", 0.9, False),
     ("auto_reply", r"\bautoreply\b", 0.9, False),
     ("auto_reply", r"\bthis (?:is an? )?(?:automatically generated|automated)\b", 0.9, False),
-    ("auto_reply", r"\b(?:this (?:mailbox|inbox|address) is )?no longer (?:monitored|in use)\b", 0.8, False),
-    ("auto_reply", r"\b(?:we|i) have received your (?:message|email|e-mail|request|enquiry|inquiry)\b", 0.75, False),
+    ("auto_reply",
+     r"\b(?:this (?:mailbox|inbox|address) is )?no longer (?:monitored|in use)\b",
+     0.8, False),
+    ("auto_reply",
+     r"\b(?:we|i) have received your (?:message|email|e-mail|request|enquiry|inquiry)\b",
+     0.75, False),
     ("auto_reply", r"\bticket (?:number|no\.?|#|id)\b", 0.75, False),
     ("auto_reply", r"\bdo not reply to this (?:email|message)\b", 0.8, False),
-    ("auto_reply", r"\b(?:automatische antwort|reponse automatique|respuesta automatica)\b", 0.95, False),
+    ("auto_reply",
+     r"\b(?:automatische antwort|reponse automatique|respuesta automatica)\b",
+     0.95, False),
     # wrong person
-    ("wrong_person", r"\b(?:wrong|not the (?:right|correct|best|appropriate|relevant)) (?:person|contact|guy|one|department)\b", 0.85, False),
-    ("wrong_person", r"\bno longer (?:with|at|work(?:s|ing)? (?:at|for|here)|employed)\b", 0.85, False),
-    ("wrong_person", r"\b(?:has|have) left (?:the company|the business|the organi[sz]ation|us)\b", 0.85, False),
+    ("wrong_person",
+     r"\b(?:wrong|not the (?:right|correct|best|appropriate|relevant)) (?:person|contact|guy|one|"
+     r"department)\b",
+     0.85, False),
+    ("wrong_person",
+     r"\bno longer (?:with|at|work(?:s|ing)? (?:at|for|here)|employed)\b",
+     0.85, False),
+    ("wrong_person",
+     r"\b(?:has|have) left (?:the company|the business|the organi[sz]ation|us)\b",
+     0.85, False),
     ("wrong_person", r"\bleft (?:the company|the business|the organi[sz]ation)\b", 0.85, False),
-    ("wrong_person", r"\b(?:i|we) (?:don't|do not) (?:handle|deal with|own|look after|manage) (?:this|that|these|it)\b", 0.75, False),
-    ("wrong_person", r"\bnot (?:responsible for|in charge of|my (?:area|department|remit|call|decision))\b", 0.75, False),
-    ("wrong_person", r"\b(?:doesn't|does not|don't|do not) work (?:here|there|for us)\b", 0.8, False),
-    ("wrong_person", r"\b(?:nicht (?:zustandig|der richtige ansprechpartner|die richtige ansprechpartnerin)|pas la bonne personne)\b", 0.85, False),
+    ("wrong_person",
+     r"\b(?:i|we) (?:don't|do not) (?:handle|deal with|own|look after|manage) (?:this|that|these|"
+     r"it)\b",
+     0.75, False),
+    ("wrong_person",
+     r"\bnot (?:responsible for|in charge of|my (?:area|department|remit|call|decision))\b",
+     0.75, False),
+    ("wrong_person",
+     r"\b(?:doesn't|does not|don't|do not) work (?:here|there|for us)\b",
+     0.8, False),
+    ("wrong_person",
+     r"\b(?:nicht (?:zustandig|der richtige ansprechpartner|die richtige ansprechpartnerin)|pas "
+     r"la bonne personne)\b",
+     0.85, False),
     # referral
-    ("referral", r"\b(?:please |you (?:should|could|might want to|may want to|can) |better to |try )(?:contact|reach out to|speak (?:to|with)|talk (?:to|with)|email|e-mail|get in touch with|ask|connect with)\b(?! (?:me|us)\b)", 0.8, False),
-    ("referral", r"\b(?:the )?(?:right|best|correct|better) (?:person|contact|people)(?: to (?:talk|speak) (?:to|with))? (?:is|would be|are|here is)\b", 0.85, False),
-    ("referral", r"\b(?:is|would be) (?:the )?(?:right|best|correct|better) (?:person|contact)\b", 0.8, False),
-    ("referral", r"\b(?:i've|i have|i) (?:cc'?d|cced|copied|looped in|forwarded (?:this|your (?:email|message|note)) to|included)\b", 0.8, False),
-    ("referral", r"\b(?:cc'?ing|cc-ing|looping in|adding) (?:my |our )?(?:colleague|manager|boss|head|team|[a-z]+ (?:who|as))\b", 0.75, False),
-    ("referral", r"\b(?:she|he|they|(?:colleague|person|someone|manager) who) (?:handles|owns|looks after|is responsible for|manages) (?:this|that|these|it|our)\b", 0.7, False),
+    ("referral",
+     r"\b(?:please |you (?:should|could|might want to|may want to|can) |better to |try "
+     r")(?:contact|reach out to|speak (?:to|with)|talk (?:to|with)|email|e-mail|get in touch "
+     r"with|ask|connect with)\b(?! (?:me|us)\b)",
+     0.8, False),
+    ("referral",
+     r"\b(?:the )?(?:right|best|correct|better) (?:person|contact|people)(?: to (?:talk|speak) "
+     r"(?:to|with))? (?:is|would be|are|here is)\b",
+     0.85, False),
+    ("referral",
+     r"\b(?:is|would be) (?:the )?(?:right|best|correct|better) (?:person|contact)\b",
+     0.8, False),
+    ("referral",
+     r"\b(?:i've|i have|i) (?:cc'?d|cced|copied|looped in|forwarded (?:this|your (?:email|"
+     r"message|note)) to|included)\b",
+     0.8, False),
+    ("referral",
+     r"\b(?:cc'?ing|cc-ing|looping in|adding) (?:my |our )?(?:colleague|manager|boss|head|team|"
+     r"[a-z]+ (?:who|as))\b",
+     0.75, False),
+    ("referral",
+     r"\b(?:she|he|they|(?:colleague|person|someone|manager) who) (?:handles|owns|looks after|is "
+     r"responsible for|manages) (?:this|that|these|it|our)\b",
+     0.7, False),
     ("referral", r"\b(?:wenden sie sich an|contactez|veuillez contacter)\b", 0.8, False),
     # not interested
     ("not_interested", r"\bnot (?:at all |really |currently |very )?interested\b", 0.95, False),
     ("not_interested", r"\b(?:no|zero|little) interest\b", 0.9, False),
-    ("not_interested", r"\bnot (?:a (?:good |great |right )?fit|for us|a priority|relevant (?:for|to) us|looking (?:for|to|at))\b", 0.85, False),
-    ("not_interested", r"\b(?:no need|(?:don't|do not|dont) need|(?:we're|we are) (?:all )?set|all set)\b", 0.75, False),
-    ("not_interested", r"\b(?:already (?:have|use|using|work with|working with|signed|chose|picked)|happy with (?:our|what we have|the current))\b", 0.75, False),
+    ("not_interested",
+     r"\bnot (?:a (?:good |great |right )?fit|for us|a priority|relevant (?:for|to) us|looking "
+     r"(?:for|to|at))\b",
+     0.85, False),
+    ("not_interested",
+     r"\b(?:no need|(?:don't|do not|dont) need|(?:we're|we are) (?:all )?set|all set)\b",
+     0.75, False),
+    ("not_interested",
+     r"\b(?:already (?:have|use|using|work with|working with|signed|chose|picked)|happy with "
+     r"(?:our|what we have|the current))\b",
+     0.75, False),
     ("not_interested", r"\bno,? thanks?(?: you)?\b", 0.8, False),
-    ("not_interested", r"\b(?:we'll|we will|i'll|i will) pass\b|\bpass(?:ing)? on this\b", 0.8, False),
-    ("not_interested", r"\bnot (?:right )?now\b|\bmaybe (?:later|next (?:year|quarter))\b|\bnot at this time\b|\bbad timing\b", 0.6, False),
-    ("not_interested", r"\b(?:kein(?:e|en)? interesse|nicht interessiert|pas interesse(?:e|s)?|aucun interet)\b", 0.95, False),
+    ("not_interested",
+     r"\b(?:we'll|we will|i'll|i will) pass\b|\bpass(?:ing)? on this\b",
+     0.8, False),
+    ("not_interested",
+     r"\bnot (?:right )?now\b|\bmaybe (?:later|next (?:year|quarter))\b|\bnot at this time\b|"
+     r"\bbad timing\b",
+     0.6, False),
+    ("not_interested",
+     r"\b(?:kein(?:e|en)? interesse|nicht interessiert|pas interesse(?:e|s)?|aucun interet)\b",
+     0.95, False),
     # meeting
-    ("meeting", r"\b(?:let's|lets|let us|happy to|can we|could we|we can|we could|i'd like to|we'd like to|would like to) (?:set up|setup|schedule|book|arrange|find|grab|have|hop on|jump on) (?:a |some )?(?:call|meeting|time|chat|demo|slot|zoom|teams)\b", 0.9, True),
-    ("meeting", r"\b(?:schedule|book|set up|arrange) (?:a |an |some )?(?:call|meeting|demo|chat|intro|time)\b", 0.8, True),
-    ("meeting", r"\b(?:send|share) (?:me |over )?(?:a |an |your )?(?:calendar (?:link|invite)|calendly|invite|meeting invite|booking link|a few times|some times)\b", 0.9, True),
+    ("meeting",
+     r"\b(?:let's|lets|let us|happy to|can we|could we|we can|we could|i'd like to|we'd like to|"
+     r"would like to) (?:set up|setup|schedule|book|arrange|find|grab|have|hop on|jump on) (?:a |"
+     r"some )?(?:call|meeting|time|chat|demo|slot|zoom|teams)\b",
+     0.9, True),
+    ("meeting",
+     r"\b(?:schedule|book|set up|arrange) (?:a |an |some )?(?:call|meeting|demo|chat|intro|"
+     r"time)\b",
+     0.8, True),
+    ("meeting",
+     r"\b(?:send|share) (?:me |over )?(?:a |an |your )?(?:calendar (?:link|invite)|calendly|"
+     r"invite|meeting invite|booking link|a few times|some times)\b",
+     0.9, True),
     ("meeting", r"\bcalendly\b|\bbooking link\b", 0.8, True),
-    ("meeting", r"\b(?:what|which) (?:time|day|times|days) (?:works|suits|is good|would work)\b", 0.85, True),
-    ("meeting", r"\b(?:how about|does|would|what about) (?:mon|tues|wednes|thurs|fri)day\b", 0.8, True),
-    ("meeting", r"\b(?:i'm|i am|we're|we are) (?:free|available) (?:on|at|next|this|tomorrow|mon|tue|wed|thu|fri)\w*\b", 0.8, True),
+    ("meeting",
+     r"\b(?:what|which) (?:time|day|times|days) (?:works|suits|is good|would work)\b",
+     0.85, True),
+    ("meeting",
+     r"\b(?:how about|does|would|what about) (?:mon|tues|wednes|thurs|fri)day\b",
+     0.8, True),
+    ("meeting",
+     r"\b(?:i'm|i am|we're|we are) (?:free|available) (?:on|at|next|this|tomorrow|mon|tue|wed|"
+     r"thu|fri)\w*\b",
+     0.8, True),
     ("meeting", r"\b(?:hop|jump) on a (?:quick )?call\b|\bquick call\b", 0.8, True),
-    ("meeting", r"\b(?:termin|treffen) (?:vereinbaren|ausmachen)\b|\b(?:un )?rendez-vous\b", 0.85, True),
+    ("meeting",
+     r"\b(?:termin|treffen) (?:vereinbaren|ausmachen)\b|\b(?:un )?rendez-vous\b",
+     0.85, True),
     # interested
     ("interested", r"\binterested\b", 0.8, True),
-    ("interested", r"\b(?:sounds|looks) (?:good|great|interesting|promising|relevant)\b", 0.75, True),
+    ("interested",
+     r"\b(?:sounds|looks) (?:good|great|interesting|promising|relevant)\b",
+     0.75, True),
     ("interested", r"\btell me more\b|\blearn more\b|\bkeen to\b|\bcurious\b", 0.75, True),
-    ("interested", r"\b(?:send|share) (?:me |us )?(?:over )?(?:more|some|further) (?:info|information|details|material)\b", 0.75, True),
+    ("interested",
+     r"\b(?:send|share) (?:me |us )?(?:over )?(?:more|some|further) (?:info|information|details|"
+     r"material)\b",
+     0.75, True),
     ("interested", r"\bmore (?:info|information|details)\b", 0.65, True),
     ("interested", r"\b(?:how much|pricing|price list|what does it cost)\b", 0.65, True),
-    ("interested", r"\b(?:would love to|open to|could be (?:a fit|useful|relevant|interesting))\b", 0.7, True),
+    ("interested",
+     r"\b(?:would love to|open to|could be (?:a fit|useful|relevant|interesting))\b",
+     0.7, True),
     ("interested", r"^\W*(?:yes|yeah|yep|sure|ok|okay|absolutely|definitely)\b", 0.5, True),
     ("interested", r"\byes,? please\b", 0.7, True),
-    ("interested", r"\b(?:send|share) (?:me |us )?(?:over )?(?:the|your|a) (?:deck|slides|one-pager|case stud(?:y|ies)|brochure|proposal|pricing)\b", 0.75, True),
-    ("interested", r"\b(?:interessiert|klingt (?:gut|interessant)|interesse(?:e|s)?|ca m'interesse)\b", 0.75, True),
+    ("interested",
+     r"\b(?:send|share) (?:me |us )?(?:over )?(?:the|your|a) (?:deck|slides|one-pager|case "
+     r"stud(?:y|ies)|brochure|proposal|pricing)\b",
+     0.75, True),
+    ("interested",
+     r"\b(?:interessiert|klingt (?:gut|interessant)|interesse(?:e|s)?|ca m'interesse)\b",
+     0.75, True),
 )
 _COMPILED = tuple((kind, re.compile(pattern, re.MULTILINE), weight, negatable)
                   for kind, pattern, weight, negatable in _RULES)
@@ -185,8 +291,8 @@ _QUOTE_MARKERS = (
     re.compile(r"^\s*On\b[^\n]{0,200}(?:\n[^\n]{0,200})?\bwrote:\s*$", re.MULTILINE),
     re.compile(r"^\s*Am\b[^\n]{0,200}(?:\n[^\n]{0,200})?\bschrieb[^\n]{0,80}:\s*$", re.MULTILINE),
     re.compile(r"^\s*Le\b[^\n]{0,200}(?:\n[^\n]{0,200})?\ba [ée]crit\s*:\s*$", re.MULTILINE),
-    re.compile(r"^\s*-{2,}\s*(?:Original Message|Urspr[üu]ngliche Nachricht|Message d'origine)\s*-{2,}",
-               re.MULTILINE | re.IGNORECASE),
+    re.compile(r"^\s*-{2,}\s*(?:Original Message|Urspr[üu]ngliche Nachricht"
+               r"|Message d'origine)\s*-{2,}", re.MULTILINE | re.IGNORECASE),
     re.compile(r"^\s*(?:From|Von|De)\s*:[^\n]*\n\s*(?:Sent|Date|Gesendet|Datum|Envoy[ée])\s*:",
                re.MULTILINE),
     re.compile(r"^_{10,}\s*$", re.MULTILINE),
@@ -260,11 +366,12 @@ _NAME = r"((?:[^\W\d_][\w'\u2019-]*)(?:[ \t]+[^\W\d_][\w'\u2019-]*){0,2})"
 _EMAIL = re.compile(r"[A-Za-z0-9._%+'-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")
 _AFTER_VERB = re.compile(_REFERRAL_VERBS + r"\s+" + _ROLE + _NAME)
 _BEFORE_ROLE = re.compile(
-    _NAME + r"(?:\s*\([^)]*\))?,?\s+(?i:is\s+the\s+(?:right|best|correct|better)\s+(?:person|contact)"
+    _NAME + r"(?:\s*\([^)]*\))?,?\s+"
+    r"(?i:is\s+the\s+(?:right|best|correct|better)\s+(?:person|contact)"
     r"|would\s+be\s+(?:the\s+)?(?:right|best|better)|handles|owns|looks\s+after|is\s+responsible)")
 _RIGHT_PERSON_IS = re.compile(
-    r"(?i:(?:right|best|correct|better)\s+(?:person|contact)(?:\s+to\s+(?:talk|speak)\s+(?:to|with))?"
-    r"\s+(?:is|would\s+be|here\s+is))\s+" + _ROLE + _NAME)
+    r"(?i:(?:right|best|correct|better)\s+(?:person|contact)"
+    r"(?:\s+to\s+(?:talk|speak)\s+(?:to|with))?\s+(?:is|would\s+be|here\s+is))\s+" + _ROLE + _NAME)
 _NOT_NAMES = {"me", "us", "him", "her", "them", "our", "my", "the", "a", "an", "this", "that",
               "someone", "somebody", "sales", "support", "team", "hr", "procurement", "i",
               "he", "she", "they", "we", "you", "it", "in", "at", "on", "for", "please",

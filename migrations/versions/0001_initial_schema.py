@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-23 20:01:19.797984
+Create Date: 2026-11-23 20:10:51.471564
 """
 from alembic import op
 import sqlalchemy as sa
@@ -102,8 +102,8 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_events_workspace'), ['workspace'], unique=False)
 
     op.create_table('evidence',
-    sa.Column('id', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
     sa.Column('workspace', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+    sa.Column('id', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
     sa.Column('company_id', sqlmodel.sql.sqltypes.AutoString(), nullable=True),
     sa.Column('prospect_id', sqlmodel.sql.sqltypes.AutoString(), nullable=True),
     sa.Column('kind', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
@@ -111,12 +111,11 @@ def upgrade() -> None:
     sa.Column('quote', sa.Text(), nullable=False),
     sa.Column('data', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False),
     sa.Column('collected_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
-    sa.PrimaryKeyConstraint('id')
+    sa.PrimaryKeyConstraint('workspace', 'id')
     )
     with op.batch_alter_table('evidence', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_evidence_company_id'), ['company_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_evidence_prospect_id'), ['prospect_id'], unique=False)
-        batch_op.create_index(batch_op.f('ix_evidence_workspace'), ['workspace'], unique=False)
 
     op.create_table('lookup_cache',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -309,7 +308,6 @@ def downgrade() -> None:
 
     op.drop_table('lookup_cache')
     with op.batch_alter_table('evidence', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_evidence_workspace'))
         batch_op.drop_index(batch_op.f('ix_evidence_prospect_id'))
         batch_op.drop_index(batch_op.f('ix_evidence_company_id'))
 

@@ -1,0 +1,82 @@
+"""The hash chain: appends verify; edits, deletions and reorders are each detected and
+the first broken record is named."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timezone
+
+import pytest
+from sqlalchemy import text
+
+from state import decision_log as dl
+from state.db import engine_for, session_scope
+from tests.conftest import BACKENDS, PG_URL
+
+
+@pytest.fixture(params=BACKENDS)
+def chain(request: pytest.FixtureRequest, tmp_path):  # noqa: ANN001, ANN201
+    url = PG_URL if request.param == "postgres" else f"sqlite:///{tmp_path}/log.db"
+    engine = engine_for(url)
+    ws = f"w{uuid.uuid4().hex[:8]}"
+    for batch in range(3):
+        with session_scope(engine) as s:
+            dl.append(s, ws, [{"at": datetime(2026, 11, 23, 15, batch, i, tzinfo=timezone.utc),
+                               "run_id": "r1", "prospect_id": f"p{i}", "node": "act",
+                               "action": "send", "observation": {"n": i}} for i in range(3)])
+    return engine, ws
+
+
+def _exec(engine, sql: str, **params) -> None:  # noqa: ANN001, ANN003
+    with engine.begin() as conn:
+        conn.execute(text(sql), params)
+
+
+def test_intact_chain_verifies(chain) -> None:  # noqa: ANN001
+    """Nine appended records in three transactions form one unbroken chain."""
+    engine, ws = chain
+    result = dl.verify(engine, ws)
+    assert result.ok and result.records == 9 and result.head_seq == 9
+
+
+def test_edited_body_is_detected(chain) -> None:  # noqa: ANN001
+    """Changing a record's content breaks its hash, and that record is named."""
+    engine, ws = chain
+    _exec(engine, "UPDATE decisions SET body = replace(body, '\"send\"', '\"stop\"') "
+                  "WHERE workspace = :w AND seq = 4", w=ws)
+    result = dl.verify(engine, ws)
+    assert not result.ok and result.first_broken_seq == 4 and "edited" in result.problem
+
+
+def test_edited_column_is_detected(chain) -> None:  # noqa: ANN001
+    """Changing a query column without the body is detected too."""
+    engine, ws = chain
+    _exec(engine, "UPDATE decisions SET action = 'stop' WHERE workspace = :w AND seq = 2", w=ws)
+    result = dl.verify(engine, ws)
+    assert not result.ok and result.first_broken_seq == 2
+
+
+def test_deleted_record_is_detected(chain) -> None:  # noqa: ANN001
+    """Removing a record in the middle leaves a gap at the next one."""
+    engine, ws = chain
+    _exec(engine, "DELETE FROM decisions WHERE workspace = :w AND seq = 5", w=ws)
+    result = dl.verify(engine, ws)
+    assert not result.ok and result.first_broken_seq == 6
+
+
+def test_deleted_tail_is_detected(chain) -> None:  # noqa: ANN001
+    """Removing the newest record disagrees with the chain head."""
+    engine, ws = chain
+    _exec(engine, "DELETE FROM decisions WHERE workspace = :w AND seq = 9", w=ws)
+    result = dl.verify(engine, ws)
+    assert not result.ok and "removed" in result.problem
+
+
+def test_reordered_records_are_detected(chain) -> None:  # noqa: ANN001
+    """Swapping two records' positions breaks the prev_hash links."""
+    engine, ws = chain
+    _exec(engine, "UPDATE decisions SET seq = -1 WHERE workspace = :w AND seq = 3", w=ws)
+    _exec(engine, "UPDATE decisions SET seq = 3 WHERE workspace = :w AND seq = 4", w=ws)
+    _exec(engine, "UPDATE decisions SET seq = 4 WHERE workspace = :w AND seq = -1", w=ws)
+    result = dl.verify(engine, ws)
+    assert not result.ok and result.first_broken_seq == 3
