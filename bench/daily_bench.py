@@ -173,6 +173,13 @@ def setup(ws_path: str, n: int, now_iso: str, out_file: str) -> None:
     t1 = time.perf_counter()
     ws = load_workspace(ws_path)
     info = init_workspace(ws, now=datetime.fromisoformat(now_iso))
+    # Pre-create the checkpoint database (WAL mode + LangGraph tables). Without this the
+    # first parallel run can fail: two worker processes both run `PRAGMA journal_mode=WAL`
+    # on a not-yet-existing checkpoints.db and one gets `sqlite3.OperationalError: database
+    # is locked` (agents/checkpoint.py; seen on the first 1000-prospect attempt).
+    from agents.checkpoint import open_checkpointer
+    with open_checkpointer(ws) as saver:
+        saver.setup()
     t2 = time.perf_counter()
     Path(out_file).write_text(json.dumps({"generate_s": round(t1 - t0, 2),
                                           "init_s": round(t2 - t1, 2), "init": info}, default=str))

@@ -26,6 +26,16 @@ def redact(_logger: Any, _name: str, event: dict[str, Any]) -> dict[str, Any]:
     return event
 
 
+class _Stderr:
+    """Writes to whatever sys.stderr is at the time (test runners swap it)."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+
 def configure_logging(*, verbose: bool = False) -> None:
     level = logging.INFO if verbose else logging.WARNING
     structlog.configure(
@@ -35,5 +45,5 @@ def configure_logging(*, verbose: bool = False) -> None:
                         structlog.tracebacks.ExceptionDictTransformer(show_locals=False)),
                     structlog.processors.JSONRenderer()],
         wrapper_class=structlog.make_filtering_bound_logger(level),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        logger_factory=structlog.PrintLoggerFactory(file=_Stderr()),  # type: ignore[arg-type]
         cache_logger_on_first_use=True)

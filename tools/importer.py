@@ -280,6 +280,10 @@ def import_prospects(engine: Engine, workspace: str, path: Path, *, rejects_dir:
             if pending_new:
                 s.execute(insert(Prospect), list(pending_new.values()))
             for pid, values in pending_upd.items():
+                if values.get("attributes"):  # custom columns merge with what is stored
+                    stored = s.get(Prospect, pid)
+                    values = {**values, "attributes": {**(stored.attributes or {}),
+                                                       **values["attributes"]}}
                 s.execute(update(Prospect).where(Prospect.id == pid).values(**values))
         new_companies.clear(), company_updates.clear(), pending_new.clear(), pending_upd.clear()
 

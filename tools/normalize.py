@@ -132,7 +132,7 @@ def normalize_linkedin(url: str) -> str:
         text = "https://" + text
     parts = urlsplit(text)
     host = (parts.hostname or "").lower()
-    if not host.endswith("linkedin.com"):
+    if host != "linkedin.com" and not host.endswith(".linkedin.com"):
         return ""
     path = parts.path.rstrip("/").lower()
     match = re.match(r"^/(in|pub)/([^/]+)", path)

@@ -345,14 +345,22 @@ def test_jsonl_import_with_invalid_lines_rejected_by_line_number(engine, tmp_pat
 # --- custom columns ------------------------------------------------------------------------
 
 def test_custom_columns_are_kept_in_attributes(engine, tmp_path: Path) -> None:
-    """Unknown columns are stored in Prospect.attributes (empty cells left out) and merged key by key on re-import."""
+    """Unknown columns are stored in Prospect.attributes under their original header, empty cells left out."""
     run(engine, tmp_path, write(tmp_path, "a.csv",
                                 "email,Funding Stage,Clay Score,Notes\nann@acme.com,Series B,91,\n"))
     [p] = prospects(engine)
     assert p.attributes == {"Funding Stage": "Series B", "Clay Score": "91"}
-    run(engine, tmp_path, write(tmp_path, "b.csv", "email,Notes\nann@acme.com,met at SaaStr\n"))
+
+
+def test_custom_columns_of_in_file_duplicates_are_merged_key_by_key(engine, tmp_path: Path) -> None:
+    """When one person appears twice in a file, custom attributes from both rows are combined."""
+    text = ("email,Funding Stage,Notes\n"
+            "ann@acme.com,Series B,\n"
+            "ANN@acme.com,,met at SaaStr\n")
+    result = run(engine, tmp_path, write(tmp_path, "a.csv", text))
+    assert counts(result) == {"imported": 1, "updated": 0, "merged": 1, "rejected": 0}
     [p] = prospects(engine)
-    assert p.attributes == {"Funding Stage": "Series B", "Clay Score": "91", "Notes": "met at SaaStr"}
+    assert p.attributes == {"Funding Stage": "Series B", "Notes": "met at SaaStr"}
 
 
 def test_company_fields_come_from_rows(engine, tmp_path: Path) -> None:
@@ -475,3 +483,33 @@ def test_valid_email(raw: str, valid: bool) -> None:
 def test_fold_strips_accents() -> None:
     """fold() lowercases and removes combining accents."""
     assert nz.fold("Zoë Ångström") == "zoe angstrom"
+
+
+def test_reimport_merges_custom_attributes(tmp_path) -> None:  # noqa: ANN001
+    """A second import adds its custom columns to the stored ones instead of replacing them."""
+    from datetime import datetime, timezone
+
+    from sqlmodel import Session, select
+
+    from state.db import engine_for
+    from state.models import Prospect
+    from tools.importer import import_prospects
+
+    engine = engine_for(f"sqlite:///{tmp_path}/attrs.db")
+    now = datetime(2026, 11, 23, 15, tzinfo=timezone.utc)
+    first, second = tmp_path / "a.csv", tmp_path / "b.csv"
+    first.write_text("email,Funding Stage,Clay Score\nann@acme.com,Series B,91\n", encoding="utf-8")
+    second.write_text("email,Notes\nann@acme.com,met at SaaStr\n", encoding="utf-8")
+    import_prospects(engine, "ws1", first, rejects_dir=tmp_path / "r", now=now)
+    import_prospects(engine, "ws1", second, rejects_dir=tmp_path / "r", now=now)
+    with Session(engine) as s:
+        p = s.exec(select(Prospect).where(Prospect.email_norm == "ann@acme.com")).one()
+    assert p.attributes == {"Funding Stage": "Series B", "Clay Score": "91", "Notes": "met at SaaStr"}
+
+
+def test_lookalike_linkedin_host_is_not_linkedin() -> None:
+    """Only linkedin.com and its subdomains count as LinkedIn profile URLs."""
+    from tools.normalize import normalize_linkedin
+
+    assert normalize_linkedin("https://notlinkedin.com/in/jane") == ""
+    assert normalize_linkedin("https://uk.linkedin.com/in/jane/") == "linkedin.com/in/jane"
