@@ -259,3 +259,65 @@ class ChainHead(SQLModel, table=True):
     workspace: str = Field(primary_key=True)
     seq: int = 0
     hash: str = ""
+
+
+class InboundLead(SQLModel, table=True):
+    """A lead pushed by a form or a Clay webhook: stored durably before it is acknowledged,
+    then researched and routed by the graph."""
+
+    __tablename__ = "inbound_leads"
+    __table_args__ = (UniqueConstraint("workspace", "dedupe_key"),)
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    workspace: str = Field(index=True)
+    dedupe_key: str
+    payload: dict = json_field()
+    status: str = "received"  # received | processing | processed | failed
+    prospect_id: str = ""
+    error: str = ""
+    received_at: datetime
+    processed_at: Optional[datetime] = None
+
+
+class ReviewMessage(SQLModel, table=True):
+    """Where a review request was posted in Slack, so it can be updated and reminded."""
+
+    __tablename__ = "review_messages"
+
+    review_id: str = Field(primary_key=True)
+    workspace: str = Field(index=True)
+    slack_channel: str
+    slack_ts: str
+    posted_at: datetime
+    reminded_at: Optional[datetime] = None
+
+
+class Task(SQLModel, table=True):
+    """Work for a human: hand-offs of interested replies, referrals, operator notices."""
+
+    __tablename__ = "tasks"
+    __table_args__ = (UniqueConstraint("workspace", "dedupe_key"),)
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    workspace: str = Field(index=True)
+    dedupe_key: str
+    prospect_id: str = ""
+    kind: str  # handoff | referral | call | channel_paused | review_low_confidence
+    owner: str = ""
+    title: str
+    body: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    status: str = "open"  # open | done
+    created_at: datetime
+
+
+class ChannelState(SQLModel, table=True):
+    """A channel paused after a configuration error (bad key): the operator is told once."""
+
+    __tablename__ = "channel_state"
+
+    workspace: str = Field(primary_key=True)
+    channel: str = Field(primary_key=True)
+    paused: bool = False
+    reason: str = ""
+    error_class: str = ""
+    changed_at: datetime
