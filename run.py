@@ -17,7 +17,7 @@ from cli.common import (
 )
 from cli.queue import app as queue_app
 from cli.records import audit_app, outbox_app, prospects_app, replay_command
-from cli.lists import signals_app, suppress_app
+from cli.lists import events_app, signals_app, suppress_app
 from cli.policy import app as policy_app
 from core.logging import configure_logging
 
@@ -27,6 +27,7 @@ app = typer.Typer(help="Agentic outbound orchestration: one state machine per pr
 app.add_typer(prospects_app, name="prospects")
 app.add_typer(signals_app, name="signals")
 app.add_typer(suppress_app, name="suppress")
+app.add_typer(events_app, name="events")
 app.add_typer(queue_app, name="queue")
 app.add_typer(outbox_app, name="outbox")
 app.add_typer(audit_app, name="audit")

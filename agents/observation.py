@@ -136,11 +136,15 @@ def _events(rows: list[Any] | Any) -> dict[str, Any]:
                            "unsubscribed_at": None}
     key = {"bounced": "bounced_at", "opened": "opened_at", "clicked": "opened_at",
            "connection_accepted": "connection_accepted_at", "unsubscribed": "unsubscribed_at"}
+    out["ooo_until"] = None
     for e in rows:
         at = iso(to_utc(e.occurred_at))
-        if e.type in REPLY_TYPES and out["replied_at"] is None:
+        raw = e.raw or {}
+        if e.type in REPLY_TYPES and raw.get("reply_kind") in ("out_of_office", "auto_reply"):
+            out["ooo_until"] = raw.get("pause_until") or out["ooo_until"]
+        elif e.type in REPLY_TYPES and out["replied_at"] is None:
             out["replied_at"] = at
-            out["reply_kind"] = (e.raw or {}).get("reply_kind")
+            out["reply_kind"] = raw.get("reply_kind")
         elif e.type in key and out[key[e.type]] is None:
             out[key[e.type]] = at
     return out

@@ -109,6 +109,12 @@ def plan(obs: Mapping[str, Any], playbook: PlaybookConfig, policy: PolicyConfig,
                                  reason=f"deferred by policy: {reasons}"),
                         f"The guard deferred {d['proposal']['action']}; wait until "
                         f"{decision['until']} and try again.")
+    ooo_until = (obs.get("events") or {}).get("ooo_until")
+    if ooo_until and parse_instant(ooo_until) > parse_instant(obs["now"]):
+        return Plan(Proposal(action="wait", until=ooo_until,
+                             reason=f"out of office until {ooo_until}"),
+                    f"The prospect is out of office; the sequence pauses (not ends) until "
+                    f"{ooo_until}.")
     if (obs.get("events") or {}).get("replied_at"):
         return _stop("the prospect replied; the sequence ends and the owner takes over")
     if playbook.research_first and company.get("id") and company.get("research_status") == "pending":

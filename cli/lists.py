@@ -45,3 +45,31 @@ def suppress_import(file: Path, workspace_dir: str = WorkspaceOpt, now: Optional
 
     _show(f"suppressions {file.name}", suppressions_file(workspace(workspace_dir), file, now=now_from(now)),
           as_json)
+
+
+events_app = typer.Typer(help="Engagement events (opens, replies, bounces, ...).", no_args_is_help=True)
+
+
+@events_app.command("ingest")
+@handle_errors
+def events_ingest(file: Path = typer.Argument(..., help="JSONL: generic events or {\"provider\", \"payload\"} lines."),
+                  workspace_dir: str = WorkspaceOpt, now: Optional[str] = NowOpt,
+                  as_json: bool = JsonOpt) -> None:
+    """Ingest engagement events: match, store once, classify replies, apply their effects."""
+    from agents.events_service import ingest
+    from tools.events import read_events_file
+
+    events, rejects = read_events_file(file)
+    result = ingest(workspace(workspace_dir), events, now=now_from(now))
+    result["rejected"] = len(rejects)
+    result["rejects"] = rejects
+    if as_json:
+        emit_json(result)
+        return
+    effects = ", ".join(f"{n} {k}" for k, n in result["effects"].items()) or "none"
+    _show(f"events {file.name}", {k: result[k] for k in ("stored", "duplicates", "unknown",
+                                                           "unmatched", "rejected")} | {"rejects": rejects},
+          False)
+    console.print(f"effects: {effects}")
+    for u in result["unknown_events"]:
+        console.print(f"  [yellow]unknown event[/] {u['provider']}:{u['event']} (stored, prospect {u['prospect_id']})")

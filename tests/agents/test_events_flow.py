@@ -1,0 +1,104 @@
+"""Engagement events drive the demo: escalation after silence, a LinkedIn message after
+acceptance, a bounce that switches channel, an out-of-office pause that resumes on the
+return date, an unsubscribe that suppresses, an interested reply that hands off, and a
+reply that pauses colleagues - each visible in replay."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import pytest
+from sqlmodel import Session, select
+
+from agents.events_service import ingest
+from agents.replay import replay
+from agents.runner import run_daily
+from state.db import engine_for
+from state.models import EngagementEventRow, OutboxMessage, Prospect, Suppression, Task
+from tests.conftest import DEMO, at
+from tools.events import parse_generic, read_events_file
+
+
+def _pid(ws, email_or_name: str) -> str:  # noqa: ANN001
+    with Session(engine_for(ws.database_url)) as s:
+        p = s.exec(select(Prospect).where(Prospect.workspace == ws.id,
+                                          (Prospect.email_norm == email_or_name)
+                                          | (Prospect.full_name == email_or_name))).first()
+    return p.id
+
+
+def _sent_steps(ws, pid: str) -> list[str]:  # noqa: ANN001
+    with Session(engine_for(ws.database_url)) as s:
+        return [o.step_id for o in s.exec(select(OutboxMessage).where(
+            OutboxMessage.prospect_id == pid, OutboxMessage.status == "sent"))]
+
+
+def _timeline(ws, pid: str) -> list[tuple[str, str]]:  # noqa: ANN001
+    result = replay(ws, prospect_id=pid)
+    assert result["divergences"] == []
+    return [(t["node"], t["action"]) for t in result["timeline"]]
+
+
+@pytest.mark.slow
+def test_demo_events_drive_every_path(ready_ws) -> None:  # noqa: ANN001
+    """The shipped events file, ingested between day 0 and day 3, changes what the agent
+    does next for each prospect it names, and every change shows in replay."""
+    ws = ready_ws
+    run_daily(ws, now=at("2026-11-23T15:00:00Z"))
+    events, rejects = read_events_file(DEMO / "events.jsonl")
+    assert rejects == []
+    result = ingest(ws, events, now=at("2026-11-25T20:00:00Z"))
+    assert result["duplicates"] == 1 and result["unknown"] == 1
+    run_daily(ws, now=at("2026-11-26T15:00:00Z"))
+    run_daily(ws, now=at("2026-12-02T15:00:00Z"))
+    engine = engine_for(ws.database_url)
+
+    mei = _pid(ws, "Mei Lin")  # LinkedIn message after the connection was accepted
+    assert _sent_steps(ws, mei) == ["linkedin_connect", "linkedin_message"]
+    assert ("events", "connection_accepted") in _timeline(ws, mei)
+
+    rachel = _pid(ws, "rachel.ortiz@cobalthealth.example")  # bounce -> LinkedIn
+    assert "linkedin_connect" in _sent_steps(ws, rachel)
+    with Session(engine) as s:
+        assert s.get(Prospect, rachel).email_status == "invalid"
+
+    ben = _pid(ws, "ben.carter@quillstack.example")  # OOO pauses, resumes on Dec 1
+    assert "email_followup" in _sent_steps(ws, ben)
+    with Session(engine) as s:
+        follow = s.exec(select(OutboxMessage).where(OutboxMessage.prospect_id == ben,
+                                                    OutboxMessage.step_id == "email_followup")).one()
+    assert follow.sent_at.replace(tzinfo=timezone.utc) >= datetime(2026, 12, 1, tzinfo=timezone.utc)
+    assert ("events", "paused_until_return") in _timeline(ws, ben)
+
+    grace = _pid(ws, "grace.nakamura@cedarloop.example")  # unsubscribe suppresses
+    with Session(engine) as s:
+        assert s.exec(select(Suppression).where(Suppression.workspace == ws.id,
+                                                Suppression.value == "grace.nakamura@cedarloop.example")).first()
+        assert s.get(Prospect, grace).status == "stopped"
+
+    tyrone = _pid(ws, "tyrone.jackson@stratusparcel.example")  # interested -> hand-off, stop
+    with Session(engine) as s:
+        task = s.exec(select(Task).where(Task.prospect_id == tyrone, Task.kind == "handoff")).one()
+        assert task.owner and s.get(Prospect, tyrone).status == "stopped"
+
+    megan = _pid(ws, "megan.foster@stratusparcel.example")  # colleague paused
+    assert "email_followup" not in _sent_steps(ws, megan)
+    rules = [v["rule"] for t in replay(ws, prospect_id=megan)["timeline"] for v in t["verdicts"]]
+    assert "account_pause" in rules
+
+
+def test_ingest_is_idempotent_and_keeps_unknowns(ready_ws) -> None:  # noqa: ANN001
+    """The same event twice is stored once; unmatched and unknown events are stored too."""
+    ws = ready_ws
+    known = parse_generic({"type": "opened", "email": "lena.park@acmerobotics.example",
+                           "channel": "email", "occurred_at": "2026-11-24T10:00:00Z"})
+    stranger = parse_generic({"type": "opened", "email": "nobody@nowhere.example",
+                              "channel": "email", "occurred_at": "2026-11-24T10:00:00Z"})
+    now = at("2026-11-24T12:00:00Z")
+    first = ingest(ws, [known, stranger], now=now)
+    second = ingest(ws, [known, stranger], now=now)
+    assert first["stored"] == 2 and first["unmatched"] == 1
+    assert second["stored"] == 0 and second["duplicates"] == 2
+    with Session(engine_for(ws.database_url)) as s:
+        rows = s.exec(select(EngagementEventRow).where(EngagementEventRow.workspace == ws.id)).all()
+    assert len(rows) == 2 and any(r.prospect_id is None for r in rows)
