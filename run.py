@@ -19,6 +19,7 @@ from cli.queue import app as queue_app
 from cli.records import audit_app, outbox_app, prospects_app, replay_command
 from cli.lists import events_app, signals_app, suppress_app
 from cli.policy import app as policy_app
+from cli.serve import serve_command
 from core.logging import configure_logging
 
 app = typer.Typer(help="Agentic outbound orchestration: one state machine per prospect, "
@@ -33,6 +34,7 @@ app.add_typer(outbox_app, name="outbox")
 app.add_typer(audit_app, name="audit")
 app.add_typer(policy_app, name="policy")
 app.command("replay")(replay_command)
+app.command("serve")(serve_command)
 
 
 @app.callback()

@@ -144,6 +144,47 @@ class RunConfig(_Section):
     workers: int = Field(1, ge=1, le=64)
 
 
+class SlackConfig(_Section):
+    """Where review requests go in Slack and who may decide them (secrets come from env)."""
+
+    channel: str = Field("", description="Review channel (#name or id); empty: Slack is off.")
+    approvers: tuple[str, ...] = Field((), description="Slack user ids allowed to decide any review.")
+    owner_dm: bool = Field(False, description="Post each review to its owner's DM instead of the channel.")
+    owner_slack_ids: dict[str, str] = Field(
+        default_factory=dict, description="Prospect owner (as imported, e.g. an email) -> Slack user id; "
+                                          "an owner may decide reviews of their own prospects.")
+    bot_token_env: str = Field("", description="Env var holding the bot token; default SLACK_BOT_TOKEN_<ID>.")
+    signing_secret_env: str = Field("", description="Env var holding the signing secret; "
+                                                    "default SLACK_SIGNING_SECRET_<ID>.")
+    notify_tier1_inbound: bool = Field(True, description="DM the owner when a tier-1 inbound lead arrives.")
+
+
+class ReviewTimingConfig(_Section):
+    """Reminders and expiry of review requests posted to Slack."""
+
+    remind_after_hours: float = Field(4.0, gt=0)
+    expire_after_hours: float = Field(48.0, gt=0)
+    expire_outcome: Literal["reject", "escalate"] = "reject"
+    escalate_to: str = Field("", description="Slack channel or user id that gets expired reviews "
+                                             "when expire_outcome = \"escalate\".")
+    snooze_hours: float = Field(24.0, gt=0, description="How long the Snooze button puts a review aside.")
+
+
+class WebhooksConfig(_Section):
+    """Env var names of the per-provider webhook secrets (default OUTBOUND_WEBHOOK_SECRET_<ID>_<PROVIDER>;
+    the inbound-lead route uses the provider name "inbound")."""
+
+    secret_env: dict[str, str] = Field(default_factory=dict)
+    max_body_bytes: int = Field(262_144, ge=1024, le=10_485_760)
+
+
+class ServiceConfig(_Section):
+    """The long-running service: wake-ups for deferred prospects."""
+
+    wakeup_every_minutes: int = Field(15, ge=0, le=1440,
+                                      description="Run due (deferred) prospects this often; 0: only daily.")
+
+
 class WorkspaceConfig(_Section):
     client: ClientConfig
     sender: SenderConfig
@@ -160,6 +201,10 @@ class WorkspaceConfig(_Section):
         "send", description="What the agent may do: research only, draft only, or send.")
     kill_switch: bool = Field(False, description="Stop every active action in this workspace.")
     database_url: str = ""
+    slack: SlackConfig = SlackConfig()
+    review: ReviewTimingConfig = ReviewTimingConfig()
+    webhooks: WebhooksConfig = WebhooksConfig()
+    service: ServiceConfig = ServiceConfig()
 
 
 class Workspace:

@@ -16,7 +16,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Callable, Iterator, Mapping
+from typing import Any, Callable, Iterable, Iterator, Mapping
 
 from sqlalchemy import insert, update
 from sqlalchemy.engine import Engine
@@ -88,6 +88,7 @@ class ImportResult:
     rows: int = 0
     companies_created: int = 0
     rejects: list[dict[str, Any]] = field(default_factory=list)
+    prospect_ids: list[str] = field(default_factory=list)  # per accepted row, in order
 
     def to_dict(self) -> dict[str, Any]:
         return {"imported": self.imported, "updated": self.updated, "merged": self.merged,
@@ -261,6 +262,20 @@ def import_prospects(engine: Engine, workspace: str, path: Path, *, rejects_dir:
     whole batches imported and a re-run completes the rest (re-import is idempotent)."""
     if not path.exists():
         raise InputError("file not found", file=str(path))
+    result = _import_rows(engine, workspace, read_rows(path), now=now, progress=progress,
+                          batch_size=batch_size)
+    if result.rejects:
+        rejects_dir.mkdir(parents=True, exist_ok=True)
+        out = rejects_dir / f"{path.stem}.rejects.csv"
+        _write_rejects(out, result.rejects)
+        result.rejects_file = str(out)
+    return result
+
+
+def _import_rows(engine: Engine, workspace: str, rows: Iterable[tuple[int, dict[str, str]]], *,
+                 now: datetime, progress: Callable[[int], None] | None = None,
+                 batch_size: int = 2000) -> ImportResult:
+    """Validate, resolve and store (line, row) pairs; rejects are returned, not written."""
     result = ImportResult()
     rejects: list[dict[str, Any]] = []
     with Session(engine) as session:
@@ -288,7 +303,7 @@ def import_prospects(engine: Engine, workspace: str, path: Path, *, rejects_dir:
         new_companies.clear(), company_updates.clear(), pending_new.clear(), pending_upd.clear()
 
     existing_before = index.existing_ids()
-    for line, raw in read_rows(path):
+    for line, raw in rows:
         result.rows += 1
         try:
             row = clean_row(line, raw)
@@ -317,6 +332,7 @@ def import_prospects(engine: Engine, workspace: str, path: Path, *, rejects_dir:
             else:
                 result.merged += 1
         seen_in_file.add(pid)
+        result.prospect_ids.append(pid)
         index.remember_prospect(pid, row.email, row.linkedin_norm, row.full_name, row.domain)
         if progress:
             progress(1)
@@ -325,11 +341,6 @@ def import_prospects(engine: Engine, workspace: str, path: Path, *, rejects_dir:
     flush()
     result.rejected = len(rejects)
     result.rejects = rejects
-    if rejects:
-        rejects_dir.mkdir(parents=True, exist_ok=True)
-        out = rejects_dir / f"{path.stem}.rejects.csv"
-        _write_rejects(out, rejects)
-        result.rejects_file = str(out)
     return result
 
 
@@ -393,3 +404,22 @@ def _write_rejects(out: Path, rejects: list[dict[str, Any]]) -> None:
         writer.writerow(["line", "field", "reason", *columns])
         for r in rejects:
             writer.writerow([r["line"], r["field"], r["reason"], *(r["row"].get(c, "") for c in columns)])
+
+
+def import_records(engine: Engine, workspace: str, records: list[dict[str, Any]], *,
+                   now: datetime) -> ImportResult:
+    """Import prospects given as dicts with CSV-row keys (a form post, a Clay webhook).
+
+    Headers are matched like a file's (aliases, any case); record ``i`` is "line" ``i + 1``
+    in rejects, which are returned in the result and not written to a file.
+    """
+    def rows() -> Iterator[tuple[int, dict[str, str]]]:
+        for number, record in enumerate(records, start=1):
+            if not isinstance(record, Mapping):
+                yield number, {"__error__": "each record must be an object"}
+                continue
+            mapping = header_map([str(k) for k in record])
+            yield number, {mapping[str(k)]: "" if v is None else str(v)
+                           for k, v in record.items()}
+
+    return _import_rows(engine, workspace, rows(), now=now)

@@ -1,0 +1,228 @@
+"""The FastAPI app. Routes are thin: read the raw body (size-limited), authenticate,
+call a service function, render. Everything is injected through :func:`create_app`
+(workspaces, clock, Slack client factory), so tests run the real app against a local
+fake Slack and a copied workspace.
+
+Routes
+    POST /slack/interactions            review card buttons and modals (signed by Slack)
+    POST /webhooks/events/{provider}    engagement events (per-provider secret or HMAC)
+    POST /webhooks/inbound              one inbound lead, form or JSON; 202 once stored
+    GET  /healthz                       liveness and per-workspace state
+    GET  /metrics                       Prometheus text format
+
+With more than one workspace, the webhook routes take ``?workspace=<id>``.
+"""
+
+from __future__ import annotations
+
+import json
+from contextlib import asynccontextmanager
+from datetime import datetime, timedelta
+from typing import Any, AsyncIterator, Sequence
+from urllib.parse import parse_qs
+
+import structlog
+from fastapi import BackgroundTasks, FastAPI, Request
+from fastapi.responses import JSONResponse, Response
+from sqlmodel import Session, select
+
+from agents.scheduler import ServiceScheduler, leader_for
+from core.errors import InputError
+from core.timeutil import Clock, SystemClock
+from core.workspace import Workspace
+from service.inbound import InboundWorker, receive_lead
+from service.interactions import Interactions
+from service.metrics import CONTENT_TYPE_LATEST, Metrics
+from service.reviews import pending_count, post_pending, remind_and_expire
+from service.runs import daily_job, wakeup_job
+from service.sites import Site, SlackClientFactory, default_slack_client, make_sites
+from service.webhooks import authentic, ingest_webhook
+from state.models import InboundLead
+
+log = structlog.get_logger(__name__)
+SLACK_BODY_LIMIT = 262_144
+
+
+class BodyTooLarge(Exception):
+    pass
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The raw body, refused (413) above ``limit`` bytes without reading it all."""
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise BodyTooLarge()
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise BodyTooLarge()
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _error(status: int, message: str, **extra: Any) -> JSONResponse:
+    return JSONResponse({"error": message, **extra}, status_code=status)
+
+
+def create_app(workspaces: Sequence[Workspace], *, clock: Clock | None = None,
+               slack_client_factory: SlackClientFactory = default_slack_client,
+               run_scheduler: bool = True, run_worker: bool = True,
+               scheduler_tick_seconds: float = 20.0) -> FastAPI:
+    """The service for these workspaces. ``run_scheduler``/``run_worker`` start the
+    scheduler and the inbound worker with the app (tests may run them by hand)."""
+    clock = clock or SystemClock()
+    sites = make_sites(list(workspaces), slack_client_factory)
+    metrics = Metrics()
+    interactions = Interactions(sites, clock=clock, metrics=metrics)
+    worker = InboundWorker(sites, clock=clock, metrics=metrics)
+    scheduler = build_scheduler(sites, clock=clock, metrics=metrics,
+                                tick_seconds=scheduler_tick_seconds)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if run_worker:
+            worker.start()
+        if run_scheduler:
+            scheduler.start()
+        log.info("service_started", workspaces=sorted(sites))
+        try:
+            yield
+        finally:  # uvicorn has stopped accepting and finished in-flight requests
+            scheduler.shutdown(wait=True)
+            worker.stop()
+            log.info("service_stopped")
+
+    app = FastAPI(title="outbound-agent", lifespan=lifespan)
+    app.state.sites, app.state.metrics, app.state.clock = sites, metrics, clock
+    app.state.worker, app.state.scheduler = worker, scheduler
+
+    def site_for(request: Request) -> Site | JSONResponse:
+        wanted = request.query_params.get("workspace", "")
+        if not wanted and len(sites) == 1:
+            return next(iter(sites.values()))
+        if wanted in sites:
+            return sites[wanted]
+        return _error(404, f"unknown workspace {wanted!r}" if wanted else
+                      "several workspaces are served: add ?workspace=<id>",
+                      workspaces=sorted(sites))
+
+    @app.post("/slack/interactions")
+    async def slack_interactions(request: Request, tasks: BackgroundTasks) -> Response:
+        try:
+            raw = await read_body(request, SLACK_BODY_LIMIT)
+        except BodyTooLarge:
+            return _error(413, f"body larger than {SLACK_BODY_LIMIT} bytes")
+        headers = {k.lower(): v for k, v in request.headers.items()}
+        reply = interactions.handle(raw, headers)
+        if reply.background is not None:
+            tasks.add_task(reply.background)
+        if reply.body is None:
+            return Response(status_code=reply.status)
+        return JSONResponse(reply.body, status_code=reply.status)
+
+    @app.post("/webhooks/events/{provider}")
+    async def events_webhook(provider: str, request: Request) -> Response:
+        site = site_for(request)
+        if isinstance(site, JSONResponse):
+            return site
+        try:
+            raw = await read_body(request, site.ws.config.webhooks.max_body_bytes)
+        except BodyTooLarge:
+            return _error(413, f"body larger than {site.ws.config.webhooks.max_body_bytes} bytes")
+        name = provider.strip().lower()
+        if not authentic(site, name, raw, {k.lower(): v for k, v in request.headers.items()}):
+            log.warning("webhook_unauthenticated", workspace=site.id, provider=name)
+            return _error(401, f"missing or wrong secret for provider {name!r}")
+        try:
+            payload = json.loads(raw or b"null")
+        except ValueError:
+            return _error(400, "the body is not valid JSON")
+        try:
+            counts = ingest_webhook(site, name, payload, now=clock.now())
+        except InputError as exc:
+            return _error(422, exc.message, field=exc.field)
+        except ImportError:
+            return _error(503, "event ingestion is not available in this build")
+        return JSONResponse({"workspace": site.id, "provider": name, **counts})
+
+    @app.post("/webhooks/inbound")
+    async def inbound_lead(request: Request) -> Response:
+        site = site_for(request)
+        if isinstance(site, JSONResponse):
+            return site
+        try:
+            raw = await read_body(request, site.ws.config.webhooks.max_body_bytes)
+        except BodyTooLarge:
+            return _error(413, f"body larger than {site.ws.config.webhooks.max_body_bytes} bytes")
+        if not authentic(site, "inbound", raw, {k.lower(): v for k, v in request.headers.items()}):
+            log.warning("webhook_unauthenticated", workspace=site.id, provider="inbound")
+            return _error(401, "missing or wrong secret for inbound leads")
+        try:
+            payload = _parse_lead_body(raw, request.headers.get("content-type", ""))
+            lead_id, duplicate = receive_lead(site, payload, clock=clock)
+        except InputError as exc:
+            return _error(422, exc.message, field=exc.field)
+        if not duplicate:
+            worker.submit(site.id, lead_id)
+        return JSONResponse({"workspace": site.id, "lead_id": lead_id, "duplicate": duplicate,
+                             "status": "received"}, status_code=202)
+
+    @app.get("/healthz")
+    def healthz() -> dict[str, Any]:
+        out = {}
+        for site in sites.values():
+            with Session(site.engine) as session:
+                backlog = len(session.exec(select(InboundLead.id).where(
+                    InboundLead.workspace == site.id,
+                    InboundLead.status.in_(("received", "processing")))).all())
+            out[site.id] = {"slack": site.slack is not None, "inbound_backlog": backlog,
+                            "next_daily_run": _iso(scheduler.next_daily(site.id))}
+        return {"status": "ok", "workspaces": out}
+
+    @app.get("/metrics")
+    def metrics_route() -> Response:
+        def refresh() -> None:
+            for site in sites.values():
+                metrics.approvals_pending.labels(site.id).set(pending_count(site))
+
+        return Response(metrics.render(refresh), media_type=CONTENT_TYPE_LATEST)
+
+    return app
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def _parse_lead_body(raw: bytes, content_type: str) -> Any:
+    if "application/x-www-form-urlencoded" in content_type:
+        try:
+            fields = parse_qs(raw.decode("utf-8"), keep_blank_values=True, strict_parsing=True)
+        except (UnicodeDecodeError, ValueError):
+            raise InputError("not a urlencoded form body", field="body") from None
+        return {k: v[-1] for k, v in fields.items()}
+    try:
+        return json.loads(raw or b"null")
+    except ValueError:
+        raise InputError("the body is neither JSON nor a urlencoded form", field="body") from None
+
+
+def build_scheduler(sites: dict[str, Site], *, clock: Clock, metrics: Metrics,
+                    tick_seconds: float = 20.0) -> ServiceScheduler:
+    """Daily runs, Slack posting/reminders/expiry every minute, and wake-ups."""
+    scheduler = ServiceScheduler([s.ws for s in sites.values()], clock=clock,
+                                 daily=lambda ws, now: daily_job(sites[ws.id], scheduler, metrics, now),
+                                 leader=leader_for([s.ws for s in sites.values()]),
+                                 tick_seconds=tick_seconds)
+    for site in sites.values():
+        if site.slack is not None:
+            scheduler.every(f"slack:{site.id}", timedelta(minutes=1),
+                            lambda now, s=site: (post_pending(s, metrics, now=now),
+                                                 remind_and_expire(s, metrics, now=now)))
+        minutes = site.ws.config.service.wakeup_every_minutes
+        if minutes:
+            scheduler.every(f"wakeup:{site.id}", timedelta(minutes=minutes),
+                            lambda now, s=site: wakeup_job(s, scheduler, metrics, now),
+                            workspace=site.id)
+    return scheduler

@@ -1,0 +1,41 @@
+"""Webhook authentication and engagement-event ingestion.
+
+Each provider has its own secret per workspace (env var named in [webhooks] secret_env,
+default ``OUTBOUND_WEBHOOK_SECRET_<ID>_<PROVIDER>``). A request carries either the
+secret itself in ``X-Webhook-Secret`` or ``X-Signature: sha256=<hex HMAC-SHA256 of the
+raw body>``. A provider without a secret is refused: nothing is accepted unauthenticated.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from datetime import datetime
+from typing import Any, Mapping
+
+from service.sites import Site
+from tools.events import map_webhook
+
+
+def authentic(site: Site, provider: str, raw: bytes, headers: Mapping[str, str]) -> bool:
+    secret = site.webhook_secret(provider)
+    if not secret:
+        return False
+    given = headers.get("x-webhook-secret", "")
+    if given:
+        return hmac.compare_digest(given.encode("utf-8"), secret.encode("utf-8"))
+    signature = headers.get("x-signature", "")
+    if signature:
+        expected = hmac.new(secret.encode("utf-8"), raw, hashlib.sha256).hexdigest()
+        value = signature.split("=", 1)[1] if signature.startswith("sha256=") else signature
+        return hmac.compare_digest(value.strip().lower().encode("ascii", "replace"),
+                                   expected.encode("ascii"))
+    return False
+
+
+def ingest_webhook(site: Site, provider: str, payload: Any, *, now: datetime) -> dict[str, Any]:
+    """Map a provider body to events and store them (InputError for a bad body)."""
+    events = map_webhook(provider, payload, received_at=now)
+    from agents.events_service import ingest
+
+    return ingest(site.ws, events, now=now)
