@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any, Iterable, Iterator, Mapping
 
 from sqlalchemy.engine import Engine
+from sqlalchemy import insert, update
 from sqlmodel import Session, select
 
 from core.canonical import canonical_json, sha256_hex
@@ -32,15 +33,20 @@ def chain_hash(prev_hash: str, body_json: str) -> str:
 
 def append(session: Session, workspace: str, bodies: Iterable[Mapping[str, Any]]) -> list[dict]:
     """Append records (dicts with at, run_id, prospect_id, node, action, ...) to the
-    workspace chain inside the caller's transaction. Returns the stored bodies."""
-    head = session.exec(
-        select(ChainHead).where(ChainHead.workspace == workspace).with_for_update()
-    ).first()
-    if head is None:
-        head = ChainHead(workspace=workspace, seq=0, hash=GENESIS)
-        session.add(head)
-    seq, prev = head.seq, head.hash
-    stored = []
+    workspace chain inside the caller's transaction. Returns the stored bodies.
+
+    Uses Core statements (one locked read of the head, one multi-row insert, one head
+    update): this is on every decision's path."""
+    heads = ChainHead.__table__
+    conn = session.connection()
+    row = conn.execute(select(heads.c.seq, heads.c.hash)
+                       .where(heads.c.workspace == workspace).with_for_update()).first()
+    if row is None:
+        conn.execute(insert(heads).values(workspace=workspace, seq=0, hash=GENESIS))
+        seq, prev = 0, GENESIS
+    else:
+        seq, prev = row
+    stored, rows = [], []
     for raw in bodies:
         seq += 1
         body = dict(raw)
@@ -49,15 +55,16 @@ def append(session: Session, workspace: str, bodies: Iterable[Mapping[str, Any]]
         body["at"] = iso(body["at"]) if isinstance(body["at"], datetime) else body["at"]
         text = canonical_json(body)
         digest = chain_hash(prev, text)
-        session.add(DecisionRecord(
-            id=body["id"], workspace=workspace, seq=seq, at=to_utc(parse_instant(body["at"])),
-            run_id=body.get("run_id", ""), prospect_id=body.get("prospect_id", ""),
-            node=body.get("node", ""), action=body.get("action", ""),
-            body=text, prev_hash=prev, hash=digest))
+        rows.append({"id": body["id"], "workspace": workspace, "seq": seq,
+                     "at": to_utc(parse_instant(body["at"])), "run_id": body.get("run_id", ""),
+                     "prospect_id": body.get("prospect_id", ""), "node": body.get("node", ""),
+                     "action": body.get("action", ""), "body": text, "prev_hash": prev,
+                     "hash": digest})
         prev = digest
         stored.append({**body, "hash": digest})
-    head.seq, head.hash = seq, prev
-    session.add(head)
+    if rows:
+        conn.execute(insert(DecisionRecord.__table__), rows)
+        conn.execute(update(heads).where(heads.c.workspace == workspace).values(seq=seq, hash=prev))
     return stored
 
 
