@@ -18,6 +18,7 @@ from cli.common import (
 from cli.queue import app as queue_app
 from cli.records import audit_app, outbox_app, prospects_app, replay_command
 from cli.lists import events_app, signals_app, suppress_app
+from cli.channels import channels_app
 from cli.policy import app as policy_app
 from cli.serve import serve_command
 from core.logging import configure_logging
@@ -33,6 +34,7 @@ app.add_typer(queue_app, name="queue")
 app.add_typer(outbox_app, name="outbox")
 app.add_typer(audit_app, name="audit")
 app.add_typer(policy_app, name="policy")
+app.add_typer(channels_app, name="channels")
 app.command("replay")(replay_command)
 app.command("serve")(serve_command)
 

@@ -4,14 +4,20 @@ by `build_context`, never at import time."""
 
 from __future__ import annotations
 
+import os
+import smtplib
+import time
 from dataclasses import dataclass, field
-from typing import Mapping
+from typing import Callable, Mapping
 
+import httpx
 from sqlalchemy.engine import Engine
 
+from core.errors import ConfigError, ProviderConfigError
 from core.workspace import Workspace
 from policies.engine import PolicyEngine
-from tools.channels.base import Channel, Sender
+from tools.channels.base import Channel, DeliveryResult, OutboundMessage, Sender
+from tools.channels.resilience import CircuitBreaker, ResilientChannel, RetryPolicy
 from tools.drafting import TemplateDrafter
 from tools.enrichment import Enricher, FileEnricher
 from tools.research import Researcher, SnapshotResearcher
@@ -42,23 +48,92 @@ def sender_of(ws: Workspace) -> Sender:
                   linkedin_account_id=s.linkedin_account_id)
 
 
-def build_context(ws: Workspace, engine: Engine, *, channels: Mapping[str, Channel] | None = None) -> AgentContext:
+DEFAULT_MAX_DELIVERY_ATTEMPTS = 5
+CONFIGURED_CHANNELS = ("email", "linkedin", "direct_mail")
+
+
+def _http_client() -> httpx.Client:
+    return httpx.Client()
+
+
+@dataclass(frozen=True)
+class UnavailableChannel:
+    """Stands in for a provider whose secret is missing: every send raises the
+    configuration error, so the outbox pauses the channel and tells the operator once."""
+
+    name: str
+    error: ProviderConfigError
+    idempotent_by_key: bool = False
+
+    def deliver(self, message: OutboundMessage) -> DeliveryResult:
+        raise self.error
+
+    def lookup(self, idempotency_key: str) -> DeliveryResult | None:
+        return None
+
+
+def max_delivery_attempts(ws: Workspace) -> dict[str, int]:
+    """Per channel: delivery attempts before a transiently failing row is given up
+    (``[channels.<name>.settings] max_delivery_attempts``, default 5)."""
+    limits: dict[str, int] = {}
+    for name in CONFIGURED_CHANNELS:
+        raw = str(getattr(ws.config.channels, name).settings.get(
+            "max_delivery_attempts", DEFAULT_MAX_DELIVERY_ATTEMPTS)).strip()
+        if not raw.isdigit() or int(raw) < 1:
+            raise ConfigError(f"expected a whole number of at least 1, got {raw!r}",
+                              file=str(ws.root / "workspace.toml"),
+                              key=f"channels.{name}.settings.max_delivery_attempts")
+        limits[name] = int(raw)
+    return limits
+
+
+def build_channels(ws: Workspace, *, env: Mapping[str, str],
+                   sleep: Callable[[float], None] = time.sleep,
+                   http_client_factory: Callable[[], httpx.Client] = _http_client,
+                   smtp_factory: Callable[..., smtplib.SMTP] = smtplib.SMTP,
+                   retry: RetryPolicy | None = None,
+                   clock: Callable[[], float] = time.monotonic) -> dict[str, Channel]:
+    """The configured Channel for each of email, LinkedIn and direct mail. Providers other
+    than the file outbox come from ``registry.build_channel`` wrapped with retries and one
+    circuit breaker per provider; a missing secret gives an ``UnavailableChannel``."""
+    from tools.channels.outbox_file import FileOutbox
+    from tools.channels.registry import build_channel
+
+    cfg = ws.config
+    domain = cfg.sender.email.split("@")[1]
+    breakers: dict[str, CircuitBreaker] = {}
+    chans: dict[str, Channel] = {}
+    for name in CONFIGURED_CHANNELS:
+        ch_cfg = getattr(cfg.channels, name)
+        if ch_cfg.provider == "file":
+            chans[name] = FileOutbox(ws.outbox_dir, channel=name, domain=domain)
+            continue
+        try:
+            inner = build_channel(name, ch_cfg.provider, ch_cfg.settings, env=env,
+                                  http_client_factory=http_client_factory,
+                                  smtp_factory=smtp_factory)
+        except ProviderConfigError as exc:
+            chans[name] = UnavailableChannel(name=ch_cfg.provider, error=exc)
+            continue
+        breaker = breakers.setdefault(ch_cfg.provider,
+                                      CircuitBreaker(clock=clock, provider=ch_cfg.provider))
+        chans[name] = ResilientChannel(inner, retry or RetryPolicy(), sleep, breaker)
+    return chans
+
+
+def build_context(ws: Workspace, engine: Engine, *, channels: Mapping[str, Channel] | None = None,
+                  env: Mapping[str, str] | None = None,
+                  sleep: Callable[[float], None] = time.sleep,
+                  http_client_factory: Callable[[], httpx.Client] = _http_client,
+                  smtp_factory: Callable[..., smtplib.SMTP] = smtplib.SMTP) -> AgentContext:
     from tools.channels.outbox_file import FileOutbox
 
     cfg = ws.config
     sender = sender_of(ws)
     if channels is None:
-        chans: dict[str, Channel] = {}
-        for name in ("email", "linkedin", "direct_mail"):
-            ch_cfg = getattr(cfg.channels, name)
-            if ch_cfg.provider == "file":
-                chans[name] = FileOutbox(ws.outbox_dir, channel=name,
-                                         domain=cfg.sender.email.split("@")[1])
-            else:
-                from tools.channels.registry import build_channel_for_workspace
-
-                chans[name] = build_channel_for_workspace(ws, name)
-        channels = chans
+        channels = build_channels(ws, env=os.environ if env is None else env, sleep=sleep,
+                                  http_client_factory=http_client_factory,
+                                  smtp_factory=smtp_factory)
     if "phone" not in channels:  # call steps become owner tasks, written to the outbox
         channels = {**channels, "phone": FileOutbox(ws.outbox_dir, channel="phone",
                                                     domain=cfg.sender.email.split("@")[1])}
@@ -67,4 +142,5 @@ def build_context(ws: Workspace, engine: Engine, *, channels: Mapping[str, Chann
         researcher=SnapshotResearcher(ws.web_dir, cfg.costs.research_credits),
         enricher=FileEnricher(ws.root / "enrichment.csv", cfg.costs.enrichment_credits),
         drafter=TemplateDrafter(ws.templates_dir),
-        channels=channels, policy=PolicyEngine(cfg.policy), sender=sender)
+        channels=channels, policy=PolicyEngine(cfg.policy), sender=sender,
+        extra={"max_delivery_attempts": max_delivery_attempts(ws)})

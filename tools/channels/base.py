@@ -4,7 +4,8 @@ sequencer API, HeyReach-style LinkedIn API, Sendoso-style direct mail API).
 Adapters raise the typed errors of `core.errors` (Transient, PermanentFailure,
 ProviderConfigError, InvalidInput, QuotaExceeded, NotFound) so the outbox can classify
 failures; they never decide policy. The idempotency key is passed to providers that
-accept one, and `deliver` must be safe to call again with the same key after a crash.
+accept one; `idempotent_by_key` says whether calling `deliver` again with the same key
+after a crash is harmless (the outbox reconciles a crashed send accordingly).
 """
 
 from __future__ import annotations
@@ -65,6 +66,11 @@ class DeliveryResult:
 @runtime_checkable
 class Channel(Protocol):
     name: str  # provider name, e.g. "file", "smtp", "instantly", "heyreach", "sendoso"
+    # True when delivering the same idempotency key twice is known to reach the recipient
+    # at most once (the provider or outbox deduplicates by key, lead or campaign). The
+    # outbox re-delivers a row left in "sending" by a crash only when this is True;
+    # otherwise it does not send again and asks the operator to check.
+    idempotent_by_key: bool
 
     def deliver(self, message: OutboundMessage) -> DeliveryResult:
         """Send once. Raise a core.errors.ProviderError subclass on failure."""

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any, ClassVar, Mapping
 
 import httpx
 
@@ -51,6 +51,9 @@ class HeyReachChannel:
     base_url: str = DEFAULT_BASE_URL
     timeout_s: float = 30.0
     name: str = PROVIDER
+    # A re-added lead is updated, not invited twice, but inbox/SendMessage has no documented
+    # deduplication: a message repeated after a crash could reach the prospect twice.
+    idempotent_by_key: ClassVar[bool] = False
 
     def __post_init__(self) -> None:
         self._http = HttpCall(client=self.client, provider=PROVIDER, base_url=self.base_url,

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
-from typing import Any, Literal, Mapping, Sequence
+from typing import Any, ClassVar, Literal, Mapping, Sequence
 
 import httpx
 
@@ -103,6 +103,9 @@ class SequencerChannel:
     client: httpx.Client = field(repr=False)
     base_url: str = ""
     timeout_s: float = 30.0
+    # The lead is enrolled once per campaign (skip_if_in_campaign / already added), and the
+    # vendor sends; adding it again after a crash sends nothing twice.
+    idempotent_by_key: ClassVar[bool] = True
 
     def __post_init__(self) -> None:
         self.name = self.mapping.provider

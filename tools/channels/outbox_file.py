@@ -22,6 +22,7 @@ class FileOutbox:
         self.channel = channel
         self.domain = domain
         self.name = "file"
+        self.idempotent_by_key = True  # one file per key: a second deliver finds the first
 
     def _path(self, key: str, prospect_id: str = "*", step_id: str = "*") -> Path:
         suffix = "eml" if self.channel == "email" else "json"

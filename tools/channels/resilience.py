@@ -182,6 +182,10 @@ class ResilientChannel:
     def name(self) -> str:
         return self.inner.name
 
+    @property
+    def idempotent_by_key(self) -> bool:
+        return bool(getattr(self.inner, "idempotent_by_key", False))
+
     def deliver(self, message: OutboundMessage) -> DeliveryResult:
         return deliver_with_retry(self.inner, message, policy=self.policy, sleep=self.sleep,
                                   breaker=self.breaker)

@@ -18,7 +18,7 @@ send (its id falls back to ``send:{idempotency_key}``), never retried. The vendo
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any, ClassVar, Mapping
 
 import httpx
 
@@ -47,6 +47,8 @@ class SendosoChannel:
     base_url: str = DEFAULT_BASE_URL
     timeout_s: float = 30.0
     name: str = PROVIDER
+    # No documented deduplication of sends: a repeated call could ship (and pay for) twice.
+    idempotent_by_key: ClassVar[bool] = False
 
     def __post_init__(self) -> None:
         if self.expire_after_days not in EXPIRE_AFTER_DAYS:

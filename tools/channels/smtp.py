@@ -17,7 +17,7 @@ from __future__ import annotations
 import smtplib
 import ssl
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, ClassVar
 
 from core.errors import (
     InvalidInput,
@@ -95,6 +95,9 @@ class SmtpChannel:
     smtp_factory: Callable[..., smtplib.SMTP] = smtplib.SMTP
     ssl_context: ssl.SSLContext | None = None
     name: str = PROVIDER
+    # SMTP has no key: a second submission is a second email (the receiver may or may not
+    # drop it by Message-ID), so a crashed send is never repeated blindly.
+    idempotent_by_key: ClassVar[bool] = False
 
     def deliver(self, message: OutboundMessage) -> DeliveryResult:
         if not message.recipient.email:
