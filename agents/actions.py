@@ -13,6 +13,7 @@ from sqlmodel import Session, select
 
 from agents.context import AgentContext
 from agents.delivery import deliver
+from agents.observation import postal_address_of
 from agents.records import append, record
 from agents.state import ProspectState
 from core import faults
@@ -232,7 +233,7 @@ def _message(ctx: AgentContext, *, state: ProspectState, step_id: str, key: str,
                           "references": prev.provider_message_id}
     recipient = Recipient(prospect_id=p.id, name=p.full_name, email=p.email_norm,
                           linkedin_url=p.linkedin_url, company=company.name if company else "",
-                          title=p.title, postal_address=str((p.attributes or {}).get("postal_address", "")))
+                          title=p.title, postal_address=postal_address_of(p.attributes or {}))
     subject = dr.subject if step.channel == "email" else ""
     if not thread and subject.lower().startswith(("re:", "fwd:", "fw:")):
         subject = subject.split(":", 1)[1].strip()  # never fake a reply

@@ -5,12 +5,13 @@ feeds the planner and rules exactly what they saw."""
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta
+from datetime import datetime, time
 from typing import Any
 
 from sqlmodel import Session
 
-from core.timeutil import iso, parse_instant, to_utc
+from core.timeutil import iso, local_instant, parse_instant, to_utc, zone
+from policies.rules.common import week_start
 from core.workspace import Workspace
 from state import repo
 from state.models import Prospect
@@ -40,7 +41,7 @@ def build_observation(session: Session, ws: Workspace, prospect: Prospect, now: 
             "linkedin_url": prospect.linkedin_url, "title": prospect.title,
             "country": prospect.country, "timezone": prospect.timezone, "tier": prospect.tier,
             "owner": prospect.owner, "status": prospect.status, "stop_reason": prospect.stop_reason,
-            "has_postal_address": bool(attrs.get("postal_address")),
+            "has_postal_address": bool(postal_address_of(attrs)),
             "is_sole_trader": str(attrs.get("sole_trader", "")).lower() in ("1", "true", "yes"),
             "open_opportunity": str(attrs.get("open_opportunity", "")).lower() in ("1", "true", "yes"),
             "consent": consent_of(ws, attrs),
@@ -68,8 +69,10 @@ def build_observation(session: Session, ws: Workspace, prospect: Prospect, now: 
                    "company": ws.config.sender.company,
                    "postal_address": ws.config.sender.postal_address,
                    "unsubscribe_url": ws.config.sender.unsubscribe_url,
-                   "unsubscribe_mailto": ws.config.sender.unsubscribe_mailto},
-        "costs": {"research_credits": ws.config.costs.research_credits,
+                   "unsubscribe_mailto": ws.config.sender.unsubscribe_mailto,
+                   "timezone": ws.config.sender.timezone},
+        "costs": {"credit_usd": ws.config.costs.credit_usd,
+                  "research_credits": ws.config.costs.research_credits,
                   "enrichment_credits": ws.config.costs.enrichment_credits},
     }
     obs["events"]["account_replied_at"] = iso(repo.account_replied_at(
@@ -78,13 +81,55 @@ def build_observation(session: Session, ws: Workspace, prospect: Prospect, now: 
                     for i in sen.get("evidence_ids", [])})
     obs["evidence"] = {e.id: {"quote": e.quote, "url": e.source_url, "kind": e.kind}
                        for e in repo.evidence_by_ids(session, workspace=wid, ids=cited)}
-    obs["counters"] = {
+    obs["counters"] = usage_counters(session, ws, prospect, drafts, now)
+    return obs
+
+
+def usage_counters(session: Session, ws: Workspace, prospect: Prospect, drafts: Any,
+                   now: datetime) -> dict[str, Any]:
+    """Usage the capacity, frequency and budget rules compare with their caps. Days,
+    weeks (from Monday) and months are the sender's, in the sender's time zone."""
+    wid = ws.id
+    stz = zone(ws.config.sender.timezone) or zone("UTC")
+    day, week, month = day_start(now, stz), week_start(now, stz), month_start(now, stz)
+    first_send = ws.config.sender.mailbox_warm_since or iso(repo.first_sent_at(
+        session, workspace=wid, channel="email"))
+    return {
         "template_sends": repo.template_sends(session, workspace=wid,
                                               versions={d.template_version for d in drafts}),
         "account_contacts_touched_week": repo.account_contacts_touched(
-            session, workspace=wid, company_id=prospect.company_id, since=now - timedelta(days=7)),
+            session, workspace=wid, company_id=prospect.company_id, since=week),
+        "mailbox_sent_today": repo.sent_count(session, workspace=wid, channel="email", since=day),
+        "mailbox_first_send_date": (first_send or "")[:10] or None,
+        "linkedin_invites_week": repo.sent_count(session, workspace=wid, channel="linkedin",
+                                                 since=week, kind="linkedin_connect"),
+        "linkedin_messages_week": repo.sent_count(session, workspace=wid, channel="linkedin",
+                                                  since=week, kind="linkedin_message"),
+        "direct_mail_sends_month": repo.sent_count(session, workspace=wid, channel="direct_mail",
+                                                   since=month),
+        "direct_mail_usd_month": repo.direct_mail_usd(session, workspace=wid, since=month),
+        "spend": {"run": _spend(repo.spend_since(session, workspace=wid, since=now)),
+                  "month": _spend(repo.spend_since(session, workspace=wid, since=month)),
+                  "prospect": _spend(repo.spend_for_prospect(session, workspace=wid,
+                                                             prospect_id=prospect.id))},
     }
-    return obs
+
+
+def _spend(raw: dict[str, float]) -> dict[str, float]:
+    return {"credits": raw["credits"], "llm_usd": 0.0, "usd": raw["usd"]}
+
+
+def day_start(now: datetime, tz: Any) -> datetime:
+    return local_instant(to_utc(now).astimezone(tz).date(), time(0), tz)
+
+
+def month_start(now: datetime, tz: Any) -> datetime:
+    return local_instant(to_utc(now).astimezone(tz).date().replace(day=1), time(0), tz)
+
+
+def postal_address_of(attrs: dict[str, Any]) -> str:
+    """The prospect's postal address from the import (column "postal_address" or "Postal Address")."""
+    return str(attrs.get("postal_address") or attrs.get("Postal Address") or "").strip()
 
 
 def short_name(name: str) -> str:

@@ -21,7 +21,7 @@ from policies.types import Proposal
 # Deny verdicts from these rules end the sequence; other denials skip the step.
 STOP_RULES = frozenset({"suppression", "unsubscribed", "complained", "do_not_contact",
                         "customer_or_competitor", "open_opportunity", "stop_after_reply",
-                        "kill_switch", "step_cap", "max_touches_per_sequence"})
+                        "max_touches_per_sequence"})
 PLANNER_KIND = "playbook"
 
 
@@ -89,7 +89,24 @@ def _needs_review(step: PlaybookStep, obs: Mapping[str, Any], playbook: Playbook
 
 def plan(obs: Mapping[str, Any], playbook: PlaybookConfig, policy: PolicyConfig,
          denials: Sequence[Mapping[str, Any]] = ()) -> Plan:
-    """Propose the next action for one prospect."""
+    """Propose the next action for one prospect. An action the guard already denied in
+    this run is never proposed again: the prospect waits for the next business day (a
+    kill switch, a budget cap or the workspace mode pause it; they do not end it)."""
+    result = _plan(obs, playbook, policy, denials)
+    denied = {(d["proposal"]["action"], d["proposal"].get("step_id")): d for d in denials
+              if d["decision"]["outcome"] == "deny"}
+    key = (result.proposal.action, result.proposal.step_id)
+    if key in denied and result.proposal.action not in ("wait", "stop"):
+        verdicts = [v for v in denied[key]["decision"]["verdicts"] if v["outcome"] == "deny"]
+        reasons = "; ".join(f"{v['rule']}: {v['reason']}" for v in verdicts)
+        until = _recheck_at(obs, policy, days=1)
+        return Plan(Proposal(action="wait", until=iso(until), reason=f"denied today: {reasons}"),
+                    f"{result.proposal.action} was denied ({reasons}); try again {iso(until)}.")
+    return result
+
+
+def _plan(obs: Mapping[str, Any], playbook: PlaybookConfig, policy: PolicyConfig,
+          denials: Sequence[Mapping[str, Any]] = ()) -> Plan:
     p = obs.get("prospect") or {}
     company = obs.get("company") or {}
     if p.get("status") == "stopped":
@@ -118,16 +135,18 @@ def plan(obs: Mapping[str, Any], playbook: PlaybookConfig, policy: PolicyConfig,
     if (obs.get("events") or {}).get("replied_at"):
         return _stop("the prospect replied; the sequence ends and the owner takes over")
     if playbook.research_first and company.get("id") and company.get("research_status") == "pending":
+        credits = float(obs.get("costs", {}).get("research_credits", 0))
         return Plan(Proposal(action="research", reason="company not researched yet",
-                             est_credits=float(obs.get("costs", {}).get("research_credits", 0))),
+                             est_credits=credits, est_usd=_usd(obs, credits)),
                     f"No evidence about {company.get('name') or company.get('domain')} yet; "
                     "research the company before writing anything.")
     cond = conditions(obs)
     enrichment = obs.get("enrichment") or {}
     if (playbook.enrich_missing_email and cond["no_email"] and not enrichment.get("attempted")
             and company.get("domain") and p.get("full_name")):
+        credits = float(obs.get("costs", {}).get("enrichment_credits", 0))
         return Plan(Proposal(action="enrich", reason="no usable email address",
-                             est_credits=float(obs.get("costs", {}).get("enrichment_credits", 0))),
+                             est_credits=credits, est_usd=_usd(obs, credits)),
                     "The prospect has no email address; look it up once (cached) before choosing "
                     "a channel.")
     done, rejected = _step_state(obs)
@@ -190,13 +209,18 @@ def _waiting_on_event(playbook: PlaybookConfig, cond: Mapping[str, bool], skip: 
     return ""
 
 
-def _recheck_at(obs: Mapping[str, Any], policy: PolicyConfig) -> datetime:
+def _recheck_at(obs: Mapping[str, Any], policy: PolicyConfig,
+                days: int = RECHECK_BUSINESS_DAYS) -> datetime:
     now = parse_instant(obs["now"])
     tz = zone((obs.get("prospect") or {}).get("timezone")) or zone("UTC")
     w = policy.window
-    day = add_business_days(now.astimezone(tz).date(), RECHECK_BUSINESS_DAYS, w.days, w.holidays)
+    day = add_business_days(now.astimezone(tz).date(), days, w.days, w.holidays)
     window = Window(days=w.days, start=w.start, end=w.end, holidays=frozenset(w.holidays))
     return window.next_open(local_instant(day, w.start, tz), tz)
+
+
+def _usd(obs: Mapping[str, Any], credits: float) -> float:
+    return round(credits * float(obs.get("costs", {}).get("credit_usd", 0)), 6)
 
 
 def _stop(reason: str) -> Plan:

@@ -42,6 +42,10 @@ class SenderConfig(_Section):
     unsubscribe_mailto: str = ""
     linkedin_account_id: str = ""
     timezone: str = "UTC"
+    mailbox_warm_since: str = Field(
+        "", pattern=r"^(\d{4}-\d{2}-\d{2})?$",
+        description="Date the sending mailbox started warming up (the capacity rule ramps "
+                    "from it); empty: the date of its first send from this workspace.")
 
 
 class IcpConfig(_Section):

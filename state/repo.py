@@ -224,3 +224,33 @@ def evidence_by_ids(session: Session, *, workspace: str, ids: Sequence[str]) -> 
         return []
     return session.exec(select(Evidence).where(Evidence.workspace == workspace,
                                                Evidence.id.in_(list(ids)))).all()
+
+
+def first_sent_at(session: Session, *, workspace: str, channel: str) -> datetime | None:
+    return session.exec(select(func.min(OutboxMessage.sent_at)).where(
+        OutboxMessage.workspace == workspace, OutboxMessage.channel == channel,
+        OutboxMessage.status == SENT)).first()
+
+
+def direct_mail_usd(session: Session, *, workspace: str, since: datetime) -> float:
+    rows = session.exec(select(OutboxMessage.payload).where(
+        OutboxMessage.workspace == workspace, OutboxMessage.channel == "direct_mail",
+        OutboxMessage.status == SENT, OutboxMessage.sent_at >= since)).all()
+    return float(sum(float((p or {}).get("cost_usd") or 0) for p in rows))
+
+
+def spend_for_prospect(session: Session, *, workspace: str, prospect_id: str) -> dict[str, float]:
+    """Credits spent on this prospect's own lookups (enrichment), from its decisions' cost."""
+    from state.models import DecisionRecord
+
+    rows = session.exec(select(DecisionRecord.body).where(
+        DecisionRecord.workspace == workspace, DecisionRecord.prospect_id == prospect_id,
+        DecisionRecord.action == "enrich")).all()
+    import json
+
+    credits = usd = 0.0
+    for body in rows:
+        cost = json.loads(body).get("cost") or {}
+        credits += float(cost.get("credits") or 0)
+        usd += float(cost.get("usd") or 0)
+    return {"credits": credits, "usd": usd}

@@ -26,11 +26,21 @@ def at(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(timezone.utc)
 
 
-def copy_demo(dest: Path, *, backend: str = "sqlite") -> Path:
-    """A fresh copy of the demo workspace; on PostgreSQL it gets a unique workspace id."""
+def relax_demo_caps(text: str) -> str:
+    """The demo's workspace.toml without its deliberately tight mailbox and budget caps, for
+    tests about something else (delivery, Slack) that must not hit them."""
+    return (text.replace("mailbox_daily_cap = 18", "mailbox_daily_cap = 40")
+            .replace("[policy.budget.run]\ncredits = 40", "[policy.budget.run]\ncredits = 1000"))
+
+
+def copy_demo(dest: Path, *, backend: str = "sqlite", relaxed: bool = False) -> Path:
+    """A fresh copy of the demo workspace; on PostgreSQL it gets a unique workspace id.
+    `relaxed` lifts the demo's tight capacity and budget caps."""
     shutil.copytree(DEMO, dest, ignore=shutil.ignore_patterns("var", "outbox", "rejects"))
     toml = dest / "workspace.toml"
     text = toml.read_text(encoding="utf-8")
+    if relaxed:
+        text = relax_demo_caps(text)
     if backend == "postgres":
         wid = f"t{uuid.uuid4().hex[:10]}"
         text = text.replace('id = "demo"', f'id = "{wid}"', 1)

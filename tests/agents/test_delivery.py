@@ -29,7 +29,7 @@ from cli.channels import channels_app
 from core.workspace import Workspace, load_workspace
 from state.db import engine_for, session_scope
 from state.models import ChannelState, DecisionRecord, OutboxMessage, Prospect, Task
-from tests.conftest import ROOT, at
+from tests.conftest import relax_demo_caps, ROOT, at
 from tests.fakes.smtp_server import FakeSmtpServer
 from tests.fakes.vendor_api import FakeVendorApi, Scripted
 from tools.channels.base import DeliveryResult, OutboundMessage, Recipient
@@ -82,6 +82,7 @@ def wire(ws: Workspace, smtp: FakeSmtpServer, heyreach: FakeVendorApi, **linkedi
     text = toml.read_text(encoding="utf-8")
     for name in ("email", "linkedin"):
         text = text.replace(f'[channels.{name}]\nprovider = "file"\n', "")
+    text = relax_demo_caps(text)  # delivery is under test here, not the demo's caps
     text += CHANNELS_TOML.format(
         smtp_port=smtp.port, smtp_user=SMTP_USER, smtp_env=SMTP_ENV, heyreach_env=HEYREACH_ENV,
         campaign=CAMPAIGN, heyreach_url=heyreach.base_url,
@@ -223,6 +224,10 @@ def test_kill_between_send_and_acknowledgement_sends_once(ready_ws, env, smtp_fa
     """Processes killed right after an SMTP send and right after a HeyReach send leave rows in
     "sending"; the next run marks them sent (unconfirmed) without a second send, and a
     follow-up threads only onto a confirmed message."""
+    if not ready_ws.is_sqlite:
+        pytest.skip("the scenario relies on the demo's prospect order, which follows ids derived "
+                    "from the workspace id (random per PostgreSQL test); crash-and-resume on "
+                    "PostgreSQL is covered by tests/agents/test_exactly_once.py")
     smtp = smtp_factory()
     ws = wire(ready_ws, smtp, heyreach)
     # Run 1 has a wrong LinkedIn key, so LinkedIn pauses and the first email send is killed.

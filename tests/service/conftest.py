@@ -44,7 +44,7 @@ def reviewed_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from agents.runner import run_daily
     from agents.services import init_workspace
 
-    root = copy_demo(tmp_path_factory.mktemp("tpl") / "demo")
+    root = copy_demo(tmp_path_factory.mktemp("tpl") / "demo", relaxed=True)
     with (root / "workspace.toml").open("a", encoding="utf-8") as fh:
         fh.write(SLACK_TOML)
     ws = load_workspace(root)

@@ -298,9 +298,10 @@ def test_template_version_changes_with_template_text(tmp_path: Path) -> None:
 
 DEMO_KINDS = {"email_intro": "email", "email_followup": "email",
               "linkedin_connect": "linkedin_connect", "linkedin_message": "linkedin_message",
-              "direct_mail_note": "direct_mail", "call_points": "call"}
+              "direct_mail_note": "direct_mail", "call_points": "call",
+              "email_breakup": "email"}
 # Evidence kinds each demo template cites for Acme Robotics (no tech evidence on its site).
-DEMO_CITED = {"email_intro": {"funding"}, "email_followup": {"about"},
+DEMO_CITED = {"email_intro": {"funding"}, "email_followup": {"about"}, "email_breakup": {"about"},
               "linkedin_connect": {"hiring"}, "linkedin_message": set(),
               "direct_mail_note": {"funding"}, "call_points": {"funding", "hiring"}}
 
