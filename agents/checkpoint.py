@@ -31,10 +31,13 @@ def open_checkpointer(ws: Workspace) -> Iterator[BaseCheckpointSaver]:
 
     ws.var_dir.mkdir(parents=True, exist_ok=True)
     conn = sqlite3.connect(str(ws.checkpoint_path), check_same_thread=False, timeout=60)
-    conn.execute("PRAGMA journal_mode=WAL")
+    if conn.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+        conn.execute("PRAGMA journal_mode=WAL")  # once per file; workers find it set
     conn.execute("PRAGMA synchronous=NORMAL")
     try:
-        yield SqliteSaver(conn)
+        saver = SqliteSaver(conn)
+        saver.setup()
+        yield saver
     finally:
         conn.close()
 

@@ -172,6 +172,8 @@ def _run_parallel(ws: Workspace, ids: list[str], run_id: str, now: datetime, wor
                   chunk_size: int, summary: RunSummary, progress: Callable[[int, int], None] | None,
                   total: int) -> None:
     chunks = [ids[i:i + chunk_size] for i in range(0, len(ids), chunk_size)]
+    with open_checkpointer(ws):
+        pass  # create the checkpoint store (and its WAL mode) once, before the workers race
     done = 0
     with ProcessPoolExecutor(max_workers=workers) as pool:
         futures = [pool.submit(_chunk_worker, str(ws.root), c, run_id, iso(now)) for c in chunks]

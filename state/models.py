@@ -124,7 +124,8 @@ class LookupCache(SQLModel, table=True):
     """Paid lookups (research, enrichment, LLM) keyed so the same lookup is never paid twice."""
 
     __tablename__ = "lookup_cache"
-    __table_args__ = (UniqueConstraint("workspace", "provider", "key"),)
+    __table_args__ = (UniqueConstraint("workspace", "provider", "key"),
+                      Index("ix_lookup_cache_spend", "workspace", "created_at"))
 
     id: Optional[int] = Field(default=None, primary_key=True)
     workspace: str = Field(index=True)
@@ -139,6 +140,7 @@ class LookupCache(SQLModel, table=True):
 
 class Draft(SQLModel, table=True):
     __tablename__ = "drafts"
+    __table_args__ = (Index("ix_drafts_template_version", "workspace", "template_version"),)
 
     id: str = Field(primary_key=True)
     workspace: str = Field(index=True)
@@ -178,7 +180,10 @@ class Review(SQLModel, table=True):
 
 class OutboxMessage(SQLModel, table=True):
     __tablename__ = "outbox"
-    __table_args__ = (UniqueConstraint("idempotency_key"),)
+    __table_args__ = (UniqueConstraint("idempotency_key"),
+                      Index("ix_outbox_usage", "workspace", "channel", "status", "sent_at"),
+                      Index("ix_outbox_draft", "draft_id"),
+                      Index("ix_outbox_provider_msg", "workspace", "provider_message_id"))
 
     id: Optional[int] = Field(default=None, primary_key=True)
     workspace: str = Field(index=True)

@@ -161,6 +161,8 @@ def _client_toml(text: str, prospects: int) -> str:
         stripped = line.strip()
         if stripped.startswith("["):
             section = stripped.split("#", 1)[0].strip().strip("[]").strip()
+        if section in DEMO_ONLY_SECTIONS:
+            continue  # the demo's deliberately tight caps: synthetic workspaces use the defaults
         if section == "client":
             m = re.match(r'^(\s*)(id|name)(\s*=\s*)"(.*)"(.*)$', line.rstrip("\n"))
             if m:
@@ -172,6 +174,12 @@ def _client_toml(text: str, prospects: int) -> str:
     if f'id = "synthetic-{prospects}"' not in result:
         result = result.replace('id = "demo"', f'id = "synthetic-{prospects}"', 1)
     return result
+
+
+# Sections of the demo's workspace.toml that exist to show rules firing on 60 prospects
+# (a tiny mailbox cap, a tiny run budget, no near-cap review); a synthetic workspace
+# runs with the production defaults instead.
+DEMO_ONLY_SECTIONS = frozenset({"policy.capacity", "policy.budget.run", "policy"})
 
 
 class _Company:
