@@ -102,3 +102,22 @@ def test_ingest_is_idempotent_and_keeps_unknowns(ready_ws) -> None:  # noqa: ANN
     with Session(engine_for(ws.database_url)) as s:
         rows = s.exec(select(EngagementEventRow).where(EngagementEventRow.workspace == ws.id)).all()
     assert len(rows) == 2 and any(r.prospect_id is None for r in rows)
+
+
+def test_referral_reply_creates_the_referred_prospect(ready_ws) -> None:  # noqa: ANN001
+    """A "wrong person, talk to X" reply stops the sequence and adds X as a prospect at the
+    same company, owned by the same owner."""
+    ws = ready_ws
+    reply = parse_generic({"type": "replied", "email": "lena.park@acmerobotics.example",
+                           "channel": "email", "occurred_at": "2026-11-24T10:00:00Z",
+                           "text": "I'm not the right person for this. Please contact Jane Smith "
+                                   "(jane.smith@acmerobotics.example), our Controller."})
+    result = ingest(ws, [reply], now=at("2026-11-24T12:00:00Z"))
+    assert result["effects"].get("referral") == 1
+    with Session(engine_for(ws.database_url)) as s:
+        lena = s.exec(select(Prospect).where(Prospect.email_norm == "lena.park@acmerobotics.example",
+                                             Prospect.workspace == ws.id)).one()
+        jane = s.exec(select(Prospect).where(Prospect.email_norm == "jane.smith@acmerobotics.example",
+                                             Prospect.workspace == ws.id)).one()
+    assert jane.company_id == lena.company_id and jane.owner == lena.owner
+    assert jane.attributes["referred_by"] == lena.id

@@ -104,3 +104,31 @@ def test_planner_is_deterministic() -> None:
     """The same inputs always give the same proposal (replay depends on it)."""
     o = obs(drafts={"email_intro": DRAFT})
     assert plan(o, PB, POL, []).proposal == plan(copy.deepcopy(o), PB, POL, []).proposal
+
+
+ENGAGED_TIER1 = dict(
+    prospect={"tier": 1, "has_postal_address": True},
+    events={"opened_at": "2026-11-30T15:00:00Z"},
+    reviews={s: {"status": "approved"} for s in ("email_intro", "email_followup", "linkedin_escalation")},
+    touches=[{"step_id": s, "channel": c, "at": "2026-11-30T14:00:00Z"}
+             for s, c in (("email_intro", "email"), ("email_followup", "email"),
+                          ("linkedin_escalation", "linkedin"))],
+    now="2026-12-03T15:00:00Z")
+
+
+def test_engaged_tier1_escalates_to_reviewed_direct_mail() -> None:
+    """A tier-1 prospect who opened but did not reply gets a direct-mail draft, and the
+    drafted direct mail always goes to a human first."""
+    first = plan(obs(**ENGAGED_TIER1), PB, POL, [])
+    assert (first.proposal.action, first.proposal.step_id) == ("draft", "direct_mail_tier1")
+    drafted = obs(**ENGAGED_TIER1, drafts={"direct_mail_tier1": DRAFT})
+    drafted["reviews"].pop("direct_mail_tier1", None)
+    second = plan(drafted, PB, POL, [])
+    assert (second.proposal.action, second.proposal.channel) == ("request_review", "direct_mail")
+
+
+def test_no_direct_mail_without_engagement() -> None:
+    """Without an open, the tier-1 prospect is not sent direct mail."""
+    quiet = obs(**{**ENGAGED_TIER1, "events": {}})
+    result = plan(quiet, PB, POL, [])
+    assert result.proposal.step_id != "direct_mail_tier1"
