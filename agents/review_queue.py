@@ -27,7 +27,7 @@ from core.workspace import Workspace
 from state import repo
 from state.db import engine_for, session_scope
 from state.models import Company, Draft, Prospect, Review
-from tools.drafting import _sentences
+from tools.drafting import sentences_of
 
 Decision = Literal["approve", "edit", "reject", "snooze"]
 STATUS_FOR = {"approve": "approved", "edit": "edited", "reject": "rejected", "snooze": "snoozed"}
@@ -131,20 +131,20 @@ def _apply_to_draft(session: Session, r: Review, decision: Decision, actor: str,
     elif decision in ("approve", "edit"):
         d.status = "approved"
         if decision == "edit":
-            company = session.get(Prospect, r.prospect_id)
             d.subject = subject if subject is not None else d.subject
             if body is not None:
+                p = session.get(Prospect, r.prospect_id)
+                company = session.get(Company, p.company_id) if p and p.company_id else None
+                edited = [s.to_dict() for s in sentences_of(body, company.name if company else "")]
+                d.sentences = keep_citations(list(d.sentences), edited)
                 d.body = body
-                d.sentences = [s.to_dict() for s in _sentences(body, "")]
-                if company is not None:
-                    d.sentences = _keep_citations(d.sentences, r, session)
             d.edited_by = actor
     session.add(d)
 
 
-def _keep_citations(sentences: list[dict[str, Any]], r: Review, session: Session) -> list[dict[str, Any]]:
-    """Edited text keeps the evidence ids of sentences that were not changed."""
-    original = session.get(Draft, r.draft_id)
-    cited = {s["text"]: s["evidence_ids"] for s in (original.sentences if original else [])}
+def keep_citations(original: list[dict[str, Any]], edited: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Sentences a reviewer left unchanged keep their evidence ids; changed or new ones
+    carry none, so the content rules check them as uncited claims before sending."""
+    cited = {s["text"]: s["evidence_ids"] for s in original if s.get("evidence_ids")}
     return [{**s, "evidence_ids": cited.get(s["text"], s["evidence_ids"]),
-             "personal": s["personal"] or bool(cited.get(s["text"]))} for s in sentences]
+             "personal": s["personal"] or s["text"] in cited} for s in edited]

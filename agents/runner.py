@@ -13,7 +13,6 @@ checkpoint connections.
 
 from __future__ import annotations
 
-import os
 import uuid
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
@@ -210,7 +209,3 @@ def _dry_run(ws: Workspace, engine: Any, ids: Iterable[str], now: datetime, summ
             if progress:
                 progress(i, len(ids))
     return summary
-
-
-def default_workers(total: int) -> int:
-    return max(1, min(os.cpu_count() or 1, 4)) if total > 1000 else 1

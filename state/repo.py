@@ -3,7 +3,7 @@ and never crosses workspaces."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any, Iterable, Sequence
 
 from sqlalchemy import func, or_
@@ -156,10 +156,6 @@ def spend_since(session: Session, *, workspace: str, since: datetime) -> dict[st
     return {"credits": float(row[0]), "usd": float(row[1])} if row else {"credits": 0.0, "usd": 0.0}
 
 
-def week_start(now: datetime) -> datetime:
-    return now - timedelta(days=7)
-
-
 def pending_reviews(session: Session, *, workspace: str) -> Sequence[Review]:
     return session.exec(select(Review).where(Review.workspace == workspace,
                                              Review.status == "pending")
@@ -181,10 +177,6 @@ def outbox_list(session: Session, *, workspace: str, status: str | None = None) 
 def get_run(session: Session, *, workspace: str, run_id: str) -> Run | None:
     r = session.get(Run, run_id)
     return r if r is not None and r.workspace == workspace else None
-
-
-def to_public(row: Any, fields: Sequence[str]) -> dict[str, Any]:
-    return {f: getattr(row, f) for f in fields}
 
 
 def reviews_for_workspace(session: Session, *, workspace: str) -> Sequence[Review]:

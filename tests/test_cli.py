@@ -16,7 +16,8 @@ COMMANDS = [[], ["import"], ["init"], ["daily"], ["demo-data"], ["replay"], ["pr
             ["prospects", "show"], ["signals", "import"], ["suppress", "import"], ["queue", "list"],
             ["queue", "show"], ["queue", "approve"], ["queue", "edit"], ["queue", "reject"],
             ["queue", "snooze"], ["outbox", "list"], ["audit", "verify"], ["policy", "check"],
-            ["policy", "explain"]]
+            ["policy", "explain"], ["events", "ingest"], ["channels", "list"],
+            ["channels", "resume"], ["serve"]]
 
 
 @pytest.mark.parametrize("cmd", COMMANDS, ids=lambda c: " ".join(c) or "root")

@@ -88,7 +88,7 @@ class TemplateDrafter:
             raise ConfigError(f"template {template!r} must start with a 'Subject:' line",
                               file=str(self.dir / f"{template}.j2"))
         subject = MARK.sub("", subject_line.split(":", 1)[1]).strip()
-        sentences = _sentences(body.strip(), str(company.get("name", "")))
+        sentences = sentences_of(body.strip(), str(company.get("name", "")))
         clean_body = MARK.sub("", body.strip())
         clean_body = re.sub(r"[ \t]+\n", "\n", clean_body)
         clean_body = re.sub(r" {2,}", " ", clean_body)
@@ -146,7 +146,7 @@ def split_text(text: str) -> list[str]:
     return out
 
 
-def _sentences(body: str, company_name: str) -> tuple[Sentence, ...]:
+def sentences_of(body: str, company_name: str) -> tuple[Sentence, ...]:
     out = []
     for para in body.split("\n"):
         for chunk in split_text(para):

@@ -132,3 +132,15 @@ def test_graph_interrupts_and_resumes(ready_ws) -> None:  # noqa: ANN001
     actions = [r.action for r in _records(ws, st["prospect_id"])]
     assert "request_review" in actions and actions.count("review_approve") == 2
     assert actions[-1] in ("send", "wait")
+
+
+def test_edit_keeps_citations_of_unchanged_sentences() -> None:
+    """After an edit, untouched sentences keep their evidence ids and rewritten ones lose them."""
+    from agents.review_queue import keep_citations
+
+    original = [{"text": "Acme raised $40M.", "evidence_ids": ["ev_1"], "personal": True},
+                {"text": "Want a call?", "evidence_ids": [], "personal": False}]
+    edited = [{"text": "Acme raised $40M.", "evidence_ids": [], "personal": True},
+              {"text": "Acme doubled revenue.", "evidence_ids": [], "personal": True}]
+    out = keep_citations(original, edited)
+    assert out[0]["evidence_ids"] == ["ev_1"] and out[1]["evidence_ids"] == []
