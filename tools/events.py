@@ -88,6 +88,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
+from core.canonical import canonical_json
 from core.errors import InputError
 from core.timeutil import UTC, iso, parse_instant
 from tools.normalize import normalize_email, normalize_linkedin, valid_email
@@ -172,11 +173,6 @@ class EngagementEvent:
             "provider_event": self.provider_event, "linkedin_url": self.linkedin_url,
             "text": self.text, "dedupe_key": self.dedupe_key, "raw": dict(self.raw),
         }
-
-
-def canonical_json(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
-                      default=str)
 
 
 # ---------------------------------------------------------------- field helpers
