@@ -92,24 +92,28 @@ def usage_counters(session: Session, ws: Workspace, prospect: Prospect, drafts: 
     wid = ws.id
     stz = zone(ws.config.sender.timezone) or zone("UTC")
     day, week, month = day_start(now, stz), week_start(now, stz), month_start(now, stz)
+    sends = repo.sends_by_period(session, workspace=wid, day=day, week=week, month=month)
+
+    def count(channel: str, period: int, kind: str | None = None) -> int:
+        return sum(v[period] for (c, k), v in sends.items() if c == channel and kind in (None, k))
+
     first_send = ws.config.sender.mailbox_warm_since or iso(repo.first_sent_at(
         session, workspace=wid, channel="email"))
+    mail_month = count("direct_mail", 2)
+    spend = repo.spend_by_period(session, workspace=wid, run_since=now, month=month)
     return {
         "template_sends": repo.template_sends(session, workspace=wid,
                                               versions={d.template_version for d in drafts}),
         "account_contacts_touched_week": repo.account_contacts_touched(
             session, workspace=wid, company_id=prospect.company_id, since=week),
-        "mailbox_sent_today": repo.sent_count(session, workspace=wid, channel="email", since=day),
+        "mailbox_sent_today": count("email", 0),
         "mailbox_first_send_date": (first_send or "")[:10] or None,
-        "linkedin_invites_week": repo.sent_count(session, workspace=wid, channel="linkedin",
-                                                 since=week, kind="linkedin_connect"),
-        "linkedin_messages_week": repo.sent_count(session, workspace=wid, channel="linkedin",
-                                                  since=week, kind="linkedin_message"),
-        "direct_mail_sends_month": repo.sent_count(session, workspace=wid, channel="direct_mail",
-                                                   since=month),
-        "direct_mail_usd_month": repo.direct_mail_usd(session, workspace=wid, since=month),
-        "spend": {"run": _spend(repo.spend_since(session, workspace=wid, since=now)),
-                  "month": _spend(repo.spend_since(session, workspace=wid, since=month)),
+        "linkedin_invites_week": count("linkedin", 1, "linkedin_connect"),
+        "linkedin_messages_week": count("linkedin", 1, "linkedin_message"),
+        "direct_mail_sends_month": mail_month,
+        "direct_mail_usd_month": (repo.direct_mail_usd(session, workspace=wid, since=month)
+                                  if mail_month else 0.0),
+        "spend": {"run": _spend(spend["run"]), "month": _spend(spend["month"]),
                   "prospect": _spend(repo.spend_for_prospect(session, workspace=wid,
                                                              prospect_id=prospect.id))},
     }

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import uuid
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -42,16 +41,31 @@ def copy_demo(dest: Path, *, backend: str = "sqlite", relaxed: bool = False) -> 
     if relaxed:
         text = relax_demo_caps(text)
     if backend == "postgres":
-        wid = f"t{uuid.uuid4().hex[:10]}"
-        text = text.replace('id = "demo"', f'id = "{wid}"', 1)
-        text += f'\ndatabase_url = "{PG_URL}"\n'
-        # database_url is a top-level key: move it above the first table
-        lines = text.splitlines()
-        lines = [ln for ln in lines if not ln.startswith("database_url")]
-        lines.insert(0, f'database_url = "{PG_URL}"')
-        text = "\n".join(lines) + "\n"
+        # The same workspace id as on SQLite keeps prospect ids, and so the order prospects
+        # are processed in, identical on both backends; its old rows are purged first.
+        purge_postgres_workspace("demo")
+        text = f'database_url = "{PG_URL}"\n' + text
     toml.write_text(text, encoding="utf-8")
     return dest
+
+
+def purge_postgres_workspace(workspace: str) -> None:
+    """Delete every row and checkpoint of one workspace from the test PostgreSQL database."""
+    from sqlalchemy import inspect, text
+    from sqlmodel import SQLModel
+
+    from state.db import engine_for
+
+    engine = engine_for(PG_URL)
+    existing = set(inspect(engine).get_table_names())
+    with engine.begin() as conn:
+        for table in reversed(SQLModel.metadata.sorted_tables):
+            if "workspace" in table.c and table.name in existing:
+                conn.execute(table.delete().where(table.c.workspace == workspace))
+        for name in ("checkpoint_writes", "checkpoint_blobs", "checkpoints"):
+            if name in existing:
+                conn.execute(text(f"DELETE FROM {name} WHERE thread_id LIKE :p"),
+                             {"p": f"{workspace}:%"})
 
 
 @pytest.fixture(params=BACKENDS)

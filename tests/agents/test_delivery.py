@@ -224,10 +224,6 @@ def test_kill_between_send_and_acknowledgement_sends_once(ready_ws, env, smtp_fa
     """Processes killed right after an SMTP send and right after a HeyReach send leave rows in
     "sending"; the next run marks them sent (unconfirmed) without a second send, and a
     follow-up threads only onto a confirmed message."""
-    if not ready_ws.is_sqlite:
-        pytest.skip("the scenario relies on the demo's prospect order, which follows ids derived "
-                    "from the workspace id (random per PostgreSQL test); crash-and-resume on "
-                    "PostgreSQL is covered by tests/agents/test_exactly_once.py")
     smtp = smtp_factory()
     ws = wire(ready_ws, smtp, heyreach)
     # Run 1 has a wrong LinkedIn key, so LinkedIn pauses and the first email send is killed.
