@@ -170,7 +170,10 @@ def _reply(session: Session, ws: Workspace, p: Prospect, e: EngagementEvent,
         _task(session, ws, p, "handoff", f"Interested reply from {p.full_name}",
               e.text or "", e.dedupe_key, now)
     if kind in ("referral", "wrong_person") and raw.get("referral"):
-        _referral(session, ws, p, raw["referral"], now)
+        if not _referral(session, ws, p, raw["referral"], now):
+            _task(session, ws, p, "referral",
+                  f"{p.full_name} referred {raw['referral'].get('name') or 'someone'}: "
+                  "no email in the reply, add them by hand", e.text or "", e.dedupe_key, now)
     if float(raw.get("confidence") or 0) < 0.6:
         _task(session, ws, p, "review_low_confidence",
               f"Check the reply from {p.full_name} (classified {kind}, low confidence)",
@@ -218,11 +221,14 @@ def _task(session: Session, ws: Workspace, p: Prospect, kind: str, title: str, b
                          owner=p.owner, title=title, body=body, created_at=now))
 
 
-def _referral(session: Session, ws: Workspace, p: Prospect, ref: dict[str, Any], now: datetime) -> None:
+def _referral(session: Session, ws: Workspace, p: Prospect, ref: dict[str, Any], now: datetime) -> bool:
+    """Create the referred person as a prospect; False when the reply gave no email."""
     email = (ref.get("email") or "").strip().lower()
-    if not email or session.exec(select(Prospect).where(Prospect.workspace == ws.id,
-                                                        Prospect.email_norm == email)).first():
-        return
+    if not email:
+        return False
+    if session.exec(select(Prospect).where(Prospect.workspace == ws.id,
+                                           Prospect.email_norm == email)).first():
+        return True
     name = (ref.get("name") or "").strip()
     first, _, last = name.partition(" ")
     pid = "p_" + hashlib.sha256(f"{ws.id}|email|{email}".encode()).hexdigest()[:12]
@@ -232,3 +238,4 @@ def _referral(session: Session, ws: Workspace, p: Prospect, ref: dict[str, Any],
                          attributes={"referred_by": p.id}, status="active",
                          created_at=now, updated_at=now))
     session.flush()
+    return True

@@ -121,3 +121,16 @@ def test_referral_reply_creates_the_referred_prospect(ready_ws) -> None:  # noqa
                                              Prospect.workspace == ws.id)).one()
     assert jane.company_id == lena.company_id and jane.owner == lena.owner
     assert jane.attributes["referred_by"] == lena.id
+
+
+def test_referral_without_email_opens_a_task(ready_ws) -> None:  # noqa: ANN001
+    """A referral that names someone but gives no address becomes a task for the owner."""
+    ws = ready_ws
+    reply = parse_generic({"type": "replied", "email": "lena.park@acmerobotics.example",
+                           "channel": "email", "occurred_at": "2026-11-24T10:00:00Z",
+                           "text": "I'm not the right person. You should talk to Jane Smith, "
+                                   "our Controller."})
+    ingest(ws, [reply], now=at("2026-11-24T12:00:00Z"))
+    with Session(engine_for(ws.database_url)) as s:
+        tasks = s.exec(select(Task).where(Task.workspace == ws.id, Task.kind == "referral")).all()
+    assert len(tasks) == 1 and "no email" in tasks[0].title
