@@ -97,7 +97,7 @@ def daily_cmd(workspace_dir: str = WorkspaceOpt, now: Optional[str] = NowOpt,
               limit: Optional[int] = typer.Option(None, "--limit", help="Process at most N due prospects."),
               dry_run: bool = typer.Option(False, "--dry-run", help="Show each due prospect's next "
                                            "action and verdicts; change nothing."),
-              workers: int = typer.Option(0, "--workers", help="Worker processes (0: automatic)."),
+              workers: int = typer.Option(0, "--workers", help="Worker processes (0: the workspace's [run] workers, default 1)."),
               as_json: bool = JsonOpt) -> None:
     """Run the agent for every prospect due at --now."""
     from agents.runner import run_daily

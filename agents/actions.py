@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import hashlib
 from datetime import datetime
-from typing import Any, Callable
+from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
@@ -23,9 +23,6 @@ from state import repo
 from state.db import session_scope
 from state.models import Company, Draft, Evidence, LookupCache, OutboxMessage, Prospect
 from tools.channels.base import OutboundMessage, Recipient
-
-ActionFn = Callable[[ProspectState, AgentContext], dict[str, Any]]
-
 
 def idempotency_key(workspace: str, prospect_id: str, step_id: str, channel: str) -> str:
     return hashlib.sha256(f"{workspace}|{prospect_id}|{step_id}|{channel}".encode()).hexdigest()

@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlmodel import Session
 
-from core.timeutil import iso, local_instant, parse_instant, to_utc, zone
+from core.timeutil import iso, local_instant, to_utc, zone
 from policies.rules.common import week_start
 from core.workspace import Workspace
 from state import repo
@@ -197,7 +197,3 @@ def _events(rows: list[Any] | Any) -> dict[str, Any]:
         elif e.type in key and out[key[e.type]] is None:
             out[key[e.type]] = at
     return out
-
-
-def observation_now(obs: dict[str, Any]) -> datetime:
-    return parse_instant(obs["now"])

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
-from typing import Callable, Iterable, Protocol
+from typing import Iterable, Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 UTC = timezone.utc
@@ -18,16 +18,6 @@ WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 class Clock(Protocol):
     def now(self) -> datetime: ...
-
-
-@dataclass(frozen=True)
-class FixedClock:
-    """A clock that always says the same instant (the CLI's --now)."""
-
-    at: datetime
-
-    def now(self) -> datetime:
-        return self.at
 
 
 class SystemClock:
@@ -139,6 +129,3 @@ class Window:
                     return candidate
             day += timedelta(days=1)
         raise ValueError("sending window has no open day within 400 days")
-
-
-ClockFn = Callable[[], datetime]

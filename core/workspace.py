@@ -20,7 +20,6 @@ CONDITIONS = (
     "has_email", "no_email", "has_linkedin", "no_linkedin", "tier_1", "not_tier_1",
     "no_reply", "opened_no_reply", "connection_accepted", "has_postal_address",
 )
-STEP_CHANNELS = ("email", "linkedin", "direct_mail", "phone")
 
 
 class _Section(BaseModel):

@@ -11,7 +11,7 @@ from sqlmodel import Session, select
 
 from state.models import (
     Company, Draft, EngagementEventRow, Evidence, LookupCache, OutboxMessage, Prospect, Review,
-    Run, Signal, Suppression,
+    Run, Suppression,
 )
 
 SENT = "sent"
@@ -102,15 +102,6 @@ def account_contacts_touched(session: Session, *, workspace: str, company_id: st
     return int(session.exec(q).first() or 0)
 
 
-def sent_count(session: Session, *, workspace: str, channel: str, since: datetime,
-               kind: str | None = None) -> int:
-    q = select(func.count(OutboxMessage.id)).where(
-        OutboxMessage.workspace == workspace, OutboxMessage.channel == channel,
-        OutboxMessage.status == SENT, OutboxMessage.sent_at >= since)
-    if kind:
-        q = q.where(OutboxMessage.kind == kind)
-    return int(session.exec(q).first() or 0)
-
 
 def drafts_for(session: Session, *, workspace: str, prospect_id: str) -> Sequence[Draft]:
     return session.exec(select(Draft).where(Draft.workspace == workspace,
@@ -133,13 +124,6 @@ def evidence_for(session: Session, *, workspace: str, company_id: str | None,
     return session.exec(select(Evidence).where(Evidence.workspace == workspace, or_(*conds))
                         .order_by(Evidence.id)).all()
 
-
-def signals_for(session: Session, *, workspace: str, company_id: str | None,
-                prospect_id: str) -> Sequence[Signal]:
-    conds = [Signal.prospect_id == prospect_id]
-    if company_id:
-        conds.append(Signal.company_id == company_id)
-    return session.exec(select(Signal).where(Signal.workspace == workspace, or_(*conds))).all()
 
 
 def cached_lookup(session: Session, *, workspace: str, provider: str, key: str) -> LookupCache | None:

@@ -80,13 +80,6 @@ def email_domain(email: str) -> str:
     return email.rsplit("@", 1)[1].lower() if "@" in email else ""
 
 
-def is_role_account(email: str) -> bool:
-    local = email.split("@", 1)[0].lower()
-    return local in {"info", "sales", "hello", "contact", "support", "admin", "office",
-                     "team", "marketing", "hr", "jobs", "careers", "billing", "noreply",
-                     "no-reply", "enquiries", "inquiries"}
-
-
 def normalize_domain(value: str) -> str:
     """'https://www.Acme.com/about' -> 'acme.com'; '' when empty."""
     text = (value or "").strip().lower()
