@@ -22,13 +22,13 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
-from datetime import datetime, time
+from datetime import datetime
 from typing import Any, Iterable
 
 from sqlmodel import Session, select
 
 from agents.records import append
-from core.timeutil import Window, add_business_days, iso, local_instant, to_utc, zone
+from core.timeutil import iso, to_utc, zone
 from core.workspace import Workspace
 from state.db import engine_for, session_scope
 from state.models import EngagementEventRow, OutboxMessage, Prospect, Suppression, Task
@@ -185,14 +185,10 @@ def _reply(session: Session, ws: Workspace, p: Prospect, e: EngagementEvent,
 
 def _return_instant(ws: Workspace, p: Prospect, return_date: str | None, received: datetime) -> datetime:
     tz = zone(p.timezone) or zone("UTC")
-    w = ws.config.policy.window
-    window = Window(days=w.days, start=w.start, end=w.end, holidays=frozenset(w.holidays))
-    if return_date:
-        day = datetime.fromisoformat(return_date).date()
-    else:
-        day = add_business_days(to_utc(received).astimezone(tz).date(), DEFAULT_OOO_BUSINESS_DAYS,
-                                w.days, w.holidays)
-    return window.next_open(local_instant(day, time(w.start.hour, w.start.minute), tz), tz)
+    if return_date:  # back on that day: the first opening on or after it
+        return ws.config.policy.window.opening_after(datetime.fromisoformat(return_date).date(), 0, tz)
+    return ws.config.policy.window.opening_after(to_utc(received).astimezone(tz).date(),
+                                                 DEFAULT_OOO_BUSINESS_DAYS, tz)
 
 
 def _wake(session: Session, p: Prospect, now: datetime, reason: str) -> str:

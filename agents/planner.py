@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any, Mapping, Sequence
 
 from core.canonical import digest
-from core.timeutil import Window, add_business_days, iso, local_instant, parse_instant, to_utc, zone
+from core.timeutil import iso, parse_instant, to_utc, zone
 from core.workspace import PlaybookConfig, PlaybookStep
 from policies.config import PolicyConfig
 from policies.types import Proposal
@@ -66,11 +66,8 @@ def due_at(step: PlaybookStep, obs: Mapping[str, Any], policy: PolicyConfig) -> 
         return now
     tz = zone((obs.get("prospect") or {}).get("timezone")) or zone("UTC")
     last = max(parse_instant(t["at"]) for t in touches)
-    w = policy.window
-    day = add_business_days(to_utc(last).astimezone(tz).date(), step.delay_business_days,
-                            w.days, w.holidays)
-    window = Window(days=w.days, start=w.start, end=w.end, holidays=frozenset(w.holidays))
-    return max(now, window.next_open(local_instant(day, w.start, tz), tz))
+    return max(now, policy.window.opening_after(to_utc(last).astimezone(tz).date(),
+                                                step.delay_business_days, tz))
 
 
 def _needs_review(step: PlaybookStep, obs: Mapping[str, Any], playbook: PlaybookConfig) -> str:
@@ -213,10 +210,7 @@ def _recheck_at(obs: Mapping[str, Any], policy: PolicyConfig,
                 days: int = RECHECK_BUSINESS_DAYS) -> datetime:
     now = parse_instant(obs["now"])
     tz = zone((obs.get("prospect") or {}).get("timezone")) or zone("UTC")
-    w = policy.window
-    day = add_business_days(now.astimezone(tz).date(), days, w.days, w.holidays)
-    window = Window(days=w.days, start=w.start, end=w.end, holidays=frozenset(w.holidays))
-    return window.next_open(local_instant(day, w.start, tz), tz)
+    return policy.window.opening_after(now.astimezone(tz).date(), days, tz)
 
 
 def _usd(obs: Mapping[str, Any], credits: float) -> float:

@@ -9,10 +9,13 @@ docs/policies.md names the public rule or practice behind each default.
 
 from __future__ import annotations
 
-from datetime import date, time
+from datetime import date, datetime, time
 from typing import Literal
+from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from core.timeutil import Window, add_business_days, local_instant
 
 # EU member states plus Iceland, Liechtenstein and Norway (the EEA).
 EEA_COUNTRIES: tuple[str, ...] = (
@@ -133,6 +136,14 @@ class WindowConfig(_Section):
         description="Channels held to the window (direct mail is posted, not timed).")
     unknown_timezone_recheck_hours: int = Field(
         24, ge=1, description="When the zone is unknown and the policy defers: check again after.")
+
+    def opening_after(self, day: date, business_days: int, tz: ZoneInfo) -> datetime:
+        """The window's first opening `business_days` business days after local `day`
+        (0: on `day` itself, or the next business day), as a UTC instant."""
+        target = add_business_days(day, business_days, self.days, self.holidays)
+        window = Window(days=self.days, start=self.start, end=self.end,
+                        holidays=frozenset(self.holidays))
+        return window.next_open(local_instant(target, self.start, tz), tz)
 
 
 class CapacityConfig(_Section):
