@@ -7,25 +7,35 @@ that depend on "now" take --now so runs can be simulated and replayed.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 
+from cli.channels import channels_app
 from cli.common import (
-    JsonOpt, NowOpt, WorkspaceOpt, console, emit_json, handle_errors, now_from, progress_bar,
-    table, workspace,
+    JsonOpt,
+    NowOpt,
+    WorkspaceOpt,
+    console,
+    emit_json,
+    handle_errors,
+    now_from,
+    progress_bar,
+    table,
+    workspace,
 )
+from cli.lists import events_app, signals_app, suppress_app
+from cli.policy import app as policy_app
 from cli.queue import app as queue_app
 from cli.records import audit_app, outbox_app, prospects_app, replay_command
-from cli.lists import events_app, signals_app, suppress_app
-from cli.channels import channels_app
-from cli.policy import app as policy_app
 from cli.serve import serve_command
 from core.logging import configure_logging
 
-app = typer.Typer(help="Agentic outbound orchestration: one state machine per prospect, "
-                       "policy guardrails, a tamper-evident decision log.",
-                  no_args_is_help=True, add_completion=False)
+app = typer.Typer(
+    help="Agentic outbound orchestration: one state machine per prospect, "
+    "policy guardrails, a tamper-evident decision log.",
+    no_args_is_help=True,
+    add_completion=False,
+)
 app.add_typer(prospects_app, name="prospects")
 app.add_typer(signals_app, name="signals")
 app.add_typer(suppress_app, name="suppress")
@@ -46,9 +56,12 @@ def _main(verbose: bool = typer.Option(False, "--verbose", "-v", help="Log to st
 
 @app.command("import")
 @handle_errors
-def import_cmd(file: Path = typer.Argument(..., help="CSV (Clay export) or JSONL file."),
-               workspace_dir: str = WorkspaceOpt, now: Optional[str] = NowOpt,
-               as_json: bool = JsonOpt) -> None:
+def import_cmd(
+    file: Path = typer.Argument(..., help="CSV (Clay export) or JSONL file."),
+    workspace_dir: str = WorkspaceOpt,
+    now: str | None = NowOpt,
+    as_json: bool = JsonOpt,
+) -> None:
     """Import prospects: validate each row, resolve identities, report rejects by line."""
     from agents.services import import_file
 
@@ -65,8 +78,13 @@ def import_cmd(file: Path = typer.Argument(..., help="CSV (Clay export) or JSONL
     if as_json:
         emit_json(result.to_dict())
         return
-    console.print(table(f"import {file.name}", ["imported", "updated", "merged", "rejected"],
-                        [[result.imported, result.updated, result.merged, result.rejected]]))
+    console.print(
+        table(
+            f"import {file.name}",
+            ["imported", "updated", "merged", "rejected"],
+            [[result.imported, result.updated, result.merged, result.rejected]],
+        )
+    )
     for r in result.rejects[:20]:
         console.print(f"  [red]line {r['line']}[/] {r['field'] or ''}: {r['reason']}")
     if result.rejects_file:
@@ -75,8 +93,7 @@ def import_cmd(file: Path = typer.Argument(..., help="CSV (Clay export) or JSONL
 
 @app.command("init")
 @handle_errors
-def init_cmd(workspace_dir: str = WorkspaceOpt, now: Optional[str] = NowOpt,
-             as_json: bool = JsonOpt) -> None:
+def init_cmd(workspace_dir: str = WorkspaceOpt, now: str | None = NowOpt, as_json: bool = JsonOpt) -> None:
     """Create the workspace's database and import its bundled files (prospects.csv,
     signals.csv, suppressions.csv) when present. Safe to run again."""
     from agents.services import init_workspace
@@ -85,48 +102,102 @@ def init_cmd(workspace_dir: str = WorkspaceOpt, now: Optional[str] = NowOpt,
     if as_json:
         emit_json(result)
         return
-    rows = [[name, r.get("imported", 0), r.get("updated", 0), r.get("merged", 0),
-             r.get("rejected", 0), r.get("rejects_file") or ""] for name, r in result["files"].items()]
-    console.print(table(f"workspace {result['workspace']} ready ({result['database']})",
-                        ["file", "imported", "updated", "merged", "rejected", "rejects file"], rows))
+    rows = [
+        [
+            name,
+            r.get("imported", 0),
+            r.get("updated", 0),
+            r.get("merged", 0),
+            r.get("rejected", 0),
+            r.get("rejects_file") or "",
+        ]
+        for name, r in result["files"].items()
+    ]
+    console.print(
+        table(
+            f"workspace {result['workspace']} ready ({result['database']})",
+            ["file", "imported", "updated", "merged", "rejected", "rejects file"],
+            rows,
+        )
+    )
 
 
 @app.command("daily")
 @handle_errors
-def daily_cmd(workspace_dir: str = WorkspaceOpt, now: Optional[str] = NowOpt,
-              limit: Optional[int] = typer.Option(None, "--limit", help="Process at most N due prospects."),
-              dry_run: bool = typer.Option(False, "--dry-run", help="Show each due prospect's next "
-                                           "action and verdicts; change nothing."),
-              workers: int = typer.Option(0, "--workers", help="Worker processes (0: the workspace's [run] workers, default 1)."),
-              as_json: bool = JsonOpt) -> None:
+def daily_cmd(
+    workspace_dir: str = WorkspaceOpt,
+    now: str | None = NowOpt,
+    limit: int | None = typer.Option(None, "--limit", help="Process at most N due prospects."),
+    dry_run: bool = typer.Option(
+        False, "--dry-run", help="Show each due prospect's next action and verdicts; change nothing."
+    ),
+    workers: int = typer.Option(
+        0, "--workers", help="Worker processes (0: the workspace's [run] workers, default 1)."
+    ),
+    as_json: bool = JsonOpt,
+) -> None:
     """Run the agent for every prospect due at --now."""
     from agents.runner import run_daily
 
     ws = workspace(workspace_dir)
     at = now_from(now)
     with progress_bar("daily run", not as_json) as update:
-        summary = run_daily(ws, now=at, limit=limit, dry_run=dry_run,
-                            workers=workers or ws.config.run.workers, progress=update)
+        summary = run_daily(
+            ws,
+            now=at,
+            limit=limit,
+            dry_run=dry_run,
+            workers=workers or ws.config.run.workers,
+            progress=update,
+        )
     data = summary.to_dict()
     if as_json:
         emit_json(data)
         return
     title = f"{'dry run' if dry_run else 'daily run'} {data['run_id']} at {data['now']}"
-    console.print(table(title, ["processed", "email", "linkedin", "direct mail", "call tasks",
-                                "review requested", "deferred", "stopped", "errors"],
-                        [[data["processed"], data["sent"]["email"], data["sent"]["linkedin"],
-                          data["sent"]["direct_mail"], data["call_tasks"], data["review_requested"],
-                          data["deferred"], data["stopped"], data["errors"]]]))
+    console.print(
+        table(
+            title,
+            [
+                "processed",
+                "email",
+                "linkedin",
+                "direct mail",
+                "call tasks",
+                "review requested",
+                "deferred",
+                "stopped",
+                "errors",
+            ],
+            [
+                [
+                    data["processed"],
+                    data["sent"]["email"],
+                    data["sent"]["linkedin"],
+                    data["sent"]["direct_mail"],
+                    data["call_tasks"],
+                    data["review_requested"],
+                    data["deferred"],
+                    data["stopped"],
+                    data["errors"],
+                ]
+            ],
+        )
+    )
     for e in data["error_details"][:20]:
-        console.print(f"  [red]{e['prospect_id']}[/] ({e['error_class']}): {e['message']} "
-                      f"[dim]-> {e['next_step']}[/]")
+        console.print(
+            f"  [red]{e['prospect_id']}[/] ({e['error_class']}): {e['message']} [dim]-> {e['next_step']}[/]"
+        )
 
 
 @app.command("demo-data")
 @handle_errors
-def demo_data_cmd(prospects: int = typer.Option(1000, "--prospects", min=1, help="How many prospects."),
-                  out: Path = typer.Option(..., "--out", help="Folder to write the workspace into."),
-                  seed: int = typer.Option(7, "--seed"), as_json: bool = JsonOpt) -> None:
+def demo_data_cmd(
+    prospects: int = typer.Option(1000, "--prospects", min=1, help="How many prospects."),
+    out: Path = typer.Option(..., "--out", help="Folder to write the workspace into."),
+    seed: int = typer.Option(7, "--seed"),
+    as_json: bool = JsonOpt,
+) -> None:
     """Write a synthetic workspace of any size (for trials and benchmarks)."""
     from tools.synthetic import write_synthetic_workspace
 
@@ -134,8 +205,10 @@ def demo_data_cmd(prospects: int = typer.Option(1000, "--prospects", min=1, help
     if as_json:
         emit_json(result)
         return
-    console.print(f"wrote {result['prospects']} prospects at {result['companies']} companies to "
-                  f"[bold]{result['path']}[/]; next: run.py init -w {result['path']}")
+    console.print(
+        f"wrote {result['prospects']} prospects at {result['companies']} companies to "
+        f"[bold]{result['path']}[/]; next: run.py init -w {result['path']}"
+    )
 
 
 if __name__ == "__main__":

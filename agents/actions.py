@@ -24,6 +24,7 @@ from state.db import session_scope
 from state.models import Company, Draft, Evidence, LookupCache, OutboxMessage, Prospect
 from tools.channels.base import OutboundMessage, Recipient
 
+
 def idempotency_key(workspace: str, prospect_id: str, step_id: str, channel: str) -> str:
     return hashlib.sha256(f"{workspace}|{prospect_id}|{step_id}|{channel}".encode()).hexdigest()
 
@@ -41,52 +42,121 @@ def research(state: ProspectState, ctx: AgentContext) -> dict[str, Any]:
     company_id = state["observation"]["company"]["id"]
     with Session(ctx.engine) as session:
         company = session.get(Company, company_id)
-        cached = repo.cached_lookup(session, workspace=ctx.ws_id,
-                                    provider=f"research:{ctx.researcher.name}", key=company.domain)
+        cached = repo.cached_lookup(
+            session, workspace=ctx.ws_id, provider=f"research:{ctx.researcher.name}", key=company.domain
+        )
     tool = {"name": f"research:{ctx.researcher.name}", "input": {"domain": company.domain}}
     if cached is not None:
-        return _finish_research(state, ctx, company_id, cached.status, [], 0.0,
-                                {**tool, "result": {"cache": "hit", "status": cached.status}})
+        return _finish_research(
+            state,
+            ctx,
+            company_id,
+            cached.status,
+            [],
+            0.0,
+            {**tool, "result": {"cache": "hit", "status": cached.status}},
+        )
     try:
         result = ctx.researcher.research(company.domain)
     except NotFound as exc:
-        return _finish_research(state, ctx, company_id, "not_found", [], ctx.workspace.config.costs.research_credits,
-                                {**tool, "result": {"status": "not_found"}}, error=exc)
+        return _finish_research(
+            state,
+            ctx,
+            company_id,
+            "not_found",
+            [],
+            ctx.workspace.config.costs.research_credits,
+            {**tool, "result": {"status": "not_found"}},
+            error=exc,
+        )
     items = [e.to_dict() for e in result.evidence]
-    return _finish_research(state, ctx, company_id, "found", items, result.credits,
-                            {**tool, "result": {"status": "found", "pages": list(result.pages),
-                                                "evidence_ids": [e["id"] for e in items]}})
+    return _finish_research(
+        state,
+        ctx,
+        company_id,
+        "found",
+        items,
+        result.credits,
+        {
+            **tool,
+            "result": {
+                "status": "found",
+                "pages": list(result.pages),
+                "evidence_ids": [e["id"] for e in items],
+            },
+        },
+    )
 
 
-def _finish_research(state: ProspectState, ctx: AgentContext, company_id: str, status: str,
-                     items: list[dict[str, Any]], credits: float, tool: dict[str, Any],
-                     error: OutboundError | None = None) -> dict[str, Any]:
+def _finish_research(
+    state: ProspectState,
+    ctx: AgentContext,
+    company_id: str,
+    status: str,
+    items: list[dict[str, Any]],
+    credits: float,
+    tool: dict[str, Any],
+    error: OutboundError | None = None,
+) -> dict[str, Any]:
     now = _now(state)
     usd = credits * ctx.workspace.config.costs.credit_usd
     try:
         with session_scope(ctx.engine) as session:
             company = session.get(Company, company_id)
             if tool["result"].get("cache") != "hit":
-                session.add(LookupCache(workspace=ctx.ws_id, provider=tool["name"], key=company.domain,
-                                        status=status, result={"evidence": len(items)},
-                                        credits=credits, usd=usd, created_at=now))
-            known = set(session.exec(select(Evidence.id).where(
-                Evidence.workspace == ctx.ws_id,
-                Evidence.id.in_([i["id"] for i in items] or [""]))).all())
+                session.add(
+                    LookupCache(
+                        workspace=ctx.ws_id,
+                        provider=tool["name"],
+                        key=company.domain,
+                        status=status,
+                        result={"evidence": len(items)},
+                        credits=credits,
+                        usd=usd,
+                        created_at=now,
+                    )
+                )
+            known = set(
+                session.exec(
+                    select(Evidence.id).where(
+                        Evidence.workspace == ctx.ws_id, Evidence.id.in_([i["id"] for i in items] or [""])
+                    )
+                ).all()
+            )
             for item in items:
                 if item["id"] not in known:
-                    session.add(Evidence(id=item["id"], workspace=ctx.ws_id, company_id=company_id,
-                                         kind=item["kind"], source_url=item["url"],
-                                         quote=item["quote"], data=item["data"], collected_at=now))
+                    session.add(
+                        Evidence(
+                            id=item["id"],
+                            workspace=ctx.ws_id,
+                            company_id=company_id,
+                            kind=item["kind"],
+                            source_url=item["url"],
+                            quote=item["quote"],
+                            data=item["data"],
+                            collected_at=now,
+                        )
+                    )
             company.research_status = "done" if status == "found" else "not_found"
             company.researched_at = now
             company.research_error = error.message if error else ""
             session.add(company)
-            append(session, ctx.ws_id, record(
-                state, node="act", action="research", final_action="research", tool=tool,
-                cost={"credits": credits if tool["result"].get("cache") != "hit" else 0.0,
-                      "usd": usd if tool["result"].get("cache") != "hit" else 0.0},
-                error=error.to_dict() if error else None))
+            append(
+                session,
+                ctx.ws_id,
+                record(
+                    state,
+                    node="act",
+                    action="research",
+                    final_action="research",
+                    tool=tool,
+                    cost={
+                        "credits": credits if tool["result"].get("cache") != "hit" else 0.0,
+                        "usd": usd if tool["result"].get("cache") != "hit" else 0.0,
+                    },
+                    error=error.to_dict() if error else None,
+                ),
+            )
     except IntegrityError:
         # Another worker researched this company at the same moment: use its result.
         return research(state, ctx)
@@ -120,8 +190,18 @@ def enrich(state: ProspectState, ctx: AgentContext) -> dict[str, Any]:
     now = _now(state)
     with session_scope(ctx.engine) as session:
         if cached is None:
-            session.add(LookupCache(workspace=ctx.ws_id, provider=provider, key=key, status=status,
-                                    result=found, credits=credits, usd=usd, created_at=now))
+            session.add(
+                LookupCache(
+                    workspace=ctx.ws_id,
+                    provider=provider,
+                    key=key,
+                    status=status,
+                    result=found,
+                    credits=credits,
+                    usd=usd,
+                    created_at=now,
+                )
+            )
         prospect = _prospect(session, state)
         prospect.enrichment_status = status
         if found.get("email") and not prospect.email_norm:
@@ -133,9 +213,19 @@ def enrich(state: ProspectState, ctx: AgentContext) -> dict[str, Any]:
             prospect.phone = found["phone"]
         prospect.updated_at = now
         session.add(prospect)
-        append(session, ctx.ws_id, record(state, node="act", action="enrich", final_action="enrich",
-                                          tool=tool, cost={"credits": credits, "usd": usd},
-                                          error=error.to_dict() if error else None))
+        append(
+            session,
+            ctx.ws_id,
+            record(
+                state,
+                node="act",
+                action="enrich",
+                final_action="enrich",
+                tool=tool,
+                cost={"credits": credits, "usd": usd},
+                error=error.to_dict() if error else None,
+            ),
+        )
     return {}
 
 
@@ -144,34 +234,70 @@ def draft(state: ProspectState, ctx: AgentContext) -> dict[str, Any]:
     obs, prop = state["observation"], state["plan"]["proposal"]
     step = ctx.workspace.step(prop["step_id"])
     with Session(ctx.engine) as session:
-        evidence = [{"id": e.id, "kind": e.kind, "url": e.source_url, "quote": e.quote,
-                     "data": e.data} for e in repo.evidence_for(
-            session, workspace=ctx.ws_id, company_id=obs["company"].get("id"),
-            prospect_id=state["prospect_id"])]
-    sender = {"name": ctx.sender.name, "title": ctx.sender.title, "company": ctx.sender.company,
-              "postal_address": ctx.sender.postal_address,
-              "unsubscribe_url": ctx.sender.unsubscribe_url}
-    result = ctx.drafter.draft(template=step.template, kind=step.kind, prospect=obs["prospect"],
-                               company=obs["company"], evidence=evidence, sender=sender)
-    draft_id = "d_" + hashlib.sha256(
-        f"{ctx.ws_id}|{state['prospect_id']}|{step.id}|{result.template_version}".encode()).hexdigest()[:16]
-    tool = {"name": f"draft:{ctx.drafter.name}", "input": {"template": step.template},
-            "result": {"draft_id": draft_id, "template_version": result.template_version,
-                       "sentences": len(result.sentences), "evidence_ids": list(result.used_evidence)}}
+        evidence = [
+            {"id": e.id, "kind": e.kind, "url": e.source_url, "quote": e.quote, "data": e.data}
+            for e in repo.evidence_for(
+                session,
+                workspace=ctx.ws_id,
+                company_id=obs["company"].get("id"),
+                prospect_id=state["prospect_id"],
+            )
+        ]
+    sender = {
+        "name": ctx.sender.name,
+        "title": ctx.sender.title,
+        "company": ctx.sender.company,
+        "postal_address": ctx.sender.postal_address,
+        "unsubscribe_url": ctx.sender.unsubscribe_url,
+    }
+    result = ctx.drafter.draft(
+        template=step.template,
+        kind=step.kind,
+        prospect=obs["prospect"],
+        company=obs["company"],
+        evidence=evidence,
+        sender=sender,
+    )
+    draft_id = (
+        "d_"
+        + hashlib.sha256(
+            f"{ctx.ws_id}|{state['prospect_id']}|{step.id}|{result.template_version}".encode()
+        ).hexdigest()[:16]
+    )
+    tool = {
+        "name": f"draft:{ctx.drafter.name}",
+        "input": {"template": step.template},
+        "result": {
+            "draft_id": draft_id,
+            "template_version": result.template_version,
+            "sentences": len(result.sentences),
+            "evidence_ids": list(result.used_evidence),
+        },
+    }
     with session_scope(ctx.engine) as session:
         existing = session.get(Draft, draft_id)
         if existing is None:
-            session.add(Draft(id=draft_id, workspace=ctx.ws_id, prospect_id=state["prospect_id"],
-                              step_id=step.id, channel=step.channel, kind=step.kind,
-                              template=step.template, template_version=result.template_version,
-                              subject=result.subject, body=result.body,
-                              sentences=[s.to_dict() for s in result.sentences],
-                              status="draft", created_at=_now(state)))
+            session.add(
+                Draft(
+                    id=draft_id,
+                    workspace=ctx.ws_id,
+                    prospect_id=state["prospect_id"],
+                    step_id=step.id,
+                    channel=step.channel,
+                    kind=step.kind,
+                    template=step.template,
+                    template_version=result.template_version,
+                    subject=result.subject,
+                    body=result.body,
+                    sentences=[s.to_dict() for s in result.sentences],
+                    status="draft",
+                    created_at=_now(state),
+                )
+            )
         elif existing.status == "rejected":
             existing.status = "draft"
             session.add(existing)
-        append(session, ctx.ws_id, record(state, node="act", action="draft", final_action="draft",
-                                          tool=tool))
+        append(session, ctx.ws_id, record(state, node="act", action="draft", final_action="draft", tool=tool))
     return {}
 
 
@@ -187,18 +313,37 @@ def send(state: ProspectState, ctx: AgentContext) -> dict[str, Any]:
         row = session.exec(select(OutboxMessage).where(OutboxMessage.idempotency_key == key)).first()
         d = obs["drafts"][step.id]
         if row is None:
-            row = OutboxMessage(workspace=ctx.ws_id, prospect_id=state["prospect_id"],
-                                idempotency_key=key, step_id=step.id, channel=step.channel,
-                                kind=step.kind, draft_id=d["id"], provider=channel.name,
-                                status="pending", run_id=state["run_id"], created_at=now,
-                                payload={"template_version": d["template_version"]})
+            row = OutboxMessage(
+                workspace=ctx.ws_id,
+                prospect_id=state["prospect_id"],
+                idempotency_key=key,
+                step_id=step.id,
+                channel=step.channel,
+                kind=step.kind,
+                draft_id=d["id"],
+                provider=channel.name,
+                status="pending",
+                run_id=state["run_id"],
+                created_at=now,
+                payload={"template_version": d["template_version"]},
+            )
             session.add(row)
         already = row.status == "sent"
-        append(session, ctx.ws_id, record(
-            state, node="act", action="send", final_action="noop" if already else "send",
-            tool={"name": f"channel:{step.channel}:{channel.name}",
-                  "input": {"idempotency_key": key, "draft_id": d["id"]},
-                  "result": {"outbox_status": row.status}}))
+        append(
+            session,
+            ctx.ws_id,
+            record(
+                state,
+                node="act",
+                action="send",
+                final_action="noop" if already else "send",
+                tool={
+                    "name": f"channel:{step.channel}:{channel.name}",
+                    "input": {"idempotency_key": key, "draft_id": d["id"]},
+                    "result": {"outbox_status": row.status},
+                },
+            ),
+        )
     if already:
         return {}
     faults.crash_point("after_send_decision")
@@ -212,8 +357,9 @@ def call_task(state: ProspectState, ctx: AgentContext) -> dict[str, Any]:
     return send(state, ctx)
 
 
-def _message(ctx: AgentContext, *, state: ProspectState, step_id: str, key: str,
-             draft_id: str) -> OutboundMessage:
+def _message(
+    ctx: AgentContext, *, state: ProspectState, step_id: str, key: str, draft_id: str
+) -> OutboundMessage:
     step = ctx.workspace.step(step_id)
     with Session(ctx.engine) as session:
         p = _prospect(session, state)
@@ -221,28 +367,44 @@ def _message(ctx: AgentContext, *, state: ProspectState, step_id: str, key: str,
         dr = session.get(Draft, draft_id)
         thread: dict[str, str] = {}
         if step.follow_up_of and step.channel == "email":
-            prev = session.exec(select(OutboxMessage).where(
-                OutboxMessage.idempotency_key == idempotency_key(
-                    ctx.ws_id, p.id, step.follow_up_of, "email"),
-                OutboxMessage.status == "sent")).first()
+            prev = session.exec(
+                select(OutboxMessage).where(
+                    OutboxMessage.idempotency_key
+                    == idempotency_key(ctx.ws_id, p.id, step.follow_up_of, "email"),
+                    OutboxMessage.status == "sent",
+                )
+            ).first()
             if prev is not None and prev.provider_message_id:
-                thread = {"in_reply_to": prev.provider_message_id,
-                          "references": prev.provider_message_id}
-    recipient = Recipient(prospect_id=p.id, name=p.full_name, email=p.email_norm,
-                          linkedin_url=p.linkedin_url, company=company.name if company else "",
-                          title=p.title, postal_address=postal_address_of(p.attributes or {}))
+                thread = {"in_reply_to": prev.provider_message_id, "references": prev.provider_message_id}
+    recipient = Recipient(
+        prospect_id=p.id,
+        name=p.full_name,
+        email=p.email_norm,
+        linkedin_url=p.linkedin_url,
+        company=company.name if company else "",
+        title=p.title,
+        postal_address=postal_address_of(p.attributes or {}),
+    )
     subject = dr.subject if step.channel == "email" else ""
     if not thread and subject.lower().startswith(("re:", "fwd:", "fw:")):
         subject = subject.split(":", 1)[1].strip()  # never fake a reply
-    return OutboundMessage(idempotency_key=key, channel=step.channel, kind=step.kind,
-                           sender=ctx.sender, recipient=recipient, subject=subject, body=dr.body,
-                           step_id=step.id, thread=thread,
-                           metadata={"date": state["now"], "template": dr.template_version,
-                                     "workspace": ctx.ws_id})
+    return OutboundMessage(
+        idempotency_key=key,
+        channel=step.channel,
+        kind=step.kind,
+        sender=ctx.sender,
+        recipient=recipient,
+        subject=subject,
+        body=dr.body,
+        step_id=step.id,
+        thread=thread,
+        metadata={"date": state["now"], "template": dr.template_version, "workspace": ctx.ws_id},
+    )
 
 
-def finish(state: ProspectState, ctx: AgentContext, *, kind: str, until: str | None,
-           reason: str) -> dict[str, Any]:
+def finish(
+    state: ProspectState, ctx: AgentContext, *, kind: str, until: str | None, reason: str
+) -> dict[str, Any]:
     """Terminal for today: wait until a time, or stop for good."""
     with session_scope(ctx.engine) as session:
         p = _prospect(session, state)
@@ -253,6 +415,11 @@ def finish(state: ProspectState, ctx: AgentContext, *, kind: str, until: str | N
             p.next_action_at = parse_instant(until) if until else None
         p.updated_at = _now(state)
         session.add(p)
-        append(session, ctx.ws_id, record(state, node="act", action=kind, final_action=kind,
-                                          extra={"until": until} if until else None))
+        append(
+            session,
+            ctx.ws_id,
+            record(
+                state, node="act", action=kind, final_action=kind, extra={"until": until} if until else None
+            ),
+        )
     return {"outcome": {"kind": kind, "until": until, "reason": reason}}

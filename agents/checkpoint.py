@@ -4,8 +4,8 @@ workspace's state lives in PostgreSQL."""
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Iterator
 
 from langgraph.checkpoint.base import BaseCheckpointSaver
 
@@ -21,8 +21,7 @@ def open_checkpointer(ws: Workspace) -> Iterator[BaseCheckpointSaver]:
         from psycopg.rows import dict_row
 
         dsn = url.replace("postgresql+psycopg://", "postgresql://", 1)
-        with Connection.connect(dsn, autocommit=True, prepare_threshold=0,
-                                row_factory=dict_row) as conn:
+        with Connection.connect(dsn, autocommit=True, prepare_threshold=0, row_factory=dict_row) as conn:
             saver = PostgresSaver(conn)
             saver.setup()
             yield saver

@@ -7,8 +7,8 @@ from __future__ import annotations
 import os
 import smtplib
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Callable, Mapping
 
 import httpx
 from sqlalchemy.engine import Engine
@@ -42,10 +42,16 @@ class AgentContext:
 
 def sender_of(ws: Workspace) -> Sender:
     s = ws.config.sender
-    return Sender(name=s.name, email=s.email, company=s.company, postal_address=s.postal_address,
-                  unsubscribe_url=s.unsubscribe_url, title=s.title,
-                  unsubscribe_mailto=s.unsubscribe_mailto,
-                  linkedin_account_id=s.linkedin_account_id)
+    return Sender(
+        name=s.name,
+        email=s.email,
+        company=s.company,
+        postal_address=s.postal_address,
+        unsubscribe_url=s.unsubscribe_url,
+        title=s.title,
+        unsubscribe_mailto=s.unsubscribe_mailto,
+        linkedin_account_id=s.linkedin_account_id,
+    )
 
 
 DEFAULT_MAX_DELIVERY_ATTEMPTS = 5
@@ -77,22 +83,31 @@ def max_delivery_attempts(ws: Workspace) -> dict[str, int]:
     (``[channels.<name>.settings] max_delivery_attempts``, default 5)."""
     limits: dict[str, int] = {}
     for name in CONFIGURED_CHANNELS:
-        raw = str(getattr(ws.config.channels, name).settings.get(
-            "max_delivery_attempts", DEFAULT_MAX_DELIVERY_ATTEMPTS)).strip()
+        raw = str(
+            getattr(ws.config.channels, name).settings.get(
+                "max_delivery_attempts", DEFAULT_MAX_DELIVERY_ATTEMPTS
+            )
+        ).strip()
         if not raw.isdigit() or int(raw) < 1:
-            raise ConfigError(f"expected a whole number of at least 1, got {raw!r}",
-                              file=str(ws.root / "workspace.toml"),
-                              key=f"channels.{name}.settings.max_delivery_attempts")
+            raise ConfigError(
+                f"expected a whole number of at least 1, got {raw!r}",
+                file=str(ws.root / "workspace.toml"),
+                key=f"channels.{name}.settings.max_delivery_attempts",
+            )
         limits[name] = int(raw)
     return limits
 
 
-def build_channels(ws: Workspace, *, env: Mapping[str, str],
-                   sleep: Callable[[float], None] = time.sleep,
-                   http_client_factory: Callable[[], httpx.Client] = _http_client,
-                   smtp_factory: Callable[..., smtplib.SMTP] = smtplib.SMTP,
-                   retry: RetryPolicy | None = None,
-                   clock: Callable[[], float] = time.monotonic) -> dict[str, Channel]:
+def build_channels(
+    ws: Workspace,
+    *,
+    env: Mapping[str, str],
+    sleep: Callable[[float], None] = time.sleep,
+    http_client_factory: Callable[[], httpx.Client] = _http_client,
+    smtp_factory: Callable[..., smtplib.SMTP] = smtplib.SMTP,
+    retry: RetryPolicy | None = None,
+    clock: Callable[[], float] = time.monotonic,
+) -> dict[str, Channel]:
     """The configured Channel for each of email, LinkedIn and direct mail. Providers other
     than the file outbox come from ``registry.build_channel`` wrapped with retries and one
     circuit breaker per provider; a missing secret gives an ``UnavailableChannel``."""
@@ -109,38 +124,57 @@ def build_channels(ws: Workspace, *, env: Mapping[str, str],
             chans[name] = FileOutbox(ws.outbox_dir, channel=name, domain=domain)
             continue
         try:
-            inner = build_channel(name, ch_cfg.provider, ch_cfg.settings, env=env,
-                                  http_client_factory=http_client_factory,
-                                  smtp_factory=smtp_factory)
+            inner = build_channel(
+                name,
+                ch_cfg.provider,
+                ch_cfg.settings,
+                env=env,
+                http_client_factory=http_client_factory,
+                smtp_factory=smtp_factory,
+            )
         except ProviderConfigError as exc:
             chans[name] = UnavailableChannel(name=ch_cfg.provider, error=exc)
             continue
-        breaker = breakers.setdefault(ch_cfg.provider,
-                                      CircuitBreaker(clock=clock, provider=ch_cfg.provider))
+        breaker = breakers.setdefault(ch_cfg.provider, CircuitBreaker(clock=clock, provider=ch_cfg.provider))
         chans[name] = ResilientChannel(inner, retry or RetryPolicy(), sleep, breaker)
     return chans
 
 
-def build_context(ws: Workspace, engine: Engine, *, channels: Mapping[str, Channel] | None = None,
-                  env: Mapping[str, str] | None = None,
-                  sleep: Callable[[float], None] = time.sleep,
-                  http_client_factory: Callable[[], httpx.Client] = _http_client,
-                  smtp_factory: Callable[..., smtplib.SMTP] = smtplib.SMTP) -> AgentContext:
+def build_context(
+    ws: Workspace,
+    engine: Engine,
+    *,
+    channels: Mapping[str, Channel] | None = None,
+    env: Mapping[str, str] | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+    http_client_factory: Callable[[], httpx.Client] = _http_client,
+    smtp_factory: Callable[..., smtplib.SMTP] = smtplib.SMTP,
+) -> AgentContext:
     from tools.channels.outbox_file import FileOutbox
 
     cfg = ws.config
     sender = sender_of(ws)
     if channels is None:
-        channels = build_channels(ws, env=os.environ if env is None else env, sleep=sleep,
-                                  http_client_factory=http_client_factory,
-                                  smtp_factory=smtp_factory)
+        channels = build_channels(
+            ws,
+            env=os.environ if env is None else env,
+            sleep=sleep,
+            http_client_factory=http_client_factory,
+            smtp_factory=smtp_factory,
+        )
     if "phone" not in channels:  # call steps become owner tasks, written to the outbox
-        channels = {**channels, "phone": FileOutbox(ws.outbox_dir, channel="phone",
-                                                    domain=cfg.sender.email.split("@")[1])}
+        channels = {
+            **channels,
+            "phone": FileOutbox(ws.outbox_dir, channel="phone", domain=cfg.sender.email.split("@")[1]),
+        }
     return AgentContext(
-        workspace=ws, engine=engine,
+        workspace=ws,
+        engine=engine,
         researcher=SnapshotResearcher(ws.web_dir, cfg.costs.research_credits),
         enricher=FileEnricher(ws.root / "enrichment.csv", cfg.costs.enrichment_credits),
         drafter=TemplateDrafter(ws.templates_dir),
-        channels=channels, policy=PolicyEngine(cfg.policy), sender=sender,
-        extra={"max_delivery_attempts": max_delivery_attempts(ws)})
+        channels=channels,
+        policy=PolicyEngine(cfg.policy),
+        sender=sender,
+        extra={"max_delivery_attempts": max_delivery_attempts(ws)},
+    )

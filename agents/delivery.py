@@ -18,8 +18,9 @@ A failed row is not sent again by a later run; an operator decides what to do wi
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
-from typing import Any, Sequence
+from typing import Any
 
 import structlog
 from sqlalchemy.engine import Engine
@@ -52,25 +53,53 @@ def _row(session: Session, key: str) -> OutboxMessage:
 
 
 def _tool(ctx: AgentContext, message: OutboundMessage, key: str, **result: Any) -> dict[str, Any]:
-    tool: dict[str, Any] = {"name": f"channel:{message.channel}:{ctx.channels[message.channel].name}",
-                            "input": {"idempotency_key": key}}
+    tool: dict[str, Any] = {
+        "name": f"channel:{message.channel}:{ctx.channels[message.channel].name}",
+        "input": {"idempotency_key": key},
+    }
     if result:
         tool["result"] = result
     return tool
 
 
 def _error_outcome(state: ProspectState, error_class: str, reason: str, next_step: str) -> dict[str, Any]:
-    return {"outcome": {"kind": "error", "error_class": error_class, "reason": reason,
-                        "next_step": next_step, "until": iso(_now(state).replace(microsecond=0))}}
+    return {
+        "outcome": {
+            "kind": "error",
+            "error_class": error_class,
+            "reason": reason,
+            "next_step": next_step,
+            "until": iso(_now(state).replace(microsecond=0)),
+        }
+    }
 
 
-def _add_task(session: Session, *, workspace: str, dedupe_key: str, kind: str, title: str,
-              body: str, now: datetime, prospect_id: str = "") -> None:
-    exists = session.exec(select(Task).where(Task.workspace == workspace,
-                                             Task.dedupe_key == dedupe_key)).first()
+def _add_task(
+    session: Session,
+    *,
+    workspace: str,
+    dedupe_key: str,
+    kind: str,
+    title: str,
+    body: str,
+    now: datetime,
+    prospect_id: str = "",
+) -> None:
+    exists = session.exec(
+        select(Task).where(Task.workspace == workspace, Task.dedupe_key == dedupe_key)
+    ).first()
     if exists is None:
-        session.add(Task(workspace=workspace, dedupe_key=dedupe_key, prospect_id=prospect_id,
-                         kind=kind, title=title, body=body, created_at=now))
+        session.add(
+            Task(
+                workspace=workspace,
+                dedupe_key=dedupe_key,
+                prospect_id=prospect_id,
+                kind=kind,
+                title=title,
+                body=body,
+                created_at=now,
+            )
+        )
 
 
 def paused_state(session: Session, *, workspace: str, channel: str) -> ChannelState | None:
@@ -100,8 +129,9 @@ def deliver(ctx: AgentContext, state: ProspectState, key: str, message: Outbound
     return _attempt(ctx, state, key, message, channel)
 
 
-def _attempt(ctx: AgentContext, state: ProspectState, key: str, message: OutboundMessage,
-             channel: Channel) -> dict[str, Any]:
+def _attempt(
+    ctx: AgentContext, state: ProspectState, key: str, message: OutboundMessage, channel: Channel
+) -> dict[str, Any]:
     try:
         result = channel.deliver(message)
     except ProviderError as exc:
@@ -110,8 +140,9 @@ def _attempt(ctx: AgentContext, state: ProspectState, key: str, message: Outboun
     return _mark_sent(ctx, state, key, message, result)
 
 
-def _reconcile(ctx: AgentContext, state: ProspectState, key: str, message: OutboundMessage,
-               channel: Channel) -> dict[str, Any]:
+def _reconcile(
+    ctx: AgentContext, state: ProspectState, key: str, message: OutboundMessage, channel: Channel
+) -> dict[str, Any]:
     """A row left in "sending" by a crash: ask the channel, re-deliver only when that is
     harmless, otherwise record it as sent but unconfirmed."""
     try:
@@ -121,10 +152,19 @@ def _reconcile(ctx: AgentContext, state: ProspectState, key: str, message: Outbo
             row = _row(session, key)  # stays "sending": the next run asks again
             row.error_class, row.error = exc.error_class, exc.message
             session.add(row)
-            append(session, ctx.ws_id, record(
-                state, node="act", action="send_reconcile_failed", final_action="retry_later",
-                rationale=f"could not check whether the crashed send went out: {exc.message}",
-                error=exc.to_dict(), tool=_tool(ctx, message, key)))
+            append(
+                session,
+                ctx.ws_id,
+                record(
+                    state,
+                    node="act",
+                    action="send_reconcile_failed",
+                    final_action="retry_later",
+                    rationale=f"could not check whether the crashed send went out: {exc.message}",
+                    error=exc.to_dict(),
+                    tool=_tool(ctx, message, key),
+                ),
+            )
         return _error_outcome(state, exc.error_class, exc.message, exc.next_step)
     if found is not None:
         return _mark_sent(ctx, state, key, message, found, reconciled=True)
@@ -137,14 +177,24 @@ def _reconcile(ctx: AgentContext, state: ProspectState, key: str, message: Outbo
     return _unconfirmed(ctx, state, key, message)
 
 
-def _mark_sent(ctx: AgentContext, state: ProspectState, key: str, message: OutboundMessage,
-               result: DeliveryResult, *, reconciled: bool = False) -> dict[str, Any]:
+def _mark_sent(
+    ctx: AgentContext,
+    state: ProspectState,
+    key: str,
+    message: OutboundMessage,
+    result: DeliveryResult,
+    *,
+    reconciled: bool = False,
+) -> dict[str, Any]:
     with session_scope(ctx.engine) as session:
         row = _row(session, key)
         row.status, row.sent_at = "sent", _now(state)
         row.provider_message_id = result.provider_message_id
-        row.payload = {**row.payload, **{k: str(v) for k, v in result.detail.items()},
-                       "cost_usd": result.cost_usd}
+        row.payload = {
+            **row.payload,
+            **{k: str(v) for k, v in result.detail.items()},
+            "cost_usd": result.cost_usd,
+        }
         row.error_class = row.error = ""
         session.add(row)
         dr = session.get(Draft, row.draft_id)
@@ -152,18 +202,26 @@ def _mark_sent(ctx: AgentContext, state: ProspectState, key: str, message: Outbo
             dr.status = "sent"
             session.add(dr)
         if reconciled:
-            append(session, ctx.ws_id, record(
-                state, node="act", action="send_reconciled", final_action="noop",
-                rationale="the channel confirms the send made before a crash; not sent again",
-                tool=_tool(ctx, message, key, provider_message_id=result.provider_message_id)))
+            append(
+                session,
+                ctx.ws_id,
+                record(
+                    state,
+                    node="act",
+                    action="send_reconciled",
+                    final_action="noop",
+                    rationale="the channel confirms the send made before a crash; not sent again",
+                    tool=_tool(ctx, message, key, provider_message_id=result.provider_message_id),
+                ),
+            )
     if reconciled:
         return {}
-    return {"sent": [*(state.get("sent") or []), {"channel": message.channel,
-                                                   "step_id": message.step_id}]}
+    return {"sent": [*(state.get("sent") or []), {"channel": message.channel, "step_id": message.step_id}]}
 
 
-def _unconfirmed(ctx: AgentContext, state: ProspectState, key: str,
-                 message: OutboundMessage) -> dict[str, Any]:
+def _unconfirmed(
+    ctx: AgentContext, state: ProspectState, key: str, message: OutboundMessage
+) -> dict[str, Any]:
     now = _now(state)
     with session_scope(ctx.engine) as session:
         row = _row(session, key)
@@ -176,43 +234,90 @@ def _unconfirmed(ctx: AgentContext, state: ProspectState, key: str,
             dr.status = "sent"
             session.add(dr)
         provider = ctx.channels[message.channel].name
-        _add_task(session, workspace=ctx.ws_id, dedupe_key=f"delivery_unconfirmed:{key}",
-                  kind="delivery_unconfirmed", prospect_id=state["prospect_id"], now=now,
-                  title=f"Check whether {message.channel} step {message.step_id} reached "
-                        f"{message.recipient.name or state['prospect_id']}",
-                  body=f"The process stopped while sending through {provider}, which cannot "
-                       f"confirm a delivery or deduplicate by key. It was not sent again. "
-                       f"Check the provider's sent items for idempotency key {key}.")
-        append(session, ctx.ws_id, record(
-            state, node="act", action="send_unconfirmed", final_action="noop",
-            rationale=UNCONFIRMED, tool=_tool(ctx, message, key, outbox_status="sent",
-                                              unconfirmed=True)))
+        _add_task(
+            session,
+            workspace=ctx.ws_id,
+            dedupe_key=f"delivery_unconfirmed:{key}",
+            kind="delivery_unconfirmed",
+            prospect_id=state["prospect_id"],
+            now=now,
+            title=f"Check whether {message.channel} step {message.step_id} reached "
+            f"{message.recipient.name or state['prospect_id']}",
+            body=f"The process stopped while sending through {provider}, which cannot "
+            f"confirm a delivery or deduplicate by key. It was not sent again. "
+            f"Check the provider's sent items for idempotency key {key}.",
+        )
+        append(
+            session,
+            ctx.ws_id,
+            record(
+                state,
+                node="act",
+                action="send_unconfirmed",
+                final_action="noop",
+                rationale=UNCONFIRMED,
+                tool=_tool(ctx, message, key, outbox_status="sent", unconfirmed=True),
+            ),
+        )
     log.warning("outbox.unconfirmed", channel=message.channel, key=key)
     return {}
 
 
-def _defer(ctx: AgentContext, session: Session, state: ProspectState, key: str,
-           message: OutboundMessage, paused: ChannelState) -> dict[str, Any]:
-    reason = (f"{message.channel} channel is paused since {iso(paused.changed_at)} "
-              f"({paused.reason}); {RESUME_HINT.format(channel=message.channel)}")
-    append(session, ctx.ws_id, record(
-        state, node="act", action="send_deferred", final_action="defer", rationale=reason,
-        tool=_tool(ctx, message, key, outbox_status="pending", channel_paused=True)))
+def _defer(
+    ctx: AgentContext,
+    session: Session,
+    state: ProspectState,
+    key: str,
+    message: OutboundMessage,
+    paused: ChannelState,
+) -> dict[str, Any]:
+    reason = (
+        f"{message.channel} channel is paused since {iso(paused.changed_at)} "
+        f"({paused.reason}); {RESUME_HINT.format(channel=message.channel)}"
+    )
+    append(
+        session,
+        ctx.ws_id,
+        record(
+            state,
+            node="act",
+            action="send_deferred",
+            final_action="defer",
+            rationale=reason,
+            tool=_tool(ctx, message, key, outbox_status="pending", channel_paused=True),
+        ),
+    )
     return {"outcome": {"kind": "wait", "until": None, "reason": reason}}
 
 
-def _skip_failed(ctx: AgentContext, session: Session, state: ProspectState, key: str,
-                 message: OutboundMessage, row: OutboxMessage) -> dict[str, Any]:
+def _skip_failed(
+    ctx: AgentContext,
+    session: Session,
+    state: ProspectState,
+    key: str,
+    message: OutboundMessage,
+    row: OutboxMessage,
+) -> dict[str, Any]:
     reason = f"this {message.channel} send failed earlier ({row.error_class}: {row.error}); not sent again"
     next_step = "An operator decides: fix the prospect or the channel, or let the sequence move on."
-    append(session, ctx.ws_id, record(
-        state, node="act", action="send_skipped", final_action="noop", rationale=reason,
-        tool=_tool(ctx, message, key, outbox_status="failed")))
+    append(
+        session,
+        ctx.ws_id,
+        record(
+            state,
+            node="act",
+            action="send_skipped",
+            final_action="noop",
+            rationale=reason,
+            tool=_tool(ctx, message, key, outbox_status="failed"),
+        ),
+    )
     return _error_outcome(state, row.error_class or "internal", reason, next_step)
 
 
-def _failed(ctx: AgentContext, state: ProspectState, key: str, message: OutboundMessage,
-            exc: ProviderError) -> dict[str, Any]:
+def _failed(
+    ctx: AgentContext, state: ProspectState, key: str, message: OutboundMessage, exc: ProviderError
+) -> dict[str, Any]:
     try:
         return _record_failure(ctx, state, key, message, exc)
     except IntegrityError:
@@ -220,11 +325,13 @@ def _failed(ctx: AgentContext, state: ProspectState, key: str, message: Outbound
         return _record_failure(ctx, state, key, message, exc)
 
 
-def _record_failure(ctx: AgentContext, state: ProspectState, key: str, message: OutboundMessage,
-                    exc: ProviderError) -> dict[str, Any]:
+def _record_failure(
+    ctx: AgentContext, state: ProspectState, key: str, message: OutboundMessage, exc: ProviderError
+) -> dict[str, Any]:
     now = _now(state)
     limit = dict(ctx.extra.get("max_delivery_attempts") or {}).get(  # type: ignore[call-overload]
-        message.channel, DEFAULT_MAX_DELIVERY_ATTEMPTS)
+        message.channel, DEFAULT_MAX_DELIVERY_ATTEMPTS
+    )
     config = isinstance(exc, ProviderConfigError)
     transient = exc.error_class in ("transient", "quota")
     gave_up = False
@@ -245,25 +352,46 @@ def _record_failure(ctx: AgentContext, state: ProspectState, key: str, message: 
         if isinstance(exc, PermanentFailure):
             _mark_prospect(session, state["prospect_id"], message.channel)
         if gave_up:
-            _add_task(session, workspace=ctx.ws_id, dedupe_key=f"delivery_failed:{key}",
-                      kind="delivery_failed", prospect_id=state["prospect_id"], now=now,
-                      title=f"{message.channel} step {message.step_id} gave up after "
-                            f"{row.attempts} attempts",
-                      body=f"{exc.message}\nNext step: {exc.next_step}")
-        final = ("pause_channel" if config else "failed" if gave_up or not transient
-                 else "retry_later")
-        append(session, ctx.ws_id, record(
-            state, node="act", action="send_failed", final_action=final,
-            rationale=exc.next_step, error=exc.to_dict(),
-            tool=_tool(ctx, message, key, outbox_status=row.status, attempts=row.attempts)))
-    log.warning("outbox.failed", channel=message.channel, error_class=exc.error_class,
-                status=row.status, attempts=row.attempts)
+            _add_task(
+                session,
+                workspace=ctx.ws_id,
+                dedupe_key=f"delivery_failed:{key}",
+                kind="delivery_failed",
+                prospect_id=state["prospect_id"],
+                now=now,
+                title=f"{message.channel} step {message.step_id} gave up after {row.attempts} attempts",
+                body=f"{exc.message}\nNext step: {exc.next_step}",
+            )
+        final = "pause_channel" if config else "failed" if gave_up or not transient else "retry_later"
+        append(
+            session,
+            ctx.ws_id,
+            record(
+                state,
+                node="act",
+                action="send_failed",
+                final_action=final,
+                rationale=exc.next_step,
+                error=exc.to_dict(),
+                tool=_tool(ctx, message, key, outbox_status=row.status, attempts=row.attempts),
+            ),
+        )
+    log.warning(
+        "outbox.failed",
+        channel=message.channel,
+        error_class=exc.error_class,
+        status=row.status,
+        attempts=row.attempts,
+    )
     if isinstance(exc, PermanentFailure):
         return {}  # the prospect was updated; the planner picks another channel or stops
     if gave_up:
-        return _error_outcome(state, exc.error_class,
-                              f"{exc.message} (gave up after {row.attempts} attempts)",
-                              "An operator task was opened; the message is not retried.")
+        return _error_outcome(
+            state,
+            exc.error_class,
+            f"{exc.message} (gave up after {row.attempts} attempts)",
+            "An operator task was opened; the message is not retried.",
+        )
     return _error_outcome(state, exc.error_class, exc.message, exc.next_step)
 
 
@@ -278,8 +406,14 @@ def _mark_prospect(session: Session, prospect_id: str, channel: str) -> None:
     session.add(p)
 
 
-def _pause(session: Session, ctx: AgentContext, state: ProspectState, message: OutboundMessage,
-           exc: ProviderError, now: datetime) -> None:
+def _pause(
+    session: Session,
+    ctx: AgentContext,
+    state: ProspectState,
+    message: OutboundMessage,
+    exc: ProviderError,
+    now: datetime,
+) -> None:
     """Pause the channel and open one operator task, unless it is paused already."""
     st = session.get(ChannelState, (ctx.ws_id, message.channel))
     if st is not None and st.paused:
@@ -288,13 +422,17 @@ def _pause(session: Session, ctx: AgentContext, state: ProspectState, message: O
         st = ChannelState(workspace=ctx.ws_id, channel=message.channel, changed_at=now)
     st.paused, st.reason, st.error_class, st.changed_at = True, exc.message, exc.error_class, now
     session.add(st)
-    _add_task(session, workspace=ctx.ws_id, kind="channel_paused", now=now,
-              dedupe_key=f"channel_paused:{message.channel}:{state['run_id']}",
-              title=f"{message.channel} channel paused: {exc.message}",
-              body=f"{exc.next_step}\nThen {RESUME_HINT.format(channel=message.channel)}; "
-                   f"sends waiting on it go out on the next run.")
-    log.warning("channel.paused", channel=message.channel, provider=exc.provider,
-                error_class=exc.error_class)
+    _add_task(
+        session,
+        workspace=ctx.ws_id,
+        kind="channel_paused",
+        now=now,
+        dedupe_key=f"channel_paused:{message.channel}:{state['run_id']}",
+        title=f"{message.channel} channel paused: {exc.message}",
+        body=f"{exc.next_step}\nThen {RESUME_HINT.format(channel=message.channel)}; "
+        f"sends waiting on it go out on the next run.",
+    )
+    log.warning("channel.paused", channel=message.channel, provider=exc.provider, error_class=exc.error_class)
 
 
 def channel_states(engine: Engine, *, workspace: str, channels: Sequence[str]) -> list[dict[str, Any]]:
@@ -303,13 +441,25 @@ def channel_states(engine: Engine, *, workspace: str, channels: Sequence[str]) -
     with Session(engine) as session:
         for name in channels:
             st = session.get(ChannelState, (workspace, name))
-            waiting = len(session.exec(select(OutboxMessage.id).where(
-                OutboxMessage.workspace == workspace, OutboxMessage.channel == name,
-                OutboxMessage.status.in_(("pending", "sending")))).all())
-            out.append({"channel": name, "paused": bool(st and st.paused),
-                        "reason": st.reason if st else "",
-                        "error_class": st.error_class if st else "",
-                        "changed_at": iso(st.changed_at) if st else None, "waiting": waiting})
+            waiting = len(
+                session.exec(
+                    select(OutboxMessage.id).where(
+                        OutboxMessage.workspace == workspace,
+                        OutboxMessage.channel == name,
+                        OutboxMessage.status.in_(("pending", "sending")),
+                    )
+                ).all()
+            )
+            out.append(
+                {
+                    "channel": name,
+                    "paused": bool(st and st.paused),
+                    "reason": st.reason if st else "",
+                    "error_class": st.error_class if st else "",
+                    "changed_at": iso(st.changed_at) if st else None,
+                    "waiting": waiting,
+                }
+            )
     return out
 
 
@@ -322,9 +472,14 @@ def resume_channel(engine: Engine, *, workspace: str, channel: str, now: datetim
             st.paused, st.changed_at = False, now
             session.add(st)
         closed = 0
-        for task in session.exec(select(Task).where(
-                Task.workspace == workspace, Task.kind == "channel_paused", Task.status == "open",
-                Task.dedupe_key.startswith(f"channel_paused:{channel}:", autoescape=True))).all():
+        for task in session.exec(
+            select(Task).where(
+                Task.workspace == workspace,
+                Task.kind == "channel_paused",
+                Task.status == "open",
+                Task.dedupe_key.startswith(f"channel_paused:{channel}:", autoescape=True),
+            )
+        ).all():
             task.status = "done"
             session.add(task)
             closed += 1

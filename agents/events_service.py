@@ -21,9 +21,10 @@ Effects, applied once with the stored event and logged as decisions (node "event
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Iterable
+from typing import Any
 
 from sqlmodel import Session, select
 
@@ -37,8 +38,12 @@ from tools.normalize import normalize_linkedin
 from tools.replies import classify_reply
 
 REPLY_TYPES = {"replied", "linkedin_replied"}
-PROVIDER_REPLY_KINDS = {"interested": "interested", "not_interested": "not_interested",
-                        "out_of_office": "out_of_office", "auto_reply": "auto_reply"}
+PROVIDER_REPLY_KINDS = {
+    "interested": "interested",
+    "not_interested": "not_interested",
+    "out_of_office": "out_of_office",
+    "auto_reply": "auto_reply",
+}
 PAUSE_KINDS = {"out_of_office", "auto_reply"}
 DEFAULT_OOO_BUSINESS_DAYS = 5
 
@@ -53,9 +58,14 @@ class IngestResult:
     unknown_events: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"stored": self.stored, "duplicates": self.duplicates, "unknown": self.unknown,
-                "unmatched": self.unmatched, "effects": dict(self.effects),
-                "unknown_events": self.unknown_events}
+        return {
+            "stored": self.stored,
+            "duplicates": self.duplicates,
+            "unknown": self.unknown,
+            "unmatched": self.unmatched,
+            "effects": dict(self.effects),
+            "unknown_events": self.unknown_events,
+        }
 
 
 def ingest(ws: Workspace, events: Iterable[EngagementEvent], *, now: datetime) -> dict[str, Any]:
@@ -69,14 +79,19 @@ def ingest(ws: Workspace, events: Iterable[EngagementEvent], *, now: datetime) -
 
 def _match(session: Session, ws: Workspace, e: EngagementEvent) -> Prospect | None:
     if e.provider_message_id:
-        row = session.exec(select(OutboxMessage).where(
-            OutboxMessage.workspace == ws.id,
-            OutboxMessage.provider_message_id == e.provider_message_id)).first()
+        row = session.exec(
+            select(OutboxMessage).where(
+                OutboxMessage.workspace == ws.id, OutboxMessage.provider_message_id == e.provider_message_id
+            )
+        ).first()
         if row is not None:
             return session.get(Prospect, row.prospect_id)
     if e.prospect_email:
-        p = session.exec(select(Prospect).where(Prospect.workspace == ws.id,
-                                                Prospect.email_norm == e.prospect_email.lower())).first()
+        p = session.exec(
+            select(Prospect).where(
+                Prospect.workspace == ws.id, Prospect.email_norm == e.prospect_email.lower()
+            )
+        ).first()
         if p is not None:
             return p
     if e.prospect_id:
@@ -85,16 +100,23 @@ def _match(session: Session, ws: Workspace, e: EngagementEvent) -> Prospect | No
             return p
     url = normalize_linkedin(getattr(e, "linkedin_url", "") or "")
     if url:
-        return session.exec(select(Prospect).where(Prospect.workspace == ws.id,
-                                                   Prospect.linkedin_norm == url)).first()
+        return session.exec(
+            select(Prospect).where(Prospect.workspace == ws.id, Prospect.linkedin_norm == url)
+        ).first()
     return None
 
 
-def _ingest_one(session: Session, ws: Workspace, e: EngagementEvent, now: datetime,
-                result: IngestResult) -> None:
-    if session.exec(select(EngagementEventRow.id).where(
-            EngagementEventRow.workspace == ws.id,
-            EngagementEventRow.dedupe_key == e.dedupe_key)).first() is not None:
+def _ingest_one(
+    session: Session, ws: Workspace, e: EngagementEvent, now: datetime, result: IngestResult
+) -> None:
+    if (
+        session.exec(
+            select(EngagementEventRow.id).where(
+                EngagementEventRow.workspace == ws.id, EngagementEventRow.dedupe_key == e.dedupe_key
+            )
+        ).first()
+        is not None
+    ):
         result.duplicates += 1
         return
     prospect = _match(session, ws, e)
@@ -105,31 +127,67 @@ def _ingest_one(session: Session, ws: Workspace, e: EngagementEvent, now: dateti
     elif etype in REPLY_TYPES:
         tz = prospect.timezone if prospect else None
         c = classify_reply(e.text or "", received_at=e.occurred_at, tz=tz or None)
-        raw.update(reply_kind=c.kind, confidence=c.confidence, matched=list(c.matched),
-                   return_date=c.return_date.isoformat() if c.return_date else None,
-                   referral=c.referral)
-    session.add(EngagementEventRow(
-        workspace=ws.id, dedupe_key=e.dedupe_key, prospect_id=prospect.id if prospect else None,
-        type=etype, channel=e.channel, occurred_at=e.occurred_at, text=e.text or "",
-        provider=e.provider, provider_message_id=e.provider_message_id or "", raw=raw))
+        raw.update(
+            reply_kind=c.kind,
+            confidence=c.confidence,
+            matched=list(c.matched),
+            return_date=c.return_date.isoformat() if c.return_date else None,
+            referral=c.referral,
+        )
+    session.add(
+        EngagementEventRow(
+            workspace=ws.id,
+            dedupe_key=e.dedupe_key,
+            prospect_id=prospect.id if prospect else None,
+            type=etype,
+            channel=e.channel,
+            occurred_at=e.occurred_at,
+            text=e.text or "",
+            provider=e.provider,
+            provider_message_id=e.provider_message_id or "",
+            raw=raw,
+        )
+    )
     result.stored += 1
     if e.type == "unknown":
         result.unknown += 1
-        result.unknown_events.append({"provider": e.provider, "event": raw["provider_event"],
-                                      "prospect_id": prospect.id if prospect else None})
+        result.unknown_events.append(
+            {
+                "provider": e.provider,
+                "event": raw["provider_event"],
+                "prospect_id": prospect.id if prospect else None,
+            }
+        )
     if prospect is None:
         result.unmatched += 1
         return
     effect = _apply(session, ws, prospect, etype, e, raw, now)
     if effect:
         result.effects[effect] = result.effects.get(effect, 0) + 1
-        append(session, ws.id, {
-            "at": now, "run_id": f"events_{now.strftime('%Y%m%d')}", "prospect_id": prospect.id,
-            "thread_id": "", "node": "events", "action": effect, "final_action": effect,
-            "rationale": _why(effect, etype, raw), "verdicts": [], "outcome": "",
-            "tool": {"name": f"events:{e.provider}", "result": {"type": etype, **{
-                k: raw.get(k) for k in ("reply_kind", "confidence", "return_date") if k in raw}}},
-            "cost": {"credits": 0.0, "tokens": 0, "usd": 0.0}})
+        append(
+            session,
+            ws.id,
+            {
+                "at": now,
+                "run_id": f"events_{now.strftime('%Y%m%d')}",
+                "prospect_id": prospect.id,
+                "thread_id": "",
+                "node": "events",
+                "action": effect,
+                "final_action": effect,
+                "rationale": _why(effect, etype, raw),
+                "verdicts": [],
+                "outcome": "",
+                "tool": {
+                    "name": f"events:{e.provider}",
+                    "result": {
+                        "type": etype,
+                        **{k: raw.get(k) for k in ("reply_kind", "confidence", "return_date") if k in raw},
+                    },
+                },
+                "cost": {"credits": 0.0, "tokens": 0, "usd": 0.0},
+            },
+        )
 
 
 def _why(effect: str, etype: str, raw: dict[str, Any]) -> str:
@@ -139,8 +197,15 @@ def _why(effect: str, etype: str, raw: dict[str, Any]) -> str:
     return f"{base}: {effect.replace('_', ' ')}"
 
 
-def _apply(session: Session, ws: Workspace, p: Prospect, etype: str, e: EngagementEvent,
-           raw: dict[str, Any], now: datetime) -> str:
+def _apply(
+    session: Session,
+    ws: Workspace,
+    p: Prospect,
+    etype: str,
+    e: EngagementEvent,
+    raw: dict[str, Any],
+    now: datetime,
+) -> str:
     if etype == "bounced":
         p.email_status = "invalid"
         _suppress(session, ws, "email", p.email_norm, "bounced", now)
@@ -155,8 +220,9 @@ def _apply(session: Session, ws: Workspace, p: Prospect, etype: str, e: Engageme
     return ""
 
 
-def _reply(session: Session, ws: Workspace, p: Prospect, e: EngagementEvent,
-           raw: dict[str, Any], now: datetime) -> str:
+def _reply(
+    session: Session, ws: Workspace, p: Prospect, e: EngagementEvent, raw: dict[str, Any], now: datetime
+) -> str:
     kind = raw.get("reply_kind") or "unclear"
     if kind in PAUSE_KINDS:
         until = _return_instant(ws, p, raw.get("return_date"), e.occurred_at)
@@ -167,28 +233,50 @@ def _reply(session: Session, ws: Workspace, p: Prospect, e: EngagementEvent,
     if kind == "unsubscribe":
         _suppress(session, ws, "email", p.email_norm, "unsubscribed", now)
     if kind in ("interested", "meeting"):
-        _task(session, ws, p, "handoff", f"Interested reply from {p.full_name}",
-              e.text or "", e.dedupe_key, now)
+        _task(
+            session, ws, p, "handoff", f"Interested reply from {p.full_name}", e.text or "", e.dedupe_key, now
+        )
     if kind in ("referral", "wrong_person") and raw.get("referral"):
         if not _referral(session, ws, p, raw["referral"], now):
-            _task(session, ws, p, "referral",
-                  f"{p.full_name} referred {raw['referral'].get('name') or 'someone'}: "
-                  "no email in the reply, add them by hand", e.text or "", e.dedupe_key, now)
+            _task(
+                session,
+                ws,
+                p,
+                "referral",
+                f"{p.full_name} referred {raw['referral'].get('name') or 'someone'}: "
+                "no email in the reply, add them by hand",
+                e.text or "",
+                e.dedupe_key,
+                now,
+            )
     if float(raw.get("confidence") or 0) < 0.6:
-        _task(session, ws, p, "review_low_confidence",
-              f"Check the reply from {p.full_name} (classified {kind}, low confidence)",
-              e.text or "", e.dedupe_key, now)
+        _task(
+            session,
+            ws,
+            p,
+            "review_low_confidence",
+            f"Check the reply from {p.full_name} (classified {kind}, low confidence)",
+            e.text or "",
+            e.dedupe_key,
+            now,
+        )
     _wake(session, p, now, "replied")
-    return {"interested": "handoff", "meeting": "handoff", "unsubscribe": "suppressed",
-            "referral": "referral", "wrong_person": "referral"}.get(kind, "sequence_stopped")
+    return {
+        "interested": "handoff",
+        "meeting": "handoff",
+        "unsubscribe": "suppressed",
+        "referral": "referral",
+        "wrong_person": "referral",
+    }.get(kind, "sequence_stopped")
 
 
 def _return_instant(ws: Workspace, p: Prospect, return_date: str | None, received: datetime) -> datetime:
     tz = zone(p.timezone) or zone("UTC")
     if return_date:  # back on that day: the first opening on or after it
         return ws.config.policy.window.opening_after(datetime.fromisoformat(return_date).date(), 0, tz)
-    return ws.config.policy.window.opening_after(to_utc(received).astimezone(tz).date(),
-                                                 DEFAULT_OOO_BUSINESS_DAYS, tz)
+    return ws.config.policy.window.opening_after(
+        to_utc(received).astimezone(tz).date(), DEFAULT_OOO_BUSINESS_DAYS, tz
+    )
 
 
 def _wake(session: Session, p: Prospect, now: datetime, reason: str) -> str:
@@ -203,18 +291,43 @@ def _wake(session: Session, p: Prospect, now: datetime, reason: str) -> str:
 def _suppress(session: Session, ws: Workspace, kind: str, value: str, reason: str, now: datetime) -> None:
     if not value:
         return
-    if session.exec(select(Suppression).where(Suppression.workspace == ws.id, Suppression.kind == kind,
-                                              Suppression.value == value)).first() is None:
-        session.add(Suppression(workspace=ws.id, kind=kind, value=value, reason=reason,
-                                source="engagement event", created_at=now))
+    if (
+        session.exec(
+            select(Suppression).where(
+                Suppression.workspace == ws.id, Suppression.kind == kind, Suppression.value == value
+            )
+        ).first()
+        is None
+    ):
+        session.add(
+            Suppression(
+                workspace=ws.id,
+                kind=kind,
+                value=value,
+                reason=reason,
+                source="engagement event",
+                created_at=now,
+            )
+        )
 
 
-def _task(session: Session, ws: Workspace, p: Prospect, kind: str, title: str, body: str,
-          key: str, now: datetime) -> None:
+def _task(
+    session: Session, ws: Workspace, p: Prospect, kind: str, title: str, body: str, key: str, now: datetime
+) -> None:
     dedupe = f"{kind}:{key}"
     if session.exec(select(Task).where(Task.workspace == ws.id, Task.dedupe_key == dedupe)).first() is None:
-        session.add(Task(workspace=ws.id, dedupe_key=dedupe, prospect_id=p.id, kind=kind,
-                         owner=p.owner, title=title, body=body, created_at=now))
+        session.add(
+            Task(
+                workspace=ws.id,
+                dedupe_key=dedupe,
+                prospect_id=p.id,
+                kind=kind,
+                owner=p.owner,
+                title=title,
+                body=body,
+                created_at=now,
+            )
+        )
 
 
 def _referral(session: Session, ws: Workspace, p: Prospect, ref: dict[str, Any], now: datetime) -> bool:
@@ -222,16 +335,33 @@ def _referral(session: Session, ws: Workspace, p: Prospect, ref: dict[str, Any],
     email = (ref.get("email") or "").strip().lower()
     if not email:
         return False
-    if session.exec(select(Prospect).where(Prospect.workspace == ws.id,
-                                           Prospect.email_norm == email)).first():
+    if session.exec(
+        select(Prospect).where(Prospect.workspace == ws.id, Prospect.email_norm == email)
+    ).first():
         return True
     name = (ref.get("name") or "").strip()
     first, _, last = name.partition(" ")
     pid = "p_" + hashlib.sha256(f"{ws.id}|email|{email}".encode()).hexdigest()[:12]
-    session.add(Prospect(id=pid, workspace=ws.id, first_name=first, last_name=last, full_name=name,
-                         email=email, email_norm=email, company_id=p.company_id, country=p.country,
-                         timezone=p.timezone, tier=p.tier, owner=p.owner, source=f"referral from {p.id}",
-                         attributes={"referred_by": p.id}, status="active",
-                         created_at=now, updated_at=now))
+    session.add(
+        Prospect(
+            id=pid,
+            workspace=ws.id,
+            first_name=first,
+            last_name=last,
+            full_name=name,
+            email=email,
+            email_norm=email,
+            company_id=p.company_id,
+            country=p.country,
+            timezone=p.timezone,
+            tier=p.tier,
+            owner=p.owner,
+            source=f"referral from {p.id}",
+            attributes={"referred_by": p.id},
+            status="active",
+            created_at=now,
+            updated_at=now,
+        )
+    )
     session.flush()
     return True

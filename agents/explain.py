@@ -16,8 +16,9 @@ from state import repo
 from state.db import engine_for
 
 
-def explain(ws: Workspace, prospect_ref: str, action: str, *, step_id: str | None,
-            now: datetime) -> dict[str, Any]:
+def explain(
+    ws: Workspace, prospect_ref: str, action: str, *, step_id: str | None, now: datetime
+) -> dict[str, Any]:
     engine = engine_for(ws.database_url)
     with Session(engine) as session:
         p = repo.get_prospect(session, workspace=ws.id, ref=prospect_ref)
@@ -31,7 +32,14 @@ def explain(ws: Workspace, prospect_ref: str, action: str, *, step_id: str | Non
     policy = PolicyEngine(ws.config.policy)
     decision = evaluate(policy, obs, proposal, 1)
     seen = {v["rule"]: v for v in decision["verdicts"]}
-    rules = [seen.get(rid, {"rule": rid, "outcome": "n/a", "reason": "does not apply to this action"})
-             for rid in policy.rule_ids]
-    return {"prospect_id": p.id, "action": action, "outcome": decision["outcome"],
-            "until": decision.get("until"), "rules": rules}
+    rules = [
+        seen.get(rid, {"rule": rid, "outcome": "n/a", "reason": "does not apply to this action"})
+        for rid in policy.rule_ids
+    ]
+    return {
+        "prospect_id": p.id,
+        "action": action,
+        "outcome": decision["outcome"],
+        "until": decision.get("until"),
+        "rules": rules,
+    }

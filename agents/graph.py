@@ -1,9 +1,9 @@
 """The per-prospect graph. Only wiring: nodes live in agents/nodes, routing is pure.
 
-    START -> observe -> plan -> guard --allow--> act -> observe ...
-                         ^        |--review--> request_review -> await_review (interrupt) -> observe
-                         |        '--deny/defer--> plan (with the verdicts)
-    act(wait|stop), a step cap or a delivery error end today's run.
+START -> observe -> plan -> guard --allow--> act -> observe ...
+                     ^        |--review--> request_review -> await_review (interrupt) -> observe
+                     |        '--deny/defer--> plan (with the verdicts)
+act(wait|stop), a step cap or a delivery error end today's run.
 """
 
 from __future__ import annotations

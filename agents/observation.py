@@ -11,10 +11,11 @@ from typing import Any
 from sqlmodel import Session
 
 from core.timeutil import iso, local_instant, to_utc, zone
-from policies.rules.common import week_start
 from core.workspace import Workspace
+from policies.rules.common import week_start
 from state import repo
 from state.models import Prospect
+from tools.channels.email_mime import list_unsubscribe
 from tools.normalize import COMPANY_SUFFIXES, email_domain
 
 REPLY_TYPES = ("replied", "linkedin_replied")
@@ -35,58 +36,98 @@ def build_observation(session: Session, ws: Workspace, prospect: Prospect, now: 
         "mode": ws.config.mode,
         "kill_switch": ws.kill_switch,
         "prospect": {
-            "id": prospect.id, "first_name": prospect.first_name, "last_name": prospect.last_name,
-            "full_name": prospect.full_name, "email": prospect.email_norm,
-            "email_status": prospect.email_status, "email_domain": email_domain(prospect.email_norm),
-            "linkedin_url": prospect.linkedin_url, "title": prospect.title,
-            "country": prospect.country, "timezone": prospect.timezone, "tier": prospect.tier,
-            "owner": prospect.owner, "status": prospect.status, "stop_reason": prospect.stop_reason,
+            "id": prospect.id,
+            "first_name": prospect.first_name,
+            "last_name": prospect.last_name,
+            "full_name": prospect.full_name,
+            "email": prospect.email_norm,
+            "email_status": prospect.email_status,
+            "email_domain": email_domain(prospect.email_norm),
+            "linkedin_url": prospect.linkedin_url,
+            "title": prospect.title,
+            "country": prospect.country,
+            "timezone": prospect.timezone,
+            "tier": prospect.tier,
+            "owner": prospect.owner,
+            "status": prospect.status,
+            "stop_reason": prospect.stop_reason,
             "has_postal_address": bool(postal_address_of(attrs)),
             "is_sole_trader": str(attrs.get("sole_trader", "")).lower() in ("1", "true", "yes"),
             "open_opportunity": str(attrs.get("open_opportunity", "")).lower() in ("1", "true", "yes"),
             "consent": consent_of(ws, attrs),
         },
-        "company": ({"id": company.id, "name": company.name, "short_name": short_name(company.name),
-                     "domain": company.domain,
-                     "research_status": company.research_status,
-                     "researched": company.research_status == "done"} if company else {}),
-        "enrichment": {"attempted": bool(prospect.enrichment_status),
-                       "status": prospect.enrichment_status},
-        "suppressions": repo.suppression_hits(session, workspace=wid, email=prospect.email_norm,
-                                              domain=domain),
-        "touches": [{"step_id": o.step_id, "channel": o.channel, "kind": o.kind,
-                     "at": iso(o.sent_at), "template": o.payload.get("template_version", "")}
-                    for o in outbox if o.status == "sent" and o.sent_at is not None],
-        "pending_sends": [{"step_id": o.step_id, "channel": o.channel, "status": o.status}
-                          for o in outbox if o.status in ("pending", "sending")],
+        "company": (
+            {
+                "id": company.id,
+                "name": company.name,
+                "short_name": short_name(company.name),
+                "domain": company.domain,
+                "research_status": company.research_status,
+                "researched": company.research_status == "done",
+            }
+            if company
+            else {}
+        ),
+        "enrichment": {"attempted": bool(prospect.enrichment_status), "status": prospect.enrichment_status},
+        "suppressions": repo.suppression_hits(
+            session, workspace=wid, email=prospect.email_norm, domain=domain
+        ),
+        "touches": [
+            {
+                "step_id": o.step_id,
+                "channel": o.channel,
+                "kind": o.kind,
+                "at": iso(o.sent_at),
+                "template": o.payload.get("template_version", ""),
+            }
+            for o in outbox
+            if o.status == "sent" and o.sent_at is not None
+        ],
+        "pending_sends": [
+            {"step_id": o.step_id, "channel": o.channel, "status": o.status}
+            for o in outbox
+            if o.status in ("pending", "sending")
+        ],
         "events": _events(events),
-        "drafts": {d.step_id: draft_facts(ws, prospect, d, outbox) for d in drafts
-                   if d.status not in ("rejected",)},
-        "reviews": {r.step_id: {"id": r.id, "status": r.status, "decided_by": r.decided_by,
-                                "draft_id": r.draft_id}
-                    for r in reviews},
-        "sender": {"name": ws.config.sender.name, "email": ws.config.sender.email,
-                   "company": ws.config.sender.company,
-                   "postal_address": ws.config.sender.postal_address,
-                   "unsubscribe_url": ws.config.sender.unsubscribe_url,
-                   "unsubscribe_mailto": ws.config.sender.unsubscribe_mailto,
-                   "timezone": ws.config.sender.timezone},
-        "costs": {"credit_usd": ws.config.costs.credit_usd,
-                  "research_credits": ws.config.costs.research_credits,
-                  "enrichment_credits": ws.config.costs.enrichment_credits},
+        "drafts": {
+            d.step_id: draft_facts(ws, prospect, d, outbox) for d in drafts if d.status not in ("rejected",)
+        },
+        "reviews": {
+            r.step_id: {"id": r.id, "status": r.status, "decided_by": r.decided_by, "draft_id": r.draft_id}
+            for r in reviews
+        },
+        "sender": {
+            "name": ws.config.sender.name,
+            "email": ws.config.sender.email,
+            "company": ws.config.sender.company,
+            "postal_address": ws.config.sender.postal_address,
+            "unsubscribe_url": ws.config.sender.unsubscribe_url,
+            "unsubscribe_mailto": ws.config.sender.unsubscribe_mailto,
+            "timezone": ws.config.sender.timezone,
+        },
+        "costs": {
+            "credit_usd": ws.config.costs.credit_usd,
+            "research_credits": ws.config.costs.research_credits,
+            "enrichment_credits": ws.config.costs.enrichment_credits,
+        },
     }
-    obs["events"]["account_replied_at"] = iso(repo.account_replied_at(
-        session, workspace=wid, company_id=prospect.company_id, exclude=prospect.id))
-    cited = sorted({i for d in obs["drafts"].values() for sen in d["sentences"]
-                    for i in sen.get("evidence_ids", [])})
-    obs["evidence"] = {e.id: {"quote": e.quote, "url": e.source_url, "kind": e.kind}
-                       for e in repo.evidence_by_ids(session, workspace=wid, ids=cited)}
+    obs["events"]["account_replied_at"] = iso(
+        repo.account_replied_at(session, workspace=wid, company_id=prospect.company_id, exclude=prospect.id)
+    )
+    cited = sorted(
+        {i for d in obs["drafts"].values() for sen in d["sentences"] for i in sen.get("evidence_ids", [])}
+    )
+    obs["evidence"] = {
+        e.id: {"quote": e.quote, "url": e.source_url, "kind": e.kind}
+        for e in repo.evidence_by_ids(session, workspace=wid, ids=cited)
+    }
     obs["counters"] = usage_counters(session, ws, prospect, drafts, now)
     return obs
 
 
-def usage_counters(session: Session, ws: Workspace, prospect: Prospect, drafts: Any,
-                   now: datetime) -> dict[str, Any]:
+def usage_counters(
+    session: Session, ws: Workspace, prospect: Prospect, drafts: Any, now: datetime
+) -> dict[str, Any]:
     """Usage the capacity, frequency and budget rules compare with their caps. Days,
     weeks (from Monday) and months are the sender's, in the sender's time zone."""
     wid = ws.id
@@ -97,25 +138,31 @@ def usage_counters(session: Session, ws: Workspace, prospect: Prospect, drafts: 
     def count(channel: str, period: int, kind: str | None = None) -> int:
         return sum(v[period] for (c, k), v in sends.items() if c == channel and kind in (None, k))
 
-    first_send = ws.config.sender.mailbox_warm_since or iso(repo.first_sent_at(
-        session, workspace=wid, channel="email"))
+    first_send = ws.config.sender.mailbox_warm_since or iso(
+        repo.first_sent_at(session, workspace=wid, channel="email")
+    )
     mail_month = count("direct_mail", 2)
     spend = repo.spend_by_period(session, workspace=wid, run_since=now, month=month)
     return {
-        "template_sends": repo.template_sends(session, workspace=wid,
-                                              versions={d.template_version for d in drafts}),
+        "template_sends": repo.template_sends(
+            session, workspace=wid, versions={d.template_version for d in drafts}
+        ),
         "account_contacts_touched_week": repo.account_contacts_touched(
-            session, workspace=wid, company_id=prospect.company_id, since=week),
+            session, workspace=wid, company_id=prospect.company_id, since=week
+        ),
         "mailbox_sent_today": count("email", 0),
         "mailbox_first_send_date": (first_send or "")[:10] or None,
         "linkedin_invites_week": count("linkedin", 1, "linkedin_connect"),
         "linkedin_messages_week": count("linkedin", 1, "linkedin_message"),
         "direct_mail_sends_month": mail_month,
-        "direct_mail_usd_month": (repo.direct_mail_usd(session, workspace=wid, since=month)
-                                  if mail_month else 0.0),
-        "spend": {"run": _spend(spend["run"]), "month": _spend(spend["month"]),
-                  "prospect": _spend(repo.spend_for_prospect(session, workspace=wid,
-                                                             prospect_id=prospect.id))},
+        "direct_mail_usd_month": (
+            repo.direct_mail_usd(session, workspace=wid, since=month) if mail_month else 0.0
+        ),
+        "spend": {
+            "run": _spend(spend["run"]),
+            "month": _spend(spend["month"]),
+            "prospect": _spend(repo.spend_for_prospect(session, workspace=wid, prospect_id=prospect.id)),
+        },
     }
 
 
@@ -153,8 +200,12 @@ def consent_of(ws: Workspace, attrs: dict[str, Any]) -> dict[str, Any]:
     lia = ws.config.compliance.legitimate_interest_assessed_at
     if not basis and lia:
         basis, recorded = "legitimate_interest", lia
-    return {"basis": basis, "recorded_at": recorded, "published_address": truthy("published_address"),
-            "no_solicitation": truthy("no_solicitation")}
+    return {
+        "basis": basis,
+        "recorded_at": recorded,
+        "published_address": truthy("published_address"),
+        "no_solicitation": truthy("no_solicitation"),
+    }
 
 
 def draft_facts(ws: Workspace, prospect: Prospect, d: Any, outbox: Any) -> dict[str, Any]:
@@ -164,27 +215,46 @@ def draft_facts(ws: Workspace, prospect: Prospect, d: Any, outbox: Any) -> dict[
     headers: dict[str, str] = {}
     if d.channel == "email":
         s = ws.config.sender
-        headers["List-Unsubscribe"] = ", ".join(
-            x for x in (f"<{s.unsubscribe_url}>" if s.unsubscribe_url else "",
-                        f"<mailto:{s.unsubscribe_mailto}>" if s.unsubscribe_mailto else "") if x)
+        headers["List-Unsubscribe"] = list_unsubscribe(s.unsubscribe_url, s.unsubscribe_mailto)
         if s.unsubscribe_url.startswith("https://"):
             headers["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
         parent = step.follow_up_of if step else ""
         if parent and any(o.step_id == parent and o.status == "sent" for o in outbox):
             headers["In-Reply-To"] = headers["References"] = f"<{parent}>"
     recipient = prospect.email_norm if d.channel == "email" else prospect.linkedin_url
-    return {"id": d.id, "channel": d.channel, "kind": d.kind, "subject": d.subject, "body": d.body,
-            "sentences": d.sentences, "template": d.template, "template_version": d.template_version,
-            "status": d.status, "model_written": False, "headers": headers,
-            "links": re.findall(r"https?://[^\s<>\")]+", d.body), "recipient": recipient}
+    return {
+        "id": d.id,
+        "channel": d.channel,
+        "kind": d.kind,
+        "subject": d.subject,
+        "body": d.body,
+        "sentences": d.sentences,
+        "template": d.template,
+        "template_version": d.template_version,
+        "status": d.status,
+        "model_written": False,
+        "headers": headers,
+        "links": re.findall(r"https?://[^\s<>\")]+", d.body),
+        "recipient": recipient,
+    }
 
 
 def _events(rows: list[Any] | Any) -> dict[str, Any]:
-    out: dict[str, Any] = {"replied_at": None, "reply_kind": None, "bounced_at": None,
-                           "opened_at": None, "connection_accepted_at": None,
-                           "unsubscribed_at": None}
-    key = {"bounced": "bounced_at", "opened": "opened_at", "clicked": "opened_at",
-           "connection_accepted": "connection_accepted_at", "unsubscribed": "unsubscribed_at"}
+    out: dict[str, Any] = {
+        "replied_at": None,
+        "reply_kind": None,
+        "bounced_at": None,
+        "opened_at": None,
+        "connection_accepted_at": None,
+        "unsubscribed_at": None,
+    }
+    key = {
+        "bounced": "bounced_at",
+        "opened": "opened_at",
+        "clicked": "opened_at",
+        "connection_accepted": "connection_accepted_at",
+        "unsubscribed": "unsubscribed_at",
+    }
     out["ooo_until"] = None
     for e in rows:
         at = iso(to_utc(e.occurred_at))

@@ -8,9 +8,10 @@ calls the same function on the recorded inputs.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from core.canonical import digest
 from core.timeutil import iso, parse_instant, to_utc, zone
@@ -19,9 +20,18 @@ from policies.config import PolicyConfig
 from policies.types import Proposal
 
 # Deny verdicts from these rules end the sequence; other denials skip the step.
-STOP_RULES = frozenset({"suppression", "unsubscribed", "complained", "do_not_contact",
-                        "customer_or_competitor", "open_opportunity", "stop_after_reply",
-                        "max_touches_per_sequence"})
+STOP_RULES = frozenset(
+    {
+        "suppression",
+        "unsubscribed",
+        "complained",
+        "do_not_contact",
+        "customer_or_competitor",
+        "open_opportunity",
+        "stop_after_reply",
+        "max_touches_per_sequence",
+    }
+)
 PLANNER_KIND = "playbook"
 
 
@@ -41,9 +51,12 @@ def conditions(obs: Mapping[str, Any]) -> dict[str, bool]:
     has_email = bool(p.get("email")) and p.get("email_status") != "invalid"
     replied = bool(ev.get("replied_at"))
     return {
-        "has_email": has_email, "no_email": not has_email,
-        "has_linkedin": bool(p.get("linkedin_url")), "no_linkedin": not p.get("linkedin_url"),
-        "tier_1": p.get("tier") == 1, "not_tier_1": p.get("tier") != 1,
+        "has_email": has_email,
+        "no_email": not has_email,
+        "has_linkedin": bool(p.get("linkedin_url")),
+        "no_linkedin": not p.get("linkedin_url"),
+        "tier_1": p.get("tier") == 1,
+        "not_tier_1": p.get("tier") != 1,
         "no_reply": not replied,
         "opened_no_reply": bool(ev.get("opened_at")) and not replied,
         "connection_accepted": bool(ev.get("connection_accepted_at")),
@@ -66,8 +79,9 @@ def due_at(step: PlaybookStep, obs: Mapping[str, Any], policy: PolicyConfig) -> 
         return now
     tz = zone((obs.get("prospect") or {}).get("timezone")) or zone("UTC")
     last = max(parse_instant(t["at"]) for t in touches)
-    return max(now, policy.window.opening_after(to_utc(last).astimezone(tz).date(),
-                                                step.delay_business_days, tz))
+    return max(
+        now, policy.window.opening_after(to_utc(last).astimezone(tz).date(), step.delay_business_days, tz)
+    )
 
 
 def _needs_review(step: PlaybookStep, obs: Mapping[str, Any], playbook: PlaybookConfig) -> str:
@@ -84,26 +98,39 @@ def _needs_review(step: PlaybookStep, obs: Mapping[str, Any], playbook: Playbook
     return ""
 
 
-def plan(obs: Mapping[str, Any], playbook: PlaybookConfig, policy: PolicyConfig,
-         denials: Sequence[Mapping[str, Any]] = ()) -> Plan:
+def plan(
+    obs: Mapping[str, Any],
+    playbook: PlaybookConfig,
+    policy: PolicyConfig,
+    denials: Sequence[Mapping[str, Any]] = (),
+) -> Plan:
     """Propose the next action for one prospect. An action the guard already denied in
     this run is never proposed again: the prospect waits for the next business day (a
     kill switch, a budget cap or the workspace mode pause it; they do not end it)."""
     result = _plan(obs, playbook, policy, denials)
-    denied = {(d["proposal"]["action"], d["proposal"].get("step_id")): d for d in denials
-              if d["decision"]["outcome"] == "deny"}
+    denied = {
+        (d["proposal"]["action"], d["proposal"].get("step_id")): d
+        for d in denials
+        if d["decision"]["outcome"] == "deny"
+    }
     key = (result.proposal.action, result.proposal.step_id)
     if key in denied and result.proposal.action not in ("wait", "stop"):
         verdicts = [v for v in denied[key]["decision"]["verdicts"] if v["outcome"] == "deny"]
         reasons = "; ".join(f"{v['rule']}: {v['reason']}" for v in verdicts)
         until = _recheck_at(obs, policy, days=1)
-        return Plan(Proposal(action="wait", until=iso(until), reason=f"denied today: {reasons}"),
-                    f"{result.proposal.action} was denied ({reasons}); try again {iso(until)}.")
+        return Plan(
+            Proposal(action="wait", until=iso(until), reason=f"denied today: {reasons}"),
+            f"{result.proposal.action} was denied ({reasons}); try again {iso(until)}.",
+        )
     return result
 
 
-def _plan(obs: Mapping[str, Any], playbook: PlaybookConfig, policy: PolicyConfig,
-          denials: Sequence[Mapping[str, Any]] = ()) -> Plan:
+def _plan(
+    obs: Mapping[str, Any],
+    playbook: PlaybookConfig,
+    policy: PolicyConfig,
+    denials: Sequence[Mapping[str, Any]] = (),
+) -> Plan:
     p = obs.get("prospect") or {}
     company = obs.get("company") or {}
     if p.get("status") == "stopped":
@@ -119,33 +146,50 @@ def _plan(obs: Mapping[str, Any], playbook: PlaybookConfig, policy: PolicyConfig
             if d["proposal"].get("step_id"):
                 blocked.add(d["proposal"]["step_id"])
         elif decision["outcome"] == "defer":
-            return Plan(Proposal(action="wait", until=decision["until"],
-                                 reason=f"deferred by policy: {reasons}"),
-                        f"The guard deferred {d['proposal']['action']}; wait until "
-                        f"{decision['until']} and try again.")
+            return Plan(
+                Proposal(action="wait", until=decision["until"], reason=f"deferred by policy: {reasons}"),
+                f"The guard deferred {d['proposal']['action']}; wait until "
+                f"{decision['until']} and try again.",
+            )
     ooo_until = (obs.get("events") or {}).get("ooo_until")
     if ooo_until and parse_instant(ooo_until) > parse_instant(obs["now"]):
-        return Plan(Proposal(action="wait", until=ooo_until,
-                             reason=f"out of office until {ooo_until}"),
-                    f"The prospect is out of office; the sequence pauses (not ends) until "
-                    f"{ooo_until}.")
+        return Plan(
+            Proposal(action="wait", until=ooo_until, reason=f"out of office until {ooo_until}"),
+            f"The prospect is out of office; the sequence pauses (not ends) until {ooo_until}.",
+        )
     if (obs.get("events") or {}).get("replied_at"):
         return _stop("the prospect replied; the sequence ends and the owner takes over")
     if playbook.research_first and company.get("id") and company.get("research_status") == "pending":
         credits = float(obs.get("costs", {}).get("research_credits", 0))
-        return Plan(Proposal(action="research", reason="company not researched yet",
-                             est_credits=credits, est_usd=_usd(obs, credits)),
-                    f"No evidence about {company.get('name') or company.get('domain')} yet; "
-                    "research the company before writing anything.")
+        return Plan(
+            Proposal(
+                action="research",
+                reason="company not researched yet",
+                est_credits=credits,
+                est_usd=_usd(obs, credits),
+            ),
+            f"No evidence about {company.get('name') or company.get('domain')} yet; "
+            "research the company before writing anything.",
+        )
     cond = conditions(obs)
     enrichment = obs.get("enrichment") or {}
-    if (playbook.enrich_missing_email and cond["no_email"] and not enrichment.get("attempted")
-            and company.get("domain") and p.get("full_name")):
+    if (
+        playbook.enrich_missing_email
+        and cond["no_email"]
+        and not enrichment.get("attempted")
+        and company.get("domain")
+        and p.get("full_name")
+    ):
         credits = float(obs.get("costs", {}).get("enrichment_credits", 0))
-        return Plan(Proposal(action="enrich", reason="no usable email address",
-                             est_credits=credits, est_usd=_usd(obs, credits)),
-                    "The prospect has no email address; look it up once (cached) before choosing "
-                    "a channel.")
+        return Plan(
+            Proposal(
+                action="enrich",
+                reason="no usable email address",
+                est_credits=credits,
+                est_usd=_usd(obs, credits),
+            ),
+            "The prospect has no email address; look it up once (cached) before choosing a channel.",
+        )
     done, rejected = _step_state(obs)
     step = None
     for candidate in playbook.steps:
@@ -161,36 +205,52 @@ def _plan(obs: Mapping[str, Any], playbook: PlaybookConfig, policy: PolicyConfig
         waiting_on = _waiting_on_event(playbook, cond, done | rejected | blocked) if done else ""
         if waiting_on:
             until = _recheck_at(obs, policy)
-            return Plan(Proposal(action="wait", until=iso(until),
-                                 reason=f"waiting for {waiting_on} before the next step"),
-                        f"No step applies yet; the next one needs {waiting_on}. Check again "
-                        f"{iso(until)}.")
+            return Plan(
+                Proposal(
+                    action="wait", until=iso(until), reason=f"waiting for {waiting_on} before the next step"
+                ),
+                f"No step applies yet; the next one needs {waiting_on}. Check again {iso(until)}.",
+            )
         why = "every applicable playbook step is done" if done else "no playbook step applies"
         return _stop(why)
     now = parse_instant(obs["now"])
     when = due_at(step, obs, policy)
     if when > now:
-        return Plan(Proposal(action="wait", until=iso(when), step_id=step.id, channel=step.channel,
-                             reason=f"next step {step.id} is due {iso(when)}"),
-                    f"Step {step.id!r} comes {step.delay_business_days} business day(s) after the "
-                    f"last touch; wait until {iso(when)}.")
+        return Plan(
+            Proposal(
+                action="wait",
+                until=iso(when),
+                step_id=step.id,
+                channel=step.channel,
+                reason=f"next step {step.id} is due {iso(when)}",
+            ),
+            f"Step {step.id!r} comes {step.delay_business_days} business day(s) after the "
+            f"last touch; wait until {iso(when)}.",
+        )
     base = dict(channel=step.channel, kind=step.kind, step_id=step.id, template=step.template)
     draft = (obs.get("drafts") or {}).get(step.id)
     if not draft:
-        return Plan(Proposal(action="draft", reason=f"step {step.id} needs a {step.kind} draft", **base),
-                    f"Step {step.id!r} is due; write the {step.kind} from template {step.template!r}.")
+        return Plan(
+            Proposal(action="draft", reason=f"step {step.id} needs a {step.kind} draft", **base),
+            f"Step {step.id!r} is due; write the {step.kind} from template {step.template!r}.",
+        )
     if step.channel == "phone":
-        return Plan(Proposal(action="call_task", reason=f"playbook step {step.id}: call", **base),
-                    "The playbook asks for a call: create a task for the owner with the talking "
-                    "points, rather than dialing.")
+        return Plan(
+            Proposal(action="call_task", reason=f"playbook step {step.id}: call", **base),
+            "The playbook asks for a call: create a task for the owner with the talking "
+            "points, rather than dialing.",
+        )
     review = (obs.get("reviews") or {}).get(step.id) or {}
     why_review = _needs_review(step, obs, playbook)
     if why_review and review.get("status") not in ("approved", "edited"):
-        return Plan(Proposal(action="request_review", reason=why_review, **base),
-                    f"Draft ready but {why_review}; ask a human before sending.")
-    return Plan(Proposal(action="send", reason=f"step {step.id} is due and drafted", **base),
-                f"Step {step.id!r} is due, drafted{' and approved' if review else ''}: send by "
-                f"{step.channel}.")
+        return Plan(
+            Proposal(action="request_review", reason=why_review, **base),
+            f"Draft ready but {why_review}; ask a human before sending.",
+        )
+    return Plan(
+        Proposal(action="send", reason=f"step {step.id} is due and drafted", **base),
+        f"Step {step.id!r} is due, drafted{' and approved' if review else ''}: send by {step.channel}.",
+    )
 
 
 EVENT_CONDITIONS = frozenset({"connection_accepted", "opened_no_reply"})
@@ -206,8 +266,7 @@ def _waiting_on_event(playbook: PlaybookConfig, cond: Mapping[str, bool], skip: 
     return ""
 
 
-def _recheck_at(obs: Mapping[str, Any], policy: PolicyConfig,
-                days: int = RECHECK_BUSINESS_DAYS) -> datetime:
+def _recheck_at(obs: Mapping[str, Any], policy: PolicyConfig, days: int = RECHECK_BUSINESS_DAYS) -> datetime:
     now = parse_instant(obs["now"])
     tz = zone((obs.get("prospect") or {}).get("timezone")) or zone("UTC")
     return policy.window.opening_after(now.astimezone(tz).date(), days, tz)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from sqlmodel import Session
 
@@ -11,24 +12,42 @@ from core.canonical import digest
 from state import decision_log
 
 
-def record(state: ProspectState, *, node: str, action: str, final_action: str,
-           rationale: str = "", tool: Mapping[str, Any] | None = None,
-           cost: Mapping[str, float] | None = None, error: Mapping[str, Any] | None = None,
-           extra: Mapping[str, Any] | None = None, observation: Mapping[str, Any] | None = None,
-           plan: Mapping[str, Any] | None = None, decision: Mapping[str, Any] | None = None) -> dict[str, Any]:
+def record(
+    state: ProspectState,
+    *,
+    node: str,
+    action: str,
+    final_action: str,
+    rationale: str = "",
+    tool: Mapping[str, Any] | None = None,
+    cost: Mapping[str, float] | None = None,
+    error: Mapping[str, Any] | None = None,
+    extra: Mapping[str, Any] | None = None,
+    observation: Mapping[str, Any] | None = None,
+    plan: Mapping[str, Any] | None = None,
+    decision: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
     """The body of one decision record (hash fields are added when appended)."""
     obs = observation if observation is not None else state.get("observation") or {}
     pl = plan if plan is not None else state.get("plan") or {}
     dec = decision if decision is not None else state.get("decision") or {}
     body: dict[str, Any] = {
-        "at": state["now"], "run_id": state["run_id"], "prospect_id": state["prospect_id"],
-        "thread_id": state["thread_id"], "node": node, "action": action,
-        "observation_digest": digest(obs) if obs else "", "observation": obs,
-        "proposal": pl.get("proposal"), "planner": pl.get("planner"),
+        "at": state["now"],
+        "run_id": state["run_id"],
+        "prospect_id": state["prospect_id"],
+        "thread_id": state["thread_id"],
+        "node": node,
+        "action": action,
+        "observation_digest": digest(obs) if obs else "",
+        "observation": obs,
+        "proposal": pl.get("proposal"),
+        "planner": pl.get("planner"),
         "planner_input": {"denials": pl.get("denials", [])},
         "rationale": rationale or pl.get("rationale", ""),
-        "verdicts": dec.get("verdicts", []), "outcome": dec.get("outcome", ""),
-        "final_action": final_action, "tool": dict(tool or {}),
+        "verdicts": dec.get("verdicts", []),
+        "outcome": dec.get("outcome", ""),
+        "final_action": final_action,
+        "tool": dict(tool or {}),
         "cost": {"credits": 0.0, "tokens": 0, "usd": 0.0, **(cost or {})},
         "step": state.get("steps", 0),
     }

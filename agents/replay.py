@@ -23,16 +23,31 @@ REPLAYABLE_NODES = ("guard", "act", "request_review")
 
 
 def timeline_row(body: dict[str, Any]) -> dict[str, Any]:
-    return {"seq": body["seq"], "at": body["at"], "run_id": body["run_id"],
-            "prospect_id": body["prospect_id"], "node": body["node"], "action": body["action"],
-            "final_action": body.get("final_action"), "why": body.get("rationale", ""),
-            "verdicts": [v for v in body.get("verdicts", []) if v["outcome"] != "allow"],
-            "outcome": body.get("outcome", ""), "cost": body.get("cost", {}),
-            "actor": body.get("actor", ""), "error": body.get("error")}
+    return {
+        "seq": body["seq"],
+        "at": body["at"],
+        "run_id": body["run_id"],
+        "prospect_id": body["prospect_id"],
+        "node": body["node"],
+        "action": body["action"],
+        "final_action": body.get("final_action"),
+        "why": body.get("rationale", ""),
+        "verdicts": [v for v in body.get("verdicts", []) if v["outcome"] != "allow"],
+        "outcome": body.get("outcome", ""),
+        "cost": body.get("cost", {}),
+        "actor": body.get("actor", ""),
+        "error": body.get("error"),
+    }
 
 
-def replay(ws: Workspace, *, run_id: str | None = None, prospect_id: str | None = None,
-           policy: PolicyConfig | None = None, playbook: PlaybookConfig | None = None) -> dict[str, Any]:
+def replay(
+    ws: Workspace,
+    *,
+    run_id: str | None = None,
+    prospect_id: str | None = None,
+    policy: PolicyConfig | None = None,
+    playbook: PlaybookConfig | None = None,
+) -> dict[str, Any]:
     if not (run_id or prospect_id):
         raise InputError("give --run or --prospect")
     engine = engine_for(ws.database_url)
@@ -56,14 +71,20 @@ def replay(ws: Workspace, *, run_id: str | None = None, prospect_id: str | None 
         replayed += 1
         diff = _replay_one(body, pb, pol, engine_p)
         if diff:
-            divergences.append({"seq": body["seq"], "prospect_id": body["prospect_id"],
-                                "node": body["node"], **diff})
-    return {"decisions": len(bodies), "replayed": replayed, "divergences": divergences,
-            "timeline": [timeline_row(b) for b in bodies]}
+            divergences.append(
+                {"seq": body["seq"], "prospect_id": body["prospect_id"], "node": body["node"], **diff}
+            )
+    return {
+        "decisions": len(bodies),
+        "replayed": replayed,
+        "divergences": divergences,
+        "timeline": [timeline_row(b) for b in bodies],
+    }
 
 
-def _replay_one(body: dict[str, Any], pb: PlaybookConfig, pol: PolicyConfig,
-                engine: PolicyEngine) -> dict[str, Any]:
+def _replay_one(
+    body: dict[str, Any], pb: PlaybookConfig, pol: PolicyConfig, engine: PolicyEngine
+) -> dict[str, Any]:
     obs = body["observation"]
     denials = (body.get("planner_input") or {}).get("denials", [])
     out: dict[str, Any] = {}
@@ -75,8 +96,11 @@ def _replay_one(body: dict[str, Any], pb: PlaybookConfig, pol: PolicyConfig,
     recorded = {(v["rule"], v["outcome"]) for v in body.get("verdicts", [])}
     replayed = {(v["rule"], v["outcome"]) for v in decision["verdicts"]}
     if body.get("outcome") and (decision["outcome"] != body["outcome"] or recorded != replayed):
-        out["verdicts"] = {"recorded_outcome": body["outcome"], "replayed_outcome": decision["outcome"],
-                           "changed": sorted(f"{r}:{o}" for r, o in recorded ^ replayed)}
+        out["verdicts"] = {
+            "recorded_outcome": body["outcome"],
+            "replayed_outcome": decision["outcome"],
+            "changed": sorted(f"{r}:{o}" for r, o in recorded ^ replayed),
+        }
     return out
 
 

@@ -14,10 +14,11 @@ checkpoint connections.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable, Iterable
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Callable, Iterable
+from typing import Any
 
 import structlog
 from sqlmodel import Session
@@ -74,27 +75,35 @@ class RunSummary:
             self.error_details.append(outcome["error"])
 
     def to_dict(self) -> dict[str, Any]:
-        return {"run_id": self.run_id, "now": self.now, "processed": self.processed,
-                "sent": dict(self.sent), "review_requested": self.review_requested,
-                "deferred": self.deferred, "stopped": self.stopped, "errors": self.errors,
-                "call_tasks": self.call_tasks, "dry_run": self.dry_run,
-                "error_details": self.error_details}
+        return {
+            "run_id": self.run_id,
+            "now": self.now,
+            "processed": self.processed,
+            "sent": dict(self.sent),
+            "review_requested": self.review_requested,
+            "deferred": self.deferred,
+            "stopped": self.stopped,
+            "errors": self.errors,
+            "call_tasks": self.call_tasks,
+            "dry_run": self.dry_run,
+            "error_details": self.error_details,
+        }
 
 
 def new_run_id(now: datetime) -> str:
     return f"run_{to_utc(now).strftime('%Y%m%dT%H%M%SZ')}_{uuid.uuid4().hex[:6]}"
 
 
-def process_prospect(graph: Any, ctx: AgentContext, prospect_id: str, *, run_id: str,
-                     now: datetime) -> dict[str, Any]:
+def process_prospect(
+    graph: Any, ctx: AgentContext, prospect_id: str, *, run_id: str, now: datetime
+) -> dict[str, Any]:
     """One prospect's run for today. Returns {"kind", "sent", ...}; never raises for a
     classified failure (it is logged as a decision and counted)."""
     tid = thread_id(ctx.ws_id, prospect_id)
     state = initial_state(prospect_id=prospect_id, thread_id=tid, run_id=run_id, now=iso(now))
     with structlog.contextvars.bound_contextvars(run_id=run_id, prospect_id=prospect_id):
         try:
-            result = graph.invoke(state, {"configurable": {"thread_id": tid}}, context=ctx,
-                                  durability="exit")
+            result = graph.invoke(state, {"configurable": {"thread_id": tid}}, context=ctx, durability="exit")
         except OutboundError as exc:
             return _error(ctx, state, exc)
         except Exception as exc:  # an unexpected bug: keep the run going, keep it typed in the log
@@ -105,19 +114,34 @@ def process_prospect(graph: Any, ctx: AgentContext, prospect_id: str, *, run_id:
         return {"kind": "review", "sent": sent}
     outcome = result.get("outcome") or {}
     if outcome.get("kind") == "error":
-        return {"kind": "error", "sent": sent,
-                "error": {"prospect_id": prospect_id, "error_class": outcome["error_class"],
-                          "message": outcome["reason"], "next_step": outcome["next_step"]}}
+        return {
+            "kind": "error",
+            "sent": sent,
+            "error": {
+                "prospect_id": prospect_id,
+                "error_class": outcome["error_class"],
+                "message": outcome["reason"],
+                "next_step": outcome["next_step"],
+            },
+        }
     return {"kind": outcome.get("kind", "wait"), "sent": sent}
 
 
 def _error(ctx: AgentContext, state: dict[str, Any], exc: Exception) -> dict[str, Any]:
-    info = exc.to_dict() if isinstance(exc, OutboundError) else {
-        "type": type(exc).__name__, "error_class": "internal", "message": str(exc),
-        "next_step": "A bug: replay the prospect and report the decision log excerpt."}
+    info = (
+        exc.to_dict()
+        if isinstance(exc, OutboundError)
+        else {
+            "type": type(exc).__name__,
+            "error_class": "internal",
+            "message": str(exc),
+            "next_step": "A bug: replay the prospect and report the decision log excerpt.",
+        }
+    )
     with session_scope(ctx.engine) as session:
-        append(session, ctx.ws_id, record(state, node="runner", action="error",
-                                          final_action="error", error=info))
+        append(
+            session, ctx.ws_id, record(state, node="runner", action="error", final_action="error", error=info)
+        )
     return {"kind": "error", "sent": [], "error": {"prospect_id": state["prospect_id"], **info}}
 
 
@@ -131,10 +155,17 @@ def _chunk_worker(ws_path: str, ids: list[str], run_id: str, now_iso: str) -> li
         return [process_prospect(graph, ctx, pid, run_id=run_id, now=now) for pid in ids]
 
 
-def run_daily(ws: Workspace, *, now: datetime, limit: int | None = None, dry_run: bool = False,
-              workers: int = 1, chunk_size: int = 250,
-              progress: Callable[[int, int], None] | None = None,
-              context: AgentContext | None = None) -> RunSummary:
+def run_daily(
+    ws: Workspace,
+    *,
+    now: datetime,
+    limit: int | None = None,
+    dry_run: bool = False,
+    workers: int = 1,
+    chunk_size: int = 250,
+    progress: Callable[[int, int], None] | None = None,
+    context: AgentContext | None = None,
+) -> RunSummary:
     """Process every prospect due at `now`. `progress(done, total)` is called as they finish."""
     engine = context.engine if context else engine_for(ws.database_url)
     run_id = new_run_id(now)
@@ -144,8 +175,9 @@ def run_daily(ws: Workspace, *, now: datetime, limit: int | None = None, dry_run
     if dry_run:
         return _dry_run(ws, engine, ids, now, summary, progress)
     with session_scope(engine) as session:
-        session.add(Run(id=run_id, workspace=ws.id, now=now, started_at=datetime.now(now.tzinfo),
-                        dry_run=False))
+        session.add(
+            Run(id=run_id, workspace=ws.id, now=now, started_at=datetime.now(now.tzinfo), dry_run=False)
+        )
     total = len(ids)
     if progress:
         progress(0, total)
@@ -167,10 +199,18 @@ def run_daily(ws: Workspace, *, now: datetime, limit: int | None = None, dry_run
     return summary
 
 
-def _run_parallel(ws: Workspace, ids: list[str], run_id: str, now: datetime, workers: int,
-                  chunk_size: int, summary: RunSummary, progress: Callable[[int, int], None] | None,
-                  total: int) -> None:
-    chunks = [ids[i:i + chunk_size] for i in range(0, len(ids), chunk_size)]
+def _run_parallel(
+    ws: Workspace,
+    ids: list[str],
+    run_id: str,
+    now: datetime,
+    workers: int,
+    chunk_size: int,
+    summary: RunSummary,
+    progress: Callable[[int, int], None] | None,
+    total: int,
+) -> None:
+    chunks = [ids[i : i + chunk_size] for i in range(0, len(ids), chunk_size)]
     with open_checkpointer(ws):
         pass  # create the checkpoint store (and its WAL mode) once, before the workers race
     done = 0
@@ -184,8 +224,14 @@ def _run_parallel(ws: Workspace, ids: list[str], run_id: str, now: datetime, wor
                 progress(done, total)
 
 
-def _dry_run(ws: Workspace, engine: Any, ids: Iterable[str], now: datetime, summary: RunSummary,
-             progress: Callable[[int, int], None] | None) -> RunSummary:
+def _dry_run(
+    ws: Workspace,
+    engine: Any,
+    ids: Iterable[str],
+    now: datetime,
+    summary: RunSummary,
+    progress: Callable[[int, int], None] | None,
+) -> RunSummary:
     """The next action each due prospect would take, judged by the guard; writes nothing."""
     ctx = build_context(ws, engine)
     ids = list(ids)

@@ -23,10 +23,11 @@ from __future__ import annotations
 
 import hashlib
 import threading
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Callable, Protocol, Sequence
+from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 import structlog
@@ -121,8 +122,9 @@ def daily_trigger(ws: Workspace) -> CronTrigger:
     try:
         tz = ZoneInfo(run.timezone)
     except (KeyError, ValueError) as exc:
-        raise ConfigError(f"unknown time zone {run.timezone!r}", file=str(ws.root / "workspace.toml"),
-                          key="run.timezone") from exc
+        raise ConfigError(
+            f"unknown time zone {run.timezone!r}", file=str(ws.root / "workspace.toml"), key="run.timezone"
+        ) from exc
     hour, minute = (int(x) for x in run.daily_at.split(":"))
     return CronTrigger(hour=hour, minute=minute, timezone=tz)
 
@@ -154,8 +156,15 @@ class TickResult:
 
 
 class ServiceScheduler:
-    def __init__(self, workspaces: Sequence[Workspace], *, clock: Clock, daily: DailyFn,
-                 leader: LeaderLock | None = None, tick_seconds: float = 20.0) -> None:
+    def __init__(
+        self,
+        workspaces: Sequence[Workspace],
+        *,
+        clock: Clock,
+        daily: DailyFn,
+        leader: LeaderLock | None = None,
+        tick_seconds: float = 20.0,
+    ) -> None:
         self.clock = clock
         self.daily_fn = daily
         self.leader = leader or SingleProcessLeader()
@@ -170,8 +179,7 @@ class ServiceScheduler:
             self._locks[ws.id] = threading.Lock()
         self._periodic: list[_Periodic] = []
         self._job_locks: dict[str, threading.Lock] = {}
-        self._pool = ThreadPoolExecutor(max_workers=max(2, len(self._daily) + 2),
-                                        thread_name_prefix="sched")
+        self._pool = ThreadPoolExecutor(max_workers=max(2, len(self._daily) + 2), thread_name_prefix="sched")
         self._aps: BackgroundScheduler | None = None
 
     # -- configuration
@@ -208,8 +216,11 @@ class ServiceScheduler:
             if missed:
                 log.info("daily_run_coalesced", workspace=ws_id, missed=missed)
             result.daily.append((ws_id, fire, missed + 1))
-            result.futures.append(self._pool.submit(self._locked, self._locks[ws_id],
-                                                    f"daily:{ws_id}", self.daily_fn, d.ws, now))
+            result.futures.append(
+                self._pool.submit(
+                    self._locked, self._locks[ws_id], f"daily:{ws_id}", self.daily_fn, d.ws, now
+                )
+            )
         for job in self._periodic:
             if job.last_run is not None and now - job.last_run < job.every:
                 continue
@@ -236,9 +247,15 @@ class ServiceScheduler:
 
     def start(self) -> None:
         self._aps = BackgroundScheduler(timezone=ZoneInfo("UTC"))
-        self._aps.add_job(self.tick, IntervalTrigger(seconds=self.tick_seconds), id="tick",
-                          max_instances=1, coalesce=True, misfire_grace_time=None,
-                          replace_existing=True)
+        self._aps.add_job(
+            self.tick,
+            IntervalTrigger(seconds=self.tick_seconds),
+            id="tick",
+            max_instances=1,
+            coalesce=True,
+            misfire_grace_time=None,
+            replace_existing=True,
+        )
         self._aps.start()
 
     def shutdown(self, *, wait: bool = True) -> None:

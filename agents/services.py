@@ -3,33 +3,35 @@ event ingestion). Thin wrappers that pick the engine and the workspace's folders
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from core.workspace import Workspace
 from state.db import engine_for
 from tools.importer import ImportResult, import_prospects
 from tools.lists import import_signals, import_suppressions
 
-BUNDLED = (("prospects.csv", "prospects"), ("signals.csv", "signals"),
-           ("suppressions.csv", "suppressions"))
+BUNDLED = (("prospects.csv", "prospects"), ("signals.csv", "signals"), ("suppressions.csv", "suppressions"))
 
 
-def import_file(ws: Workspace, path: Path, *, now: datetime,
-                progress: Callable[[int], None] | None = None) -> ImportResult:
-    return import_prospects(engine_for(ws.database_url), ws.id, path, rejects_dir=ws.root / "rejects",
-                            now=now, progress=progress)
+def import_file(
+    ws: Workspace, path: Path, *, now: datetime, progress: Callable[[int], None] | None = None
+) -> ImportResult:
+    return import_prospects(
+        engine_for(ws.database_url), ws.id, path, rejects_dir=ws.root / "rejects", now=now, progress=progress
+    )
 
 
 def signals_file(ws: Workspace, path: Path, *, now: datetime) -> dict[str, Any]:
-    return import_signals(engine_for(ws.database_url), ws.id, path, rejects_dir=ws.root / "rejects",
-                          now=now)
+    return import_signals(engine_for(ws.database_url), ws.id, path, rejects_dir=ws.root / "rejects", now=now)
 
 
 def suppressions_file(ws: Workspace, path: Path, *, now: datetime) -> dict[str, Any]:
-    return import_suppressions(engine_for(ws.database_url), ws.id, path,
-                               rejects_dir=ws.root / "rejects", now=now)
+    return import_suppressions(
+        engine_for(ws.database_url), ws.id, path, rejects_dir=ws.root / "rejects", now=now
+    )
 
 
 def init_workspace(ws: Workspace, *, now: datetime) -> dict[str, Any]:
@@ -45,7 +47,6 @@ def init_workspace(ws: Workspace, *, now: datetime) -> dict[str, Any]:
         elif kind == "signals":
             files[name] = {k: v for k, v in signals_file(ws, path, now=now).items() if k != "rejects"}
         else:
-            files[name] = {k: v for k, v in suppressions_file(ws, path, now=now).items()
-                           if k != "rejects"}
+            files[name] = {k: v for k, v in suppressions_file(ws, path, now=now).items() if k != "rejects"}
     db = "sqlite" if ws.is_sqlite else "postgresql"
     return {"workspace": ws.id, "database": db, "files": files}

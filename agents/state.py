@@ -46,6 +46,17 @@ class ReviewResponse(TypedDict, total=False):
 
 
 def initial_state(*, prospect_id: str, thread_id: str, run_id: str, now: str) -> ProspectState:
-    return ProspectState(prospect_id=prospect_id, thread_id=thread_id, run_id=run_id, now=now,
-                         steps=0, observation={}, plan={}, decision={}, denials=[], review=None,
-                         outcome=None, sent=[])
+    return ProspectState(
+        prospect_id=prospect_id,
+        thread_id=thread_id,
+        run_id=run_id,
+        now=now,
+        steps=0,
+        observation={},
+        plan={},
+        decision={},
+        denials=[],
+        review=None,
+        outcome=None,
+        sent=[],
+    )

@@ -35,7 +35,7 @@ from typing import Any
 BENCH_DIR = Path(__file__).resolve().parent
 REPO_ROOT = BENCH_DIR.parent
 OUT_DIR = BENCH_DIR / "out"
-DEFAULT_NOW = "2026-11-23T16:00:00+00:00"   # a Monday
+DEFAULT_NOW = "2026-11-23T16:00:00+00:00"  # a Monday
 DEFAULT_NOW2 = "2026-11-26T16:00:00+00:00"  # +3 business days (Thursday)
 
 if str(REPO_ROOT) not in sys.path:
@@ -46,8 +46,12 @@ if str(REPO_ROOT) not in sys.path:
 def _rusage() -> dict[str, float]:
     s = resource.getrusage(resource.RUSAGE_SELF)
     c = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return {"self_cpu": s.ru_utime + s.ru_stime, "children_cpu": c.ru_utime + c.ru_stime,
-            "self_maxrss_kb": s.ru_maxrss, "children_maxrss_kb": c.ru_maxrss}
+    return {
+        "self_cpu": s.ru_utime + s.ru_stime,
+        "children_cpu": c.ru_utime + c.ru_stime,
+        "self_maxrss_kb": s.ru_maxrss,
+        "children_maxrss_kb": c.ru_maxrss,
+    }
 
 
 def _naive_run(ws: Any, now: datetime) -> dict[str, Any]:
@@ -71,8 +75,9 @@ def _naive_run(ws: Any, now: datetime) -> dict[str, Any]:
     with Session(engine) as session:
         ids = repo.due_prospect_ids(session, workspace=ws.id, now=now)
     with session_scope(engine) as session:
-        session.add(Run(id=run_id, workspace=ws.id, now=now, started_at=datetime.now(now.tzinfo),
-                        dry_run=False))
+        session.add(
+            Run(id=run_id, workspace=ws.id, now=now, started_at=datetime.now(now.tzinfo), dry_run=False)
+        )
     ctx = build_context(ws, engine)
     with open_checkpointer(ws) as saver:
         graph = build_graph(saver)
@@ -83,9 +88,13 @@ def _naive_run(ws: Any, now: datetime) -> dict[str, Any]:
                 try:
                     result = graph.invoke(state, {"configurable": {"thread_id": tid}}, context=ctx)
                 except Exception as exc:  # counted, as the shipped runner does
-                    summary.add({"kind": "error", "sent": [],
-                                 "error": {"prospect_id": pid, "type": type(exc).__name__,
-                                           "message": str(exc)}})
+                    summary.add(
+                        {
+                            "kind": "error",
+                            "sent": [],
+                            "error": {"prospect_id": pid, "type": type(exc).__name__, "message": str(exc)},
+                        }
+                    )
                     continue
             sent = result.get("sent") or []
             if result.get("__interrupt__"):
@@ -93,9 +102,17 @@ def _naive_run(ws: Any, now: datetime) -> dict[str, Any]:
                 continue
             outcome = result.get("outcome") or {}
             if outcome.get("kind") == "error":
-                summary.add({"kind": "error", "sent": sent,
-                             "error": {"prospect_id": pid, "error_class": outcome.get("error_class"),
-                                       "message": outcome.get("reason")}})
+                summary.add(
+                    {
+                        "kind": "error",
+                        "sent": sent,
+                        "error": {
+                            "prospect_id": pid,
+                            "error_class": outcome.get("error_class"),
+                            "message": outcome.get("reason"),
+                        },
+                    }
+                )
             else:
                 summary.add({"kind": outcome.get("kind", "wait"), "sent": sent})
     with session_scope(engine) as session:
@@ -132,18 +149,22 @@ def measure(mode: str, ws_path: str, now_iso: str, workers: int, out_file: str) 
     cpu_children = r1["children_cpu"] - r0["children_cpu"]
     processed = summary["processed"]
     result = {
-        "mode": mode, "workspace": ws_path, "now": now_iso,
+        "mode": mode,
+        "workspace": ws_path,
+        "now": now_iso,
         "workers": workers if mode == "optimized" else 1,
         "wall_s": round(wall, 3),
-        "cpu_self_s": round(cpu_self, 3), "cpu_children_s": round(cpu_children, 3),
+        "cpu_self_s": round(cpu_self, 3),
+        "cpu_children_s": round(cpu_children, 3),
         "cpu_total_s": round(cpu_self + cpu_children, 3),
-        "cpu_ms_per_processed": round(1000 * (cpu_self + cpu_children) / processed, 3)
-        if processed else None,
+        "cpu_ms_per_processed": round(1000 * (cpu_self + cpu_children) / processed, 3) if processed else None,
         "processed": processed,
         "sends": sum(summary["sent"].values()),
         "sent": summary["sent"],
-        "review_requested": summary["review_requested"], "deferred": summary["deferred"],
-        "stopped": summary["stopped"], "errors": summary["errors"],
+        "review_requested": summary["review_requested"],
+        "deferred": summary["deferred"],
+        "stopped": summary["stopped"],
+        "errors": summary["errors"],
         "call_tasks": summary["call_tasks"],
         "peak_rss_parent_mb": round(r1["self_maxrss_kb"] / 1024, 1),
         "peak_rss_children_max_mb": round(r1["children_maxrss_kb"] / 1024, 1),
@@ -156,8 +177,14 @@ def measure(mode: str, ws_path: str, now_iso: str, workers: int, out_file: str) 
 def _sub(args: list[str], log: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k != "OUTBOUND_DATABASE_URL"}
     with log.open("a") as fh:
-        subprocess.run([sys.executable, str(Path(__file__).resolve()), *args], cwd=str(REPO_ROOT),
-                       env=env, check=True, stdout=fh, stderr=subprocess.STDOUT)
+        subprocess.run(
+            [sys.executable, str(Path(__file__).resolve()), *args],
+            cwd=str(REPO_ROOT),
+            env=env,
+            check=True,
+            stdout=fh,
+            stderr=subprocess.STDOUT,
+        )
 
 
 def setup(ws_path: str, n: int, now_iso: str, out_file: str) -> None:
@@ -178,11 +205,13 @@ def setup(ws_path: str, n: int, now_iso: str, out_file: str) -> None:
     # on a not-yet-existing checkpoints.db and one gets `sqlite3.OperationalError: database
     # is locked` (agents/checkpoint.py; seen on the first 1000-prospect attempt).
     from agents.checkpoint import open_checkpointer
+
     with open_checkpointer(ws) as saver:
         saver.setup()
     t2 = time.perf_counter()
-    Path(out_file).write_text(json.dumps({"generate_s": round(t1 - t0, 2),
-                                          "init_s": round(t2 - t1, 2), "init": info}, default=str))
+    Path(out_file).write_text(
+        json.dumps({"generate_s": round(t1 - t0, 2), "init_s": round(t2 - t1, 2), "init": info}, default=str)
+    )
 
 
 def _measure_sub(mode: str, ws: Path, now_iso: str, workers: int, tag: str, log: Path) -> dict:
@@ -195,8 +224,9 @@ def _measure_sub(mode: str, ws: Path, now_iso: str, workers: int, tag: str, log:
     return res
 
 
-def run_size(n: int, modes: list[str], now: str, now2: str, workers: int,
-             optimized_only_above: int | None, log: Path) -> dict:
+def run_size(
+    n: int, modes: list[str], now: str, now2: str, workers: int, optimized_only_above: int | None, log: Path
+) -> dict:
     root = OUT_DIR / f"ws_{n}"
     if root.exists():
         shutil.rmtree(root)
@@ -204,8 +234,7 @@ def run_size(n: int, modes: list[str], now: str, now2: str, workers: int,
     base = root / "base"
     print(f"[N={n}] generating + initialising workspace ...", flush=True)
     _sub(["_setup", str(base), str(n), now, str(root / "setup.json")], log)
-    out: dict[str, Any] = {"n": n, "setup": json.loads((root / "setup.json").read_text()),
-                           "runs": []}
+    out: dict[str, Any] = {"n": n, "setup": json.loads((root / "setup.json").read_text()), "runs": []}
     for mode in modes:
         if optimized_only_above and n > optimized_only_above and mode != "optimized":
             continue
@@ -221,18 +250,24 @@ def run_size(n: int, modes: list[str], now: str, now2: str, workers: int,
             out["runs"].append(r2)
             _print_row(n, r2)
             out["optimized_cpu_ms_per_prospect_day"] = round(
-                1000 * (r1["cpu_total_s"] + r2["cpu_total_s"]) / (n * 2), 3)
+                1000 * (r1["cpu_total_s"] + r2["cpu_total_s"]) / (n * 2), 3
+            )
     return out
 
 
-HEADER = (f"{'N':>7} {'mode':<10} {'day':<5} {'wall s':>8} {'CPU ms/proc':>11} {'processed':>9} "
-          f"{'sends':>6} {'RSS par MB':>10} {'RSS chld MB':>11}")
+HEADER = (
+    f"{'N':>7} {'mode':<10} {'day':<5} {'wall s':>8} {'CPU ms/proc':>11} {'processed':>9} "
+    f"{'sends':>6} {'RSS par MB':>10} {'RSS chld MB':>11}"
+)
 
 
 def _print_row(n: int, r: dict) -> None:
-    print(f"{n:>7} {r['mode']:<10} {r['day'][-4:]:<5} {r['wall_s']:>8.2f} "
-          f"{(r['cpu_ms_per_processed'] or 0):>11.2f} {r['processed']:>9} {r['sends']:>6} "
-          f"{r['peak_rss_parent_mb']:>10.1f} {r['peak_rss_children_max_mb']:>11.1f}", flush=True)
+    print(
+        f"{n:>7} {r['mode']:<10} {r['day'][-4:]:<5} {r['wall_s']:>8.2f} "
+        f"{(r['cpu_ms_per_processed'] or 0):>11.2f} {r['processed']:>9} {r['sends']:>6} "
+        f"{r['peak_rss_parent_mb']:>10.1f} {r['peak_rss_children_max_mb']:>11.1f}",
+        flush=True,
+    )
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -249,8 +284,12 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--now", default=DEFAULT_NOW)
     ap.add_argument("--now2", default=DEFAULT_NOW2)
-    ap.add_argument("--optimized-only-above", type=int, default=10000,
-                    help="sizes above this run only the optimized mode (default 10000)")
+    ap.add_argument(
+        "--optimized-only-above",
+        type=int,
+        default=10000,
+        help="sizes above this run only the optimized mode (default 10000)",
+    )
     ap.add_argument("--results", default=str(OUT_DIR / "results.json"))
     a = ap.parse_args(argv)
     sizes = [int(s) for s in a.sizes.split(",") if s]
@@ -265,22 +304,33 @@ def main(argv: list[str] | None = None) -> None:
         except ValueError:
             existing = {}
     existing.setdefault("sizes", {})
-    existing["meta"] = {"now": a.now, "now2": a.now2, "workers": a.workers,
-                        "python": sys.version, "nproc": os.cpu_count(),
-                        "command": " ".join([Path(sys.executable).name, *sys.argv])}
+    existing["meta"] = {
+        "now": a.now,
+        "now2": a.now2,
+        "workers": a.workers,
+        "python": sys.version,
+        "nproc": os.cpu_count(),
+        "command": " ".join([Path(sys.executable).name, *sys.argv]),
+    }
     print(HEADER, flush=True)
     for n in sizes:
         res = run_size(n, modes, a.now, a.now2, a.workers, a.optimized_only_above, log)
         existing["sizes"][str(n)] = res
         results_path.write_text(json.dumps(existing, indent=2, default=str))
         if "optimized_cpu_ms_per_prospect_day" in res:
-            print(f"[N={n}] optimized CPU per prospect-day over both days: "
-                  f"{res['optimized_cpu_ms_per_prospect_day']:.3f} ms", flush=True)
+            print(
+                f"[N={n}] optimized CPU per prospect-day over both days: "
+                f"{res['optimized_cpu_ms_per_prospect_day']:.3f} ms",
+                flush=True,
+            )
         naive = next((r for r in res["runs"] if r["mode"] == "naive"), None)
         opt = next((r for r in res["runs"] if r["day"] == "optimized_day1"), None)
         if naive and opt:
-            print(f"[N={n}] naive/optimized: wall x{naive['wall_s'] / opt['wall_s']:.2f}, "
-                  f"CPU x{naive['cpu_total_s'] / opt['cpu_total_s']:.2f}", flush=True)
+            print(
+                f"[N={n}] naive/optimized: wall x{naive['wall_s'] / opt['wall_s']:.2f}, "
+                f"CPU x{naive['cpu_total_s'] / opt['cpu_total_s']:.2f}",
+                flush=True,
+            )
     print(f"results: {results_path}")
 
 

@@ -3,11 +3,19 @@ operator task, no sends attempted); `channels resume` un-pauses it after the fix
 
 from __future__ import annotations
 
-from typing import Optional
-
 import typer
 
-from cli.common import JsonOpt, NowOpt, WorkspaceOpt, console, emit_json, handle_errors, now_from, table, workspace
+from cli.common import (
+    JsonOpt,
+    NowOpt,
+    WorkspaceOpt,
+    console,
+    emit_json,
+    handle_errors,
+    now_from,
+    table,
+    workspace,
+)
 from state.db import engine_for
 
 channels_app = typer.Typer(help="Channel providers and their pause state.", no_args_is_help=True)
@@ -32,29 +40,47 @@ def channels_list(workspace_dir: str = WorkspaceOpt, as_json: bool = JsonOpt) ->
     if as_json:
         emit_json(rows)
         return
-    console.print(table("channels", ["channel", "provider", "state", "since", "waiting", "reason"],
-                        [[r["channel"], r["provider"], "paused" if r["paused"] else "active",
-                          r["changed_at"], r["waiting"], r["reason"]] for r in rows]))
+    console.print(
+        table(
+            "channels",
+            ["channel", "provider", "state", "since", "waiting", "reason"],
+            [
+                [
+                    r["channel"],
+                    r["provider"],
+                    "paused" if r["paused"] else "active",
+                    r["changed_at"],
+                    r["waiting"],
+                    r["reason"],
+                ]
+                for r in rows
+            ],
+        )
+    )
 
 
 @channels_app.command("resume")
 @handle_errors
-def channels_resume(channel: str = typer.Argument(..., help="email, linkedin or direct_mail"),
-                    workspace_dir: str = WorkspaceOpt, now: Optional[str] = NowOpt,
-                    as_json: bool = JsonOpt) -> None:
+def channels_resume(
+    channel: str = typer.Argument(..., help="email, linkedin or direct_mail"),
+    workspace_dir: str = WorkspaceOpt,
+    now: str | None = NowOpt,
+    as_json: bool = JsonOpt,
+) -> None:
     """Un-pause a channel after fixing its key or settings; waiting sends go on the next run."""
     from agents.delivery import resume_channel
 
     if channel not in CHANNELS:
         raise typer.BadParameter(f"expected one of {', '.join(CHANNELS)}", param_hint="CHANNEL")
     ws = workspace(workspace_dir)
-    result = resume_channel(engine_for(ws.database_url), workspace=ws.id, channel=channel,
-                            now=now_from(now))
+    result = resume_channel(engine_for(ws.database_url), workspace=ws.id, channel=channel, now=now_from(now))
     if as_json:
         emit_json(result)
         return
     if result["was_paused"]:
-        console.print(f"{channel} resumed; {result['tasks_closed']} operator task(s) closed. "
-                      "Waiting sends go out on the next run.")
+        console.print(
+            f"{channel} resumed; {result['tasks_closed']} operator task(s) closed. "
+            "Waiting sends go out on the next run."
+        )
     else:
         console.print(f"{channel} was not paused.")

@@ -7,12 +7,13 @@ import functools
 import json
 import os
 import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Callable, Iterator, TypeVar
+from typing import Any, TypeVar
 
 import typer
-from contextlib import contextmanager
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -26,11 +27,17 @@ err_console = Console(stderr=True)
 F = TypeVar("F", bound=Callable[..., Any])
 
 WorkspaceOpt = typer.Option(
-    os.environ.get("OUTBOUND_WORKSPACE", "examples/demo"), "--workspace", "-w",
-    help="Workspace folder (with workspace.toml). Env: OUTBOUND_WORKSPACE.")
+    os.environ.get("OUTBOUND_WORKSPACE", "examples/demo"),
+    "--workspace",
+    "-w",
+    help="Workspace folder (with workspace.toml). Env: OUTBOUND_WORKSPACE.",
+)
 JsonOpt = typer.Option(False, "--json", help="Print machine-readable JSON instead of tables.")
-NowOpt = typer.Option(None, "--now", help="The instant to act at (ISO-8601, e.g. 2026-11-23T15:00:00Z); "
-                                          "defaults to the system clock.")
+NowOpt = typer.Option(
+    None,
+    "--now",
+    help="The instant to act at (ISO-8601, e.g. 2026-11-23T15:00:00Z); defaults to the system clock.",
+)
 
 
 def workspace(path: str) -> Workspace:
@@ -83,8 +90,14 @@ def progress_bar(label: str, enabled: bool) -> Iterator[Callable[[int, int], Non
     if not enabled:
         yield lambda done, total: None
         return
-    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                  TimeElapsedColumn(), console=err_console, transient=False) as prog:
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err_console,
+        transient=False,
+    ) as prog:
         task = prog.add_task(label, total=None)
 
         def update(done: int, total: int) -> None:

@@ -3,14 +3,28 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import typer
 
-from cli.common import JsonOpt, NowOpt, WorkspaceOpt, console, emit_json, handle_errors, now_from, table, workspace
+from cli.common import (
+    JsonOpt,
+    NowOpt,
+    WorkspaceOpt,
+    console,
+    emit_json,
+    handle_errors,
+    now_from,
+    table,
+    workspace,
+)
 
-signals_app = typer.Typer(help="Buying signals (hiring, funding, ...) that drafts can cite.", no_args_is_help=True)
-suppress_app = typer.Typer(help="Suppression lists: emails and domains never to contact.", no_args_is_help=True)
+signals_app = typer.Typer(
+    help="Buying signals (hiring, funding, ...) that drafts can cite.", no_args_is_help=True
+)
+suppress_app = typer.Typer(
+    help="Suppression lists: emails and domains never to contact.", no_args_is_help=True
+)
 
 
 def _show(title: str, result: dict[str, Any], as_json: bool) -> None:
@@ -28,8 +42,9 @@ def _show(title: str, result: dict[str, Any], as_json: bool) -> None:
 
 @signals_app.command("import")
 @handle_errors
-def signals_import(file: Path, workspace_dir: str = WorkspaceOpt, now: Optional[str] = NowOpt,
-                   as_json: bool = JsonOpt) -> None:
+def signals_import(
+    file: Path, workspace_dir: str = WorkspaceOpt, now: str | None = NowOpt, as_json: bool = JsonOpt
+) -> None:
     """Import signals (CSV or JSONL: company_domain or email, type, detail, url, occurred_at)."""
     from agents.services import signals_file
 
@@ -38,13 +53,17 @@ def signals_import(file: Path, workspace_dir: str = WorkspaceOpt, now: Optional[
 
 @suppress_app.command("import")
 @handle_errors
-def suppress_import(file: Path, workspace_dir: str = WorkspaceOpt, now: Optional[str] = NowOpt,
-                    as_json: bool = JsonOpt) -> None:
+def suppress_import(
+    file: Path, workspace_dir: str = WorkspaceOpt, now: str | None = NowOpt, as_json: bool = JsonOpt
+) -> None:
     """Import a suppression list (CSV with email and/or domain, and reason)."""
     from agents.services import suppressions_file
 
-    _show(f"suppressions {file.name}", suppressions_file(workspace(workspace_dir), file, now=now_from(now)),
-          as_json)
+    _show(
+        f"suppressions {file.name}",
+        suppressions_file(workspace(workspace_dir), file, now=now_from(now)),
+        as_json,
+    )
 
 
 events_app = typer.Typer(help="Engagement events (opens, replies, bounces, ...).", no_args_is_help=True)
@@ -52,9 +71,12 @@ events_app = typer.Typer(help="Engagement events (opens, replies, bounces, ...).
 
 @events_app.command("ingest")
 @handle_errors
-def events_ingest(file: Path = typer.Argument(..., help="JSONL: generic events or {\"provider\", \"payload\"} lines."),
-                  workspace_dir: str = WorkspaceOpt, now: Optional[str] = NowOpt,
-                  as_json: bool = JsonOpt) -> None:
+def events_ingest(
+    file: Path = typer.Argument(..., help='JSONL: generic events or {"provider", "payload"} lines.'),
+    workspace_dir: str = WorkspaceOpt,
+    now: str | None = NowOpt,
+    as_json: bool = JsonOpt,
+) -> None:
     """Ingest engagement events: match, store once, classify replies, apply their effects."""
     from agents.events_service import ingest
     from tools.events import read_events_file
@@ -67,9 +89,14 @@ def events_ingest(file: Path = typer.Argument(..., help="JSONL: generic events o
         emit_json(result)
         return
     effects = ", ".join(f"{n} {k}" for k, n in result["effects"].items()) or "none"
-    _show(f"events {file.name}", {k: result[k] for k in ("stored", "duplicates", "unknown",
-                                                           "unmatched", "rejected")} | {"rejects": rejects},
-          False)
+    _show(
+        f"events {file.name}",
+        {k: result[k] for k in ("stored", "duplicates", "unknown", "unmatched", "rejected")}
+        | {"rejects": rejects},
+        False,
+    )
     console.print(f"effects: {effects}")
     for u in result["unknown_events"]:
-        console.print(f"  [yellow]unknown event[/] {u['provider']}:{u['event']} (stored, prospect {u['prospect_id']})")
+        console.print(
+            f"  [yellow]unknown event[/] {u['provider']}:{u['event']} (stored, prospect {u['prospect_id']})"
+        )

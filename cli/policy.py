@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Optional
-
 import typer
 
-from cli.common import JsonOpt, NowOpt, WorkspaceOpt, console, emit_json, handle_errors, now_from, table, workspace
+from cli.common import (
+    JsonOpt,
+    NowOpt,
+    WorkspaceOpt,
+    console,
+    emit_json,
+    handle_errors,
+    now_from,
+    table,
+    workspace,
+)
 
 app = typer.Typer(help="Policy guardrails: validate and explain.", no_args_is_help=True)
 
@@ -23,8 +31,13 @@ def check_cmd(workspace_dir: str = WorkspaceOpt, as_json: bool = JsonOpt) -> Non
     if as_json:
         emit_json({"ok": not problems, "problems": problems})
     elif problems:
-        console.print(table("problems", ["file", "key", "problem"],
-                            [[p["file"], p["key"], p["problem"]] for p in problems]))
+        console.print(
+            table(
+                "problems",
+                ["file", "key", "problem"],
+                [[p["file"], p["key"], p["problem"]] for p in problems],
+            )
+        )
     else:
         console.print("[green]workspace.toml is valid[/]")
     if problems:
@@ -33,10 +46,16 @@ def check_cmd(workspace_dir: str = WorkspaceOpt, as_json: bool = JsonOpt) -> Non
 
 @app.command("explain")
 @handle_errors
-def explain_cmd(prospect: str = typer.Option(..., "--prospect", help="Prospect id or email."),
-                action: str = typer.Option(..., "--action", help="research | enrich | draft | request_review | send | call_task"),
-                step: Optional[str] = typer.Option(None, "--step", help="Playbook step id (for draft/send)."),
-                workspace_dir: str = WorkspaceOpt, now: Optional[str] = NowOpt, as_json: bool = JsonOpt) -> None:
+def explain_cmd(
+    prospect: str = typer.Option(..., "--prospect", help="Prospect id or email."),
+    action: str = typer.Option(
+        ..., "--action", help="research | enrich | draft | request_review | send | call_task"
+    ),
+    step: str | None = typer.Option(None, "--step", help="Playbook step id (for draft/send)."),
+    workspace_dir: str = WorkspaceOpt,
+    now: str | None = NowOpt,
+    as_json: bool = JsonOpt,
+) -> None:
     """Every rule's verdict for ACTION on PROSPECT at --now."""
     from agents.explain import explain
 
@@ -44,7 +63,11 @@ def explain_cmd(prospect: str = typer.Option(..., "--prospect", help="Prospect i
     if as_json:
         emit_json(result)
         return
-    console.print(table(f"{action} for {result['prospect_id']}: {result['outcome']}"
-                        + (f" until {result['until']}" if result.get("until") else ""),
-                        ["rule", "verdict", "reason"],
-                        [[r["rule"], r["outcome"], r["reason"]] for r in result["rules"]]))
+    console.print(
+        table(
+            f"{action} for {result['prospect_id']}: {result['outcome']}"
+            + (f" until {result['until']}" if result.get("until") else ""),
+            ["rule", "verdict", "reason"],
+            [[r["rule"], r["outcome"], r["reason"]] for r in result["rules"]],
+        )
+    )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 from sqlmodel import Session
@@ -18,8 +17,20 @@ prospects_app = typer.Typer(help="List and inspect prospects.", no_args_is_help=
 outbox_app = typer.Typer(help="What was sent (or is waiting to be).", no_args_is_help=True)
 audit_app = typer.Typer(help="Verify the hash-chained decision log.", no_args_is_help=True)
 
-PROSPECT_FIELDS = ("id", "full_name", "email", "title", "country", "timezone", "tier", "owner",
-                   "status", "stop_reason", "next_action", "next_action_at")
+PROSPECT_FIELDS = (
+    "id",
+    "full_name",
+    "email",
+    "title",
+    "country",
+    "timezone",
+    "tier",
+    "owner",
+    "status",
+    "stop_reason",
+    "next_action",
+    "next_action_at",
+)
 
 
 def _prospect_dict(p, company) -> dict:  # noqa: ANN001
@@ -33,8 +44,12 @@ def _prospect_dict(p, company) -> dict:  # noqa: ANN001
 
 @prospects_app.command("list")
 @handle_errors
-def prospects_list(workspace_dir: str = WorkspaceOpt, status: Optional[str] = typer.Option(None, "--status"),
-                   limit: Optional[int] = typer.Option(None, "--limit"), as_json: bool = JsonOpt) -> None:
+def prospects_list(
+    workspace_dir: str = WorkspaceOpt,
+    status: str | None = typer.Option(None, "--status"),
+    limit: int | None = typer.Option(None, "--limit"),
+    as_json: bool = JsonOpt,
+) -> None:
     """Prospects with their company, zone, tier, status and next action."""
     ws = workspace(workspace_dir)
     with Session(engine_for(ws.database_url)) as s:
@@ -44,18 +59,49 @@ def prospects_list(workspace_dir: str = WorkspaceOpt, status: Optional[str] = ty
     if as_json:
         emit_json(data)
         return
-    console.print(table(f"prospects ({len(data)})",
-                        ["id", "name", "email", "company", "domain", "country", "tz", "tier",
-                         "status", "next action", "when"],
-                        [[d["id"], d["full_name"], d["email"], d["company"], d["domain"], d["country"],
-                          d["timezone"], d["tier"], d["status"], d["next_action"] or d["stop_reason"],
-                          d["next_action_at"]] for d in data]))
+    console.print(
+        table(
+            f"prospects ({len(data)})",
+            [
+                "id",
+                "name",
+                "email",
+                "company",
+                "domain",
+                "country",
+                "tz",
+                "tier",
+                "status",
+                "next action",
+                "when",
+            ],
+            [
+                [
+                    d["id"],
+                    d["full_name"],
+                    d["email"],
+                    d["company"],
+                    d["domain"],
+                    d["country"],
+                    d["timezone"],
+                    d["tier"],
+                    d["status"],
+                    d["next_action"] or d["stop_reason"],
+                    d["next_action_at"],
+                ]
+                for d in data
+            ],
+        )
+    )
 
 
 @prospects_app.command("show")
 @handle_errors
-def prospects_show(ref: str = typer.Argument(..., help="Prospect id or email."),
-                   workspace_dir: str = WorkspaceOpt, as_json: bool = JsonOpt) -> None:
+def prospects_show(
+    ref: str = typer.Argument(..., help="Prospect id or email."),
+    workspace_dir: str = WorkspaceOpt,
+    as_json: bool = JsonOpt,
+) -> None:
     """One prospect, with its messages and latest decisions."""
     ws = workspace(workspace_dir)
     with Session(engine_for(ws.database_url)) as s:
@@ -65,42 +111,104 @@ def prospects_show(ref: str = typer.Argument(..., help="Prospect id or email."),
         company = repo.companies_by_id(s, workspace=ws.id, ids=[p.company_id]).get(p.company_id)
         data = _prospect_dict(p, company)
         data["attributes"] = p.attributes
-        data["outbox"] = [{"step_id": o.step_id, "channel": o.channel, "status": o.status,
-                           "sent_at": iso(o.sent_at)} for o in repo.outbox_for(s, workspace=ws.id, prospect_id=p.id)]
-        data["decisions"] = [{"seq": d.seq, "at": iso(d.at), "node": d.node, "action": d.action}
-                             for d in repo.decisions_for(s, workspace=ws.id, prospect_id=p.id)][-15:]
+        data["outbox"] = [
+            {"step_id": o.step_id, "channel": o.channel, "status": o.status, "sent_at": iso(o.sent_at)}
+            for o in repo.outbox_for(s, workspace=ws.id, prospect_id=p.id)
+        ]
+        data["decisions"] = [
+            {"seq": d.seq, "at": iso(d.at), "node": d.node, "action": d.action}
+            for d in repo.decisions_for(s, workspace=ws.id, prospect_id=p.id)
+        ][-15:]
     if as_json:
         emit_json(data)
         return
-    console.print(table(f"{data['full_name']} ({data['id']})", ["field", "value"],
-                        [[k, data[k]] for k in ("email", "title", "company", "domain", "country",
-                                                "timezone", "tier", "owner", "status", "stop_reason",
-                                                "next_action", "next_action_at")]))
-    console.print(table("messages", ["step", "channel", "status", "sent at"],
-                        [[o["step_id"], o["channel"], o["status"], o["sent_at"]] for o in data["outbox"]]))
-    console.print(table("latest decisions", ["seq", "at", "node", "action"],
-                        [[d["seq"], d["at"], d["node"], d["action"]] for d in data["decisions"]]))
+    console.print(
+        table(
+            f"{data['full_name']} ({data['id']})",
+            ["field", "value"],
+            [
+                [k, data[k]]
+                for k in (
+                    "email",
+                    "title",
+                    "company",
+                    "domain",
+                    "country",
+                    "timezone",
+                    "tier",
+                    "owner",
+                    "status",
+                    "stop_reason",
+                    "next_action",
+                    "next_action_at",
+                )
+            ],
+        )
+    )
+    console.print(
+        table(
+            "messages",
+            ["step", "channel", "status", "sent at"],
+            [[o["step_id"], o["channel"], o["status"], o["sent_at"]] for o in data["outbox"]],
+        )
+    )
+    console.print(
+        table(
+            "latest decisions",
+            ["seq", "at", "node", "action"],
+            [[d["seq"], d["at"], d["node"], d["action"]] for d in data["decisions"]],
+        )
+    )
 
 
 @outbox_app.command("list")
 @handle_errors
-def outbox_list(workspace_dir: str = WorkspaceOpt, status: Optional[str] = typer.Option(None, "--status",
-                help="pending | sending | sent | failed"), as_json: bool = JsonOpt) -> None:
+def outbox_list(
+    workspace_dir: str = WorkspaceOpt,
+    status: str | None = typer.Option(None, "--status", help="pending | sending | sent | failed"),
+    as_json: bool = JsonOpt,
+) -> None:
     """Outbox rows: one per (prospect, step, channel), with delivery status."""
     ws = workspace(workspace_dir)
     with Session(engine_for(ws.database_url)) as s:
-        data = [{"id": o.id, "prospect_id": o.prospect_id, "step_id": o.step_id, "channel": o.channel,
-                 "kind": o.kind, "status": o.status, "provider": o.provider,
-                 "provider_message_id": o.provider_message_id, "idempotency_key": o.idempotency_key,
-                 "sent_at": iso(o.sent_at), "error_class": o.error_class, "error": o.error,
-                 "path": o.payload.get("path", "")}
-                for o in repo.outbox_list(s, workspace=ws.id, status=status)]
+        data = [
+            {
+                "id": o.id,
+                "prospect_id": o.prospect_id,
+                "step_id": o.step_id,
+                "channel": o.channel,
+                "kind": o.kind,
+                "status": o.status,
+                "provider": o.provider,
+                "provider_message_id": o.provider_message_id,
+                "idempotency_key": o.idempotency_key,
+                "sent_at": iso(o.sent_at),
+                "error_class": o.error_class,
+                "error": o.error,
+                "path": o.payload.get("path", ""),
+            }
+            for o in repo.outbox_list(s, workspace=ws.id, status=status)
+        ]
     if as_json:
         emit_json(data)
         return
-    console.print(table(f"outbox ({len(data)})", ["prospect", "step", "channel", "status", "sent at", "file / error"],
-                        [[d["prospect_id"], d["step_id"], d["channel"], d["status"], d["sent_at"],
-                          d["path"] or d["error"]] for d in data]))
+    console.print(
+        table(
+            f"outbox ({len(data)})",
+            ["prospect", "step", "channel", "status", "sent at", "file / error"],
+            [
+                [
+                    d["prospect_id"],
+                    d["step_id"],
+                    d["channel"],
+                    d["status"],
+                    d["sent_at"],
+                    d["path"] or d["error"],
+                ]
+                for d in data
+            ],
+        )
+    )
 
 
 @audit_app.command("verify")
@@ -116,19 +224,26 @@ def audit_verify(workspace_dir: str = WorkspaceOpt, as_json: bool = JsonOpt) -> 
     elif result.ok:
         console.print(f"[green]chain intact[/]: {result.records} records, head seq {result.head_seq}")
     else:
-        console.print(f"[bold red]chain broken[/] at seq {result.first_broken_seq} "
-                      f"(record {result.first_broken_id}): {result.problem}")
+        console.print(
+            f"[bold red]chain broken[/] at seq {result.first_broken_seq} "
+            f"(record {result.first_broken_id}): {result.problem}"
+        )
     if not result.ok:
         raise typer.Exit(1)
 
 
 @handle_errors
-def replay_command(workspace_dir: str = WorkspaceOpt,
-                   run: Optional[str] = typer.Option(None, "--run", help="A run id."),
-                   prospect: Optional[str] = typer.Option(None, "--prospect", help="A prospect id or email."),
-                   policy_file: Optional[Path] = typer.Option(None, "--policy-file",
-                       help="What-if: a TOML file with a [policy] and/or [playbook] section to replay against."),
-                   as_json: bool = JsonOpt) -> None:
+def replay_command(
+    workspace_dir: str = WorkspaceOpt,
+    run: str | None = typer.Option(None, "--run", help="A run id."),
+    prospect: str | None = typer.Option(None, "--prospect", help="A prospect id or email."),
+    policy_file: Path | None = typer.Option(
+        None,
+        "--policy-file",
+        help="What-if: a TOML file with a [policy] and/or [playbook] section to replay against.",
+    ),
+    as_json: bool = JsonOpt,
+) -> None:
     """Print the decision timeline and re-run planner and policies over the recorded
     observations; report every decision that comes out different (exit 1 if any)."""
     from agents.replay import replay, what_if_config
@@ -139,17 +254,41 @@ def replay_command(workspace_dir: str = WorkspaceOpt,
     if as_json:
         emit_json(result)
     else:
-        console.print(table(f"timeline ({result['decisions']} decisions)",
-                            ["seq", "at", "prospect", "node", "action", "why", "verdicts", "cost"],
-                            [[t["seq"], t["at"], t["prospect_id"], t["node"], t["action"], t["why"],
-                              "; ".join(f"{v['rule']}={v['outcome']}" for v in t["verdicts"]),
-                              _cost(t["cost"])] for t in result["timeline"]]))
+        console.print(
+            table(
+                f"timeline ({result['decisions']} decisions)",
+                ["seq", "at", "prospect", "node", "action", "why", "verdicts", "cost"],
+                [
+                    [
+                        t["seq"],
+                        t["at"],
+                        t["prospect_id"],
+                        t["node"],
+                        t["action"],
+                        t["why"],
+                        "; ".join(f"{v['rule']}={v['outcome']}" for v in t["verdicts"]),
+                        _cost(t["cost"]),
+                    ]
+                    for t in result["timeline"]
+                ],
+            )
+        )
         if result["divergences"]:
-            console.print(table("divergences", ["seq", "prospect", "what changed"],
-                                [[d["seq"], d["prospect_id"], {k: v for k, v in d.items()
-                                  if k in ("proposal", "verdicts")}] for d in result["divergences"]]))
-        console.print(f"replayed {result['replayed']} decisions: "
-                      f"{len(result['divergences'])} divergence(s)")
+            console.print(
+                table(
+                    "divergences",
+                    ["seq", "prospect", "what changed"],
+                    [
+                        [
+                            d["seq"],
+                            d["prospect_id"],
+                            {k: v for k, v in d.items() if k in ("proposal", "verdicts")},
+                        ]
+                        for d in result["divergences"]
+                    ],
+                )
+            )
+        console.print(f"replayed {result['replayed']} decisions: {len(result['divergences'])} divergence(s)")
     if result["divergences"]:
         raise typer.Exit(1)
 

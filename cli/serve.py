@@ -3,8 +3,6 @@ scheduler) for one or more workspaces."""
 
 from __future__ import annotations
 
-from typing import List
-
 import typer
 
 from cli.common import handle_errors
@@ -12,11 +10,13 @@ from cli.common import handle_errors
 
 @handle_errors
 def serve_command(
-        workspace_dirs: List[str] = typer.Option(..., "--workspace", "-w",
-                                                 help="Workspace folder; repeat for several."),
-        host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on."),
-        port: int = typer.Option(8080, "--port", help="Port to listen on."),
-        verbose: bool = typer.Option(False, "--verbose", "-v", help="Log requests and jobs.")) -> None:
+    workspace_dirs: list[str] = typer.Option(
+        ..., "--workspace", "-w", help="Workspace folder; repeat for several."
+    ),
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on."),
+    port: int = typer.Option(8080, "--port", help="Port to listen on."),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Log requests and jobs."),
+) -> None:
     """Run the service: Slack review interactions, provider webhooks, inbound leads, the
     daily scheduler, /healthz and /metrics. Secrets come from env vars (docs/service.md)."""
     from service.main import serve

@@ -58,8 +58,9 @@ class ConfigError(OutboundError):
     error_class = "bad_input"
     next_step = "Fix the named key in the named file and run again."
 
-    def __init__(self, message: str, *, file: str | None = None, key: str | None = None,
-                 next_step: str | None = None) -> None:
+    def __init__(
+        self, message: str, *, file: str | None = None, key: str | None = None, next_step: str | None = None
+    ) -> None:
         where = ":".join(p for p in (file, key) if p)
         super().__init__(f"{where}: {message}" if where else message, next_step=next_step)
         self.file = file
@@ -70,11 +71,17 @@ class InputError(OutboundError):
     error_class = "bad_input"
     next_step = "Fix the named row or field in the input file and import it again."
 
-    def __init__(self, message: str, *, file: str | None = None, line: int | None = None,
-                 field: str | None = None, next_step: str | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        file: str | None = None,
+        line: int | None = None,
+        field: str | None = None,
+        next_step: str | None = None,
+    ) -> None:
         parts = [p for p in (file, f"line {line}" if line else None, field) if p]
-        super().__init__(f"{', '.join(parts)}: {message}" if parts else message,
-                         next_step=next_step)
+        super().__init__(f"{', '.join(parts)}: {message}" if parts else message, next_step=next_step)
         self.file = file
         self.line = line
         self.field = field
@@ -83,8 +90,15 @@ class InputError(OutboundError):
 class ProviderError(OutboundError):
     error_class = "internal"
 
-    def __init__(self, message: str, *, provider: str = "", status: int | None = None,
-                 retry_after: float | None = None, next_step: str | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        provider: str = "",
+        status: int | None = None,
+        retry_after: float | None = None,
+        next_step: str | None = None,
+    ) -> None:
         super().__init__(f"{provider}: {message}" if provider else message, next_step=next_step)
         self.provider = provider
         self.status = status

@@ -39,11 +39,17 @@ class _Stderr:
 def configure_logging(*, verbose: bool = False) -> None:
     level = logging.INFO if verbose else logging.WARNING
     structlog.configure(
-        processors=[structlog.contextvars.merge_contextvars, structlog.processors.add_log_level,
-                    structlog.processors.TimeStamper(fmt="iso", utc=True), redact,
-                    structlog.processors.ExceptionRenderer(
-                        structlog.tracebacks.ExceptionDictTransformer(show_locals=False)),
-                    structlog.processors.JSONRenderer()],
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            redact,
+            structlog.processors.ExceptionRenderer(
+                structlog.tracebacks.ExceptionDictTransformer(show_locals=False)
+            ),
+            structlog.processors.JSONRenderer(),
+        ],
         wrapper_class=structlog.make_filtering_bound_logger(level),
         logger_factory=structlog.PrintLoggerFactory(file=_Stderr()),  # type: ignore[arg-type]
-        cache_logger_on_first_use=True)
+        cache_logger_on_first_use=True,
+    )

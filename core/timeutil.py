@@ -7,12 +7,13 @@ DST changes are handled by the tz database rather than by fixed offsets.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta, timezone
-from typing import Iterable, Protocol
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-UTC = timezone.utc
+UTC = UTC
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
@@ -54,13 +55,13 @@ def zone(name: str | None) -> ZoneInfo | None:
         return None
 
 
-def is_business_day(day: date, workdays: Iterable[str] = WEEKDAYS[:5],
-                    holidays: Iterable[date] = ()) -> bool:
+def is_business_day(day: date, workdays: Iterable[str] = WEEKDAYS[:5], holidays: Iterable[date] = ()) -> bool:
     return WEEKDAYS[day.weekday()] in set(workdays) and day not in set(holidays)
 
 
-def add_business_days(day: date, n: int, workdays: Iterable[str] = WEEKDAYS[:5],
-                      holidays: Iterable[date] = ()) -> date:
+def add_business_days(
+    day: date, n: int, workdays: Iterable[str] = WEEKDAYS[:5], holidays: Iterable[date] = ()
+) -> date:
     """The local date n business days after `day` (n=0: `day` itself if a business day,
     else the next business day)."""
     wd, hol = tuple(workdays), frozenset(holidays)
@@ -75,8 +76,9 @@ def add_business_days(day: date, n: int, workdays: Iterable[str] = WEEKDAYS[:5],
     return current
 
 
-def business_days_between(start: date, end: date, workdays: Iterable[str] = WEEKDAYS[:5],
-                          holidays: Iterable[date] = ()) -> int:
+def business_days_between(
+    start: date, end: date, workdays: Iterable[str] = WEEKDAYS[:5], holidays: Iterable[date] = ()
+) -> int:
     """Business days in (start, end]; 0 when end <= start."""
     wd, hol = tuple(workdays), frozenset(holidays)
     count, current = 0, start
@@ -111,8 +113,9 @@ class Window:
 
     def contains(self, instant: datetime, tz: ZoneInfo) -> bool:
         local = to_utc(instant).astimezone(tz)
-        return (is_business_day(local.date(), self.days, self.holidays)
-                and self.start <= local.time() < self.end)
+        return (
+            is_business_day(local.date(), self.days, self.holidays) and self.start <= local.time() < self.end
+        )
 
     def next_open(self, instant: datetime, tz: ZoneInfo) -> datetime:
         """The first instant >= `instant` inside the window (UTC)."""

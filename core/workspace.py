@@ -17,8 +17,16 @@ from core.errors import ConfigError
 from policies.config import PolicyConfig
 
 CONDITIONS = (
-    "has_email", "no_email", "has_linkedin", "no_linkedin", "tier_1", "not_tier_1",
-    "no_reply", "opened_no_reply", "connection_accepted", "has_postal_address",
+    "has_email",
+    "no_email",
+    "has_linkedin",
+    "no_linkedin",
+    "tier_1",
+    "not_tier_1",
+    "no_reply",
+    "opened_no_reply",
+    "connection_accepted",
+    "has_postal_address",
 )
 
 
@@ -42,9 +50,11 @@ class SenderConfig(_Section):
     linkedin_account_id: str = ""
     timezone: str = "UTC"
     mailbox_warm_since: str = Field(
-        "", pattern=r"^(\d{4}-\d{2}-\d{2})?$",
+        "",
+        pattern=r"^(\d{4}-\d{2}-\d{2})?$",
         description="Date the sending mailbox started warming up (the capacity rule ramps "
-                    "from it); empty: the date of its first send from this workspace.")
+        "from it); empty: the date of its first send from this workspace.",
+    )
 
 
 class IcpConfig(_Section):
@@ -74,10 +84,14 @@ class PlaybookStep(_Section):
         return value
 
     @model_validator(mode="after")
-    def _default_kind(self) -> "PlaybookStep":
+    def _default_kind(self) -> PlaybookStep:
         if not self.kind:
-            default = {"email": "email", "linkedin": "linkedin_connect",
-                       "direct_mail": "direct_mail", "phone": "call"}[self.channel]
+            default = {
+                "email": "email",
+                "linkedin": "linkedin_connect",
+                "direct_mail": "direct_mail",
+                "phone": "call",
+            }[self.channel]
             object.__setattr__(self, "kind", default)
         return self
 
@@ -90,7 +104,7 @@ class PlaybookConfig(_Section):
     enrich_missing_email: bool = True
 
     @model_validator(mode="after")
-    def _unique_ids(self) -> "PlaybookConfig":
+    def _unique_ids(self) -> PlaybookConfig:
         ids = [s.id for s in self.steps]
         dupes = sorted({i for i in ids if ids.count(i) > 1})
         if dupes:
@@ -104,8 +118,9 @@ class PlaybookConfig(_Section):
 class ChannelConfig(_Section):
     enabled: bool = True
     provider: str = "file"
-    settings: dict[str, str] = Field(default_factory=dict,
-                                     description="Provider settings; secrets come from env vars named here.")
+    settings: dict[str, str] = Field(
+        default_factory=dict, description="Provider settings; secrets come from env vars named here."
+    )
 
 
 class ChannelsConfig(_Section):
@@ -135,9 +150,11 @@ class LimitsConfig(_Section):
 
 class ComplianceConfig(_Section):
     legitimate_interest_assessed_at: str = Field(
-        "", pattern=r"^(\d{4}-\d{2}-\d{2})?$",
+        "",
+        pattern=r"^(\d{4}-\d{2}-\d{2})?$",
         description="Date of the client's recorded legitimate-interest assessment (GDPR Art. 6(1)(f)); "
-                    "applies to EU/EEA/UK prospects without a basis of their own.")
+        "applies to EU/EEA/UK prospects without a basis of their own.",
+    )
     legitimate_interest_document: str = Field("", description="Where the assessment is kept.")
 
 
@@ -154,11 +171,14 @@ class SlackConfig(_Section):
     approvers: tuple[str, ...] = Field((), description="Slack user ids allowed to decide any review.")
     owner_dm: bool = Field(False, description="Post each review to its owner's DM instead of the channel.")
     owner_slack_ids: dict[str, str] = Field(
-        default_factory=dict, description="Prospect owner (as imported, e.g. an email) -> Slack user id; "
-                                          "an owner may decide reviews of their own prospects.")
+        default_factory=dict,
+        description="Prospect owner (as imported, e.g. an email) -> Slack user id; "
+        "an owner may decide reviews of their own prospects.",
+    )
     bot_token_env: str = Field("", description="Env var holding the bot token; default SLACK_BOT_TOKEN_<ID>.")
-    signing_secret_env: str = Field("", description="Env var holding the signing secret; "
-                                                    "default SLACK_SIGNING_SECRET_<ID>.")
+    signing_secret_env: str = Field(
+        "", description="Env var holding the signing secret; default SLACK_SIGNING_SECRET_<ID>."
+    )
     notify_tier1_inbound: bool = Field(True, description="DM the owner when a tier-1 inbound lead arrives.")
 
 
@@ -168,8 +188,9 @@ class ReviewTimingConfig(_Section):
     remind_after_hours: float = Field(4.0, gt=0)
     expire_after_hours: float = Field(48.0, gt=0)
     expire_outcome: Literal["reject", "escalate"] = "reject"
-    escalate_to: str = Field("", description="Slack channel or user id that gets expired reviews "
-                                             "when expire_outcome = \"escalate\".")
+    escalate_to: str = Field(
+        "", description='Slack channel or user id that gets expired reviews when expire_outcome = "escalate".'
+    )
     snooze_hours: float = Field(24.0, gt=0, description="How long the Snooze button puts a review aside.")
 
 
@@ -184,8 +205,9 @@ class WebhooksConfig(_Section):
 class ServiceConfig(_Section):
     """The long-running service: wake-ups for deferred prospects."""
 
-    wakeup_every_minutes: int = Field(15, ge=0, le=1440,
-                                      description="Run due (deferred) prospects this often; 0: only daily.")
+    wakeup_every_minutes: int = Field(
+        15, ge=0, le=1440, description="Run due (deferred) prospects this often; 0: only daily."
+    )
 
 
 class WorkspaceConfig(_Section):
@@ -201,7 +223,8 @@ class WorkspaceConfig(_Section):
     compliance: ComplianceConfig = ComplianceConfig()
     policy: PolicyConfig = PolicyConfig()
     mode: Literal["send", "draft_only", "research_only"] = Field(
-        "send", description="What the agent may do: research only, draft only, or send.")
+        "send", description="What the agent may do: research only, draft only, or send."
+    )
     kill_switch: bool = Field(False, description="Stop every active action in this workspace.")
     database_url: str = ""
     slack: SlackConfig = SlackConfig()
@@ -273,8 +296,11 @@ def load_workspace(path: str | Path) -> Workspace:
     p = Path(path)
     file = p if p.suffix == ".toml" else p / "workspace.toml"
     if not file.exists():
-        raise ConfigError("workspace.toml not found", file=str(file),
-                          next_step="Pass --workspace DIR pointing at a folder with workspace.toml.")
+        raise ConfigError(
+            "workspace.toml not found",
+            file=str(file),
+            next_step="Pass --workspace DIR pointing at a folder with workspace.toml.",
+        )
     try:
         data = tomllib.loads(file.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
@@ -300,6 +326,8 @@ def config_problems(path: str | Path) -> list[dict[str, str]]:
     try:
         WorkspaceConfig.model_validate(data)
     except ValidationError as exc:
-        return [{"file": str(file), "key": ".".join(str(x) for x in e["loc"]), "problem": e["msg"]}
-                for e in exc.errors()]
+        return [
+            {"file": str(file), "key": ".".join(str(x) for x in e["loc"]), "problem": e["msg"]}
+            for e in exc.errors()
+        ]
     return []

@@ -19,28 +19,112 @@ from core.timeutil import Window, add_business_days, local_instant
 
 # EU member states plus Iceland, Liechtenstein and Norway (the EEA).
 EEA_COUNTRIES: tuple[str, ...] = (
-    "AT", "BE", "BG", "HR", "CY", "CZ", "DK", "EE", "FI", "FR", "DE", "GR", "HU", "IE",
-    "IT", "LV", "LT", "LU", "MT", "NL", "PL", "PT", "RO", "SK", "SI", "ES", "SE",
-    "IS", "LI", "NO",
+    "AT",
+    "BE",
+    "BG",
+    "HR",
+    "CY",
+    "CZ",
+    "DK",
+    "EE",
+    "FI",
+    "FR",
+    "DE",
+    "GR",
+    "HU",
+    "IE",
+    "IT",
+    "LV",
+    "LT",
+    "LU",
+    "MT",
+    "NL",
+    "PL",
+    "PT",
+    "RO",
+    "SK",
+    "SI",
+    "ES",
+    "SE",
+    "IS",
+    "LI",
+    "NO",
 )
 
 PERSONAL_MAILBOX_DOMAINS: tuple[str, ...] = (
-    "gmail.com", "googlemail.com", "yahoo.com", "yahoo.co.uk", "ymail.com", "hotmail.com",
-    "hotmail.co.uk", "outlook.com", "live.com", "msn.com", "aol.com", "icloud.com", "me.com",
-    "mac.com", "proton.me", "protonmail.com", "gmx.de", "gmx.net", "web.de", "t-online.de",
-    "mail.com", "yandex.com", "zoho.com", "orange.fr", "free.fr", "laposte.net", "libero.it",
+    "gmail.com",
+    "googlemail.com",
+    "yahoo.com",
+    "yahoo.co.uk",
+    "ymail.com",
+    "hotmail.com",
+    "hotmail.co.uk",
+    "outlook.com",
+    "live.com",
+    "msn.com",
+    "aol.com",
+    "icloud.com",
+    "me.com",
+    "mac.com",
+    "proton.me",
+    "protonmail.com",
+    "gmx.de",
+    "gmx.net",
+    "web.de",
+    "t-online.de",
+    "mail.com",
+    "yandex.com",
+    "zoho.com",
+    "orange.fr",
+    "free.fr",
+    "laposte.net",
+    "libero.it",
 )
 
 ROLE_MAILBOXES: tuple[str, ...] = (
-    "info", "sales", "support", "admin", "contact", "hello", "office", "team", "marketing",
-    "billing", "accounts", "finance", "hr", "jobs", "careers", "press", "help", "noreply",
-    "no-reply", "postmaster", "abuse", "webmaster", "enquiries", "inquiries",
+    "info",
+    "sales",
+    "support",
+    "admin",
+    "contact",
+    "hello",
+    "office",
+    "team",
+    "marketing",
+    "billing",
+    "accounts",
+    "finance",
+    "hr",
+    "jobs",
+    "careers",
+    "press",
+    "help",
+    "noreply",
+    "no-reply",
+    "postmaster",
+    "abuse",
+    "webmaster",
+    "enquiries",
+    "inquiries",
 )
 
 BANNED_PHRASES: tuple[str, ...] = (
-    "guaranteed", "guarantee", "#1", "number one", "risk-free", "risk free", "100% free",
-    "no obligation", "act now", "limited time", "once in a lifetime", "double your",
-    "best in the world", "best-in-class results", "miracle", "no catch",
+    "guaranteed",
+    "guarantee",
+    "#1",
+    "number one",
+    "risk-free",
+    "risk free",
+    "100% free",
+    "no obligation",
+    "act now",
+    "limited time",
+    "once in a lifetime",
+    "double your",
+    "best in the world",
+    "best-in-class results",
+    "miracle",
+    "no catch",
 )
 
 
@@ -50,99 +134,134 @@ class _Section(BaseModel):
 
 class JurisdictionConfig(_Section):
     us_countries: tuple[str, ...] = Field(
-        ("US", "PR", "GU", "VI", "AS", "MP"),
-        description="Countries where CAN-SPAM governs commercial email.")
+        ("US", "PR", "GU", "VI", "AS", "MP"), description="Countries where CAN-SPAM governs commercial email."
+    )
     eea_countries: tuple[str, ...] = Field(
-        EEA_COUNTRIES, description="EU/EEA countries: GDPR lawful basis and Art. 21 objection.")
+        EEA_COUNTRIES, description="EU/EEA countries: GDPR lawful basis and Art. 21 objection."
+    )
     uk_countries: tuple[str, ...] = Field(
-        ("GB",), description="United Kingdom (UK GDPR + PECR); 'UK' is read as 'GB'.")
+        ("GB",), description="United Kingdom (UK GDPR + PECR); 'UK' is read as 'GB'."
+    )
     gdpr_channels: tuple[str, ...] = Field(
         ("email", "linkedin", "direct_mail", "phone"),
-        description="Channels on which GDPR needs a recorded lawful basis (all personal data).")
+        description="Channels on which GDPR needs a recorded lawful basis (all personal data).",
+    )
     right_to_object_kinds: tuple[str, ...] = Field(
         ("email", "linkedin_message", "direct_mail"),
         description="Message kinds whose first message must state the right to object "
-                    "(a LinkedIn connection request carries no pitch; the first message does).")
+        "(a LinkedIn connection request carries no pitch; the first message does).",
+    )
     right_to_object_phrases: tuple[str, ...] = Field(
-        ("unsubscribe", "opt out", "opt-out", "object", "no longer hear", "stop hearing",
-         "not to be contacted", "abmelden", "widersprechen", "widerspruch"),
-        description="Phrases, any of which shows the right to object in a message.")
+        (
+            "unsubscribe",
+            "opt out",
+            "opt-out",
+            "object",
+            "no longer hear",
+            "stop hearing",
+            "not to be contacted",
+            "abmelden",
+            "widersprechen",
+            "widerspruch",
+        ),
+        description="Phrases, any of which shows the right to object in a message.",
+    )
     prior_consent_countries: tuple[str, ...] = Field(
-        ("DE",), description="Countries where cold email needs recorded prior consent, B2B "
-                             "included (Germany UWG §7(2)).")
+        ("DE",),
+        description="Countries where cold email needs recorded prior consent, B2B "
+        "included (Germany UWG §7(2)).",
+    )
     prior_consent_channels: tuple[str, ...] = Field(
-        ("email",), description="Channels the prior-consent countries rule covers.")
+        ("email",), description="Channels the prior-consent countries rule covers."
+    )
     sole_trader_consent_countries: tuple[str, ...] = Field(
-        ("GB",), description="Countries where sole traders count as individuals (PECR) and "
-                             "need consent for marketing email.")
+        ("GB",),
+        description="Countries where sole traders count as individuals (PECR) and "
+        "need consent for marketing email.",
+    )
     casl_countries: tuple[str, ...] = Field(("CA",), description="Countries under CASL.")
     casl_channels: tuple[str, ...] = Field(
         ("email", "linkedin"),
-        description="CASL covers commercial electronic messages to email and similar accounts.")
+        description="CASL covers commercial electronic messages to email and similar accounts.",
+    )
     unknown_country: Literal["review", "deny"] = Field(
-        "review", description="What a send to a prospect with no usable country gets.")
+        "review", description="What a send to a prospect with no usable country gets."
+    )
     business_postal_address_required: bool = Field(
-        True, description="EU/EEA/UK direct mail goes to a business address only.")
+        True, description="EU/EEA/UK direct mail goes to a business address only."
+    )
 
 
 class SuppressionConfig(_Section):
     email_only_reasons: tuple[str, ...] = Field(
         ("bounced", "invalid"),
         description="Suppression reasons that block the email channel only (the address is "
-                    "bad, the person did not object); every other reason blocks every action.")
+        "bad, the person did not object); every other reason blocks every action.",
+    )
     customer_domains: tuple[str, ...] = Field(
-        (), description="Domains of the client's customers: never prospected.")
+        (), description="Domains of the client's customers: never prospected."
+    )
     competitor_domains: tuple[str, ...] = Field(
-        (), description="Domains of the client's competitors: never prospected.")
+        (), description="Domains of the client's competitors: never prospected."
+    )
     personal_mailbox_domains: tuple[str, ...] = Field(
-        PERSONAL_MAILBOX_DOMAINS,
-        description="Free-mail domains; B2B email goes to business addresses only.")
+        PERSONAL_MAILBOX_DOMAINS, description="Free-mail domains; B2B email goes to business addresses only."
+    )
     allow_personal_mailboxes: bool = Field(False, description="Allow email to free-mail addresses.")
     role_mailboxes: tuple[str, ...] = Field(
-        ROLE_MAILBOXES, description="Local parts of shared role accounts (info@, sales@ ...).")
+        ROLE_MAILBOXES, description="Local parts of shared role accounts (info@, sales@ ...)."
+    )
     allow_role_accounts: bool = Field(False, description="Allow email to role accounts.")
 
 
 class FrequencyConfig(_Section):
     min_business_days_between_touches: int = Field(
-        1, ge=1, description="At most one touch per prospect per business day by default.")
+        1, ge=1, description="At most one touch per prospect per business day by default."
+    )
     max_touches_per_sequence: int = Field(
-        5, ge=1, description="Touches (any channel) one prospect receives before the sequence ends.")
+        5, ge=1, description="Touches (any channel) one prospect receives before the sequence ends."
+    )
     max_contacts_per_account_week: int = Field(
-        3, ge=1, description="Distinct people at one account touched per calendar week.")
+        3, ge=1, description="Distinct people at one account touched per calendar week."
+    )
     reply_cooldown_business_days: int = Field(
-        5, ge=0, description="No automated touch for this many business days after any reply, "
-                             "auto-replies included.")
+        5,
+        ge=0,
+        description="No automated touch for this many business days after any reply, auto-replies included.",
+    )
     pause_reply_kinds: tuple[str, ...] = Field(
         ("out_of_office", "auto_reply"),
-        description="Reply kinds that pause the sequence (cool-down) instead of ending it.")
+        description="Reply kinds that pause the sequence (cool-down) instead of ending it.",
+    )
     account_pause_days: int = Field(
-        30, ge=0, description="Days other contacts at an account are paused after anyone there replied.")
+        30, ge=0, description="Days other contacts at an account are paused after anyone there replied."
+    )
 
 
 class WindowConfig(_Section):
     """Timing family: the sending window in the recipient's local time."""
 
-    days: tuple[str, ...] = Field(("mon", "tue", "wed", "thu", "fri"),
-                                  description="Local weekdays on which messages may go out.")
+    days: tuple[str, ...] = Field(
+        ("mon", "tue", "wed", "thu", "fri"), description="Local weekdays on which messages may go out."
+    )
     start: time = Field(time(8, 0), description="Local opening time of the sending window.")
     end: time = Field(time(17, 0), description="Local closing time (exclusive).")
     holidays: tuple[date, ...] = Field((), description="Local dates with no sends.")
     holidays_by_country: dict[str, tuple[date, ...]] = Field(
-        default_factory=dict,
-        description="Extra no-send dates per prospect country (ISO alpha-2 -> dates).")
+        default_factory=dict, description="Extra no-send dates per prospect country (ISO alpha-2 -> dates)."
+    )
     channels: tuple[str, ...] = Field(
-        ("email", "linkedin"),
-        description="Channels held to the window (direct mail is posted, not timed).")
+        ("email", "linkedin"), description="Channels held to the window (direct mail is posted, not timed)."
+    )
     unknown_timezone_recheck_hours: int = Field(
-        24, ge=1, description="When the zone is unknown and the policy defers: check again after.")
+        24, ge=1, description="When the zone is unknown and the policy defers: check again after."
+    )
 
     def opening_after(self, day: date, business_days: int, tz: ZoneInfo) -> datetime:
         """The window's first opening `business_days` business days after local `day`
         (0: on `day` itself, or the next business day), as a UTC instant."""
         target = add_business_days(day, business_days, self.days, self.holidays)
-        window = Window(days=self.days, start=self.start, end=self.end,
-                        holidays=frozenset(self.holidays))
+        window = Window(days=self.days, start=self.start, end=self.end, holidays=frozenset(self.holidays))
         return window.next_open(local_instant(target, self.start, tz), tz)
 
 
@@ -163,51 +282,69 @@ class SpendCaps(_Section):
 
 
 class BudgetConfig(_Section):
-    run: SpendCaps = Field(SpendCaps(credits=50, llm_usd=5.0, usd=25.0),
-                           description="Caps for one daily run of the workspace.")
-    month: SpendCaps = Field(SpendCaps(credits=2000, llm_usd=100.0, usd=1500.0),
-                             description="Caps for the calendar month (UTC).")
-    prospect: SpendCaps = Field(SpendCaps(credits=10, llm_usd=0.5, usd=75.0),
-                                description="Caps for one prospect over its whole life.")
+    run: SpendCaps = Field(
+        SpendCaps(credits=50, llm_usd=5.0, usd=25.0), description="Caps for one daily run of the workspace."
+    )
+    month: SpendCaps = Field(
+        SpendCaps(credits=2000, llm_usd=100.0, usd=1500.0), description="Caps for the calendar month (UTC)."
+    )
+    prospect: SpendCaps = Field(
+        SpendCaps(credits=10, llm_usd=0.5, usd=75.0), description="Caps for one prospect over its whole life."
+    )
 
 
 class ContentConfig(_Section):
     opt_out_channels: tuple[str, ...] = Field(
-        ("email",), description="Channels whose messages need an opt-out line and postal address.")
+        ("email",), description="Channels whose messages need an opt-out line and postal address."
+    )
     opt_out_phrases: tuple[str, ...] = Field(
         ("unsubscribe", "opt out", "opt-out", "abmelden"),
-        description="Phrases, any of which counts as the opt-out line.")
+        description="Phrases, any of which counts as the opt-out line.",
+    )
     banned_phrases: tuple[str, ...] = Field(
-        BANNED_PHRASES, description="Claims and spam phrases that a draft may not contain.")
+        BANNED_PHRASES, description="Claims and spam phrases that a draft may not contain."
+    )
     max_chars: dict[str, int] = Field(
         {"linkedin_connect": 300, "linkedin_message": 1900, "email": 2000, "direct_mail": 1500},
-        description="Body length limit by message kind (LinkedIn's connection note is 300).")
+        description="Body length limit by message kind (LinkedIn's connection note is 300).",
+    )
     max_subject_chars: int = Field(90, ge=1, description="Email subject length limit.")
     link_allowlist: tuple[str, ...] = Field(
-        (), description="Domains links may point to (subdomains included); the sender's own "
-                        "email and unsubscribe domains are always allowed.")
+        (),
+        description="Domains links may point to (subdomains included); the sender's own "
+        "email and unsubscribe domains are always allowed.",
+    )
     grounding_allow_words: tuple[str, ...] = Field(
         ("I", "I'm", "I've", "I'd", "I'll"),
-        description="Capitalised words a personal sentence may use without evidence.")
+        description="Capitalised words a personal sentence may use without evidence.",
+    )
     require_recipient: bool = Field(
-        True, description="A draft must name its recipient, and it must be the prospect on record.")
+        True, description="A draft must name its recipient, and it must be the prospect on record."
+    )
 
 
 class ReviewConfig(_Section):
     tier_1: bool = Field(True, description="Every send to a tier-1 account is reviewed.")
     direct_mail: bool = Field(True, description="Every direct-mail send is reviewed.")
     new_template_sends: int = Field(
-        10, ge=0, description="The first N sends of each new template version are reviewed.")
+        10, ge=0, description="The first N sends of each new template version are reviewed."
+    )
     min_grounding: float = Field(
-        0.9, ge=0, le=1, description="Drafts whose grounding score is lower are reviewed.")
+        0.9, ge=0, le=1, description="Drafts whose grounding score is lower are reviewed."
+    )
     model_written: bool = Field(True, description="Every model-written draft is reviewed.")
     near_cap_ratio: float | None = Field(
-        0.9, gt=0, le=1,
-        description="Review actions that bring a budget or capacity to this share of its cap.")
+        0.9,
+        gt=0,
+        le=1,
+        description="Review actions that bring a budget or capacity to this share of its cap.",
+    )
     approved_statuses: tuple[str, ...] = Field(
-        ("approved", "edited"), description="Review statuses that release the draft.")
+        ("approved", "edited"), description="Review statuses that release the draft."
+    )
     rejected_statuses: tuple[str, ...] = Field(
-        ("rejected",), description="Review statuses that block the draft.")
+        ("rejected",), description="Review statuses that block the draft."
+    )
 
 
 class SafetyConfig(_Section):
@@ -216,10 +353,10 @@ class SafetyConfig(_Section):
         {
             "research_only": ("research", "enrich", "wait", "stop"),
             "draft_only": ("research", "enrich", "draft", "request_review", "wait", "stop"),
-            "send": ("research", "enrich", "draft", "request_review", "send", "call_task",
-                     "wait", "stop"),
+            "send": ("research", "enrich", "draft", "request_review", "send", "call_task", "wait", "stop"),
         },
-        description="Actions each workspace mode allows; an unknown mode allows only wait/stop.")
+        description="Actions each workspace mode allows; an unknown mode allows only wait/stop.",
+    )
 
 
 class PolicyConfig(_Section):
@@ -232,6 +369,9 @@ class PolicyConfig(_Section):
     content: ContentConfig = ContentConfig()
     review: ReviewConfig = ReviewConfig()
     safety: SafetyConfig = SafetyConfig()
-    unknown_timezone: str = Field("defer", pattern="^(defer|review)$",
-                                  description="What a send gets when the prospect's zone is unknown.")
+    unknown_timezone: str = Field(
+        "defer",
+        pattern="^(defer|review)$",
+        description="What a send gets when the prospect's zone is unknown.",
+    )
     disabled_rules: tuple[str, ...] = Field((), description="Rule ids switched off.")

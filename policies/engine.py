@@ -3,7 +3,7 @@ deny over review over defer over allow. Every verdict is returned, not only the 
 
 from __future__ import annotations
 
-from typing import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 from policies.config import PolicyConfig
 from policies.types import OUTCOME_RANK, Decision, PolicyInput, Verdict

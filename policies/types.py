@@ -8,19 +8,25 @@ records in the decision log, so replay feeds rules exactly what they saw.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal, Mapping
+from typing import Any, Literal
 
 from core.timeutil import parse_instant
 
 Outcome = Literal["allow", "deny", "review", "defer"]
-ActionKind = Literal[
-    "research", "enrich", "draft", "request_review", "send", "call_task", "wait", "stop"
-]
+ActionKind = Literal["research", "enrich", "draft", "request_review", "send", "call_task", "wait", "stop"]
 Channel = Literal["email", "linkedin", "direct_mail", "phone"]
 ACTIONS: tuple[str, ...] = (
-    "research", "enrich", "draft", "request_review", "send", "call_task", "wait", "stop"
+    "research",
+    "enrich",
+    "draft",
+    "request_review",
+    "send",
+    "call_task",
+    "wait",
+    "stop",
 )
 CHANNELS: tuple[str, ...] = ("email", "linkedin", "direct_mail", "phone")
 # Actions that reach the prospect (the guard is strictest for these).
@@ -42,9 +48,8 @@ class Verdict:
         return out
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> "Verdict":
-        return cls(rule=data["rule"], outcome=data["outcome"], reason=data["reason"],
-                   until=data.get("until"))
+    def from_dict(cls, data: Mapping[str, Any]) -> Verdict:
+        return cls(rule=data["rule"], outcome=data["outcome"], reason=data["reason"], until=data.get("until"))
 
 
 @dataclass(frozen=True)
@@ -67,7 +72,7 @@ class Proposal:
         return {k: v for k, v in self.__dict__.items() if v is not None}
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> "Proposal":
+    def from_dict(cls, data: Mapping[str, Any]) -> Proposal:
         keys = cls.__dataclass_fields__.keys()
         return cls(**{k: v for k, v in data.items() if k in keys})
 
@@ -120,32 +125,45 @@ class PolicyInput:
     observation: Mapping[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def from_observation(cls, obs: Mapping[str, Any], proposal: Proposal,
-                         steps_this_run: int = 0) -> "PolicyInput":
+    def from_observation(
+        cls, obs: Mapping[str, Any], proposal: Proposal, steps_this_run: int = 0
+    ) -> PolicyInput:
         events = obs.get("events") or {}
         draft = None
         if proposal.step_id and proposal.step_id in (obs.get("drafts") or {}):
             d = obs["drafts"][proposal.step_id]
-            draft = DraftFacts(channel=d.get("channel", ""), subject=d.get("subject", ""),
-                               body=d.get("body", ""),
-                               sentences=tuple(d.get("sentences") or ()),
-                               template=d.get("template"),
-                               model_written=bool(d.get("model_written", False)),
-                               id=d.get("id"), kind=d.get("kind"),
-                               template_version=d.get("template_version"),
-                               links=tuple(d.get("links") or ()),
-                               headers=dict(d.get("headers") or {}),
-                               recipient=d.get("recipient"))
+            draft = DraftFacts(
+                channel=d.get("channel", ""),
+                subject=d.get("subject", ""),
+                body=d.get("body", ""),
+                sentences=tuple(d.get("sentences") or ()),
+                template=d.get("template"),
+                model_written=bool(d.get("model_written", False)),
+                id=d.get("id"),
+                kind=d.get("kind"),
+                template_version=d.get("template_version"),
+                links=tuple(d.get("links") or ()),
+                headers=dict(d.get("headers") or {}),
+                recipient=d.get("recipient"),
+            )
         return cls(
             now=parse_instant(obs["now"]),
             proposal=proposal,
             prospect=obs.get("prospect") or {},
             company=obs.get("company") or {},
-            suppressions=tuple(SuppressionHit(s["reason"], s["match"], s["value"])
-                               for s in obs.get("suppressions") or ()),
-            touches=tuple(Touch(t["step_id"], t["channel"], parse_instant(t["at"]),
-                                kind=t.get("kind"), template=t.get("template"))
-                          for t in obs.get("touches") or ()),
+            suppressions=tuple(
+                SuppressionHit(s["reason"], s["match"], s["value"]) for s in obs.get("suppressions") or ()
+            ),
+            touches=tuple(
+                Touch(
+                    t["step_id"],
+                    t["channel"],
+                    parse_instant(t["at"]),
+                    kind=t.get("kind"),
+                    template=t.get("template"),
+                )
+                for t in obs.get("touches") or ()
+            ),
             replied_at=_instant(events.get("replied_at")),
             account_replied_at=_instant(events.get("account_replied_at")),
             draft=draft,
@@ -172,8 +190,12 @@ class PolicyInput:
         kind = self.proposal.kind or (self.draft.kind if self.draft else None)
         if kind:
             return kind
-        return {"email": "email", "linkedin": "linkedin_message", "direct_mail": "direct_mail",
-                "phone": "call"}.get(self.channel, "")
+        return {
+            "email": "email",
+            "linkedin": "linkedin_message",
+            "direct_mail": "direct_mail",
+            "phone": "call",
+        }.get(self.channel, "")
 
 
 def _instant(value: str | None) -> datetime | None:
@@ -193,8 +215,7 @@ class Decision:
         return tuple(v for v in self.verdicts if v.outcome == self.outcome)
 
     def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"outcome": self.outcome,
-                               "verdicts": [v.to_dict() for v in self.verdicts]}
+        out: dict[str, Any] = {"outcome": self.outcome, "verdicts": [v.to_dict() for v in self.verdicts]}
         if self.until:
             out["until"] = self.until
         return out

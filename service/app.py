@@ -16,9 +16,10 @@ With more than one workspace, the webhook routes take ``?workspace=<id>``.
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
-from typing import Any, AsyncIterator, Sequence
+from typing import Any
 from urllib.parse import parse_qs
 
 import structlog
@@ -65,10 +66,15 @@ def _error(status: int, message: str, **extra: Any) -> JSONResponse:
     return JSONResponse({"error": message, **extra}, status_code=status)
 
 
-def create_app(workspaces: Sequence[Workspace], *, clock: Clock | None = None,
-               slack_client_factory: SlackClientFactory = default_slack_client,
-               run_scheduler: bool = True, run_worker: bool = True,
-               scheduler_tick_seconds: float = 20.0) -> FastAPI:
+def create_app(
+    workspaces: Sequence[Workspace],
+    *,
+    clock: Clock | None = None,
+    slack_client_factory: SlackClientFactory = default_slack_client,
+    run_scheduler: bool = True,
+    run_worker: bool = True,
+    scheduler_tick_seconds: float = 20.0,
+) -> FastAPI:
     """The service for these workspaces. ``run_scheduler``/``run_worker`` start the
     scheduler and the inbound worker with the app (tests may run them by hand)."""
     clock = clock or SystemClock()
@@ -76,8 +82,7 @@ def create_app(workspaces: Sequence[Workspace], *, clock: Clock | None = None,
     metrics = Metrics()
     interactions = Interactions(sites, clock=clock, metrics=metrics)
     worker = InboundWorker(sites, clock=clock, metrics=metrics)
-    scheduler = build_scheduler(sites, clock=clock, metrics=metrics,
-                                tick_seconds=scheduler_tick_seconds)
+    scheduler = build_scheduler(sites, clock=clock, metrics=metrics, tick_seconds=scheduler_tick_seconds)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -103,9 +108,13 @@ def create_app(workspaces: Sequence[Workspace], *, clock: Clock | None = None,
             return next(iter(sites.values()))
         if wanted in sites:
             return sites[wanted]
-        return _error(404, f"unknown workspace {wanted!r}" if wanted else
-                      "several workspaces are served: add ?workspace=<id>",
-                      workspaces=sorted(sites))
+        return _error(
+            404,
+            f"unknown workspace {wanted!r}"
+            if wanted
+            else "several workspaces are served: add ?workspace=<id>",
+            workspaces=sorted(sites),
+        )
 
     @app.post("/slack/interactions")
     async def slack_interactions(request: Request, tasks: BackgroundTasks) -> Response:
@@ -165,19 +174,29 @@ def create_app(workspaces: Sequence[Workspace], *, clock: Clock | None = None,
             return _error(422, exc.message, field=exc.field)
         if not duplicate:
             worker.submit(site.id, lead_id)
-        return JSONResponse({"workspace": site.id, "lead_id": lead_id, "duplicate": duplicate,
-                             "status": "received"}, status_code=202)
+        return JSONResponse(
+            {"workspace": site.id, "lead_id": lead_id, "duplicate": duplicate, "status": "received"},
+            status_code=202,
+        )
 
     @app.get("/healthz")
     def healthz() -> dict[str, Any]:
         out = {}
         for site in sites.values():
             with Session(site.engine) as session:
-                backlog = len(session.exec(select(InboundLead.id).where(
-                    InboundLead.workspace == site.id,
-                    InboundLead.status.in_(("received", "processing")))).all())
-            out[site.id] = {"slack": site.slack is not None, "inbound_backlog": backlog,
-                            "next_daily_run": _iso(scheduler.next_daily(site.id))}
+                backlog = len(
+                    session.exec(
+                        select(InboundLead.id).where(
+                            InboundLead.workspace == site.id,
+                            InboundLead.status.in_(("received", "processing")),
+                        )
+                    ).all()
+                )
+            out[site.id] = {
+                "slack": site.slack is not None,
+                "inbound_backlog": backlog,
+                "next_daily_run": _iso(scheduler.next_daily(site.id)),
+            }
         return {"status": "ok", "workspaces": out}
 
     @app.get("/metrics")
@@ -208,21 +227,33 @@ def _parse_lead_body(raw: bytes, content_type: str) -> Any:
         raise InputError("the body is neither JSON nor a urlencoded form", field="body") from None
 
 
-def build_scheduler(sites: dict[str, Site], *, clock: Clock, metrics: Metrics,
-                    tick_seconds: float = 20.0) -> ServiceScheduler:
+def build_scheduler(
+    sites: dict[str, Site], *, clock: Clock, metrics: Metrics, tick_seconds: float = 20.0
+) -> ServiceScheduler:
     """Daily runs, Slack posting/reminders/expiry every minute, and wake-ups."""
-    scheduler = ServiceScheduler([s.ws for s in sites.values()], clock=clock,
-                                 daily=lambda ws, now: daily_job(sites[ws.id], scheduler, metrics, now),
-                                 leader=leader_for([s.ws for s in sites.values()]),
-                                 tick_seconds=tick_seconds)
+    scheduler = ServiceScheduler(
+        [s.ws for s in sites.values()],
+        clock=clock,
+        daily=lambda ws, now: daily_job(sites[ws.id], scheduler, metrics, now),
+        leader=leader_for([s.ws for s in sites.values()]),
+        tick_seconds=tick_seconds,
+    )
     for site in sites.values():
         if site.slack is not None:
-            scheduler.every(f"slack:{site.id}", timedelta(minutes=1),
-                            lambda now, s=site: (post_pending(s, metrics, now=now),
-                                                 remind_and_expire(s, metrics, now=now)))
+            scheduler.every(
+                f"slack:{site.id}",
+                timedelta(minutes=1),
+                lambda now, s=site: (
+                    post_pending(s, metrics, now=now),
+                    remind_and_expire(s, metrics, now=now),
+                ),
+            )
         minutes = site.ws.config.service.wakeup_every_minutes
         if minutes:
-            scheduler.every(f"wakeup:{site.id}", timedelta(minutes=minutes),
-                            lambda now, s=site: wakeup_job(s, scheduler, metrics, now),
-                            workspace=site.id)
+            scheduler.every(
+                f"wakeup:{site.id}",
+                timedelta(minutes=minutes),
+                lambda now, s=site: wakeup_job(s, scheduler, metrics, now),
+                workspace=site.id,
+            )
     return scheduler

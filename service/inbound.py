@@ -14,8 +14,9 @@ from __future__ import annotations
 import hashlib
 import queue
 import threading
+from collections.abc import Mapping
 from contextlib import ExitStack
-from typing import Any, Mapping
+from typing import Any
 
 import structlog
 from sqlalchemy.exc import IntegrityError
@@ -47,8 +48,9 @@ def lead_record(payload: Any) -> dict[str, str]:
         payload = payload["data"]
     if not isinstance(payload, Mapping) or not payload:
         raise InputError("expected one lead as a JSON object or form fields", field="body")
-    record = {str(k): "" if v is None else str(v) for k, v in payload.items()
-              if not isinstance(v, (dict, list))}
+    record = {
+        str(k): "" if v is None else str(v) for k, v in payload.items() if not isinstance(v, (dict, list))
+    }
     mapping = header_map(list(record))
     clean_row(1, {mapping[k]: v for k, v in record.items()})  # a clear 422 before storing
     return record
@@ -60,23 +62,29 @@ def receive_lead(site: Site, payload: Any, *, clock: Clock) -> tuple[int, bool]:
     key = hashlib.sha256(canonical_json(record).encode("utf-8")).hexdigest()[:32]
     try:
         with session_scope(site.engine) as session:
-            lead = InboundLead(workspace=site.id, dedupe_key=key, payload=record,
-                               status="received", received_at=clock.now())
+            lead = InboundLead(
+                workspace=site.id, dedupe_key=key, payload=record, status="received", received_at=clock.now()
+            )
             session.add(lead)
             session.flush()
             return int(lead.id), False
     except IntegrityError:
         with Session(site.engine) as session:
-            lead = session.exec(select(InboundLead).where(
-                InboundLead.workspace == site.id, InboundLead.dedupe_key == key)).one()
+            lead = session.exec(
+                select(InboundLead).where(InboundLead.workspace == site.id, InboundLead.dedupe_key == key)
+            ).one()
             return int(lead.id), True
 
 
 def open_leads(site: Site) -> list[int]:
     with Session(site.engine) as session:
-        return list(session.exec(select(InboundLead.id).where(
-            InboundLead.workspace == site.id, InboundLead.status.in_(OPEN))
-            .order_by(InboundLead.id)).all())
+        return list(
+            session.exec(
+                select(InboundLead.id)
+                .where(InboundLead.workspace == site.id, InboundLead.status.in_(OPEN))
+                .order_by(InboundLead.id)
+            ).all()
+        )
 
 
 class InboundWorker:
@@ -95,8 +103,7 @@ class InboundWorker:
         for site_id, site in self.sites.items():
             for lead_id in open_leads(site):
                 self._queues[site_id].put(lead_id)
-            t = threading.Thread(target=self._loop, args=(site,), daemon=True,
-                                 name=f"inbound-{site_id}")
+            t = threading.Thread(target=self._loop, args=(site,), daemon=True, name=f"inbound-{site_id}")
             t.start()
             self._threads.append(t)
 
@@ -121,14 +128,12 @@ class InboundWorker:
                 if lead_id is None or self._stop.is_set():
                     break
                 try:
-                    process_lead(site, lead_id, graph=graph, ctx=ctx, clock=self.clock,
-                                 metrics=self.metrics)
+                    process_lead(site, lead_id, graph=graph, ctx=ctx, clock=self.clock, metrics=self.metrics)
                 except Exception:  # keep the worker alive; the lead stays open for a retry
                     log.exception("inbound_lead_failed", workspace=site.id, lead_id=lead_id)
 
 
-def process_lead(site: Site, lead_id: int, *, graph: Any, ctx: Any, clock: Clock,
-                 metrics: Metrics) -> str:
+def process_lead(site: Site, lead_id: int, *, graph: Any, ctx: Any, clock: Clock, metrics: Metrics) -> str:
     """Import one stored lead, run its graph, notify the owner of a tier-1 lead.
     Returns the lead's final status."""
     with session_scope(site.engine) as session:
@@ -151,8 +156,13 @@ def process_lead(site: Site, lead_id: int, *, graph: Any, ctx: Any, clock: Clock
     _notify_owner(site, pid, outcome, clock, metrics)
     done_at = _finish(site, lead_id, "processed", pid, "", clock)
     metrics.queue_latency.labels(site.id).observe(max(0.0, (done_at - received_at).total_seconds()))
-    log.info("inbound_lead_processed", workspace=site.id, lead_id=lead_id, prospect_id=pid,
-             outcome=outcome.get("kind"))
+    log.info(
+        "inbound_lead_processed",
+        workspace=site.id,
+        lead_id=lead_id,
+        prospect_id=pid,
+        outcome=outcome.get("kind"),
+    )
     return "processed"
 
 
@@ -165,8 +175,7 @@ def _finish(site: Site, lead_id: int, status: str, pid: str, error: str, clock: 
     return done_at
 
 
-def _notify_owner(site: Site, pid: str, outcome: Mapping[str, Any], clock: Clock,
-                  metrics: Metrics) -> None:
+def _notify_owner(site: Site, pid: str, outcome: Mapping[str, Any], clock: Clock, metrics: Metrics) -> None:
     if site.slack is None:
         return
     with Session(site.engine) as session:
@@ -180,9 +189,11 @@ def _notify_owner(site: Site, pid: str, outcome: Mapping[str, Any], clock: Clock
     if not (owner and site.ws.config.slack.notify_tier1_inbound):
         return
     sent = ", ".join(s.get("channel", "") for s in outcome.get("sent") or []) or "nothing sent yet"
-    text = (f"New tier-1 inbound lead: {p.full_name or p.email} - {p.title or 'no title'} at "
-            f"{company.name if company else 'an unknown company'} ({p.email or 'no email'}). "
-            f"Next: {outcome.get('kind', 'wait')}; {sent}.")
+    text = (
+        f"New tier-1 inbound lead: {p.full_name or p.email} - {p.title or 'no title'} at "
+        f"{company.name if company else 'an unknown company'} ({p.email or 'no email'}). "
+        f"Next: {outcome.get('kind', 'wait')}; {sent}."
+    )
     try:
         SlackReviewNotifier(site.slack, channel=site.ws.config.slack.channel).dm_owner(owner, text)
     except ProviderError as exc:

@@ -17,20 +17,20 @@ The order matters:
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, Callable, Mapping
+from typing import Any
 
 import structlog
+from slack_sdk.errors import SlackClientError
 from sqlmodel import Session
 
 from core.errors import InputError, ProviderError
 from core.timeutil import Clock
 from service.metrics import Metrics
-from service.reviews import apply_decision, close_stale, redraw, review_card, stale_reason, tell
-from service.reviews import may_decide
+from service.reviews import apply_decision, close_stale, may_decide, redraw, review_card, stale_reason, tell
 from service.sites import Site
-from slack_sdk.errors import SlackClientError
 from state import repo
 from state.models import Prospect, ReviewMessage
 from tools.slack_review import Interaction, SlackReviewNotifier, parse_interaction, verify_signature
@@ -57,8 +57,11 @@ class Interactions:
 
     def _signed_by(self, raw: bytes, headers: Mapping[str, str]) -> list[Site]:
         now = self.clock.now().timestamp()
-        return [s for s in self.sites.values()
-                if s.signing_secret and verify_signature(s.signing_secret, raw, headers, now)]
+        return [
+            s
+            for s in self.sites.values()
+            if s.signing_secret and verify_signature(s.signing_secret, raw, headers, now)
+        ]
 
     def _find(self, candidates: list[Site], review_id: str) -> tuple[Site, Any, str, str] | None:
         for site in candidates:
@@ -93,29 +96,57 @@ class Interactions:
         retry = headers.get("x-slack-retry-num") or headers.get("X-Slack-Retry-Num")
         if not may_decide(site.ws, it.user_id, owner):
             self.metrics.slack_requests.labels("refused").inc()
-            log.warning("slack_unauthorized", workspace=site.id, review_id=it.review_id,
-                        user_id=it.user_id, action=it.action)
-            tell(site, self.metrics, channel, it.user_id,
-                 "You are not an approver for this workspace or the owner of this prospect; "
-                 "nothing was changed.")
+            log.warning(
+                "slack_unauthorized",
+                workspace=site.id,
+                review_id=it.review_id,
+                user_id=it.user_id,
+                action=it.action,
+            )
+            tell(
+                site,
+                self.metrics,
+                channel,
+                it.user_id,
+                "You are not an approver for this workspace or the owner of this prospect; "
+                "nothing was changed.",
+            )
             return Reply(200, _modal_error(it, "You are not allowed to decide this review."))
         if review.status != "pending":
             self.metrics.slack_requests.labels("already_decided").inc()
             if not retry:
-                tell(site, self.metrics, channel, it.user_id,
-                     f"This review is already {review.status}"
-                     f"{' by ' + review.decided_by if review.decided_by else ''}.")
-            return Reply(200, None, lambda: redraw(site, self.metrics, review.id,
-                                                   channel=it.channel_id, ts=it.message_ts))
+                tell(
+                    site,
+                    self.metrics,
+                    channel,
+                    it.user_id,
+                    f"This review is already {review.status}"
+                    f"{' by ' + review.decided_by if review.decided_by else ''}.",
+                )
+            return Reply(
+                200,
+                None,
+                lambda: redraw(site, self.metrics, review.id, channel=it.channel_id, ts=it.message_ts),
+            )
         with Session(site.engine) as session:
             reason = stale_reason(session, site.ws, review)
         if reason:
             self.metrics.slack_requests.labels("stale").inc()
-            tell(site, self.metrics, channel, it.user_id,
-                 f"This request is stale ({reason}); it cannot be approved.")
-            return Reply(200, _modal_error(it, f"Stale: {reason}"),
-                         self._once(review.id, lambda: close_stale(
-                             site, self.metrics, review.id, reason, now=self.clock.now())))
+            tell(
+                site,
+                self.metrics,
+                channel,
+                it.user_id,
+                f"This request is stale ({reason}); it cannot be approved.",
+            )
+            return Reply(
+                200,
+                _modal_error(it, f"Stale: {reason}"),
+                self._once(
+                    review.id,
+                    lambda: close_stale(site, self.metrics, review.id, reason, now=self.clock.now()),
+                ),
+            )
         if it.action in ("edit", "reject"):
             return self._open_modal(site, review, it)
         self.metrics.slack_requests.labels(it.action).inc()
@@ -152,12 +183,10 @@ class Interactions:
                 notifier.open_reject(it.trigger_id, card)
         except (ProviderError, InputError, SlackClientError, OSError) as exc:
             message = exc.message if isinstance(exc, (ProviderError, InputError)) else str(exc)
-            log.warning("slack_modal_failed", workspace=site.id, review_id=review.id,
-                        error=message)
+            log.warning("slack_modal_failed", workspace=site.id, review_id=review.id, error=message)
             if isinstance(exc, ProviderError):
                 self.metrics.provider_errors.labels(site.id, "slack", exc.error_class).inc()
-            tell(site, self.metrics, it.channel_id, it.user_id,
-                 f"Could not open the form: {message}")
+            tell(site, self.metrics, it.channel_id, it.user_id, f"Could not open the form: {message}")
         self.metrics.slack_requests.labels(it.action).inc()
         return Reply(200, None)
 
@@ -168,17 +197,32 @@ class Interactions:
             result = apply_decision(site, self.metrics, it.review_id, "approve", actor=actor, now=now)
         elif it.action == "snooze":
             until = now + timedelta(hours=site.ws.config.review.snooze_hours)
-            result = apply_decision(site, self.metrics, it.review_id, "snooze", actor=actor,
-                                    now=now, until=until)
+            result = apply_decision(
+                site, self.metrics, it.review_id, "snooze", actor=actor, now=now, until=until
+            )
         elif it.action == "edit_submit":
-            result = apply_decision(site, self.metrics, it.review_id, "edit", actor=actor, now=now,
-                                    subject=it.edited_subject or None, body=it.edited_body)
+            result = apply_decision(
+                site,
+                self.metrics,
+                it.review_id,
+                "edit",
+                actor=actor,
+                now=now,
+                subject=it.edited_subject or None,
+                body=it.edited_body,
+            )
         else:
-            result = apply_decision(site, self.metrics, it.review_id, "reject", actor=actor,
-                                    now=now, note=it.reason)
+            result = apply_decision(
+                site, self.metrics, it.review_id, "reject", actor=actor, now=now, note=it.reason
+            )
         if result is None:
-            tell(site, self.metrics, it.channel_id, it.user_id,
-                 "Someone else decided this review first; nothing was changed.")
+            tell(
+                site,
+                self.metrics,
+                it.channel_id,
+                it.user_id,
+                "Someone else decided this review first; nothing was changed.",
+            )
         redraw(site, self.metrics, it.review_id, channel=it.channel_id, ts=it.message_ts)
 
 

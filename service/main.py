@@ -11,8 +11,14 @@ from core.logging import configure_logging
 from core.workspace import load_workspace
 
 
-def serve(workspace_dirs: list[str], *, host: str = "127.0.0.1", port: int = 8080,
-          verbose: bool = False, graceful_seconds: int = 60) -> None:
+def serve(
+    workspace_dirs: list[str],
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8080,
+    verbose: bool = False,
+    graceful_seconds: int = 60,
+) -> None:
     import uvicorn
 
     from service.app import create_app
@@ -20,5 +26,11 @@ def serve(workspace_dirs: list[str], *, host: str = "127.0.0.1", port: int = 808
     configure_logging(verbose=verbose)
     workspaces = [load_workspace(Path(d)) for d in workspace_dirs]
     app = create_app(workspaces)
-    uvicorn.run(app, host=host, port=port, log_level="info" if verbose else "warning",
-                timeout_graceful_shutdown=graceful_seconds, access_log=verbose)
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        log_level="info" if verbose else "warning",
+        timeout_graceful_shutdown=graceful_seconds,
+        access_log=verbose,
+    )

@@ -43,8 +43,11 @@ EXPIRY_ACTOR = "system:expiry"
 
 def _cost_so_far(session: Session, workspace: str, prospect_id: str) -> dict[str, float]:
     credits = usd = 0.0
-    for body in session.exec(select(DecisionRecord.body).where(
-            DecisionRecord.workspace == workspace, DecisionRecord.prospect_id == prospect_id)):
+    for body in session.exec(
+        select(DecisionRecord.body).where(
+            DecisionRecord.workspace == workspace, DecisionRecord.prospect_id == prospect_id
+        )
+    ):
         cost = json.loads(body).get("cost") or {}
         credits += float(cost.get("credits") or 0)
         usd += float(cost.get("usd") or 0)
@@ -55,31 +58,43 @@ def _display_actor(actor: str) -> str:
     return actor.split(":", 1)[1] if actor.startswith("slack:") else actor
 
 
-def review_card(session: Session, ws: Workspace, review: Review, *, status: str | None = None,
-                note: str | None = None) -> ReviewCard:
+def review_card(
+    session: Session, ws: Workspace, review: Review, *, status: str | None = None, note: str | None = None
+) -> ReviewCard:
     """The card for one review: prospect, account, reasons, cited evidence, draft, cost."""
     p = session.get(Prospect, review.prospect_id)
     c = session.get(Company, p.company_id) if p is not None and p.company_id else None
     d = session.get(Draft, review.draft_id) if review.draft_id else None
     cited = [i for s in (d.sentences if d else []) for i in s.get("evidence_ids", [])]
-    rows = {e.id: e for e in repo.evidence_by_ids(session, workspace=ws.id,
-                                                  ids=list(dict.fromkeys(cited)))}
-    evidence = [{"id": i, "quote": rows[i].quote, "url": rows[i].source_url}
-                for i in dict.fromkeys(cited) if i in rows]
+    rows = {e.id: e for e in repo.evidence_by_ids(session, workspace=ws.id, ids=list(dict.fromkeys(cited)))}
+    evidence = [
+        {"id": i, "quote": rows[i].quote, "url": rows[i].source_url}
+        for i in dict.fromkeys(cited)
+        if i in rows
+    ]
     return ReviewCard(
-        review_id=review.id, workspace=ws.id, prospect_id=review.prospect_id,
+        review_id=review.id,
+        workspace=ws.id,
+        prospect_id=review.prospect_id,
         prospect_name=(p.full_name if p else "") or (p.email if p else "") or review.prospect_id,
-        prospect_email=p.email if p else "", title=p.title if p else "",
-        company=c.name if c else "", company_domain=c.domain if c else "",
+        prospect_email=p.email if p else "",
+        title=p.title if p else "",
+        company=c.name if c else "",
+        company_domain=c.domain if c else "",
         owner=owner_slack_id(ws, p.owner if p else "") or (p.owner if p else ""),
-        channel=review.channel, step_id=review.step_id,
-        subject=d.subject if d else "", body=d.body if d else "",
-        reasons=tuple(review.reasons or ()), evidence=tuple(evidence),
+        channel=review.channel,
+        step_id=review.step_id,
+        subject=d.subject if d else "",
+        body=d.body if d else "",
+        reasons=tuple(review.reasons or ()),
+        evidence=tuple(evidence),
         cost_so_far=_cost_so_far(session, ws.id, review.prospect_id),
         requested_at=iso(review.requested_at) or "",
         status=status or review.status,  # type: ignore[arg-type]
-        decided_by=_display_actor(review.decided_by), decided_at=iso(review.decided_at) or "",
-        decision_note=review.note if note is None else note)
+        decided_by=_display_actor(review.decided_by),
+        decided_at=iso(review.decided_at) or "",
+        decision_note=review.note if note is None else note,
+    )
 
 
 def owner_slack_id(ws: Workspace, owner: str) -> str:
@@ -112,12 +127,15 @@ def stale_reason(session: Session, ws: Workspace, review: Review) -> str:
     p = session.get(Prospect, review.prospect_id)
     if p is None:
         return "the prospect no longer exists"
-    if any(e.type in ("replied", "linkedin_replied")
-           for e in repo.events_for(session, workspace=ws.id, prospect_id=p.id)):
+    if any(
+        e.type in ("replied", "linkedin_replied")
+        for e in repo.events_for(session, workspace=ws.id, prospect_id=p.id)
+    ):
         return "the prospect replied"
     company = session.get(Company, p.company_id) if p.company_id else None
-    hits = repo.suppression_hits(session, workspace=ws.id, email=p.email_norm,
-                                 domain=company.domain if company else "")
+    hits = repo.suppression_hits(
+        session, workspace=ws.id, email=p.email_norm, domain=company.domain if company else ""
+    )
     if hits:
         return f"the prospect is suppressed ({hits[0]['reason']})"
     if p.status in ("stopped", "done"):
@@ -140,16 +158,28 @@ def slack_target(ws: Workspace, prospect_owner: str) -> str:
 
 
 def _slack_failed(site: Site, metrics: Metrics, exc: Exception, method: str) -> ProviderError:
-    err = exc if isinstance(exc, ProviderError) else slack_error(
-        exc, method=method, token=getattr(site.slack, "token", "") or "")
+    err = (
+        exc
+        if isinstance(exc, ProviderError)
+        else slack_error(exc, method=method, token=getattr(site.slack, "token", "") or "")
+    )
     metrics.provider_errors.labels(site.id, "slack", err.error_class).inc()
-    log.warning("slack_call_failed", workspace=site.id, method=method,
-                error_class=err.error_class, error=err.message)
+    log.warning(
+        "slack_call_failed", workspace=site.id, method=method, error_class=err.error_class, error=err.message
+    )
     return err
 
 
-def redraw(site: Site, metrics: Metrics, review_id: str, *, status: str | None = None,
-           note: str | None = None, channel: str = "", ts: str = "") -> bool:
+def redraw(
+    site: Site,
+    metrics: Metrics,
+    review_id: str,
+    *,
+    status: str | None = None,
+    note: str | None = None,
+    channel: str = "",
+    ts: str = "",
+) -> bool:
     """Update the posted card of a review to show its current state. False when the card
     is unknown or Slack failed (the decision itself stands)."""
     if site.slack is None:
@@ -185,36 +215,50 @@ def tell(site: Site, metrics: Metrics, channel: str, user_id: str, text: str) ->
 # ----------------------------------------------------------------- decisions
 
 
-def apply_decision(site: Site, metrics: Metrics, review_id: str, decision: str, *, actor: str,
-                   now: datetime, **kwargs: Any) -> dict[str, Any] | None:
+def apply_decision(
+    site: Site, metrics: Metrics, review_id: str, decision: str, *, actor: str, now: datetime, **kwargs: Any
+) -> dict[str, Any] | None:
     """decide() and count the outcome; None when the review was already decided."""
     try:
-        result = decide(site.ws, review_id, decision, actor=actor, now=now,  # type: ignore[arg-type]
-                        **kwargs)
+        result = decide(
+            site.ws,
+            review_id,
+            decision,
+            actor=actor,
+            now=now,  # type: ignore[arg-type]
+            **kwargs,
+        )
     except ReviewError as exc:
-        log.info("review_not_applied", workspace=site.id, review_id=review_id,
-                 decision=decision, actor=actor, reason=exc.message)
+        log.info(
+            "review_not_applied",
+            workspace=site.id,
+            review_id=review_id,
+            decision=decision,
+            actor=actor,
+            reason=exc.message,
+        )
         return None
     metrics.decisions.labels(site.id, f"review_{decision}").inc()
     for channel, n in result["run"]["sent"].items():
         if n:
             metrics.sends.labels(site.id, channel).inc(n)
-    log.info("review_decided", workspace=site.id, review_id=review_id, decision=decision,
-             actor=actor)
+    log.info("review_decided", workspace=site.id, review_id=review_id, decision=decision, actor=actor)
     return result
 
 
-def close_stale(site: Site, metrics: Metrics, review_id: str, reason: str, *,
-                now: datetime) -> bool:
+def close_stale(site: Site, metrics: Metrics, review_id: str, reason: str, *, now: datetime) -> bool:
     """Close a pending request that went stale: the graph moves on, the card says why."""
-    done = apply_decision(site, metrics, review_id, "reject", actor=STALE_ACTOR, now=now,
-                          note=f"stale: {reason}")
+    done = apply_decision(
+        site, metrics, review_id, "reject", actor=STALE_ACTOR, now=now, note=f"stale: {reason}"
+    )
     if done is None:
         return False
     with session_scope(site.engine) as session:
-        session.execute(update(Review).where(Review.id == review_id,
-                                             Review.decided_by == STALE_ACTOR)
-                        .values(status="stale", note=reason))
+        session.execute(
+            update(Review)
+            .where(Review.id == review_id, Review.decided_by == STALE_ACTOR)
+            .values(status="stale", note=reason)
+        )
     log.info("review_stale", workspace=site.id, review_id=review_id, reason=reason)
     redraw(site, metrics, review_id)
     return True
@@ -233,8 +277,9 @@ def post_pending(site: Site, metrics: Metrics, *, now: datetime) -> int:
         todo = []
         for r in pending:
             msg = session.get(ReviewMessage, r.id)
-            again = (msg is not None and r.decided_at is not None
-                     and to_utc(msg.posted_at) < to_utc(r.decided_at))
+            again = (
+                msg is not None and r.decided_at is not None and to_utc(msg.posted_at) < to_utc(r.decided_at)
+            )
             if msg is None or again:
                 todo.append(r.id)
     posted = 0
@@ -258,8 +303,15 @@ def post_pending(site: Site, metrics: Metrics, *, now: datetime) -> int:
         with session_scope(site.engine) as session:
             msg = session.get(ReviewMessage, review_id)
             if msg is None:
-                session.add(ReviewMessage(review_id=review_id, workspace=site.id,
-                                          slack_channel=channel, slack_ts=ts, posted_at=now))
+                session.add(
+                    ReviewMessage(
+                        review_id=review_id,
+                        workspace=site.id,
+                        slack_channel=channel,
+                        slack_ts=ts,
+                        posted_at=now,
+                    )
+                )
             else:
                 msg.slack_channel, msg.slack_ts, msg.posted_at = channel, ts, now
                 msg.reminded_at = None
@@ -280,9 +332,16 @@ def remind_and_expire(site: Site, metrics: Metrics, *, now: datetime) -> dict[st
         rows = []
         for r in repo.pending_reviews(session, workspace=site.id):
             msg = session.get(ReviewMessage, r.id)
-            rows.append((r.id, to_utc(r.requested_at), stale_reason(session, site.ws, r),
-                         None if msg is None else (msg.slack_channel, msg.slack_ts,
-                                                   to_utc(msg.posted_at), msg.reminded_at)))
+            rows.append(
+                (
+                    r.id,
+                    to_utc(r.requested_at),
+                    stale_reason(session, site.ws, r),
+                    None
+                    if msg is None
+                    else (msg.slack_channel, msg.slack_ts, to_utc(msg.posted_at), msg.reminded_at),
+                )
+            )
     for review_id, requested_at, reason, msg in rows:
         if reason:
             counts["stale"] += close_stale(site, metrics, review_id, reason, now=now)
@@ -302,19 +361,24 @@ def remind_and_expire(site: Site, metrics: Metrics, *, now: datetime) -> dict[st
 def _expire(site: Site, metrics: Metrics, review_id: str, *, now: datetime) -> int:
     hours = site.ws.config.review.expire_after_hours
     note = f"no decision within {hours:g} hours"
-    if apply_decision(site, metrics, review_id, "reject", actor=EXPIRY_ACTOR, now=now,
-                      note=f"expired: {note}") is None:
+    if (
+        apply_decision(
+            site, metrics, review_id, "reject", actor=EXPIRY_ACTOR, now=now, note=f"expired: {note}"
+        )
+        is None
+    ):
         return 0
     with session_scope(site.engine) as session:
-        session.execute(update(Review).where(Review.id == review_id,
-                                             Review.decided_by == EXPIRY_ACTOR)
-                        .values(status="expired", note=note))
+        session.execute(
+            update(Review)
+            .where(Review.id == review_id, Review.decided_by == EXPIRY_ACTOR)
+            .values(status="expired", note=note)
+        )
     redraw(site, metrics, review_id)
     return 1
 
 
-def _escalate(site: Site, metrics: Metrics, review_id: str, msg: tuple | None, *,
-              now: datetime) -> int:
+def _escalate(site: Site, metrics: Metrics, review_id: str, msg: tuple | None, *, now: datetime) -> int:
     target = site.ws.config.review.escalate_to
     if site.slack is None or not target:
         log.warning("review_escalation_unset", workspace=site.id, review_id=review_id)
@@ -328,15 +392,23 @@ def _escalate(site: Site, metrics: Metrics, review_id: str, msg: tuple | None, *
         _slack_failed(site, metrics, exc, "chat.postMessage")
         return 0
     if msg is not None:  # the old card says where the request went
-        redraw(site, metrics, review_id, status="expired",
-               note=f"escalated to {target} after "
-                    f"{site.ws.config.review.expire_after_hours:g} hours",
-               channel=msg[0], ts=msg[1])
+        redraw(
+            site,
+            metrics,
+            review_id,
+            status="expired",
+            note=f"escalated to {target} after {site.ws.config.review.expire_after_hours:g} hours",
+            channel=msg[0],
+            ts=msg[1],
+        )
     with session_scope(site.engine) as session:
         row = session.get(ReviewMessage, review_id)
         if row is None:
-            session.add(ReviewMessage(review_id=review_id, workspace=site.id,
-                                      slack_channel=channel, slack_ts=ts, posted_at=now))
+            session.add(
+                ReviewMessage(
+                    review_id=review_id, workspace=site.id, slack_channel=channel, slack_ts=ts, posted_at=now
+                )
+            )
         else:
             row.slack_channel, row.slack_ts, row.posted_at, row.reminded_at = channel, ts, now, None
             session.add(row)

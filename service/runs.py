@@ -25,8 +25,9 @@ class ShutdownRequested(Exception):
     """Raised between two prospects when the service is stopping."""
 
 
-def _run(site: Site, scheduler: ServiceScheduler, metrics: Metrics, now: datetime,
-         kind: str) -> dict[str, Any] | None:
+def _run(
+    site: Site, scheduler: ServiceScheduler, metrics: Metrics, now: datetime, kind: str
+) -> dict[str, Any] | None:
     def progress(done: int, total: int) -> None:
         if scheduler.stopping.is_set() and done < total:
             raise ShutdownRequested()
@@ -37,25 +38,32 @@ def _run(site: Site, scheduler: ServiceScheduler, metrics: Metrics, now: datetim
         log.info("run_interrupted_by_shutdown", workspace=site.id, kind=kind)
         return None
     metrics.count_summary(site.id, kind, summary)
-    log.info("run_finished", workspace=site.id, kind=kind, run_id=summary["run_id"],
-             processed=summary["processed"])
+    log.info(
+        "run_finished", workspace=site.id, kind=kind, run_id=summary["run_id"], processed=summary["processed"]
+    )
     if summary["review_requested"]:
         post_pending(site, metrics, now=now)
     return summary
 
 
-def daily_job(site: Site, scheduler: ServiceScheduler, metrics: Metrics,
-              now: datetime) -> dict[str, Any] | None:
+def daily_job(
+    site: Site, scheduler: ServiceScheduler, metrics: Metrics, now: datetime
+) -> dict[str, Any] | None:
     return _run(site, scheduler, metrics, now, "daily")
 
 
-def wakeup_job(site: Site, scheduler: ServiceScheduler, metrics: Metrics,
-               now: datetime) -> dict[str, Any] | None:
+def wakeup_job(
+    site: Site, scheduler: ServiceScheduler, metrics: Metrics, now: datetime
+) -> dict[str, Any] | None:
     """A run only when some deferred prospect's time has come."""
     with Session(site.engine) as session:
-        due = session.exec(select(Prospect.id).where(
-            Prospect.workspace == site.id, Prospect.status == "waiting",
-            Prospect.next_action_at <= now).limit(1)).first()
+        due = session.exec(
+            select(Prospect.id)
+            .where(
+                Prospect.workspace == site.id, Prospect.status == "waiting", Prospect.next_action_at <= now
+            )
+            .limit(1)
+        ).first()
     if due is None:
         return None
     return _run(site, scheduler, metrics, now, "wakeup")

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from sqlalchemy.engine import Engine
 
@@ -78,7 +79,6 @@ def make_sites(workspaces: list[Workspace], factory: SlackClientFactory) -> dict
         if ws.id in sites:
             from core.errors import ConfigError
 
-            raise ConfigError(f"two workspaces share the id {ws.id!r}", file=str(ws.root),
-                              key="client.id")
+            raise ConfigError(f"two workspaces share the id {ws.id!r}", file=str(ws.root), key="client.id")
         sites[ws.id] = Site(ws=ws, slack=factory(ws))
     return sites

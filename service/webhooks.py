@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from collections.abc import Mapping
 from datetime import datetime
-from typing import Any, Mapping
+from typing import Any
 
 from service.sites import Site
 from tools.events import map_webhook
@@ -28,8 +29,7 @@ def authentic(site: Site, provider: str, raw: bytes, headers: Mapping[str, str])
     if signature:
         expected = hmac.new(secret.encode("utf-8"), raw, hashlib.sha256).hexdigest()
         value = signature.split("=", 1)[1] if signature.startswith("sha256=") else signature
-        return hmac.compare_digest(value.strip().lower().encode("ascii", "replace"),
-                                   expected.encode("ascii"))
+        return hmac.compare_digest(value.strip().lower().encode("ascii", "replace"), expected.encode("ascii"))
     return False
 
 

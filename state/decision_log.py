@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Iterable, Iterator, Mapping
+from typing import Any
 
-from sqlalchemy.engine import Engine
 from sqlalchemy import insert, update
+from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from core.canonical import canonical_json, sha256_hex
@@ -39,8 +40,9 @@ def append(session: Session, workspace: str, bodies: Iterable[Mapping[str, Any]]
     update): this is on every decision's path."""
     heads = ChainHead.__table__
     conn = session.connection()
-    row = conn.execute(select(heads.c.seq, heads.c.hash)
-                       .where(heads.c.workspace == workspace).with_for_update()).first()
+    row = conn.execute(
+        select(heads.c.seq, heads.c.hash).where(heads.c.workspace == workspace).with_for_update()
+    ).first()
     if row is None:
         conn.execute(insert(heads).values(workspace=workspace, seq=0, hash=GENESIS))
         seq, prev = 0, GENESIS
@@ -50,16 +52,27 @@ def append(session: Session, workspace: str, bodies: Iterable[Mapping[str, Any]]
     for raw in bodies:
         seq += 1
         body = dict(raw)
-        body.update(id=body.get("id") or f"dec_{uuid.uuid4().hex[:20]}", seq=seq,
-                    workspace=workspace, prev_hash=prev)
+        body.update(
+            id=body.get("id") or f"dec_{uuid.uuid4().hex[:20]}", seq=seq, workspace=workspace, prev_hash=prev
+        )
         body["at"] = iso(body["at"]) if isinstance(body["at"], datetime) else body["at"]
         text = canonical_json(body)
         digest = chain_hash(prev, text)
-        rows.append({"id": body["id"], "workspace": workspace, "seq": seq,
-                     "at": to_utc(parse_instant(body["at"])), "run_id": body.get("run_id", ""),
-                     "prospect_id": body.get("prospect_id", ""), "node": body.get("node", ""),
-                     "action": body.get("action", ""), "body": text, "prev_hash": prev,
-                     "hash": digest})
+        rows.append(
+            {
+                "id": body["id"],
+                "workspace": workspace,
+                "seq": seq,
+                "at": to_utc(parse_instant(body["at"])),
+                "run_id": body.get("run_id", ""),
+                "prospect_id": body.get("prospect_id", ""),
+                "node": body.get("node", ""),
+                "action": body.get("action", ""),
+                "body": text,
+                "prev_hash": prev,
+                "hash": digest,
+            }
+        )
         prev = digest
         stored.append({**body, "hash": digest})
     if rows:
@@ -78,9 +91,14 @@ class VerifyResult:
     problem: str = ""
 
     def to_dict(self) -> dict[str, Any]:
-        return {"ok": self.ok, "records": self.records, "head_seq": self.head_seq,
-                "first_broken_seq": self.first_broken_seq,
-                "first_broken_id": self.first_broken_id, "problem": self.problem}
+        return {
+            "ok": self.ok,
+            "records": self.records,
+            "head_seq": self.head_seq,
+            "first_broken_seq": self.first_broken_seq,
+            "first_broken_id": self.first_broken_id,
+            "problem": self.problem,
+        }
 
 
 def iter_records(engine: Engine, workspace: str, *, batch: int = 2000) -> Iterator[DecisionRecord]:
@@ -89,9 +107,11 @@ def iter_records(engine: Engine, workspace: str, *, batch: int = 2000) -> Iterat
     while True:
         with Session(engine) as session:
             rows = session.exec(
-                select(DecisionRecord).where(DecisionRecord.workspace == workspace,
-                                             DecisionRecord.seq > last)
-                .order_by(DecisionRecord.seq).limit(batch)).all()
+                select(DecisionRecord)
+                .where(DecisionRecord.workspace == workspace, DecisionRecord.seq > last)
+                .order_by(DecisionRecord.seq)
+                .limit(batch)
+            ).all()
         if not rows:
             return
         yield from rows
@@ -110,9 +130,15 @@ def verify(engine: Engine, workspace: str) -> VerifyResult:
         head = session.get(ChainHead, workspace)
     head_seq = head.seq if head else 0
     if head is not None and (head.seq != expected_seq - 1 or head.hash != prev):
-        return VerifyResult(False, count, head_seq, expected_seq - 1 if count else None, None,
-                            f"the chain ends at seq {expected_seq - 1} but the head says "
-                            f"seq {head.seq}: records were removed from the end")
+        return VerifyResult(
+            False,
+            count,
+            head_seq,
+            expected_seq - 1 if count else None,
+            None,
+            f"the chain ends at seq {expected_seq - 1} but the head says "
+            f"seq {head.seq}: records were removed from the end",
+        )
     return VerifyResult(True, count, head_seq)
 
 

@@ -8,7 +8,7 @@ core.timeutil.to_utc). JSON columns are reassigned, never mutated in place.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Optional
+from typing import Any
 
 from sqlalchemy import JSON, Column, Index, Text, UniqueConstraint
 from sqlalchemy.dialects.postgresql import JSONB
@@ -24,8 +24,10 @@ def json_field(default: Any = None) -> Any:
 
 class Company(SQLModel, table=True):
     __tablename__ = "companies"
-    __table_args__ = (UniqueConstraint("workspace", "domain"),
-                      Index("ix_companies_ws_norm", "workspace", "norm_name"))
+    __table_args__ = (
+        UniqueConstraint("workspace", "domain"),
+        Index("ix_companies_ws_norm", "workspace", "norm_name"),
+    )
 
     id: str = Field(primary_key=True)
     workspace: str = Field(index=True)
@@ -33,9 +35,9 @@ class Company(SQLModel, table=True):
     norm_name: str
     domain: str
     industry: str = ""
-    employee_count: Optional[int] = None
+    employee_count: int | None = None
     country: str = ""
-    researched_at: Optional[datetime] = None
+    researched_at: datetime | None = None
     research_status: str = "pending"  # pending | done | not_found | failed
     research_error: str = ""
 
@@ -61,19 +63,19 @@ class Prospect(SQLModel, table=True):
     linkedin_norm: str = ""
     phone: str = ""
     title: str = ""
-    company_id: Optional[str] = Field(default=None, index=True)
+    company_id: str | None = Field(default=None, index=True)
     country: str = ""
     region: str = ""
     city: str = ""
     timezone: str = ""
-    tier: Optional[int] = None
+    tier: int | None = None
     owner: str = ""
     source: str = ""
     attributes: dict = json_field()
     status: str = "active"  # active | waiting | awaiting_review | stopped | done
     stop_reason: str = ""
     next_action: str = ""
-    next_action_at: Optional[datetime] = None
+    next_action_at: datetime | None = None
     created_at: datetime
     updated_at: datetime
 
@@ -82,22 +84,22 @@ class Signal(SQLModel, table=True):
     __tablename__ = "signals"
     __table_args__ = (UniqueConstraint("workspace", "dedupe_key"),)
 
-    id: Optional[int] = Field(default=None, primary_key=True)
+    id: int | None = Field(default=None, primary_key=True)
     workspace: str = Field(index=True)
     dedupe_key: str
-    company_id: Optional[str] = Field(default=None, index=True)
-    prospect_id: Optional[str] = Field(default=None, index=True)
+    company_id: str | None = Field(default=None, index=True)
+    prospect_id: str | None = Field(default=None, index=True)
     type: str
     detail: str = ""
     url: str = ""
-    occurred_at: Optional[datetime] = None
+    occurred_at: datetime | None = None
 
 
 class Suppression(SQLModel, table=True):
     __tablename__ = "suppressions"
     __table_args__ = (UniqueConstraint("workspace", "kind", "value"),)
 
-    id: Optional[int] = Field(default=None, primary_key=True)
+    id: int | None = Field(default=None, primary_key=True)
     workspace: str = Field(index=True)
     kind: str  # email | domain
     value: str
@@ -111,8 +113,8 @@ class Evidence(SQLModel, table=True):
 
     workspace: str = Field(primary_key=True)
     id: str = Field(primary_key=True)  # ev_<hash>: stable for the same source and quote
-    company_id: Optional[str] = Field(default=None, index=True)
-    prospect_id: Optional[str] = Field(default=None, index=True)
+    company_id: str | None = Field(default=None, index=True)
+    prospect_id: str | None = Field(default=None, index=True)
     kind: str  # product | about | hiring | funding | news | expansion | tech | signal
     source_url: str
     quote: str = Field(sa_column=Column(Text, nullable=False))
@@ -124,10 +126,12 @@ class LookupCache(SQLModel, table=True):
     """Paid lookups (research, enrichment, LLM) keyed so the same lookup is never paid twice."""
 
     __tablename__ = "lookup_cache"
-    __table_args__ = (UniqueConstraint("workspace", "provider", "key"),
-                      Index("ix_lookup_cache_spend", "workspace", "created_at"))
+    __table_args__ = (
+        UniqueConstraint("workspace", "provider", "key"),
+        Index("ix_lookup_cache_spend", "workspace", "created_at"),
+    )
 
-    id: Optional[int] = Field(default=None, primary_key=True)
+    id: int | None = Field(default=None, primary_key=True)
     workspace: str = Field(index=True)
     provider: str
     key: str
@@ -173,19 +177,21 @@ class Review(SQLModel, table=True):
     status: str = "pending"  # pending | approved | rejected | edited | stale | expired
     requested_at: datetime
     requested_run_id: str = ""
-    decided_at: Optional[datetime] = None
+    decided_at: datetime | None = None
     decided_by: str = ""
     note: str = ""
 
 
 class OutboxMessage(SQLModel, table=True):
     __tablename__ = "outbox"
-    __table_args__ = (UniqueConstraint("idempotency_key"),
-                      Index("ix_outbox_usage", "workspace", "channel", "status", "sent_at"),
-                      Index("ix_outbox_draft", "draft_id"),
-                      Index("ix_outbox_provider_msg", "workspace", "provider_message_id"))
+    __table_args__ = (
+        UniqueConstraint("idempotency_key"),
+        Index("ix_outbox_usage", "workspace", "channel", "status", "sent_at"),
+        Index("ix_outbox_draft", "draft_id"),
+        Index("ix_outbox_provider_msg", "workspace", "provider_message_id"),
+    )
 
-    id: Optional[int] = Field(default=None, primary_key=True)
+    id: int | None = Field(default=None, primary_key=True)
     workspace: str = Field(index=True)
     prospect_id: str = Field(index=True)
     idempotency_key: str
@@ -202,17 +208,17 @@ class OutboxMessage(SQLModel, table=True):
     error: str = ""
     run_id: str = ""
     created_at: datetime
-    sent_at: Optional[datetime] = None
+    sent_at: datetime | None = None
 
 
 class EngagementEventRow(SQLModel, table=True):
     __tablename__ = "events"
     __table_args__ = (UniqueConstraint("workspace", "dedupe_key"),)
 
-    id: Optional[int] = Field(default=None, primary_key=True)
+    id: int | None = Field(default=None, primary_key=True)
     workspace: str = Field(index=True)
     dedupe_key: str
-    prospect_id: Optional[str] = Field(default=None, index=True)
+    prospect_id: str | None = Field(default=None, index=True)
     type: str
     channel: str = ""
     occurred_at: datetime
@@ -230,7 +236,7 @@ class Run(SQLModel, table=True):
     kind: str = "daily"  # daily | review | replay
     now: datetime
     started_at: datetime
-    finished_at: Optional[datetime] = None
+    finished_at: datetime | None = None
     status: str = "running"  # running | finished | failed
     dry_run: bool = False
     summary: dict = json_field()
@@ -241,9 +247,11 @@ class DecisionRecord(SQLModel, table=True):
     columns are copies for querying and are checked against the body on verify."""
 
     __tablename__ = "decisions"
-    __table_args__ = (UniqueConstraint("workspace", "seq"),
-                      Index("ix_decisions_ws_run", "workspace", "run_id"),
-                      Index("ix_decisions_ws_prospect", "workspace", "prospect_id"))
+    __table_args__ = (
+        UniqueConstraint("workspace", "seq"),
+        Index("ix_decisions_ws_run", "workspace", "run_id"),
+        Index("ix_decisions_ws_prospect", "workspace", "prospect_id"),
+    )
 
     id: str = Field(primary_key=True)
     workspace: str
@@ -273,7 +281,7 @@ class InboundLead(SQLModel, table=True):
     __tablename__ = "inbound_leads"
     __table_args__ = (UniqueConstraint("workspace", "dedupe_key"),)
 
-    id: Optional[int] = Field(default=None, primary_key=True)
+    id: int | None = Field(default=None, primary_key=True)
     workspace: str = Field(index=True)
     dedupe_key: str
     payload: dict = json_field()
@@ -281,7 +289,7 @@ class InboundLead(SQLModel, table=True):
     prospect_id: str = ""
     error: str = ""
     received_at: datetime
-    processed_at: Optional[datetime] = None
+    processed_at: datetime | None = None
 
 
 class ReviewMessage(SQLModel, table=True):
@@ -294,7 +302,7 @@ class ReviewMessage(SQLModel, table=True):
     slack_channel: str
     slack_ts: str
     posted_at: datetime
-    reminded_at: Optional[datetime] = None
+    reminded_at: datetime | None = None
 
 
 class Task(SQLModel, table=True):
@@ -303,7 +311,7 @@ class Task(SQLModel, table=True):
     __tablename__ = "tasks"
     __table_args__ = (UniqueConstraint("workspace", "dedupe_key"),)
 
-    id: Optional[int] = Field(default=None, primary_key=True)
+    id: int | None = Field(default=None, primary_key=True)
     workspace: str = Field(index=True)
     dedupe_key: str
     prospect_id: str = ""

@@ -3,15 +3,24 @@ and never crosses workspaces."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from datetime import datetime
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 from sqlalchemy import case, func, or_
 from sqlmodel import Session, select
 
 from state.models import (
-    Company, Draft, EngagementEventRow, Evidence, LookupCache, OutboxMessage, Prospect, Review,
-    Run, Suppression,
+    Company,
+    Draft,
+    EngagementEventRow,
+    Evidence,
+    LookupCache,
+    OutboxMessage,
+    Prospect,
+    Review,
+    Run,
+    Suppression,
 )
 
 SENT = "sent"
@@ -22,12 +31,14 @@ def get_prospect(session: Session, *, workspace: str, ref: str) -> Prospect | No
     p = session.get(Prospect, ref)
     if p is not None and p.workspace == workspace:
         return p
-    return session.exec(select(Prospect).where(Prospect.workspace == workspace,
-                                               Prospect.email_norm == ref.strip().lower())).first()
+    return session.exec(
+        select(Prospect).where(Prospect.workspace == workspace, Prospect.email_norm == ref.strip().lower())
+    ).first()
 
 
-def list_prospects(session: Session, *, workspace: str, limit: int | None = None,
-                   status: str | None = None) -> Sequence[Prospect]:
+def list_prospects(
+    session: Session, *, workspace: str, limit: int | None = None, status: str | None = None
+) -> Sequence[Prospect]:
     q = select(Prospect).where(Prospect.workspace == workspace)
     if status:
         q = q.where(Prospect.status == status)
@@ -35,14 +46,20 @@ def list_prospects(session: Session, *, workspace: str, limit: int | None = None
     return session.exec(q.limit(limit) if limit else q).all()
 
 
-def due_prospect_ids(session: Session, *, workspace: str, now: datetime,
-                     limit: int | None = None) -> list[str]:
+def due_prospect_ids(
+    session: Session, *, workspace: str, now: datetime, limit: int | None = None
+) -> list[str]:
     """Prospects whose next action is due: active, or waiting with next_action_at <= now."""
-    q = (select(Prospect.id).where(
-        Prospect.workspace == workspace,
-        or_(Prospect.status == "active",
-            (Prospect.status == "waiting") & (Prospect.next_action_at <= now)))
-        .order_by(Prospect.next_action_at, Prospect.id))
+    q = (
+        select(Prospect.id)
+        .where(
+            Prospect.workspace == workspace,
+            or_(
+                Prospect.status == "active", (Prospect.status == "waiting") & (Prospect.next_action_at <= now)
+            ),
+        )
+        .order_by(Prospect.next_action_at, Prospect.id)
+    )
     return list(session.exec(q.limit(limit) if limit else q).all())
 
 
@@ -62,88 +79,114 @@ def suppression_hits(session: Session, *, workspace: str, email: str, domain: st
         conds.append((Suppression.kind == "domain") & (Suppression.value == domain))
     if not conds:
         return []
-    rows = session.exec(select(Suppression).where(Suppression.workspace == workspace, or_(*conds))
-                        .order_by(Suppression.id)).all()
+    rows = session.exec(
+        select(Suppression).where(Suppression.workspace == workspace, or_(*conds)).order_by(Suppression.id)
+    ).all()
     return [{"reason": s.reason, "match": s.kind, "value": s.value} for s in rows]
 
 
 def outbox_for(session: Session, *, workspace: str, prospect_id: str) -> Sequence[OutboxMessage]:
-    return session.exec(select(OutboxMessage).where(OutboxMessage.workspace == workspace,
-                                                    OutboxMessage.prospect_id == prospect_id)
-                        .order_by(OutboxMessage.id)).all()
+    return session.exec(
+        select(OutboxMessage)
+        .where(OutboxMessage.workspace == workspace, OutboxMessage.prospect_id == prospect_id)
+        .order_by(OutboxMessage.id)
+    ).all()
 
 
 def events_for(session: Session, *, workspace: str, prospect_id: str) -> Sequence[EngagementEventRow]:
-    return session.exec(select(EngagementEventRow).where(
-        EngagementEventRow.workspace == workspace, EngagementEventRow.prospect_id == prospect_id)
-        .order_by(EngagementEventRow.occurred_at)).all()
+    return session.exec(
+        select(EngagementEventRow)
+        .where(EngagementEventRow.workspace == workspace, EngagementEventRow.prospect_id == prospect_id)
+        .order_by(EngagementEventRow.occurred_at)
+    ).all()
 
 
-def account_replied_at(session: Session, *, workspace: str, company_id: str | None,
-                       exclude: str) -> datetime | None:
+def account_replied_at(
+    session: Session, *, workspace: str, company_id: str | None, exclude: str
+) -> datetime | None:
     if not company_id:
         return None
-    q = (select(func.max(EngagementEventRow.occurred_at))
-         .join(Prospect, Prospect.id == EngagementEventRow.prospect_id)
-         .where(EngagementEventRow.workspace == workspace, Prospect.company_id == company_id,
-                Prospect.id != exclude,
-                EngagementEventRow.type.in_(("replied", "linkedin_replied"))))
+    q = (
+        select(func.max(EngagementEventRow.occurred_at))
+        .join(Prospect, Prospect.id == EngagementEventRow.prospect_id)
+        .where(
+            EngagementEventRow.workspace == workspace,
+            Prospect.company_id == company_id,
+            Prospect.id != exclude,
+            EngagementEventRow.type.in_(("replied", "linkedin_replied")),
+        )
+    )
     return session.exec(q).first()
 
 
-def account_contacts_touched(session: Session, *, workspace: str, company_id: str | None,
-                             since: datetime) -> int:
+def account_contacts_touched(
+    session: Session, *, workspace: str, company_id: str | None, since: datetime
+) -> int:
     if not company_id:
         return 0
-    q = (select(func.count(func.distinct(OutboxMessage.prospect_id)))
-         .join(Prospect, Prospect.id == OutboxMessage.prospect_id)
-         .where(OutboxMessage.workspace == workspace, Prospect.company_id == company_id,
-                OutboxMessage.status == SENT, OutboxMessage.sent_at >= since))
+    q = (
+        select(func.count(func.distinct(OutboxMessage.prospect_id)))
+        .join(Prospect, Prospect.id == OutboxMessage.prospect_id)
+        .where(
+            OutboxMessage.workspace == workspace,
+            Prospect.company_id == company_id,
+            OutboxMessage.status == SENT,
+            OutboxMessage.sent_at >= since,
+        )
+    )
     return int(session.exec(q).first() or 0)
 
 
-
 def drafts_for(session: Session, *, workspace: str, prospect_id: str) -> Sequence[Draft]:
-    return session.exec(select(Draft).where(Draft.workspace == workspace,
-                                            Draft.prospect_id == prospect_id,
-                                            Draft.status != "superseded")
-                        .order_by(Draft.created_at)).all()
+    return session.exec(
+        select(Draft)
+        .where(Draft.workspace == workspace, Draft.prospect_id == prospect_id, Draft.status != "superseded")
+        .order_by(Draft.created_at)
+    ).all()
 
 
 def reviews_for(session: Session, *, workspace: str, prospect_id: str) -> Sequence[Review]:
-    return session.exec(select(Review).where(Review.workspace == workspace,
-                                             Review.prospect_id == prospect_id)
-                        .order_by(Review.requested_at)).all()
+    return session.exec(
+        select(Review)
+        .where(Review.workspace == workspace, Review.prospect_id == prospect_id)
+        .order_by(Review.requested_at)
+    ).all()
 
 
-def evidence_for(session: Session, *, workspace: str, company_id: str | None,
-                 prospect_id: str) -> Sequence[Evidence]:
+def evidence_for(
+    session: Session, *, workspace: str, company_id: str | None, prospect_id: str
+) -> Sequence[Evidence]:
     conds = [Evidence.prospect_id == prospect_id]
     if company_id:
         conds.append(Evidence.company_id == company_id)
-    return session.exec(select(Evidence).where(Evidence.workspace == workspace, or_(*conds))
-                        .order_by(Evidence.id)).all()
-
+    return session.exec(
+        select(Evidence).where(Evidence.workspace == workspace, or_(*conds)).order_by(Evidence.id)
+    ).all()
 
 
 def cached_lookup(session: Session, *, workspace: str, provider: str, key: str) -> LookupCache | None:
-    return session.exec(select(LookupCache).where(LookupCache.workspace == workspace,
-                                                  LookupCache.provider == provider,
-                                                  LookupCache.key == key)).first()
+    return session.exec(
+        select(LookupCache).where(
+            LookupCache.workspace == workspace, LookupCache.provider == provider, LookupCache.key == key
+        )
+    ).first()
 
 
 def spend_since(session: Session, *, workspace: str, since: datetime) -> dict[str, float]:
-    row = session.exec(select(func.coalesce(func.sum(LookupCache.credits), 0.0),
-                              func.coalesce(func.sum(LookupCache.usd), 0.0))
-                       .where(LookupCache.workspace == workspace,
-                              LookupCache.created_at >= since)).first()
+    row = session.exec(
+        select(
+            func.coalesce(func.sum(LookupCache.credits), 0.0), func.coalesce(func.sum(LookupCache.usd), 0.0)
+        ).where(LookupCache.workspace == workspace, LookupCache.created_at >= since)
+    ).first()
     return {"credits": float(row[0]), "usd": float(row[1])} if row else {"credits": 0.0, "usd": 0.0}
 
 
 def pending_reviews(session: Session, *, workspace: str) -> Sequence[Review]:
-    return session.exec(select(Review).where(Review.workspace == workspace,
-                                             Review.status == "pending")
-                        .order_by(Review.requested_at)).all()
+    return session.exec(
+        select(Review)
+        .where(Review.workspace == workspace, Review.status == "pending")
+        .order_by(Review.requested_at)
+    ).all()
 
 
 def get_review(session: Session, *, workspace: str, review_id: str) -> Review | None:
@@ -164,12 +207,14 @@ def get_run(session: Session, *, workspace: str, run_id: str) -> Run | None:
 
 
 def reviews_for_workspace(session: Session, *, workspace: str) -> Sequence[Review]:
-    return session.exec(select(Review).where(Review.workspace == workspace)
-                        .order_by(Review.requested_at)).all()
+    return session.exec(
+        select(Review).where(Review.workspace == workspace).order_by(Review.requested_at)
+    ).all()
 
 
-def decisions_for(session: Session, *, workspace: str, run_id: str | None = None,
-                  prospect_id: str | None = None) -> Sequence[Any]:
+def decisions_for(
+    session: Session, *, workspace: str, run_id: str | None = None, prospect_id: str | None = None
+) -> Sequence[Any]:
     from state.models import DecisionRecord
 
     q = select(DecisionRecord).where(DecisionRecord.workspace == workspace)
@@ -187,31 +232,46 @@ def template_sends(session: Session, *, workspace: str, versions: Iterable[str])
     versions = [v for v in versions if v]
     if not versions:
         return {}
-    rows = session.exec(select(D.template_version, func.count(OutboxMessage.id))
-                        .join(OutboxMessage, OutboxMessage.draft_id == D.id)
-                        .where(OutboxMessage.workspace == workspace, OutboxMessage.status == SENT,
-                               D.template_version.in_(versions))
-                        .group_by(D.template_version)).all()
+    rows = session.exec(
+        select(D.template_version, func.count(OutboxMessage.id))
+        .join(OutboxMessage, OutboxMessage.draft_id == D.id)
+        .where(
+            OutboxMessage.workspace == workspace,
+            OutboxMessage.status == SENT,
+            D.template_version.in_(versions),
+        )
+        .group_by(D.template_version)
+    ).all()
     return {v: int(n) for v, n in rows}
 
 
 def evidence_by_ids(session: Session, *, workspace: str, ids: Sequence[str]) -> Sequence[Evidence]:
     if not ids:
         return []
-    return session.exec(select(Evidence).where(Evidence.workspace == workspace,
-                                               Evidence.id.in_(list(ids)))).all()
+    return session.exec(
+        select(Evidence).where(Evidence.workspace == workspace, Evidence.id.in_(list(ids)))
+    ).all()
 
 
 def first_sent_at(session: Session, *, workspace: str, channel: str) -> datetime | None:
-    return session.exec(select(func.min(OutboxMessage.sent_at)).where(
-        OutboxMessage.workspace == workspace, OutboxMessage.channel == channel,
-        OutboxMessage.status == SENT)).first()
+    return session.exec(
+        select(func.min(OutboxMessage.sent_at)).where(
+            OutboxMessage.workspace == workspace,
+            OutboxMessage.channel == channel,
+            OutboxMessage.status == SENT,
+        )
+    ).first()
 
 
 def direct_mail_usd(session: Session, *, workspace: str, since: datetime) -> float:
-    rows = session.exec(select(OutboxMessage.payload).where(
-        OutboxMessage.workspace == workspace, OutboxMessage.channel == "direct_mail",
-        OutboxMessage.status == SENT, OutboxMessage.sent_at >= since)).all()
+    rows = session.exec(
+        select(OutboxMessage.payload).where(
+            OutboxMessage.workspace == workspace,
+            OutboxMessage.channel == "direct_mail",
+            OutboxMessage.status == SENT,
+            OutboxMessage.sent_at >= since,
+        )
+    ).all()
     return float(sum(float((p or {}).get("cost_usd") or 0) for p in rows))
 
 
@@ -219,9 +279,13 @@ def spend_for_prospect(session: Session, *, workspace: str, prospect_id: str) ->
     """Credits spent on this prospect's own lookups (enrichment), from its decisions' cost."""
     from state.models import DecisionRecord
 
-    rows = session.exec(select(DecisionRecord.body).where(
-        DecisionRecord.workspace == workspace, DecisionRecord.prospect_id == prospect_id,
-        DecisionRecord.action == "enrich")).all()
+    rows = session.exec(
+        select(DecisionRecord.body).where(
+            DecisionRecord.workspace == workspace,
+            DecisionRecord.prospect_id == prospect_id,
+            DecisionRecord.action == "enrich",
+        )
+    ).all()
     import json
 
     credits = usd = 0.0
@@ -232,34 +296,44 @@ def spend_for_prospect(session: Session, *, workspace: str, prospect_id: str) ->
     return {"credits": credits, "usd": usd}
 
 
-def sends_by_period(session: Session, *, workspace: str, day: datetime, week: datetime,
-                    month: datetime) -> dict[tuple[str, str], tuple[int, int, int]]:
+def sends_by_period(
+    session: Session, *, workspace: str, day: datetime, week: datetime, month: datetime
+) -> dict[tuple[str, str], tuple[int, int, int]]:
     """Sent messages per (channel, kind) since the start of the day, week and month: one
     grouped query over the usage index instead of one count per counter."""
     since = min(week, month)
-    rows = session.exec(select(
-        OutboxMessage.channel, OutboxMessage.kind,
-        func.sum(case((OutboxMessage.sent_at >= day, 1), else_=0)),
-        func.sum(case((OutboxMessage.sent_at >= week, 1), else_=0)),
-        func.sum(case((OutboxMessage.sent_at >= month, 1), else_=0)))
-        .where(OutboxMessage.workspace == workspace, OutboxMessage.status == SENT,
-               OutboxMessage.sent_at >= since)
-        .group_by(OutboxMessage.channel, OutboxMessage.kind)).all()
+    rows = session.exec(
+        select(
+            OutboxMessage.channel,
+            OutboxMessage.kind,
+            func.sum(case((OutboxMessage.sent_at >= day, 1), else_=0)),
+            func.sum(case((OutboxMessage.sent_at >= week, 1), else_=0)),
+            func.sum(case((OutboxMessage.sent_at >= month, 1), else_=0)),
+        )
+        .where(
+            OutboxMessage.workspace == workspace, OutboxMessage.status == SENT, OutboxMessage.sent_at >= since
+        )
+        .group_by(OutboxMessage.channel, OutboxMessage.kind)
+    ).all()
     return {(c, k): (int(d or 0), int(w or 0), int(m or 0)) for c, k, d, w, m in rows}
 
 
-def spend_by_period(session: Session, *, workspace: str, run_since: datetime,
-                    month: datetime) -> dict[str, dict[str, float]]:
+def spend_by_period(
+    session: Session, *, workspace: str, run_since: datetime, month: datetime
+) -> dict[str, dict[str, float]]:
     """Credits and dollars of paid lookups in this run and this month, in one query."""
-    row = session.exec(select(
-        func.coalesce(func.sum(case((LookupCache.created_at >= run_since, LookupCache.credits),
-                                    else_=0.0)), 0.0),
-        func.coalesce(func.sum(case((LookupCache.created_at >= run_since, LookupCache.usd),
-                                    else_=0.0)), 0.0),
-        func.coalesce(func.sum(LookupCache.credits), 0.0),
-        func.coalesce(func.sum(LookupCache.usd), 0.0))
-        .where(LookupCache.workspace == workspace,
-               LookupCache.created_at >= min(run_since, month))).first()
+    row = session.exec(
+        select(
+            func.coalesce(
+                func.sum(case((LookupCache.created_at >= run_since, LookupCache.credits), else_=0.0)), 0.0
+            ),
+            func.coalesce(
+                func.sum(case((LookupCache.created_at >= run_since, LookupCache.usd), else_=0.0)), 0.0
+            ),
+            func.coalesce(func.sum(LookupCache.credits), 0.0),
+            func.coalesce(func.sum(LookupCache.usd), 0.0),
+        ).where(LookupCache.workspace == workspace, LookupCache.created_at >= min(run_since, month))
+    ).first()
     run_c, run_u, month_c, month_u = (float(x) for x in row)
     if run_since < month:  # a run never starts before the month it is in; keep it exact anyway
         month_c, month_u = spend_since(session, workspace=workspace, since=month).values()

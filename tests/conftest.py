@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 import shutil
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -22,14 +22,15 @@ BACKENDS = ["sqlite"] + (["postgres"] if PG_URL else [])
 
 
 def at(text: str) -> datetime:
-    return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(timezone.utc)
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
 
 
 def relax_demo_caps(text: str) -> str:
     """The demo's workspace.toml without its deliberately tight mailbox and budget caps, for
     tests about something else (delivery, Slack) that must not hit them."""
-    return (text.replace("mailbox_daily_cap = 18", "mailbox_daily_cap = 40")
-            .replace("[policy.budget.run]\ncredits = 40", "[policy.budget.run]\ncredits = 1000"))
+    return text.replace("mailbox_daily_cap = 18", "mailbox_daily_cap = 40").replace(
+        "[policy.budget.run]\ncredits = 40", "[policy.budget.run]\ncredits = 1000"
+    )
 
 
 def copy_demo(dest: Path, *, backend: str = "sqlite", relaxed: bool = False) -> Path:
@@ -64,8 +65,7 @@ def purge_postgres_workspace(workspace: str) -> None:
                 conn.execute(table.delete().where(table.c.workspace == workspace))
         for name in ("checkpoint_writes", "checkpoint_blobs", "checkpoints"):
             if name in existing:
-                conn.execute(text(f"DELETE FROM {name} WHERE thread_id LIKE :p"),
-                             {"p": f"{workspace}:%"})
+                conn.execute(text(f"DELETE FROM {name} WHERE thread_id LIKE :p"), {"p": f"{workspace}:%"})
 
 
 @pytest.fixture(params=BACKENDS)

@@ -12,12 +12,32 @@ from run import app
 from tests.conftest import copy_demo
 
 runner = CliRunner()
-COMMANDS = [[], ["import"], ["init"], ["daily"], ["demo-data"], ["replay"], ["prospects", "list"],
-            ["prospects", "show"], ["signals", "import"], ["suppress", "import"], ["queue", "list"],
-            ["queue", "show"], ["queue", "approve"], ["queue", "edit"], ["queue", "reject"],
-            ["queue", "snooze"], ["outbox", "list"], ["audit", "verify"], ["policy", "check"],
-            ["policy", "explain"], ["events", "ingest"], ["channels", "list"],
-            ["channels", "resume"], ["serve"]]
+COMMANDS = [
+    [],
+    ["import"],
+    ["init"],
+    ["daily"],
+    ["demo-data"],
+    ["replay"],
+    ["prospects", "list"],
+    ["prospects", "show"],
+    ["signals", "import"],
+    ["suppress", "import"],
+    ["queue", "list"],
+    ["queue", "show"],
+    ["queue", "approve"],
+    ["queue", "edit"],
+    ["queue", "reject"],
+    ["queue", "snooze"],
+    ["outbox", "list"],
+    ["audit", "verify"],
+    ["policy", "check"],
+    ["policy", "explain"],
+    ["events", "ingest"],
+    ["channels", "list"],
+    ["channels", "resume"],
+    ["serve"],
+]
 
 
 @pytest.mark.parametrize("cmd", COMMANDS, ids=lambda c: " ".join(c) or "root")
@@ -31,21 +51,23 @@ def test_help(cmd: list[str]) -> None:
 def test_json_forms_and_tamper(tmp_path) -> None:  # noqa: ANN001
     """init, daily, outbox, queue, replay and audit print JSON; tampering makes verify fail."""
     ws = str(copy_demo(tmp_path / "demo"))
-    out = runner.invoke(app, ["import", f"{ws}/prospects.csv", "-w", ws, "--json",
-                              "--now", "2026-11-23T14:00:00Z"])
+    out = runner.invoke(
+        app, ["import", f"{ws}/prospects.csv", "-w", ws, "--json", "--now", "2026-11-23T14:00:00Z"]
+    )
     assert out.exit_code == 0, out.output
     imported = json.loads(out.output)
     assert set(imported) == {"imported", "updated", "merged", "rejected", "rejects_file"}
     assert imported["rejected"] == 4 and imported["merged"] == 2
-    daily = json.loads(runner.invoke(app, ["daily", "-w", ws, "--now", "2026-11-23T15:00:00Z",
-                                           "--json"]).output)
-    assert {"run_id", "processed", "sent", "review_requested", "deferred", "stopped",
-            "errors"} <= set(daily)
+    daily = json.loads(
+        runner.invoke(app, ["daily", "-w", ws, "--now", "2026-11-23T15:00:00Z", "--json"]).output
+    )
+    assert {"run_id", "processed", "sent", "review_requested", "deferred", "stopped", "errors"} <= set(daily)
     assert set(daily["sent"]) == {"email", "linkedin", "direct_mail"}
     sent = json.loads(runner.invoke(app, ["outbox", "list", "-w", ws, "--json"]).output)
-    assert sum(daily["sent"].values()) + daily["call_tasks"] == len([s for s in sent if s["status"] == "sent"])
-    replayed = json.loads(runner.invoke(app, ["replay", "-w", ws, "--run", daily["run_id"],
-                                              "--json"]).output)
+    assert sum(daily["sent"].values()) + daily["call_tasks"] == len(
+        [s for s in sent if s["status"] == "sent"]
+    )
+    replayed = json.loads(runner.invoke(app, ["replay", "-w", ws, "--run", daily["run_id"], "--json"]).output)
     assert replayed["decisions"] > 0 and replayed["divergences"] == []
     ok = runner.invoke(app, ["audit", "verify", "-w", ws, "--json"])
     assert ok.exit_code == 0 and json.loads(ok.output)["ok"] is True
@@ -63,7 +85,7 @@ def test_bad_workspace_names_file_and_key(tmp_path) -> None:  # noqa: ANN001
     """A wrong value in workspace.toml is reported with the file and the key."""
     ws = copy_demo(tmp_path / "demo")
     toml = ws / "workspace.toml"
-    toml.write_text(toml.read_text().replace('delay_business_days = 3', 'delay_business_days = -3'))
+    toml.write_text(toml.read_text().replace("delay_business_days = 3", "delay_business_days = -3"))
     result = runner.invoke(app, ["daily", "-w", str(ws), "--json"])
     assert result.exit_code == 2
     err = json.loads(result.output)["error"]

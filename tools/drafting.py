@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, TemplateNotFound, UndefinedError
 
@@ -59,34 +60,55 @@ class TemplateDrafter:
 
     def __init__(self, templates_dir: Path):
         self.dir = templates_dir
-        self.env = Environment(loader=FileSystemLoader(str(templates_dir)), undefined=StrictUndefined,
-                               autoescape=False, keep_trailing_newline=False)
+        self.env = Environment(
+            loader=FileSystemLoader(str(templates_dir)),
+            undefined=StrictUndefined,
+            autoescape=False,
+            keep_trailing_newline=False,
+        )
         self.env.globals["cite"] = _cite
 
     def version(self, template: str) -> str:
         source = (self.dir / f"{template}.j2").read_bytes()
         return f"{template}@{hashlib.sha256(source).hexdigest()[:10]}"
 
-    def draft(self, *, template: str, kind: str, prospect: Mapping[str, Any],
-              company: Mapping[str, Any], evidence: Sequence[Mapping[str, Any]],
-              sender: Mapping[str, Any], previous: Mapping[str, Any] | None = None) -> DraftResult:
+    def draft(
+        self,
+        *,
+        template: str,
+        kind: str,
+        prospect: Mapping[str, Any],
+        company: Mapping[str, Any],
+        evidence: Sequence[Mapping[str, Any]],
+        sender: Mapping[str, Any],
+        previous: Mapping[str, Any] | None = None,
+    ) -> DraftResult:
         try:
             tpl = self.env.get_template(f"{template}.j2")
         except TemplateNotFound:
-            raise ConfigError(f"template {template!r} not found in {self.dir}",
-                              key="playbook.steps.template") from None
+            raise ConfigError(
+                f"template {template!r} not found in {self.dir}", key="playbook.steps.template"
+            ) from None
         usable = [e for e in evidence if not (e.get("data") or {}).get("suspicious")]
-        context = {"prospect": prospect, "company": company, "sender": sender,
-                   "ev": pick_evidence(usable), "previous": previous or {}}
+        context = {
+            "prospect": prospect,
+            "company": company,
+            "sender": sender,
+            "ev": pick_evidence(usable),
+            "previous": previous or {},
+        }
         try:
             rendered = tpl.render(**context).strip()
         except UndefinedError as exc:
-            raise InvalidInput(f"template {template!r} needs data the prospect lacks: {exc.message}",
-                               provider="template") from None
+            raise InvalidInput(
+                f"template {template!r} needs data the prospect lacks: {exc.message}", provider="template"
+            ) from None
         subject_line, _, body = rendered.partition("\n")
         if not subject_line.lower().startswith("subject:"):
-            raise ConfigError(f"template {template!r} must start with a 'Subject:' line",
-                              file=str(self.dir / f"{template}.j2"))
+            raise ConfigError(
+                f"template {template!r} must start with a 'Subject:' line",
+                file=str(self.dir / f"{template}.j2"),
+            )
         subject = MARK.sub("", subject_line.split(":", 1)[1]).strip()
         sentences = sentences_of(body.strip(), str(company.get("name", "")))
         clean_body = MARK.sub("", body.strip())
@@ -109,8 +131,11 @@ def pick_evidence(evidence: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     by_kind: dict[str, list[Mapping[str, Any]]] = {}
     for e in evidence:
         by_kind.setdefault(e["kind"], []).append(e)
-    newest = lambda items: sorted(items, key=lambda e: (e.get("data") or {}).get("date", ""),  # noqa: E731
-                                  reverse=True)
+    newest = lambda items: sorted(
+        items,
+        key=lambda e: (e.get("data") or {}).get("date", ""),  # noqa: E731
+        reverse=True,
+    )
     hiring = by_kind.get("hiring", [])
     finance = [e for e in hiring if (e.get("data") or {}).get("finance_role")]
     about = by_kind.get("about", [])
@@ -164,8 +189,11 @@ def sentences_of(body: str, company_name: str) -> tuple[Sentence, ...]:
 
 def email_footer(sender: Mapping[str, Any]) -> str:
     """The footer every email carries: identity, postal address, opt-out, right to object."""
-    opt_out = f"Reply \"unsubscribe\" or visit {sender['unsubscribe_url']}"
-    return (f"--\n{sender['name']}" + (f", {sender['title']}" if sender.get("title") else "")
-            + f"\n{sender['postal_address']}\n"
-            f"Not relevant? {opt_out} and we will not contact you again. "
-            "You can object to our use of your details for outreach at any time.")
+    opt_out = f'Reply "unsubscribe" or visit {sender["unsubscribe_url"]}'
+    return (
+        f"--\n{sender['name']}"
+        + (f", {sender['title']}" if sender.get("title") else "")
+        + f"\n{sender['postal_address']}\n"
+        f"Not relevant? {opt_out} and we will not contact you again. "
+        "You can object to our use of your details for outreach at any time."
+    )

@@ -51,19 +51,26 @@ class FileEnricher:
             if self.path.exists():
                 with self.path.open(encoding="utf-8-sig", newline="") as fh:
                     for row in csv.DictReader(fh):
-                        key = self.lookup_key(row.get("first_name", ""), row.get("last_name", ""),
-                                              row.get("company_domain", ""))
+                        key = self.lookup_key(
+                            row.get("first_name", ""), row.get("last_name", ""), row.get("company_domain", "")
+                        )
                         self._rows[key] = row
         return self._rows
 
     def enrich(self, first_name: str, last_name: str, domain: str) -> EnrichmentResult:
         row = self._table().get(self.lookup_key(first_name, last_name, domain))
         if not row or not (row.get("email") or row.get("linkedin_url")):
-            raise NotFound(f"no contact data for {first_name} {last_name} at {domain}",
-                           provider=self.name,
-                           next_step="Add the person's LinkedIn URL or email by hand, or leave "
-                                     "them: the playbook skips steps it cannot use.")
+            raise NotFound(
+                f"no contact data for {first_name} {last_name} at {domain}",
+                provider=self.name,
+                next_step="Add the person's LinkedIn URL or email by hand, or leave "
+                "them: the playbook skips steps it cannot use.",
+            )
         credits = float(row.get("credits") or self.credits)
-        return EnrichmentResult(email=(row.get("email") or "").strip().lower(),
-                                phone=row.get("phone", ""), linkedin_url=row.get("linkedin_url", ""),
-                                credits=credits, source=self.name)
+        return EnrichmentResult(
+            email=(row.get("email") or "").strip().lower(),
+            phone=row.get("phone", ""),
+            linkedin_url=row.get("linkedin_url", ""),
+            credits=credits,
+            source=self.name,
+        )

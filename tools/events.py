@@ -83,10 +83,11 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from core.canonical import canonical_json
 from core.errors import InputError
@@ -94,28 +95,50 @@ from core.timeutil import UTC, iso, parse_instant
 from tools.normalize import normalize_email, normalize_linkedin, valid_email
 
 EVENT_TYPES = (
-    "delivered", "opened", "clicked", "replied", "bounced", "unsubscribed",
-    "connection_accepted", "linkedin_replied", "mail_delivered", "mail_failed",
-    "auto_reply", "out_of_office", "interested", "not_interested", "unknown",
+    "delivered",
+    "opened",
+    "clicked",
+    "replied",
+    "bounced",
+    "unsubscribed",
+    "connection_accepted",
+    "linkedin_replied",
+    "mail_delivered",
+    "mail_failed",
+    "auto_reply",
+    "out_of_office",
+    "interested",
+    "not_interested",
+    "unknown",
 )
 CHANNELS = ("email", "linkedin", "direct_mail")
 PROVIDERS = ("instantly", "smartlead", "heyreach", "sendoso", "generic")
 
 _CHANNEL_OF_TYPE = {
-    "connection_accepted": "linkedin", "linkedin_replied": "linkedin",
-    "mail_delivered": "direct_mail", "mail_failed": "direct_mail",
+    "connection_accepted": "linkedin",
+    "linkedin_replied": "linkedin",
+    "mail_delivered": "direct_mail",
+    "mail_failed": "direct_mail",
 }
 
 INSTANTLY_EVENTS = {
-    "email_sent": "delivered", "email_opened": "opened", "email_link_clicked": "clicked",
-    "reply_received": "replied", "auto_reply_received": "auto_reply",
-    "email_bounced": "bounced", "lead_unsubscribed": "unsubscribed",
-    "lead_interested": "interested", "lead_not_interested": "not_interested",
+    "email_sent": "delivered",
+    "email_opened": "opened",
+    "email_link_clicked": "clicked",
+    "reply_received": "replied",
+    "auto_reply_received": "auto_reply",
+    "email_bounced": "bounced",
+    "lead_unsubscribed": "unsubscribed",
+    "lead_interested": "interested",
+    "lead_not_interested": "not_interested",
     "lead_out_of_office": "out_of_office",
 }
 SMARTLEAD_EVENTS = {
-    "EMAIL_SENT": "delivered", "EMAIL_OPEN": "opened", "EMAIL_LINK_CLICK": "clicked",
-    "EMAIL_REPLY": "replied", "EMAIL_BOUNCE": "bounced",
+    "EMAIL_SENT": "delivered",
+    "EMAIL_OPEN": "opened",
+    "EMAIL_LINK_CLICK": "clicked",
+    "EMAIL_REPLY": "replied",
+    "EMAIL_BOUNCE": "bounced",
     "LEAD_UNSUBSCRIBED": "unsubscribed",
 }
 HEYREACH_EVENTS = {
@@ -125,8 +148,10 @@ HEYREACH_EVENTS = {
     "MESSAGE_SENT": "delivered",
 }
 SENDOSO_EVENTS = {
-    "send.delivered": "mail_delivered", "send.failed": "mail_failed",
-    "send.bounced": "mail_failed", "send.insufficient_funds": "mail_failed",
+    "send.delivered": "mail_delivered",
+    "send.failed": "mail_failed",
+    "send.bounced": "mail_failed",
+    "send.insufficient_funds": "mail_failed",
 }
 
 
@@ -159,19 +184,27 @@ class EngagementEvent:
     def dedupe_key(self) -> str:
         """The same for two deliveries of one event, different for different events."""
         if self.provider_message_id:
-            basis = "|".join((self.provider, self.provider_message_id, self.type,
-                              iso(self.occurred_at) or ""))
+            basis = "|".join(
+                (self.provider, self.provider_message_id, self.type, iso(self.occurred_at) or "")
+            )
         else:
             basis = "|".join((self.provider, self.type, canonical_json(self.raw)))
         return hashlib.sha256(basis.encode("utf-8")).hexdigest()
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "type": self.type, "occurred_at": iso(self.occurred_at), "channel": self.channel,
-            "prospect_email": self.prospect_email, "prospect_id": self.prospect_id,
-            "provider": self.provider, "provider_message_id": self.provider_message_id,
-            "provider_event": self.provider_event, "linkedin_url": self.linkedin_url,
-            "text": self.text, "dedupe_key": self.dedupe_key, "raw": dict(self.raw),
+            "type": self.type,
+            "occurred_at": iso(self.occurred_at),
+            "channel": self.channel,
+            "prospect_email": self.prospect_email,
+            "prospect_id": self.prospect_id,
+            "provider": self.provider,
+            "provider_message_id": self.provider_message_id,
+            "provider_event": self.provider_event,
+            "linkedin_url": self.linkedin_url,
+            "text": self.text,
+            "dedupe_key": self.dedupe_key,
+            "raw": dict(self.raw),
         }
 
 
@@ -209,8 +242,9 @@ def _instant(value: Any) -> datetime:
         raise ValueError("not a time")
     if isinstance(value, datetime):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-    if isinstance(value, (int, float)) or (isinstance(value, str)
-                                           and re.fullmatch(r"\s*\d{9,13}(\.\d+)?\s*", value)):
+    if isinstance(value, (int, float)) or (
+        isinstance(value, str) and re.fullmatch(r"\s*\d{9,13}(\.\d+)?\s*", value)
+    ):
         number = float(value)
         if number > 1e11:
             number /= 1000.0
@@ -231,16 +265,21 @@ def _strip_html(value: Any) -> str | None:
         return None
     text = re.sub(r"(?i)<br\s*/?>|</p>|</div>", "\n", text)
     text = re.sub(r"<[^>]+>", "", text)
-    text = (text.replace("&nbsp;", " ").replace("&lt;", "<").replace("&gt;", ">")
-            .replace("&quot;", '"').replace("&#39;", "'").replace("&amp;", "&"))
+    text = (
+        text.replace("&nbsp;", " ")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", '"')
+        .replace("&#39;", "'")
+        .replace("&amp;", "&")
+    )
     return _text(text)
 
 
 # ---------------------------------------------------------------- generic records
 
 
-def parse_generic(obj: dict, *, line: int | None = None,
-                  provider: str = "generic") -> EngagementEvent:
+def parse_generic(obj: dict, *, line: int | None = None, provider: str = "generic") -> EngagementEvent:
     """An event from the DESIGN.md generic shape; InputError names the line and field."""
     if not isinstance(obj, Mapping):
         raise InputError("an event must be a JSON object", line=line)
@@ -249,9 +288,12 @@ def parse_generic(obj: dict, *, line: int | None = None,
         raise InputError("missing event type", line=line, field="type")
     kind = kind.lower()
     if kind not in EVENT_TYPES or kind == "unknown":
-        raise InputError(f"unknown event type {kind!r} (expected one of "
-                         f"{', '.join(t for t in EVENT_TYPES if t != 'unknown')})",
-                         line=line, field="type")
+        raise InputError(
+            f"unknown event type {kind!r} (expected one of "
+            f"{', '.join(t for t in EVENT_TYPES if t != 'unknown')})",
+            line=line,
+            field="type",
+        )
     raw_email = _text(obj.get("email") or obj.get("prospect_email"))
     email = None
     if raw_email is not None:
@@ -264,29 +306,39 @@ def parse_generic(obj: dict, *, line: int | None = None,
     default_channel = _CHANNEL_OF_TYPE.get(kind, "email")
     channel = (_text(obj.get("channel")) or default_channel).lower()
     if channel not in CHANNELS:
-        raise InputError(f"unknown channel {channel!r} (expected one of "
-                         f"{', '.join(CHANNELS)})", line=line, field="channel")
+        raise InputError(
+            f"unknown channel {channel!r} (expected one of {', '.join(CHANNELS)})", line=line, field="channel"
+        )
     if kind in _CHANNEL_OF_TYPE and channel != default_channel:
-        raise InputError(f"type {kind} happens on channel {default_channel}, not {channel}",
-                         line=line, field="channel")
+        raise InputError(
+            f"type {kind} happens on channel {default_channel}, not {channel}", line=line, field="channel"
+        )
     when = obj.get("occurred_at")
     if when is None or when == "":
         raise InputError("missing occurred_at", line=line, field="occurred_at")
     try:
         occurred_at = _instant(when)
     except (ValueError, OverflowError, OSError):
-        raise InputError(f"occurred_at {when!r} is not an ISO-8601 time", line=line,
-                         field="occurred_at") from None
+        raise InputError(
+            f"occurred_at {when!r} is not an ISO-8601 time", line=line, field="occurred_at"
+        ) from None
     text = obj.get("text")
     if text is not None and not isinstance(text, str):
         raise InputError("text must be a string", line=line, field="text")
     linkedin = _text(obj.get("linkedin_url"))
     return EngagementEvent(
-        type=kind, occurred_at=occurred_at, channel=channel, prospect_email=email,
-        prospect_id=prospect_id, provider=_text(obj.get("provider")) or provider,
-        provider_message_id=_text(obj.get("provider_message_id")), text=_text(text),
-        raw=dict(obj), provider_event=kind,
-        linkedin_url=normalize_linkedin(linkedin) or None if linkedin else None)
+        type=kind,
+        occurred_at=occurred_at,
+        channel=channel,
+        prospect_email=email,
+        prospect_id=prospect_id,
+        provider=_text(obj.get("provider")) or provider,
+        provider_message_id=_text(obj.get("provider_message_id")),
+        text=_text(text),
+        raw=dict(obj),
+        provider_event=kind,
+        linkedin_url=normalize_linkedin(linkedin) or None if linkedin else None,
+    )
 
 
 # ---------------------------------------------------------------- provider webhooks
@@ -310,33 +362,63 @@ class _Fields:
 
 _PROVIDER_FIELDS: dict[str, _Fields] = {
     "instantly": _Fields(
-        channel="email", event_names=INSTANTLY_EVENTS, event_keys=("event_type", "event"),
-        email=("lead_email", "email", "lead.email"), message_id=("email_id", "message_id"),
-        text=("reply_text", "reply_text_snippet"), time=("timestamp", "event_timestamp")),
+        channel="email",
+        event_names=INSTANTLY_EVENTS,
+        event_keys=("event_type", "event"),
+        email=("lead_email", "email", "lead.email"),
+        message_id=("email_id", "message_id"),
+        text=("reply_text", "reply_text_snippet"),
+        time=("timestamp", "event_timestamp"),
+    ),
     "smartlead": _Fields(
-        channel="email", event_names=SMARTLEAD_EVENTS, event_keys=("event_type", "event"),
+        channel="email",
+        event_names=SMARTLEAD_EVENTS,
+        event_keys=("event_type", "event"),
         email=("sl_lead_email", "lead_email", "lead.email", "lead_data.email", "to_email"),
         message_id=("message_id", "reply_message.message_id", "sent_message.message_id"),
-        text=("reply_message.text", "reply_body"), html_text=("reply_message.html",),
-        time=("event_timestamp", "time", "time_replied", "time_sent", "time_opened",
-              "time_clicked", "time_bounced", "reply_message.time"), upper=True),
+        text=("reply_message.text", "reply_body"),
+        html_text=("reply_message.html",),
+        time=(
+            "event_timestamp",
+            "time",
+            "time_replied",
+            "time_sent",
+            "time_opened",
+            "time_clicked",
+            "time_bounced",
+            "reply_message.time",
+        ),
+        upper=True,
+    ),
     "heyreach": _Fields(
-        channel="linkedin", event_names=HEYREACH_EVENTS,
+        channel="linkedin",
+        event_names=HEYREACH_EVENTS,
         event_keys=("event_type", "eventType", "event", "type"),
-        email=("lead.emailAddress", "lead.email_address", "lead.email", "emailAddress",
-               "email_address"),
+        email=("lead.emailAddress", "lead.email_address", "lead.email", "emailAddress", "email_address"),
         linkedin=("lead.profileUrl", "lead.profile_url", "profileUrl", "profile_url"),
-        message_id=("messageId", "message_id", "_last.message_id", "_last.messageId",
-                    "_last.id"),
+        message_id=("messageId", "message_id", "_last.message_id", "_last.messageId", "_last.id"),
         text=("message", "messageText", "message_text", "_last.message", "_last.text"),
-        time=("timestamp", "eventTimestamp", "event_timestamp", "createdAt", "created_at",
-              "_last.creation_time", "_last.createdAt", "_last.created_at"), upper=True),
+        time=(
+            "timestamp",
+            "eventTimestamp",
+            "event_timestamp",
+            "createdAt",
+            "created_at",
+            "_last.creation_time",
+            "_last.createdAt",
+            "_last.created_at",
+        ),
+        upper=True,
+    ),
     "sendoso": _Fields(
-        channel="direct_mail", event_names=SENDOSO_EVENTS,
+        channel="direct_mail",
+        event_names=SENDOSO_EVENTS,
         event_keys=("event", "event_type", "type"),
         email=("email", "recipient_email", "recipient.email"),
-        message_id=("tracking_code",), text=("message", "reason"),
-        time=("occurred_at", "timestamp", "delivered_at", "updated_at", "created_at")),
+        message_id=("tracking_code",),
+        text=("message", "reason"),
+        time=("occurred_at", "timestamp", "delivered_at", "updated_at", "created_at"),
+    ),
 }
 
 
@@ -359,12 +441,14 @@ def _sendoso_view(payload: Mapping[str, Any]) -> dict[str, Any]:
 
 
 _VIEWS: dict[str, Callable[[Mapping[str, Any]], dict[str, Any]]] = {
-    "heyreach": _heyreach_view, "sendoso": _sendoso_view,
+    "heyreach": _heyreach_view,
+    "sendoso": _sendoso_view,
 }
 
 
-def map_webhook(provider: str, payload: dict, *,
-                received_at: datetime | None = None) -> list[EngagementEvent]:
+def map_webhook(
+    provider: str, payload: dict, *, received_at: datetime | None = None
+) -> list[EngagementEvent]:
     """The events in one provider webhook body (see the module docstring for mappings).
 
     An unknown event name gives an event of type ``unknown``; a body that is not an
@@ -373,8 +457,9 @@ def map_webhook(provider: str, payload: dict, *,
     """
     name = (provider or "").strip().lower()
     if name not in PROVIDERS:
-        raise InputError(f"unknown provider {provider!r} (expected one of "
-                         f"{', '.join(PROVIDERS)})", field="provider")
+        raise InputError(
+            f"unknown provider {provider!r} (expected one of {', '.join(PROVIDERS)})", field="provider"
+        )
     if not isinstance(payload, Mapping):
         raise InputError("a webhook body must be a JSON object", field="payload")
     batch = payload.get("events")
@@ -390,8 +475,7 @@ def map_webhook(provider: str, payload: dict, *,
     return events
 
 
-def _map_one(provider: str, payload: Mapping[str, Any],
-             received_at: datetime | None) -> EngagementEvent:
+def _map_one(provider: str, payload: Mapping[str, Any], received_at: datetime | None) -> EngagementEvent:
     spec = _PROVIDER_FIELDS[provider]
     view = _VIEWS.get(provider, dict)(payload)
     event_name = _text(_first(view, *spec.event_keys)) or ""
@@ -400,26 +484,30 @@ def _map_one(provider: str, payload: Mapping[str, Any],
     when = _first(view, *spec.time)
     if when is None:
         if received_at is None:
-            raise InputError(f"{provider} event {event_name or '(no name)'} has no time",
-                             field=spec.time[0])
+            raise InputError(f"{provider} event {event_name or '(no name)'} has no time", field=spec.time[0])
         occurred_at = received_at
     else:
         try:
             occurred_at = _instant(when)
         except (ValueError, OverflowError, OSError):
-            raise InputError(f"{provider} time {when!r} is not a valid time",
-                             field=spec.time[0]) from None
+            raise InputError(f"{provider} time {when!r} is not a valid time", field=spec.time[0]) from None
     text = _text(_first(view, *spec.text))
     if text is None and spec.html_text:
         text = _strip_html(_first(view, *spec.html_text))
     linkedin = _text(_first(view, *spec.linkedin)) if spec.linkedin else None
     return EngagementEvent(
-        type=kind, occurred_at=occurred_at, channel=spec.channel,
+        type=kind,
+        occurred_at=occurred_at,
+        channel=spec.channel,
         prospect_email=_email(_first(view, *spec.email)),
-        prospect_id=_text(payload.get("prospect_id")), provider=provider,
-        provider_message_id=_text(_first(view, *spec.message_id)), text=text,
-        raw=dict(payload), provider_event=event_name,
-        linkedin_url=(normalize_linkedin(linkedin) or linkedin) if linkedin else None)
+        prospect_id=_text(payload.get("prospect_id")),
+        provider=provider,
+        provider_message_id=_text(_first(view, *spec.message_id)),
+        text=text,
+        raw=dict(payload),
+        provider_event=event_name,
+        linkedin_url=(normalize_linkedin(linkedin) or linkedin) if linkedin else None,
+    )
 
 
 # ---------------------------------------------------------------- files
@@ -433,8 +521,7 @@ def read_events_file(path: str | Path) -> tuple[list[EngagementEvent], list[dict
     try:
         data = file.read_bytes()
     except OSError as exc:
-        raise InputError(f"cannot read events file: {exc.strerror or exc}",
-                         file=str(file)) from None
+        raise InputError(f"cannot read events file: {exc.strerror or exc}", file=str(file)) from None
     events: list[EngagementEvent] = []
     rejects: list[dict] = []
     for number, raw_line in enumerate(data.splitlines(), start=1):

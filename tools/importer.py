@@ -13,10 +13,11 @@ import csv
 import hashlib
 import json
 import re
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Mapping
+from typing import Any
 
 from sqlalchemy import insert, update
 from sqlalchemy.engine import Engine
@@ -27,28 +28,58 @@ from state.db import session_scope
 from state.models import Company, Prospect
 from tools import normalize as nz
 
-KNOWN = ("first_name", "last_name", "full_name", "email", "title", "company_name",
-         "company_domain", "website", "linkedin_url", "phone", "country", "region", "city",
-         "timezone", "employee_count", "industry", "owner", "tier", "source")
+KNOWN = (
+    "first_name",
+    "last_name",
+    "full_name",
+    "email",
+    "title",
+    "company_name",
+    "company_domain",
+    "website",
+    "linkedin_url",
+    "phone",
+    "country",
+    "region",
+    "city",
+    "timezone",
+    "employee_count",
+    "industry",
+    "owner",
+    "tier",
+    "source",
+)
 ALIASES: dict[str, tuple[str, ...]] = {
     "first_name": ("firstname", "first", "givenname"),
     "last_name": ("lastname", "last", "surname", "familyname"),
     "full_name": ("fullname", "name", "personname", "contactname"),
     "email": ("emailaddress", "workemail", "businessemail", "personemail", "mail"),
     "title": ("jobtitle", "position", "role", "headline"),
-    "company_name": ("company", "companyname", "organization", "organisation", "account",
-                     "accountname", "employer"),
+    "company_name": (
+        "company",
+        "companyname",
+        "organization",
+        "organisation",
+        "account",
+        "accountname",
+        "employer",
+    ),
     "company_domain": ("companydomain", "domain", "emaildomain"),
     "website": ("companywebsite", "websiteurl", "companyurl", "url"),
-    "linkedin_url": ("linkedin", "linkedinurl", "linkedinprofile", "linkedinprofileurl",
-                     "personlinkedinurl", "profileurl"),
+    "linkedin_url": (
+        "linkedin",
+        "linkedinurl",
+        "linkedinprofile",
+        "linkedinprofileurl",
+        "personlinkedinurl",
+        "profileurl",
+    ),
     "phone": ("phonenumber", "mobile", "mobilephone", "directphone", "workphone"),
     "country": ("locationcountry", "personcountry", "countrycode"),
     "region": ("state", "province", "stateprovince", "locationregion"),
     "city": ("locationcity", "town"),
     "timezone": ("timezone", "tz", "time_zone", "ianatimezone"),
-    "employee_count": ("employees", "employeecount", "numberofemployees", "companysize",
-                       "headcount", "size"),
+    "employee_count": ("employees", "employeecount", "numberofemployees", "companysize", "headcount", "size"),
     "industry": ("companyindustry", "sector"),
     "owner": ("accountowner", "ownerEmail", "assignedto", "sdr"),
     "tier": ("accounttier", "priority"),
@@ -91,8 +122,13 @@ class ImportResult:
     prospect_ids: list[str] = field(default_factory=list)  # per accepted row, in order
 
     def to_dict(self) -> dict[str, Any]:
-        return {"imported": self.imported, "updated": self.updated, "merged": self.merged,
-                "rejected": self.rejected, "rejects_file": self.rejects_file}
+        return {
+            "imported": self.imported,
+            "updated": self.updated,
+            "merged": self.merged,
+            "rejected": self.rejected,
+            "rejects_file": self.rejects_file,
+        }
 
 
 def read_rows(path: Path) -> Iterator[tuple[int, dict[str, str]]]:
@@ -128,8 +164,7 @@ def read_rows(path: Path) -> Iterator[tuple[int, dict[str, str]]]:
             if len(values) > len(headers):
                 yield line, {"__error__": f"{len(values)} values for {len(headers)} columns"}
                 continue
-            yield line, {mapping[h]: (values[i] if i < len(values) else "")
-                         for i, h in enumerate(headers)}
+            yield line, {mapping[h]: (values[i] if i < len(values) else "") for i, h in enumerate(headers)}
 
 
 @dataclass(frozen=True)
@@ -165,18 +200,17 @@ def clean_row(line: int, row: Mapping[str, str]) -> CleanRow:
     domain_raw = g("company_domain") or g("website")
     domain = nz.normalize_domain(domain_raw)
     if domain_raw and not nz.valid_domain(domain):
-        raise InputError(f"domain {domain_raw!r} is not a valid domain", line=line,
-                         field="company_domain")
+        raise InputError(f"domain {domain_raw!r} is not a valid domain", line=line, field="company_domain")
     if not domain and email and nz.email_domain(email) not in nz.PERSONAL_DOMAINS:
         domain = nz.email_domain(email)
     country = nz.normalize_country(g("country"))
     if country is None:
-        raise InputError(f"country {g('country')!r} is not a known country", line=line,
-                         field="country")
+        raise InputError(f"country {g('country')!r} is not a known country", line=line, field="country")
     tz = g("timezone")
     if tz and not nz.valid_timezone(tz):
-        raise InputError(f"time zone {tz!r} is not an IANA zone (e.g. Europe/Berlin)",
-                         line=line, field="timezone")
+        raise InputError(
+            f"time zone {tz!r} is not an IANA zone (e.g. Europe/Berlin)", line=line, field="timezone"
+        )
     try:
         tier = nz.parse_tier(g("tier"))
     except ValueError as exc:
@@ -184,20 +218,33 @@ def clean_row(line: int, row: Mapping[str, str]) -> CleanRow:
     linkedin = g("linkedin_url")
     linkedin_norm = nz.normalize_linkedin(linkedin)
     if linkedin and not linkedin_norm:
-        raise InputError(f"linkedin_url {linkedin!r} is not a LinkedIn profile URL", line=line,
-                         field="linkedin_url")
+        raise InputError(
+            f"linkedin_url {linkedin!r} is not a LinkedIn profile URL", line=line, field="linkedin_url"
+        )
     first, last, full = nz.normalize_person_name(g("first_name"), g("last_name"), g("full_name"))
     if not email and not linkedin_norm and not (full and domain):
-        raise InputError("no email, no LinkedIn URL and no name with a company domain: "
-                         "the person cannot be identified", line=line)
+        raise InputError(
+            "no email, no LinkedIn URL and no name with a company domain: the person cannot be identified",
+            line=line,
+        )
     company = g("company_name") or (nz.company_name_from_domain(domain) if domain else "")
-    fields = {"title": g("title"), "phone": g("phone"), "country": country,
-              "region": g("region"), "city": g("city"), "timezone": tz, "tier": tier,
-              "owner": g("owner"), "source": g("source"), "industry": g("industry"),
-              "employee_count": nz.parse_employee_count(g("employee_count"))}
+    fields = {
+        "title": g("title"),
+        "phone": g("phone"),
+        "country": country,
+        "region": g("region"),
+        "city": g("city"),
+        "timezone": tz,
+        "tier": tier,
+        "owner": g("owner"),
+        "source": g("source"),
+        "industry": g("industry"),
+        "employee_count": nz.parse_employee_count(g("employee_count")),
+    }
     attributes = {k: v for k, v in row.items() if k not in KNOWN and v not in ("", None)}
-    return CleanRow(line, email, linkedin, linkedin_norm, first, last, full, domain, company,
-                    fields, attributes)
+    return CleanRow(
+        line, email, linkedin, linkedin_norm, first, last, full, domain, company, fields, attributes
+    )
 
 
 def _new_id(prefix: str, *parts: str) -> str:
@@ -215,20 +262,32 @@ class _Index:
         self.company_by_domain: dict[str, str] = {}
         self.company_by_name: dict[str, str] = {}
         self.company_domain: dict[str, str] = {}
-        for c in session.exec(select(Company.id, Company.domain, Company.norm_name)
-                              .where(Company.workspace == workspace)):
+        for c in session.exec(
+            select(Company.id, Company.domain, Company.norm_name).where(Company.workspace == workspace)
+        ):
             self.remember_company(c[0], c[1], c[2])
-        for p in session.exec(select(Prospect.id, Prospect.email_norm, Prospect.linkedin_norm,
-                                     Prospect.full_name, Prospect.company_id)
-                              .where(Prospect.workspace == workspace)):
+        for p in session.exec(
+            select(
+                Prospect.id,
+                Prospect.email_norm,
+                Prospect.linkedin_norm,
+                Prospect.full_name,
+                Prospect.company_id,
+            ).where(Prospect.workspace == workspace)
+        ):
             self.remember_prospect(p[0], p[1], p[2], p[3], self.company_domain.get(p[4] or ""))
 
     def existing_ids(self) -> set[str]:
-        return (set(self.by_email.values()) | set(self.by_linkedin.values())
-                | set(self.by_name.values()) | set(self.prospect_names))
+        return (
+            set(self.by_email.values())
+            | set(self.by_linkedin.values())
+            | set(self.by_name.values())
+            | set(self.prospect_names)
+        )
 
-    def remember_prospect(self, pid: str, email: str, linkedin: str, full_name: str,
-                          domain: str | None) -> None:
+    def remember_prospect(
+        self, pid: str, email: str, linkedin: str, full_name: str, domain: str | None
+    ) -> None:
         if email:
             self.by_email[email] = pid
         if linkedin:
@@ -255,15 +314,23 @@ class _Index:
         return None
 
 
-def import_prospects(engine: Engine, workspace: str, path: Path, *, rejects_dir: Path,
-                     now: datetime, progress: Callable[[int], None] | None = None,
-                     batch_size: int = 2000) -> ImportResult:
+def import_prospects(
+    engine: Engine,
+    workspace: str,
+    path: Path,
+    *,
+    rejects_dir: Path,
+    now: datetime,
+    progress: Callable[[int], None] | None = None,
+    batch_size: int = 2000,
+) -> ImportResult:
     """Import a CSV/JSONL file into the workspace. Commits in batches, so a crash leaves
     whole batches imported and a re-run completes the rest (re-import is idempotent)."""
     if not path.exists():
         raise InputError("file not found", file=str(path))
-    result = _import_rows(engine, workspace, read_rows(path), now=now, progress=progress,
-                          batch_size=batch_size)
+    result = _import_rows(
+        engine, workspace, read_rows(path), now=now, progress=progress, batch_size=batch_size
+    )
     if result.rejects:
         rejects_dir.mkdir(parents=True, exist_ok=True)
         out = rejects_dir / f"{path.stem}.rejects.csv"
@@ -272,9 +339,15 @@ def import_prospects(engine: Engine, workspace: str, path: Path, *, rejects_dir:
     return result
 
 
-def _import_rows(engine: Engine, workspace: str, rows: Iterable[tuple[int, dict[str, str]]], *,
-                 now: datetime, progress: Callable[[int], None] | None = None,
-                 batch_size: int = 2000) -> ImportResult:
+def _import_rows(
+    engine: Engine,
+    workspace: str,
+    rows: Iterable[tuple[int, dict[str, str]]],
+    *,
+    now: datetime,
+    progress: Callable[[int], None] | None = None,
+    batch_size: int = 2000,
+) -> ImportResult:
     """Validate, resolve and store (line, row) pairs; rejects are returned, not written."""
     result = ImportResult()
     rejects: list[dict[str, Any]] = []
@@ -297,8 +370,7 @@ def _import_rows(engine: Engine, workspace: str, rows: Iterable[tuple[int, dict[
             for pid, values in pending_upd.items():
                 if values.get("attributes"):  # custom columns merge with what is stored
                     stored = s.get(Prospect, pid)
-                    values = {**values, "attributes": {**(stored.attributes or {}),
-                                                       **values["attributes"]}}
+                    values = {**values, "attributes": {**(stored.attributes or {}), **values["attributes"]}}
                 s.execute(update(Prospect).where(Prospect.id == pid).values(**values))
         new_companies.clear(), company_updates.clear(), pending_new.clear(), pending_upd.clear()
 
@@ -308,23 +380,31 @@ def _import_rows(engine: Engine, workspace: str, rows: Iterable[tuple[int, dict[
         try:
             row = clean_row(line, raw)
         except InputError as exc:
-            rejects.append({"line": line, "reason": exc.message.split(": ", 1)[-1],
-                            "field": exc.field or "", "row": raw})
+            rejects.append(
+                {"line": line, "reason": exc.message.split(": ", 1)[-1], "field": exc.field or "", "row": raw}
+            )
             continue
         cid = _resolve_company(index, row, workspace, new_companies, company_updates, result)
         pid = index.find_prospect(row)
         values = _prospect_values(row, cid, now)
         if pid is None:
             pid = _new_id("p_", workspace, *row.identity())
-            pending_new[pid] = {"id": pid, "workspace": workspace, "created_at": now,
-                                "status": "active", **values}
+            pending_new[pid] = {
+                "id": pid,
+                "workspace": workspace,
+                "created_at": now,
+                "status": "active",
+                **values,
+            }
             result.imported += 1
         else:
             if pid in pending_new:
                 _merge_into(pending_new[pid], values)
             else:  # an existing row: only non-empty values change it
-                _merge_into(pending_upd.setdefault(pid, {}),
-                            {k: v for k, v in values.items() if v not in ("", None, {})})
+                _merge_into(
+                    pending_upd.setdefault(pid, {}),
+                    {k: v for k, v in values.items() if v not in ("", None, {})},
+                )
             if pid in seen_in_file:
                 result.merged += 1
             elif pid in existing_before:
@@ -344,8 +424,14 @@ def _import_rows(engine: Engine, workspace: str, rows: Iterable[tuple[int, dict[
     return result
 
 
-def _resolve_company(index: _Index, row: CleanRow, workspace: str, new: list[dict[str, Any]],
-                     updates: dict[str, dict[str, Any]], result: ImportResult) -> str | None:
+def _resolve_company(
+    index: _Index,
+    row: CleanRow,
+    workspace: str,
+    new: list[dict[str, Any]],
+    updates: dict[str, dict[str, Any]],
+    result: ImportResult,
+) -> str | None:
     norm = nz.normalize_company_name(row.company_name)
     cid = index.company_by_domain.get(row.domain) if row.domain else None
     if cid is None and norm:
@@ -363,10 +449,20 @@ def _resolve_company(index: _Index, row: CleanRow, workspace: str, new: list[dic
     if not (norm or row.domain):
         return None
     cid = _new_id("c_", workspace, row.domain or norm)
-    new.append({"id": cid, "workspace": workspace, "name": row.company_name or row.domain,
-                "norm_name": norm, "domain": row.domain, "industry": row.fields["industry"],
-                "employee_count": row.fields["employee_count"], "country": row.fields["country"],
-                "research_status": "pending", "research_error": ""})
+    new.append(
+        {
+            "id": cid,
+            "workspace": workspace,
+            "name": row.company_name or row.domain,
+            "norm_name": norm,
+            "domain": row.domain,
+            "industry": row.fields["industry"],
+            "employee_count": row.fields["employee_count"],
+            "country": row.fields["country"],
+            "research_status": "pending",
+            "research_error": "",
+        }
+    )
     index.remember_company(cid, row.domain, norm)
     result.companies_created += 1
     return cid
@@ -374,12 +470,27 @@ def _resolve_company(index: _Index, row: CleanRow, workspace: str, new: list[dic
 
 def _prospect_values(row: CleanRow, cid: str | None, now: datetime) -> dict[str, Any]:
     f = row.fields
-    return {"first_name": row.first_name, "last_name": row.last_name, "full_name": row.full_name,
-            "email": row.email, "email_norm": row.email, "linkedin_url": row.linkedin_url,
-            "linkedin_norm": row.linkedin_norm, "phone": f["phone"], "title": f["title"],
-            "company_id": cid, "country": f["country"], "region": f["region"], "city": f["city"],
-            "timezone": f["timezone"], "tier": f["tier"], "owner": f["owner"],
-            "source": f["source"], "attributes": row.attributes, "updated_at": now}
+    return {
+        "first_name": row.first_name,
+        "last_name": row.last_name,
+        "full_name": row.full_name,
+        "email": row.email,
+        "email_norm": row.email,
+        "linkedin_url": row.linkedin_url,
+        "linkedin_norm": row.linkedin_norm,
+        "phone": f["phone"],
+        "title": f["title"],
+        "company_id": cid,
+        "country": f["country"],
+        "region": f["region"],
+        "city": f["city"],
+        "timezone": f["timezone"],
+        "tier": f["tier"],
+        "owner": f["owner"],
+        "source": f["source"],
+        "attributes": row.attributes,
+        "updated_at": now,
+    }
 
 
 def _merge_into(target: dict[str, Any], values: dict[str, Any]) -> None:
@@ -406,20 +517,21 @@ def _write_rejects(out: Path, rejects: list[dict[str, Any]]) -> None:
             writer.writerow([r["line"], r["field"], r["reason"], *(r["row"].get(c, "") for c in columns)])
 
 
-def import_records(engine: Engine, workspace: str, records: list[dict[str, Any]], *,
-                   now: datetime) -> ImportResult:
+def import_records(
+    engine: Engine, workspace: str, records: list[dict[str, Any]], *, now: datetime
+) -> ImportResult:
     """Import prospects given as dicts with CSV-row keys (a form post, a Clay webhook).
 
     Headers are matched like a file's (aliases, any case); record ``i`` is "line" ``i + 1``
     in rejects, which are returned in the result and not written to a file.
     """
+
     def rows() -> Iterator[tuple[int, dict[str, str]]]:
         for number, record in enumerate(records, start=1):
             if not isinstance(record, Mapping):
                 yield number, {"__error__": "each record must be an object"}
                 continue
             mapping = header_map([str(k) for k in record])
-            yield number, {mapping[str(k)]: "" if v is None else str(v)
-                           for k, v in record.items()}
+            yield number, {mapping[str(k)]: "" if v is None else str(v) for k, v in record.items()}
 
     return _import_rows(engine, workspace, rows(), now=now)

@@ -6,9 +6,10 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
@@ -20,8 +21,7 @@ from state.models import Company, Evidence, Prospect, Signal, Suppression
 from tools import normalize as nz
 
 SIGNAL_TYPES = ("hiring", "funding", "tech_change", "website_visit", "job_change", "news")
-SUPPRESSION_REASONS = ("unsubscribed", "bounced", "complained", "customer", "competitor",
-                       "do_not_contact")
+SUPPRESSION_REASONS = ("unsubscribed", "bounced", "complained", "customer", "competitor", "do_not_contact")
 
 
 def _rows(path: Path) -> Iterator[tuple[int, dict[str, str]]]:
@@ -45,8 +45,10 @@ def _rows(path: Path) -> Iterator[tuple[int, dict[str, str]]]:
         start = 2
         for row in reader:
             line, start = start, reader.line_num + 1
-            yield line, {(k or "").strip().lower().replace(" ", "_"): (v or "").strip()
-                         for k, v in row.items()}
+            yield (
+                line,
+                {(k or "").strip().lower().replace(" ", "_"): (v or "").strip() for k, v in row.items()},
+            )
 
 
 def _write_rejects(rejects_dir: Path, path: Path, rejects: list[dict[str, Any]]) -> str | None:
@@ -62,39 +64,61 @@ def _write_rejects(rejects_dir: Path, path: Path, rejects: list[dict[str, Any]])
     return str(out)
 
 
-def import_signals(engine: Engine, workspace: str, path: Path, *, rejects_dir: Path,
-                   now: datetime) -> dict[str, Any]:
+def import_signals(
+    engine: Engine, workspace: str, path: Path, *, rejects_dir: Path, now: datetime
+) -> dict[str, Any]:
     """Signals become evidence (kind "signal") the drafter can cite."""
     imported = duplicates = 0
     rejects: list[dict[str, Any]] = []
     with session_scope(engine) as session:
-        companies = {c.domain: c.id for c in session.exec(
-            select(Company).where(Company.workspace == workspace))}
+        companies = {
+            c.domain: c.id for c in session.exec(select(Company).where(Company.workspace == workspace))
+        }
         for line, row in _rows(path):
             try:
                 sig = _clean_signal(session, workspace, companies, line, row)
             except InputError as exc:
-                rejects.append({"line": line, "field": exc.field or "", "reason": exc.message.split(": ", 1)[-1]})
+                rejects.append(
+                    {"line": line, "field": exc.field or "", "reason": exc.message.split(": ", 1)[-1]}
+                )
                 continue
-            if session.exec(select(Signal).where(Signal.workspace == workspace,
-                                                 Signal.dedupe_key == sig.dedupe_key)).first():
+            if session.exec(
+                select(Signal).where(Signal.workspace == workspace, Signal.dedupe_key == sig.dedupe_key)
+            ).first():
                 duplicates += 1
                 continue
             session.add(sig)
             quote = sig.detail or sig.type.replace("_", " ")
             ev_id = "ev_" + hashlib.sha256(f"signal|{sig.dedupe_key}".encode()).hexdigest()[:12]
-            session.add(Evidence(id=ev_id, workspace=workspace, company_id=sig.company_id,
-                                 prospect_id=sig.prospect_id, kind="signal",
-                                 source_url=sig.url, quote=quote,
-                                 data={"type": sig.type, "date": sig.occurred_at.date().isoformat()
-                                       if sig.occurred_at else ""}, collected_at=now))
+            session.add(
+                Evidence(
+                    id=ev_id,
+                    workspace=workspace,
+                    company_id=sig.company_id,
+                    prospect_id=sig.prospect_id,
+                    kind="signal",
+                    source_url=sig.url,
+                    quote=quote,
+                    data={
+                        "type": sig.type,
+                        "date": sig.occurred_at.date().isoformat() if sig.occurred_at else "",
+                    },
+                    collected_at=now,
+                )
+            )
             imported += 1
-    return {"imported": imported, "duplicates": duplicates, "rejected": len(rejects),
-            "rejects_file": _write_rejects(rejects_dir, path, rejects), "rejects": rejects}
+    return {
+        "imported": imported,
+        "duplicates": duplicates,
+        "rejected": len(rejects),
+        "rejects_file": _write_rejects(rejects_dir, path, rejects),
+        "rejects": rejects,
+    }
 
 
-def _clean_signal(session: Session, workspace: str, companies: dict[str, str], line: int,
-                  row: dict[str, str]) -> Signal:
+def _clean_signal(
+    session: Session, workspace: str, companies: dict[str, str], line: int, row: dict[str, str]
+) -> Signal:
     if "__error__" in row:
         raise InputError(row["__error__"], line=line)
     kind = row.get("type", "").strip().lower()
@@ -104,8 +128,9 @@ def _clean_signal(session: Session, workspace: str, companies: dict[str, str], l
     domain = nz.normalize_domain(row.get("company_domain", ""))
     prospect_id = company_id = None
     if email:
-        p = session.exec(select(Prospect).where(Prospect.workspace == workspace,
-                                                Prospect.email_norm == email)).first()
+        p = session.exec(
+            select(Prospect).where(Prospect.workspace == workspace, Prospect.email_norm == email)
+        ).first()
         if p is None:
             raise InputError(f"no prospect with email {email}", line=line, field="email")
         prospect_id, company_id = p.id, p.company_id
@@ -120,17 +145,29 @@ def _clean_signal(session: Session, workspace: str, companies: dict[str, str], l
         try:
             occurred = parse_instant(row["occurred_at"])
         except ValueError:
-            raise InputError(f"occurred_at {row['occurred_at']!r} is not an ISO-8601 date",
-                             line=line, field="occurred_at") from None
-    key = hashlib.sha256("|".join([kind, email or domain, row.get("detail", ""), row.get("url", ""),
-                                   row.get("occurred_at", "")]).encode()).hexdigest()[:24]
-    return Signal(workspace=workspace, dedupe_key=key, company_id=company_id,
-                  prospect_id=prospect_id, type=kind, detail=row.get("detail", ""),
-                  url=row.get("url", ""), occurred_at=occurred)
+            raise InputError(
+                f"occurred_at {row['occurred_at']!r} is not an ISO-8601 date", line=line, field="occurred_at"
+            ) from None
+    key = hashlib.sha256(
+        "|".join(
+            [kind, email or domain, row.get("detail", ""), row.get("url", ""), row.get("occurred_at", "")]
+        ).encode()
+    ).hexdigest()[:24]
+    return Signal(
+        workspace=workspace,
+        dedupe_key=key,
+        company_id=company_id,
+        prospect_id=prospect_id,
+        type=kind,
+        detail=row.get("detail", ""),
+        url=row.get("url", ""),
+        occurred_at=occurred,
+    )
 
 
-def import_suppressions(engine: Engine, workspace: str, path: Path, *, rejects_dir: Path,
-                        now: datetime, source: str = "") -> dict[str, Any]:
+def import_suppressions(
+    engine: Engine, workspace: str, path: Path, *, rejects_dir: Path, now: datetime, source: str = ""
+) -> dict[str, Any]:
     """Email and/or domain entries; a domain entry covers everyone at that company. Takes
     effect at once, including for sequences already running (the guard reads it)."""
     imported = duplicates = 0
@@ -140,20 +177,39 @@ def import_suppressions(engine: Engine, workspace: str, path: Path, *, rejects_d
             try:
                 entries = _clean_suppression(line, row)
             except InputError as exc:
-                rejects.append({"line": line, "field": exc.field or "", "reason": exc.message.split(": ", 1)[-1]})
+                rejects.append(
+                    {"line": line, "field": exc.field or "", "reason": exc.message.split(": ", 1)[-1]}
+                )
                 continue
             for kind, value, reason in entries:
-                exists = session.exec(select(Suppression).where(
-                    Suppression.workspace == workspace, Suppression.kind == kind,
-                    Suppression.value == value)).first()
+                exists = session.exec(
+                    select(Suppression).where(
+                        Suppression.workspace == workspace,
+                        Suppression.kind == kind,
+                        Suppression.value == value,
+                    )
+                ).first()
                 if exists:
                     duplicates += 1
                     continue
-                session.add(Suppression(workspace=workspace, kind=kind, value=value, reason=reason,
-                                        source=source or path.name, created_at=now))
+                session.add(
+                    Suppression(
+                        workspace=workspace,
+                        kind=kind,
+                        value=value,
+                        reason=reason,
+                        source=source or path.name,
+                        created_at=now,
+                    )
+                )
                 imported += 1
-    return {"imported": imported, "duplicates": duplicates, "rejected": len(rejects),
-            "rejects_file": _write_rejects(rejects_dir, path, rejects), "rejects": rejects}
+    return {
+        "imported": imported,
+        "duplicates": duplicates,
+        "rejected": len(rejects),
+        "rejects_file": _write_rejects(rejects_dir, path, rejects),
+        "rejects": rejects,
+    }
 
 
 def _clean_suppression(line: int, row: dict[str, str]) -> list[tuple[str, str, str]]:
@@ -161,8 +217,9 @@ def _clean_suppression(line: int, row: dict[str, str]) -> list[tuple[str, str, s
         raise InputError(row["__error__"], line=line)
     reason = row.get("reason", "").strip().lower()
     if reason not in SUPPRESSION_REASONS:
-        raise InputError(f"reason {reason!r} is not one of {', '.join(SUPPRESSION_REASONS)}",
-                         line=line, field="reason")
+        raise InputError(
+            f"reason {reason!r} is not one of {', '.join(SUPPRESSION_REASONS)}", line=line, field="reason"
+        )
     out = []
     email = nz.normalize_email(row.get("email", ""))
     if email:

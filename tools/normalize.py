@@ -11,27 +11,99 @@ from urllib.parse import urlsplit
 
 from core.timeutil import zone
 
-EMAIL_RE = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
-                      r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$")
+EMAIL_RE = re.compile(
+    r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$"
+)
 DOMAIN_RE = re.compile(r"^(?=.{4,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
 COMPANY_SUFFIXES = {
-    "inc", "incorporated", "llc", "llp", "ltd", "limited", "gmbh", "ag", "sa", "sas", "sarl",
-    "bv", "nv", "plc", "corp", "corporation", "co", "company", "pty", "oy", "ab", "as", "aps",
-    "kg", "srl", "spa", "pte", "kk", "group", "holdings",
+    "inc",
+    "incorporated",
+    "llc",
+    "llp",
+    "ltd",
+    "limited",
+    "gmbh",
+    "ag",
+    "sa",
+    "sas",
+    "sarl",
+    "bv",
+    "nv",
+    "plc",
+    "corp",
+    "corporation",
+    "co",
+    "company",
+    "pty",
+    "oy",
+    "ab",
+    "as",
+    "aps",
+    "kg",
+    "srl",
+    "spa",
+    "pte",
+    "kk",
+    "group",
+    "holdings",
 }
-PERSONAL_DOMAINS = frozenset({
-    "gmail.com", "googlemail.com", "yahoo.com", "yahoo.co.uk", "hotmail.com", "outlook.com",
-    "live.com", "msn.com", "aol.com", "icloud.com", "me.com", "mac.com", "proton.me",
-    "protonmail.com", "gmx.de", "gmx.net", "web.de", "mail.com", "yandex.ru", "qq.com",
-})
+PERSONAL_DOMAINS = frozenset(
+    {
+        "gmail.com",
+        "googlemail.com",
+        "yahoo.com",
+        "yahoo.co.uk",
+        "hotmail.com",
+        "outlook.com",
+        "live.com",
+        "msn.com",
+        "aol.com",
+        "icloud.com",
+        "me.com",
+        "mac.com",
+        "proton.me",
+        "protonmail.com",
+        "gmx.de",
+        "gmx.net",
+        "web.de",
+        "mail.com",
+        "yandex.ru",
+        "qq.com",
+    }
+)
 COUNTRY_ALIASES = {
-    "usa": "US", "united states": "US", "united states of america": "US", "us": "US",
-    "america": "US", "uk": "GB", "united kingdom": "GB", "great britain": "GB",
-    "england": "GB", "scotland": "GB", "wales": "GB", "northern ireland": "GB",
-    "deutschland": "DE", "holland": "NL", "the netherlands": "NL", "south korea": "KR",
-    "korea": "KR", "russia": "RU", "uae": "AE", "czechia": "CZ", "czech republic": "CZ",
-    "vietnam": "VN", "taiwan": "TW", "ivory coast": "CI", "turkey": "TR", "türkiye": "TR",
-    "españa": "ES", "france": "FR", "sverige": "SE", "schweiz": "CH", "suisse": "CH",
+    "usa": "US",
+    "united states": "US",
+    "united states of america": "US",
+    "us": "US",
+    "america": "US",
+    "uk": "GB",
+    "united kingdom": "GB",
+    "great britain": "GB",
+    "england": "GB",
+    "scotland": "GB",
+    "wales": "GB",
+    "northern ireland": "GB",
+    "deutschland": "DE",
+    "holland": "NL",
+    "the netherlands": "NL",
+    "south korea": "KR",
+    "korea": "KR",
+    "russia": "RU",
+    "uae": "AE",
+    "czechia": "CZ",
+    "czech republic": "CZ",
+    "vietnam": "VN",
+    "taiwan": "TW",
+    "ivory coast": "CI",
+    "turkey": "TR",
+    "türkiye": "TR",
+    "españa": "ES",
+    "france": "FR",
+    "sverige": "SE",
+    "schweiz": "CH",
+    "suisse": "CH",
 }
 
 

@@ -51,22 +51,43 @@ For ``until X`` the date named is returned.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from typing import Iterable
 
 from core.timeutil import UTC, zone
 from tools.normalize import fold
 
-KINDS = ("interested", "meeting", "not_interested", "unsubscribe", "out_of_office",
-         "wrong_person", "referral", "auto_reply", "unclear")
-PRECEDENCE = ("unsubscribe", "out_of_office", "auto_reply", "referral", "wrong_person",
-              "not_interested", "meeting", "interested")
+KINDS = (
+    "interested",
+    "meeting",
+    "not_interested",
+    "unsubscribe",
+    "out_of_office",
+    "wrong_person",
+    "referral",
+    "auto_reply",
+    "unclear",
+)
+PRECEDENCE = (
+    "unsubscribe",
+    "out_of_office",
+    "auto_reply",
+    "referral",
+    "wrong_person",
+    "not_interested",
+    "meeting",
+    "interested",
+)
 FAMILY = {
-    "unsubscribe": "negative", "not_interested": "negative",
-    "out_of_office": "away", "auto_reply": "away",
-    "referral": "redirect", "wrong_person": "redirect",
-    "meeting": "positive", "interested": "positive",
+    "unsubscribe": "negative",
+    "not_interested": "negative",
+    "out_of_office": "away",
+    "auto_reply": "away",
+    "referral": "redirect",
+    "wrong_person": "redirect",
+    "meeting": "positive",
+    "interested": "positive",
 }
 REVIEW_THRESHOLD = 0.6
 
@@ -93,18 +114,22 @@ _NEG = r"(?:not|no|n't|never|nor|neither|without|hardly|kein\w*|nicht|pas|aucun\
 _RULES: tuple[tuple[str, str, float, bool], ...] = (
     # unsubscribe
     ("unsubscribe", r"\bunsubscrib\w*", 0.95, False),
-    ("unsubscribe",
-     r"\bremove (?:me|us|my (?:email|address|details|name)|this address)\b",
-     0.95, False),
+    ("unsubscribe", r"\bremove (?:me|us|my (?:email|address|details|name)|this address)\b", 0.95, False),
     ("unsubscribe", r"\btake (?:me|us|my (?:email|address|name)) off\b", 0.95, False),
     ("unsubscribe", r"\bopt(?:ing)?[ -]?(?:me |us )?out\b", 0.9, False),
-    ("unsubscribe",
-     r"\b(?:do not|don't|dont|never) (?:contact|email|e-mail|message|call|write to|reach out to) "
-     r"(?:me|us)\b",
-     0.95, False),
-    ("unsubscribe",
-     r"\bstop (?:emailing|e-mailing|contacting|messaging|spamming|sending|writing)\b",
-     0.95, False),
+    (
+        "unsubscribe",
+        r"\b(?:do not|don't|dont|never) (?:contact|email|e-mail|message|call|write to|reach out to) "
+        r"(?:me|us)\b",
+        0.95,
+        False,
+    ),
+    (
+        "unsubscribe",
+        r"\bstop (?:emailing|e-mailing|contacting|messaging|spamming|sending|writing)\b",
+        0.95,
+        False,
+    ),
     ("unsubscribe", r"\bno (?:more|further) (?:emails|e-mails|messages|contact)\b", 0.9, False),
     ("unsubscribe", r"\b(?:off|from) your (?:mailing |email |contact )?list\b", 0.85, False),
     ("unsubscribe", r"^\W*stop\W*$", 0.9, False),
@@ -113,21 +138,18 @@ _RULES: tuple[tuple[str, str, float, bool], ...] = (
     # out of office
     ("out_of_office", r"\bout of (?:the )?office\b", 0.9, False),
     ("out_of_office", r"\booo\b", 0.8, False),
-    ("out_of_office",
-     r"\bon (?:annual |parental |maternity |paternity |sick |medical )?leave\b",
-     0.8, False),
+    ("out_of_office", r"\bon (?:annual |parental |maternity |paternity |sick |medical )?leave\b", 0.8, False),
     ("out_of_office", r"\b(?:on|currently on) (?:vacation|holiday|holidays|pto)\b", 0.85, False),
     ("out_of_office", r"\baway from (?:the |my )?(?:office|desk|email)\b", 0.85, False),
     ("out_of_office", r"\b(?:limited|no) access to (?:my )?e-?mail\b", 0.8, False),
-    ("out_of_office",
-     r"\b(?:i am|i'm|i will be|i'll be) (?:currently )?(?:away|travell?ing|out)\b",
-     0.6, False),
-    ("out_of_office",
-     r"\b(?:back|return(?:ing)?) (?:to (?:the|my) |in the )?(?:office|desk)\b",
-     0.7, False),
-    ("out_of_office",
-     r"\b(?:i'm |i am |currently )?out (?:until|till|through|thru)\b",
-     0.8, False),
+    (
+        "out_of_office",
+        r"\b(?:i am|i'm|i will be|i'll be) (?:currently )?(?:away|travell?ing|out)\b",
+        0.6,
+        False,
+    ),
+    ("out_of_office", r"\b(?:back|return(?:ing)?) (?:to (?:the|my) |in the )?(?:office|desk)\b", 0.7, False),
+    ("out_of_office", r"\b(?:i'm |i am |currently )?out (?:until|till|through|thru)\b", 0.8, False),
     ("out_of_office", r"\babwesenheitsnotiz\b", 0.95, False),
     ("out_of_office", r"\bnicht im buro\b", 0.9, False),
     ("out_of_office", r"\b(?:im urlaub|au(?:ss|ß)er haus|abwesend)\b", 0.85, False),
@@ -138,150 +160,209 @@ _RULES: tuple[tuple[str, str, float, bool], ...] = (
     ("auto_reply", r"\b(?:automatic|automated|auto)[ -]?(?:reply|response|message)\b", 0.9, False),
     ("auto_reply", r"\bautoreply\b", 0.9, False),
     ("auto_reply", r"\bthis (?:is an? )?(?:automatically generated|automated)\b", 0.9, False),
-    ("auto_reply",
-     r"\b(?:this (?:mailbox|inbox|address) is )?no longer (?:monitored|in use)\b",
-     0.8, False),
-    ("auto_reply",
-     r"\b(?:we|i) have received your (?:message|email|e-mail|request|enquiry|inquiry)\b",
-     0.75, False),
+    ("auto_reply", r"\b(?:this (?:mailbox|inbox|address) is )?no longer (?:monitored|in use)\b", 0.8, False),
+    (
+        "auto_reply",
+        r"\b(?:we|i) have received your (?:message|email|e-mail|request|enquiry|inquiry)\b",
+        0.75,
+        False,
+    ),
     ("auto_reply", r"\bticket (?:number|no\.?|#|id)\b", 0.75, False),
     ("auto_reply", r"\bdo not reply to this (?:email|message)\b", 0.8, False),
-    ("auto_reply",
-     r"\b(?:automatische antwort|reponse automatique|respuesta automatica)\b",
-     0.95, False),
+    ("auto_reply", r"\b(?:automatische antwort|reponse automatique|respuesta automatica)\b", 0.95, False),
     # wrong person
-    ("wrong_person",
-     r"\b(?:wrong|not the (?:right|correct|best|appropriate|relevant)) (?:person|contact|guy|one|"
-     r"department)\b",
-     0.85, False),
-    ("wrong_person",
-     r"\bno longer (?:with|at|work(?:s|ing)? (?:at|for|here)|employed)\b",
-     0.85, False),
-    ("wrong_person",
-     r"\b(?:has|have) left (?:the company|the business|the organi[sz]ation|us)\b",
-     0.85, False),
+    (
+        "wrong_person",
+        r"\b(?:wrong|not the (?:right|correct|best|appropriate|relevant)) (?:person|contact|guy|one|"
+        r"department)\b",
+        0.85,
+        False,
+    ),
+    ("wrong_person", r"\bno longer (?:with|at|work(?:s|ing)? (?:at|for|here)|employed)\b", 0.85, False),
+    (
+        "wrong_person",
+        r"\b(?:has|have) left (?:the company|the business|the organi[sz]ation|us)\b",
+        0.85,
+        False,
+    ),
     ("wrong_person", r"\bleft (?:the company|the business|the organi[sz]ation)\b", 0.85, False),
-    ("wrong_person",
-     r"\b(?:i|we) (?:don't|do not) (?:handle|deal with|own|look after|manage) (?:this|that|these|"
-     r"it)\b",
-     0.75, False),
-    ("wrong_person",
-     r"\bnot (?:responsible for|in charge of|my (?:area|department|remit|call|decision))\b",
-     0.75, False),
-    ("wrong_person",
-     r"\b(?:doesn't|does not|don't|do not) work (?:here|there|for us)\b",
-     0.8, False),
-    ("wrong_person",
-     r"\b(?:nicht (?:zustandig|der richtige ansprechpartner|die richtige ansprechpartnerin)|pas "
-     r"la bonne personne)\b",
-     0.85, False),
+    (
+        "wrong_person",
+        r"\b(?:i|we) (?:don't|do not) (?:handle|deal with|own|look after|manage) (?:this|that|these|"
+        r"it)\b",
+        0.75,
+        False,
+    ),
+    (
+        "wrong_person",
+        r"\bnot (?:responsible for|in charge of|my (?:area|department|remit|call|decision))\b",
+        0.75,
+        False,
+    ),
+    ("wrong_person", r"\b(?:doesn't|does not|don't|do not) work (?:here|there|for us)\b", 0.8, False),
+    (
+        "wrong_person",
+        r"\b(?:nicht (?:zustandig|der richtige ansprechpartner|die richtige ansprechpartnerin)|pas "
+        r"la bonne personne)\b",
+        0.85,
+        False,
+    ),
     # referral
-    ("referral",
-     r"\b(?:please |you (?:should|could|might want to|may want to|can) |better to |try "
-     r")(?:contact|reach out to|speak (?:to|with)|talk (?:to|with)|email|e-mail|get in touch "
-     r"with|ask|connect with)\b(?! (?:me|us)\b)",
-     0.8, False),
-    ("referral",
-     r"\b(?:the )?(?:right|best|correct|better) (?:person|contact|people)(?: to (?:talk|speak) "
-     r"(?:to|with))? (?:is|would be|are|here is)\b",
-     0.85, False),
-    ("referral",
-     r"\b(?:is|would be) (?:the )?(?:right|best|correct|better) (?:person|contact)\b",
-     0.8, False),
-    ("referral",
-     r"\b(?:i've|i have|i) (?:cc'?d|cced|copied|looped in|forwarded (?:this|your (?:email|"
-     r"message|note)) to|included)\b",
-     0.8, False),
-    ("referral",
-     r"\b(?:cc'?ing|cc-ing|looping in|adding) (?:my |our )?(?:colleague|manager|boss|head|team|"
-     r"[a-z]+ (?:who|as))\b",
-     0.75, False),
-    ("referral",
-     r"\b(?:she|he|they|(?:colleague|person|someone|manager) who) (?:handles|owns|looks after|is "
-     r"responsible for|manages) (?:this|that|these|it|our)\b",
-     0.7, False),
+    (
+        "referral",
+        r"\b(?:please |you (?:should|could|might want to|may want to|can) |better to |try "
+        r")(?:contact|reach out to|speak (?:to|with)|talk (?:to|with)|email|e-mail|get in touch "
+        r"with|ask|connect with)\b(?! (?:me|us)\b)",
+        0.8,
+        False,
+    ),
+    (
+        "referral",
+        r"\b(?:the )?(?:right|best|correct|better) (?:person|contact|people)(?: to (?:talk|speak) "
+        r"(?:to|with))? (?:is|would be|are|here is)\b",
+        0.85,
+        False,
+    ),
+    (
+        "referral",
+        r"\b(?:is|would be) (?:the )?(?:right|best|correct|better) (?:person|contact)\b",
+        0.8,
+        False,
+    ),
+    (
+        "referral",
+        r"\b(?:i've|i have|i) (?:cc'?d|cced|copied|looped in|forwarded (?:this|your (?:email|"
+        r"message|note)) to|included)\b",
+        0.8,
+        False,
+    ),
+    (
+        "referral",
+        r"\b(?:cc'?ing|cc-ing|looping in|adding) (?:my |our )?(?:colleague|manager|boss|head|team|"
+        r"[a-z]+ (?:who|as))\b",
+        0.75,
+        False,
+    ),
+    (
+        "referral",
+        r"\b(?:she|he|they|(?:colleague|person|someone|manager) who) (?:handles|owns|looks after|is "
+        r"responsible for|manages) (?:this|that|these|it|our)\b",
+        0.7,
+        False,
+    ),
     ("referral", r"\b(?:wenden sie sich an|contactez|veuillez contacter)\b", 0.8, False),
     # not interested
     ("not_interested", r"\bnot (?:at all |really |currently |very )?interested\b", 0.95, False),
     ("not_interested", r"\b(?:no|zero|little) interest\b", 0.9, False),
-    ("not_interested",
-     r"\bnot (?:a (?:good |great |right )?fit|for us|a priority|relevant (?:for|to) us|looking "
-     r"(?:for|to|at))\b",
-     0.85, False),
-    ("not_interested",
-     r"\b(?:no need|(?:don't|do not|dont) need|(?:we're|we are) (?:all )?set|all set)\b",
-     0.75, False),
-    ("not_interested",
-     r"\b(?:already (?:have|use|using|work with|working with|signed|chose|picked)|happy with "
-     r"(?:our|what we have|the current))\b",
-     0.75, False),
+    (
+        "not_interested",
+        r"\bnot (?:a (?:good |great |right )?fit|for us|a priority|relevant (?:for|to) us|looking "
+        r"(?:for|to|at))\b",
+        0.85,
+        False,
+    ),
+    (
+        "not_interested",
+        r"\b(?:no need|(?:don't|do not|dont) need|(?:we're|we are) (?:all )?set|all set)\b",
+        0.75,
+        False,
+    ),
+    (
+        "not_interested",
+        r"\b(?:already (?:have|use|using|work with|working with|signed|chose|picked)|happy with "
+        r"(?:our|what we have|the current))\b",
+        0.75,
+        False,
+    ),
     ("not_interested", r"\bno,? thanks?(?: you)?\b", 0.8, False),
-    ("not_interested",
-     r"\b(?:we'll|we will|i'll|i will) pass\b|\bpass(?:ing)? on this\b",
-     0.8, False),
-    ("not_interested",
-     r"\bnot (?:right )?now\b|\bmaybe (?:later|next (?:year|quarter))\b|\bnot at this time\b|"
-     r"\bbad timing\b",
-     0.6, False),
-    ("not_interested",
-     r"\b(?:kein(?:e|en)? interesse|nicht interessiert|pas interesse(?:e|s)?|aucun interet)\b",
-     0.95, False),
+    ("not_interested", r"\b(?:we'll|we will|i'll|i will) pass\b|\bpass(?:ing)? on this\b", 0.8, False),
+    (
+        "not_interested",
+        r"\bnot (?:right )?now\b|\bmaybe (?:later|next (?:year|quarter))\b|\bnot at this time\b|"
+        r"\bbad timing\b",
+        0.6,
+        False,
+    ),
+    (
+        "not_interested",
+        r"\b(?:kein(?:e|en)? interesse|nicht interessiert|pas interesse(?:e|s)?|aucun interet)\b",
+        0.95,
+        False,
+    ),
     # meeting
-    ("meeting",
-     r"\b(?:let's|lets|let us|happy to|can we|could we|we can|we could|i'd like to|we'd like to|"
-     r"would like to) (?:set up|setup|schedule|book|arrange|find|grab|have|hop on|jump on) (?:a |"
-     r"some )?(?:call|meeting|time|chat|demo|slot|zoom|teams)\b",
-     0.9, True),
-    ("meeting",
-     r"\b(?:schedule|book|set up|arrange) (?:a |an |some )?(?:call|meeting|demo|chat|intro|"
-     r"time)\b",
-     0.8, True),
-    ("meeting",
-     r"\b(?:send|share) (?:me |over )?(?:a |an |your )?(?:calendar (?:link|invite)|calendly|"
-     r"invite|meeting invite|booking link|a few times|some times)\b",
-     0.9, True),
+    (
+        "meeting",
+        r"\b(?:let's|lets|let us|happy to|can we|could we|we can|we could|i'd like to|we'd like to|"
+        r"would like to) (?:set up|setup|schedule|book|arrange|find|grab|have|hop on|jump on) (?:a |"
+        r"some )?(?:call|meeting|time|chat|demo|slot|zoom|teams)\b",
+        0.9,
+        True,
+    ),
+    (
+        "meeting",
+        r"\b(?:schedule|book|set up|arrange) (?:a |an |some )?(?:call|meeting|demo|chat|intro|"
+        r"time)\b",
+        0.8,
+        True,
+    ),
+    (
+        "meeting",
+        r"\b(?:send|share) (?:me |over )?(?:a |an |your )?(?:calendar (?:link|invite)|calendly|"
+        r"invite|meeting invite|booking link|a few times|some times)\b",
+        0.9,
+        True,
+    ),
     ("meeting", r"\bcalendly\b|\bbooking link\b", 0.8, True),
-    ("meeting",
-     r"\b(?:what|which) (?:time|day|times|days) (?:works|suits|is good|would work)\b",
-     0.85, True),
-    ("meeting",
-     r"\b(?:how about|does|would|what about) (?:mon|tues|wednes|thurs|fri)day\b",
-     0.8, True),
-    ("meeting",
-     r"\b(?:i'm|i am|we're|we are) (?:free|available) (?:on|at|next|this|tomorrow|mon|tue|wed|"
-     r"thu|fri)\w*\b",
-     0.8, True),
+    ("meeting", r"\b(?:what|which) (?:time|day|times|days) (?:works|suits|is good|would work)\b", 0.85, True),
+    ("meeting", r"\b(?:how about|does|would|what about) (?:mon|tues|wednes|thurs|fri)day\b", 0.8, True),
+    (
+        "meeting",
+        r"\b(?:i'm|i am|we're|we are) (?:free|available) (?:on|at|next|this|tomorrow|mon|tue|wed|"
+        r"thu|fri)\w*\b",
+        0.8,
+        True,
+    ),
     ("meeting", r"\b(?:hop|jump) on a (?:quick )?call\b|\bquick call\b", 0.8, True),
-    ("meeting",
-     r"\b(?:termin|treffen) (?:vereinbaren|ausmachen)\b|\b(?:un )?rendez-vous\b",
-     0.85, True),
+    ("meeting", r"\b(?:termin|treffen) (?:vereinbaren|ausmachen)\b|\b(?:un )?rendez-vous\b", 0.85, True),
     # interested
     ("interested", r"\binterested\b", 0.8, True),
-    ("interested",
-     r"\b(?:sounds|looks) (?:good|great|interesting|promising|relevant)\b",
-     0.75, True),
+    ("interested", r"\b(?:sounds|looks) (?:good|great|interesting|promising|relevant)\b", 0.75, True),
     ("interested", r"\btell me more\b|\blearn more\b|\bkeen to\b|\bcurious\b", 0.75, True),
-    ("interested",
-     r"\b(?:send|share) (?:me |us )?(?:over )?(?:more|some|further) (?:info|information|details|"
-     r"material)\b",
-     0.75, True),
+    (
+        "interested",
+        r"\b(?:send|share) (?:me |us )?(?:over )?(?:more|some|further) (?:info|information|details|"
+        r"material)\b",
+        0.75,
+        True,
+    ),
     ("interested", r"\bmore (?:info|information|details)\b", 0.65, True),
     ("interested", r"\b(?:how much|pricing|price list|what does it cost)\b", 0.65, True),
-    ("interested",
-     r"\b(?:would love to|open to|could be (?:a fit|useful|relevant|interesting))\b",
-     0.7, True),
+    (
+        "interested",
+        r"\b(?:would love to|open to|could be (?:a fit|useful|relevant|interesting))\b",
+        0.7,
+        True,
+    ),
     ("interested", r"^\W*(?:yes|yeah|yep|sure|ok|okay|absolutely|definitely)\b", 0.5, True),
     ("interested", r"\byes,? please\b", 0.7, True),
-    ("interested",
-     r"\b(?:send|share) (?:me |us )?(?:over )?(?:the|your|a) (?:deck|slides|one-pager|case "
-     r"stud(?:y|ies)|brochure|proposal|pricing)\b",
-     0.75, True),
-    ("interested",
-     r"\b(?:interessiert|klingt (?:gut|interessant)|interesse(?:e|s)?|ca m'interesse)\b",
-     0.75, True),
+    (
+        "interested",
+        r"\b(?:send|share) (?:me |us )?(?:over )?(?:the|your|a) (?:deck|slides|one-pager|case "
+        r"stud(?:y|ies)|brochure|proposal|pricing)\b",
+        0.75,
+        True,
+    ),
+    (
+        "interested",
+        r"\b(?:interessiert|klingt (?:gut|interessant)|interesse(?:e|s)?|ca m'interesse)\b",
+        0.75,
+        True,
+    ),
 )
-_COMPILED = tuple((kind, re.compile(pattern, re.MULTILINE), weight, negatable)
-                  for kind, pattern, weight, negatable in _RULES)
+_COMPILED = tuple(
+    (kind, re.compile(pattern, re.MULTILINE), weight, negatable)
+    for kind, pattern, weight, negatable in _RULES
+)
 _CLAUSE_BREAK = re.compile(r"[.;!?\n]|,|\bbut\b|\bhowever\b|\baber\b|\bmais\b")
 _NEG_RE = re.compile(rf"(?:^|\s|\b){_NEG}\b|n't\b")
 
@@ -291,10 +372,12 @@ _QUOTE_MARKERS = (
     re.compile(r"^\s*On\b[^\n]{0,200}(?:\n[^\n]{0,200})?\bwrote:\s*$", re.MULTILINE),
     re.compile(r"^\s*Am\b[^\n]{0,200}(?:\n[^\n]{0,200})?\bschrieb[^\n]{0,80}:\s*$", re.MULTILINE),
     re.compile(r"^\s*Le\b[^\n]{0,200}(?:\n[^\n]{0,200})?\ba [ée]crit\s*:\s*$", re.MULTILINE),
-    re.compile(r"^\s*-{2,}\s*(?:Original Message|Urspr[üu]ngliche Nachricht"
-               r"|Message d'origine)\s*-{2,}", re.MULTILINE | re.IGNORECASE),
-    re.compile(r"^\s*(?:From|Von|De)\s*:[^\n]*\n\s*(?:Sent|Date|Gesendet|Datum|Envoy[ée])\s*:",
-               re.MULTILINE),
+    re.compile(
+        r"^\s*-{2,}\s*(?:Original Message|Urspr[üu]ngliche Nachricht"
+        r"|Message d'origine)\s*-{2,}",
+        re.MULTILINE | re.IGNORECASE,
+    ),
+    re.compile(r"^\s*(?:From|Von|De)\s*:[^\n]*\n\s*(?:Sent|Date|Gesendet|Datum|Envoy[ée])\s*:", re.MULTILINE),
     re.compile(r"^_{10,}\s*$", re.MULTILINE),
 )
 
@@ -320,10 +403,10 @@ def normalise(text: str) -> str:
 
 def _negated(text: str, start: int) -> bool:
     """Whether a negation occurs in the three words before `start`, same clause."""
-    before = text[max(0, start - 60):start]
+    before = text[max(0, start - 60) : start]
     breaks = list(_CLAUSE_BREAK.finditer(before))
     if breaks:
-        before = before[breaks[-1].end():]
+        before = before[breaks[-1].end() :]
     words = before.split()[-3:]
     return any(_NEG_RE.search(" " + word) for word in words)
 
@@ -360,41 +443,103 @@ _REFERRAL_VERBS = (
     r"forwarded\s+(?:this|your\s+(?:email|message|note))\s+to)"
     r"|(?i:wenden\s+sie\s+sich\s+an|contactez|veuillez\s+contacter))"
 )
-_ROLE = (r"(?i:(?:my|our)\s+(?:colleague|manager|boss|head\s+of\s+\w+|cto|ceo|cfo|coo|vp\s+of\s+\w+"
-         r"|director\s+of\s+\w+|\w+\s+(?:lead|manager|director)),?\s+)?")
+_ROLE = (
+    r"(?i:(?:my|our)\s+(?:colleague|manager|boss|head\s+of\s+\w+|cto|ceo|cfo|coo|vp\s+of\s+\w+"
+    r"|director\s+of\s+\w+|\w+\s+(?:lead|manager|director)),?\s+)?"
+)
 _NAME = r"((?:[^\W\d_][\w'\u2019-]*)(?:[ \t]+[^\W\d_][\w'\u2019-]*){0,2})"
 _EMAIL = re.compile(r"[A-Za-z0-9._%+'-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")
 _AFTER_VERB = re.compile(_REFERRAL_VERBS + r"\s+" + _ROLE + _NAME)
 _BEFORE_ROLE = re.compile(
     _NAME + r"(?:\s*\([^)]*\))?,?\s+"
     r"(?i:is\s+the\s+(?:right|best|correct|better)\s+(?:person|contact)"
-    r"|would\s+be\s+(?:the\s+)?(?:right|best|better)|handles|owns|looks\s+after|is\s+responsible)")
+    r"|would\s+be\s+(?:the\s+)?(?:right|best|better)|handles|owns|looks\s+after|is\s+responsible)"
+)
 _RIGHT_PERSON_IS = re.compile(
     r"(?i:(?:right|best|correct|better)\s+(?:person|contact)"
-    r"(?:\s+to\s+(?:talk|speak)\s+(?:to|with))?\s+(?:is|would\s+be|here\s+is))\s+" + _ROLE + _NAME)
-_NOT_NAMES = {"me", "us", "him", "her", "them", "our", "my", "the", "a", "an", "this", "that",
-              "someone", "somebody", "sales", "support", "team", "hr", "procurement", "i",
-              "he", "she", "they", "we", "you", "it", "in", "at", "on", "for", "please",
-              "thanks", "thank", "regards", "best", "cheers", "hi", "hello", "dear", "actually",
-              "unfortunately", "however", "but", "and", "so", "i'm", "yes", "no", "ok",
-              "maybe", "perhaps", "also", "instead", "think", "believe", "guess", "who", "what",
-              "which", "whoever", "anyone", "anybody", "someone", "nobody", "everyone"}
+    r"(?:\s+to\s+(?:talk|speak)\s+(?:to|with))?\s+(?:is|would\s+be|here\s+is))\s+" + _ROLE + _NAME
+)
+_NOT_NAMES = {
+    "me",
+    "us",
+    "him",
+    "her",
+    "them",
+    "our",
+    "my",
+    "the",
+    "a",
+    "an",
+    "this",
+    "that",
+    "someone",
+    "somebody",
+    "sales",
+    "support",
+    "team",
+    "hr",
+    "procurement",
+    "i",
+    "he",
+    "she",
+    "they",
+    "we",
+    "you",
+    "it",
+    "in",
+    "at",
+    "on",
+    "for",
+    "please",
+    "thanks",
+    "thank",
+    "regards",
+    "best",
+    "cheers",
+    "hi",
+    "hello",
+    "dear",
+    "actually",
+    "unfortunately",
+    "however",
+    "but",
+    "and",
+    "so",
+    "i'm",
+    "yes",
+    "no",
+    "ok",
+    "maybe",
+    "perhaps",
+    "also",
+    "instead",
+    "think",
+    "believe",
+    "guess",
+    "who",
+    "what",
+    "which",
+    "whoever",
+    "anyone",
+    "anybody",
+    "nobody",
+    "everyone",
+}
 
 
 def _name_words(candidate: str, *, trailing: bool) -> str | None:
     """The capitalised run of words in `candidate` that looks like a person's name:
     the leading run after a verb, the trailing run (at most two words) before one."""
     words = candidate.split()
-    good = [bool(w[:1].isupper()) and w.lower().strip("'\u2019") not in _NOT_NAMES
-            for w in words]
+    good = [bool(w[:1].isupper()) and w.lower().strip("'\u2019") not in _NOT_NAMES for w in words]
     run: list[str] = []
     if trailing:
-        for word, ok in zip(reversed(words), reversed(good)):
+        for word, ok in zip(reversed(words), reversed(good), strict=True):
             if not ok or len(run) == 2:
                 break
             run.insert(0, word)
     else:
-        for word, ok in zip(words, good):
+        for word, ok in zip(words, good, strict=True):
             if not ok:
                 break
             run.append(word)
@@ -404,7 +549,7 @@ def _name_words(candidate: str, *, trailing: bool) -> str | None:
 def _email_near(body: str, start: int, name: str | None) -> str | None:
     """An address after `start` in the same paragraph: one that contains part of the
     name anywhere in the next 120 characters, else the first one on the same line."""
-    tail = body[start:start + 120].split("\n\n", 1)[0]
+    tail = body[start : start + 120].split("\n\n", 1)[0]
     addresses = list(_EMAIL.finditer(tail))
     if name:
         tokens = [fold(t) for t in re.split(r"[\s'\u2019-]+", name) if len(t) > 1]
@@ -436,9 +581,9 @@ def extract_referral(text: str) -> dict[str, str | None] | None:
         name = _name_words(match.group(1), trailing=True)
         if name is not None:
             return {"name": name, "email": _email_near(body, match.end(1), name)}
-    direct = (re.search(_REFERRAL_VERBS + r"\s+" + _ROLE + r"(" + _EMAIL.pattern + r")", body)
-              or re.search(r"(?i:\b(?:try|write\s+to|email|e-mail|at)\s+)(" + _EMAIL.pattern + r")",
-                           body))
+    direct = re.search(_REFERRAL_VERBS + r"\s+" + _ROLE + r"(" + _EMAIL.pattern + r")", body) or re.search(
+        r"(?i:\b(?:try|write\s+to|email|e-mail|at)\s+)(" + _EMAIL.pattern + r")", body
+    )
     if direct:
         return {"name": None, "email": direct.group(direct.lastindex or 1).lower()}
     return None
@@ -447,39 +592,103 @@ def extract_referral(text: str) -> dict[str, str | None] | None:
 # ---------------------------------------------------------------- dates
 
 _MONTHS = {
-    "january": 1, "jan": 1, "januar": 1, "janvier": 1, "janv": 1,
-    "february": 2, "feb": 2, "februar": 2, "fevrier": 2, "fevr": 2, "fev": 2,
-    "march": 3, "mar": 3, "marz": 3, "maerz": 3, "mars": 3,
-    "april": 4, "apr": 4, "avril": 4, "avr": 4,
-    "may": 5, "mai": 5,
-    "june": 6, "jun": 6, "juni": 6, "juin": 6,
-    "july": 7, "jul": 7, "juli": 7, "juillet": 7, "juil": 7,
-    "august": 8, "aug": 8, "aout": 8,
-    "september": 9, "sep": 9, "sept": 9, "septembre": 9,
-    "october": 10, "oct": 10, "oktober": 10, "okt": 10, "octobre": 10,
-    "november": 11, "nov": 11, "novembre": 11,
-    "december": 12, "dec": 12, "dezember": 12, "dez": 12, "decembre": 12,
+    "january": 1,
+    "jan": 1,
+    "januar": 1,
+    "janvier": 1,
+    "janv": 1,
+    "february": 2,
+    "feb": 2,
+    "februar": 2,
+    "fevrier": 2,
+    "fevr": 2,
+    "fev": 2,
+    "march": 3,
+    "mar": 3,
+    "marz": 3,
+    "maerz": 3,
+    "mars": 3,
+    "april": 4,
+    "apr": 4,
+    "avril": 4,
+    "avr": 4,
+    "may": 5,
+    "mai": 5,
+    "june": 6,
+    "jun": 6,
+    "juni": 6,
+    "juin": 6,
+    "july": 7,
+    "jul": 7,
+    "juli": 7,
+    "juillet": 7,
+    "juil": 7,
+    "august": 8,
+    "aug": 8,
+    "aout": 8,
+    "september": 9,
+    "sep": 9,
+    "sept": 9,
+    "septembre": 9,
+    "october": 10,
+    "oct": 10,
+    "oktober": 10,
+    "okt": 10,
+    "octobre": 10,
+    "november": 11,
+    "nov": 11,
+    "novembre": 11,
+    "december": 12,
+    "dec": 12,
+    "dezember": 12,
+    "dez": 12,
+    "decembre": 12,
 }
 _WEEKDAYS = {
-    "monday": 0, "montag": 0, "lundi": 0,
-    "tuesday": 1, "dienstag": 1, "mardi": 1,
-    "wednesday": 2, "mittwoch": 2, "mercredi": 2,
-    "thursday": 3, "donnerstag": 3, "jeudi": 3,
-    "friday": 4, "freitag": 4, "vendredi": 4,
-    "saturday": 5, "samstag": 5, "sonnabend": 5, "samedi": 5,
-    "sunday": 6, "sonntag": 6, "dimanche": 6,
+    "monday": 0,
+    "montag": 0,
+    "lundi": 0,
+    "tuesday": 1,
+    "dienstag": 1,
+    "mardi": 1,
+    "wednesday": 2,
+    "mittwoch": 2,
+    "mercredi": 2,
+    "thursday": 3,
+    "donnerstag": 3,
+    "jeudi": 3,
+    "friday": 4,
+    "freitag": 4,
+    "vendredi": 4,
+    "saturday": 5,
+    "samstag": 5,
+    "sonnabend": 5,
+    "samedi": 5,
+    "sunday": 6,
+    "sonntag": 6,
+    "dimanche": 6,
 }
-_WEEKDAY_ABBR = {"mon": 0, "tue": 1, "tues": 1, "wed": 2, "thu": 3, "thur": 3, "thurs": 3,
-                 "fri": 4, "sat": 5, "sun": 6}
+_WEEKDAY_ABBR = {
+    "mon": 0,
+    "tue": 1,
+    "tues": 1,
+    "wed": 2,
+    "thu": 3,
+    "thur": 3,
+    "thurs": 3,
+    "fri": 4,
+    "sat": 5,
+    "sun": 6,
+}
 _MONTH_RE = "|".join(sorted(_MONTHS, key=len, reverse=True))
 _WEEKDAY_RE = "|".join(sorted(_WEEKDAYS, key=len, reverse=True))
 _ANY_WEEKDAY_RE = "|".join(sorted({**_WEEKDAYS, **_WEEKDAY_ABBR}, key=len, reverse=True))
 
 _ISO = re.compile(r"\b(\d{4})-(\d{1,2})-(\d{1,2})\b")
 _DAY_MONTH = re.compile(
-    rf"\b(\d{{1,2}})(?:st|nd|rd|th|er|e)?\.?\s*(?:of\s+)?({_MONTH_RE})\b\.?(?:,?\s*(\d{{4}})\b)?")
-_MONTH_DAY = re.compile(
-    rf"\b({_MONTH_RE})\b\.?\s+(\d{{1,2}})(?:st|nd|rd|th)?\b(?:,?\s*(\d{{4}})\b)?")
+    rf"\b(\d{{1,2}})(?:st|nd|rd|th|er|e)?\.?\s*(?:of\s+)?({_MONTH_RE})\b\.?(?:,?\s*(\d{{4}})\b)?"
+)
+_MONTH_DAY = re.compile(rf"\b({_MONTH_RE})\b\.?\s+(\d{{1,2}})(?:st|nd|rd|th)?\b(?:,?\s*(\d{{4}})\b)?")
 _SLASH = re.compile(r"\b(\d{1,2})/(\d{1,2})(?:/(\d{4}|\d{2}))?\b")
 _DOTTED = re.compile(r"\b(\d{1,2})\.(\d{1,2})\.(\d{4}|\d{2})?(?!\d)")
 _MONTH_YEAR = re.compile(rf"\b({_MONTH_RE})\b\.?,?\s+(\d{{4}})\b")
@@ -492,16 +701,34 @@ _NEXT_WEEK = re.compile(r"\b(?:next week|nachste woche|nachsten woche|la semaine
 _ANCHOR_BEFORE = re.compile(
     r"(?:\bback\b|\breturn\w*|\buntil\b|\btill\b|\btil\b|\bthrough\b|\bthru\b|\bbis\b|"
     r"\bjusqu|\bretour\b|\breprise\b|\bdes le\b|\bagain\b|\bavailable (?:again )?(?:from|on)\b)"
-    r"[^.;!?\n]{0,60}$")
+    r"[^.;!?\n]{0,60}$"
+)
 _RANGE_END = re.compile(r"(?:\bto|-|\u2013|\u2014|\bbis|\bau)\s*(?:the\s+)?$")
 _ANCHOR_AFTER = re.compile(r"^[^.;!?\n]{0,40}\b(?:wieder|zuruck|de retour|back)\b")
 
-_MDY_ZONES = ("US/", "America/New_York", "America/Chicago", "America/Denver",
-              "America/Los_Angeles", "America/Phoenix", "America/Anchorage", "America/Detroit",
-              "America/Boise", "America/Juneau", "America/Adak", "America/Indiana/",
-              "America/Kentucky/", "America/North_Dakota/", "America/Menominee",
-              "America/Nome", "America/Sitka", "America/Yakutat", "America/Metlakatla",
-              "Pacific/Honolulu", "Asia/Manila")
+_MDY_ZONES = (
+    "US/",
+    "America/New_York",
+    "America/Chicago",
+    "America/Denver",
+    "America/Los_Angeles",
+    "America/Phoenix",
+    "America/Anchorage",
+    "America/Detroit",
+    "America/Boise",
+    "America/Juneau",
+    "America/Adak",
+    "America/Indiana/",
+    "America/Kentucky/",
+    "America/North_Dakota/",
+    "America/Menominee",
+    "America/Nome",
+    "America/Sitka",
+    "America/Yakutat",
+    "America/Metlakatla",
+    "Pacific/Honolulu",
+    "Asia/Manila",
+)
 
 
 @dataclass(frozen=True)
@@ -529,8 +756,11 @@ def _year(value: str | None) -> int | None:
 def _infer(month: int, day: int, ref: date, weekday: int | None = None) -> date | None:
     """The first (month, day) not more than 30 days before ref; a weekday picks the year."""
     floor = ref - timedelta(days=30)
-    options = [d for y in (ref.year - 1, ref.year, ref.year + 1, ref.year + 2)
-               if (d := _safe_date(y, month, day)) is not None and d >= floor]
+    options = [
+        d
+        for y in (ref.year - 1, ref.year, ref.year + 1, ref.year + 2)
+        if (d := _safe_date(y, month, day)) is not None and d >= floor
+    ]
     if not options:
         return None
     if weekday is not None:
@@ -571,21 +801,18 @@ def _dates(text: str, ref: date, tz: str | None) -> list[_Found]:
     for m in _DAY_MONTH.finditer(text):
         day, month, year = int(m.group(1)), _MONTHS[m.group(2)], _year(m.group(3))
         weekday, begin = _weekday_before(text, m.start())
-        add(begin, m.end(), _safe_date(year, month, day) if year
-            else _infer(month, day, ref, weekday))
+        add(begin, m.end(), _safe_date(year, month, day) if year else _infer(month, day, ref, weekday))
     for m in _MONTH_DAY.finditer(text):
         month, day, year = _MONTHS[m.group(1)], int(m.group(2)), _year(m.group(3))
         weekday, begin = _weekday_before(text, m.start())
-        add(begin, m.end(), _safe_date(year, month, day) if year
-            else _infer(month, day, ref, weekday))
+        add(begin, m.end(), _safe_date(year, month, day) if year else _infer(month, day, ref, weekday))
     for m in _DOTTED.finditer(text):
         day, month, year = int(m.group(1)), int(m.group(2)), _year(m.group(3))
-        add(m.start(), m.end(), _safe_date(year, month, day) if year
-            else _infer(month, day, ref))
+        add(m.start(), m.end(), _safe_date(year, month, day) if year else _infer(month, day, ref))
     for m in _SLASH.finditer(text):
         a, b, year = int(m.group(1)), int(m.group(2)), _year(m.group(3))
 
-        def build(month: int, day: int) -> date | None:
+        def build(month: int, day: int, year: int | None = year) -> date | None:
             return _safe_date(year, month, day) if year else _infer(month, day, ref)
 
         as_mdy, as_dmy = build(a, b), build(b, a)
@@ -633,10 +860,13 @@ def parse_return_date(text: str, *, received_at: datetime, tz: str | None = None
     ref = local.astimezone(zone(tz) or UTC).date()
     body = normalise(new_part(text))
     candidates = _dates(body, ref, tz)
-    anchored = [f for f in candidates
-                if _ANCHOR_BEFORE.search(body[:f.start])
-                or _RANGE_END.search(body[max(0, f.start - 12):f.start])
-                or _ANCHOR_AFTER.search(body[f.end:])]
+    anchored = [
+        f
+        for f in candidates
+        if _ANCHOR_BEFORE.search(body[: f.start])
+        or _RANGE_END.search(body[max(0, f.start - 12) : f.start])
+        or _ANCHOR_AFTER.search(body[f.end :])
+    ]
     if anchored:
         return anchored[-1].value
     coming = [f.value for f in candidates if f.absolute and f.value >= ref]
@@ -646,8 +876,7 @@ def parse_return_date(text: str, *, received_at: datetime, tz: str | None = None
 # ---------------------------------------------------------------- classification
 
 
-def classify_reply(text: str, *, received_at: datetime,
-                   tz: str | None = None) -> ReplyClassification:
+def classify_reply(text: str, *, received_at: datetime, tz: str | None = None) -> ReplyClassification:
     """Classify a prospect's reply; see the module docstring for rules and confidence."""
     body = normalise(new_part(text or ""))
     if not body:
@@ -666,15 +895,13 @@ def classify_reply(text: str, *, received_at: datetime,
             winner = "wrong_person"
 
     scores = {kind: _score(hits) for kind, hits in found.items()}
-    kin = sorted((k for k in found if FAMILY[k] == FAMILY[winner]),
-                 key=lambda k: (k != winner, -scores[k]))
+    kin = sorted((k for k in found if FAMILY[k] == FAMILY[winner]), key=lambda k: (k != winner, -scores[k]))
     confidence = scores[kin[0]]  # the winner's own score (a named referral: wrong_person's)
     for kind in kin[1:]:
         confidence = 1.0 - (1.0 - confidence) * (1.0 - 0.5 * scores[kind])
     if referral is not None and winner in ("referral", "wrong_person"):
         confidence = 1.0 - (1.0 - confidence) * 0.5
-    families = {FAMILY[kind]: max(scores[k] for k in found if FAMILY[k] == FAMILY[kind])
-                for kind in found}
+    families = {FAMILY[kind]: max(scores[k] for k in found if FAMILY[k] == FAMILY[kind]) for kind in found}
     mine = FAMILY[winner]
     hard = {"positive": "negative", "negative": "positive"}.get(mine)
     if hard and hard in families:
@@ -688,10 +915,14 @@ def classify_reply(text: str, *, received_at: datetime,
         confidence *= 1.0 - 0.3 * families["away"]
 
     matched = tuple(phrase for kind in signals for phrase, _ in found[kind])
-    return_date = (parse_return_date(text, received_at=received_at, tz=tz)
-                   if winner == "out_of_office" else None)
+    return_date = (
+        parse_return_date(text, received_at=received_at, tz=tz) if winner == "out_of_office" else None
+    )
     return ReplyClassification(
-        kind=winner, confidence=round(confidence, 3), matched=matched,
+        kind=winner,
+        confidence=round(confidence, 3),
+        matched=matched,
         return_date=return_date,
         referral=referral if winner in ("referral", "wrong_person") else None,
-        signals=signals)
+        signals=signals,
+    )

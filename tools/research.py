@@ -19,16 +19,28 @@ from typing import Any, Protocol
 from core.errors import NotFound
 
 PAGES = ("index", "about", "careers", "blog")
-FINANCE_ROLE = re.compile(r"\b(account(ant|ing|s payable|s receivable)|controller|fp&a|"
-                          r"finance|financial|treasury|payroll|revenue accountant|cfo|tax)\b", re.I)
+FINANCE_ROLE = re.compile(
+    r"\b(account(ant|ing|s payable|s receivable)|controller|fp&a|"
+    r"finance|financial|treasury|payroll|revenue accountant|cfo|tax)\b",
+    re.I,
+)
 AMOUNT = re.compile(r"[$€£]\s?\d+(?:[.,]\d+)?\s?(?:[MBK]|million|billion)?", re.I)
 SERIES = re.compile(r"\b(seed|series [a-f])\b", re.I)
-INJECTION = re.compile(r"\b(ignore (all )?(previous|prior|above) instructions|you are an? (ai|assistant|"
-                       r"language model)|system prompt|disregard (the|all) )", re.I)
+INJECTION = re.compile(
+    r"\b(ignore (all )?(previous|prior|above) instructions|you are an? (ai|assistant|"
+    r"language model)|system prompt|disregard (the|all) )",
+    re.I,
+)
 KIND_WORDS = (
     ("funding", re.compile(r"\b(raised|funding|series [a-f]|seed round|investment led by)\b", re.I)),
-    ("tech", re.compile(r"\b(migrat\w*|moving (from|to)|netsuite|quickbooks|sap|erp|xero|"
-                        r"sage intacct|implement\w*)\b", re.I)),
+    (
+        "tech",
+        re.compile(
+            r"\b(migrat\w*|moving (from|to)|netsuite|quickbooks|sap|erp|xero|"
+            r"sage intacct|implement\w*)\b",
+            re.I,
+        ),
+    ),
     ("expansion", re.compile(r"\b(expand\w*|new office|opening|launch\w* in|entering)\b", re.I)),
 )
 
@@ -42,8 +54,13 @@ class EvidenceItem:
     data: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "kind": self.kind, "url": self.source_url, "quote": self.quote,
-                "data": dict(self.data)}
+        return {
+            "id": self.id,
+            "kind": self.kind,
+            "url": self.source_url,
+            "quote": self.quote,
+            "data": dict(self.data),
+        }
 
 
 @dataclass(frozen=True)
@@ -126,11 +143,16 @@ def extract_evidence(domain: str, page: str, html: str) -> list[EvidenceItem]:
         items.append(EvidenceItem(evidence_id(url, quote), kind, url, quote, data))
 
     if page == "careers":
-        for tag, text, attrs in parser.blocks:
+        for tag, text, _attrs in parser.blocks:
             if tag == "li":
                 role, _, location = text.partition(" – ")
-                add("hiring", text, role=role.strip(), location=location.strip(),
-                    finance_role=bool(FINANCE_ROLE.search(role)))
+                add(
+                    "hiring",
+                    text,
+                    role=role.strip(),
+                    location=location.strip(),
+                    finance_role=bool(FINANCE_ROLE.search(role)),
+                )
         return items
     if page == "blog":
         dates: dict[str, str] = {}
@@ -177,9 +199,12 @@ class SnapshotResearcher:
     def research(self, domain: str) -> ResearchResult:
         folder = self.web_dir / domain
         if not domain or not folder.is_dir():
-            raise NotFound(f"no web snapshot for {domain or '(no domain)'}", provider=self.name,
-                           next_step="Add the company's pages under web/<domain>/ or fix the "
-                                     "company domain; the prospect continues without research.")
+            raise NotFound(
+                f"no web snapshot for {domain or '(no domain)'}",
+                provider=self.name,
+                next_step="Add the company's pages under web/<domain>/ or fix the "
+                "company domain; the prospect continues without research.",
+            )
         evidence: list[EvidenceItem] = []
         pages = []
         for page in PAGES:

@@ -24,8 +24,9 @@ from __future__ import annotations
 import http.client
 import json
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, Mapping, Sequence, get_args
+from typing import Any, Literal, get_args
 from urllib.parse import parse_qs, urlsplit
 
 from slack_sdk import WebClient
@@ -88,15 +89,33 @@ QUOTE_LIMIT = 280
 SIGNATURE_WINDOW_S = 300  # enforced by slack_sdk's SignatureVerifier
 
 _SLACK_USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
-_CONFIG_ERRORS = frozenset({
-    "invalid_auth", "not_authed", "account_inactive", "token_revoked", "token_expired",
-    "no_permission", "missing_scope", "not_allowed_token_type", "team_access_not_granted",
-    "channel_not_found", "not_in_channel", "is_archived", "ekm_access_denied",
-})
-_TRANSIENT_ERRORS = frozenset({
-    "ratelimited", "rate_limited", "internal_error", "fatal_error", "service_unavailable",
-    "request_timeout",
-})
+_CONFIG_ERRORS = frozenset(
+    {
+        "invalid_auth",
+        "not_authed",
+        "account_inactive",
+        "token_revoked",
+        "token_expired",
+        "no_permission",
+        "missing_scope",
+        "not_allowed_token_type",
+        "team_access_not_granted",
+        "channel_not_found",
+        "not_in_channel",
+        "is_archived",
+        "ekm_access_denied",
+    }
+)
+_TRANSIENT_ERRORS = frozenset(
+    {
+        "ratelimited",
+        "rate_limited",
+        "internal_error",
+        "fatal_error",
+        "service_unavailable",
+        "request_timeout",
+    }
+)
 _NOT_FOUND_ERRORS = frozenset({"message_not_found", "user_not_found", "view_not_found"})
 _PROVIDER = "slack"
 
@@ -129,8 +148,10 @@ class ReviewCard:
 
     def __post_init__(self) -> None:
         if self.status not in get_args(ReviewStatus):
-            raise InputError(f"unknown review status {self.status!r}; expected one of "
-                             f"{', '.join(get_args(ReviewStatus))}", field="status")
+            raise InputError(
+                f"unknown review status {self.status!r}; expected one of {', '.join(get_args(ReviewStatus))}",
+                field="status",
+            )
         if not self.review_id:
             raise InputError("a review card needs a review_id", field="review_id")
 
@@ -229,8 +250,13 @@ def _safe_url(url: str) -> str:
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.netloc:
         return ""
-    return (url.replace("|", "%7C").replace("<", "%3C").replace(">", "%3E")
-            .replace(" ", "%20").replace("&", "&amp;"))
+    return (
+        url.replace("|", "%7C")
+        .replace("<", "%3C")
+        .replace(">", "%3E")
+        .replace(" ", "%20")
+        .replace("&", "&amp;")
+    )
 
 
 def _evidence_line(item: Mapping[str, str]) -> str:
@@ -259,8 +285,11 @@ def _cost(cost: Mapping[str, float]) -> str:
 def fallback_text(card: ReviewCard) -> str:
     """The notification text shown where blocks are not (push notifications, search)."""
     state = "Review needed" if card.status == "pending" else f"Review {card.status}"
-    return clip(f"{state}: {_one_line(card.prospect_name)} ({_one_line(card.company)}) — "
-                f"{_one_line(card.subject) or card.step_id}", 300)
+    return clip(
+        f"{state}: {_one_line(card.prospect_name)} ({_one_line(card.company)}) — "
+        f"{_one_line(card.subject) or card.step_id}",
+        300,
+    )
 
 
 def status_line(card: ReviewCard) -> str:
@@ -291,34 +320,48 @@ def review_blocks(card: ReviewCard) -> list[dict[str, Any]]:
     who += f" at *{escape_mrkdwn(company)}*"
     if card.company_domain:
         who += f" ({escape_mrkdwn(_one_line(card.company_domain))})"
-    facts = [escape_mrkdwn(card.prospect_email) if card.prospect_email else "no email on record",
-             f"owner {_user(card.owner)}" if card.owner else "no owner",
-             f"step `{escape_mrkdwn(_one_line(card.step_id))}`"]
+    facts = [
+        escape_mrkdwn(card.prospect_email) if card.prospect_email else "no email on record",
+        f"owner {_user(card.owner)}" if card.owner else "no owner",
+        f"step `{escape_mrkdwn(_one_line(card.step_id))}`",
+    ]
     reasons = [f"• {escape_mrkdwn(clip(_one_line(r), 500))}" for r in card.reasons if r]
     evidence = [_evidence_line(item) for item in card.evidence]
     subject = escape_mrkdwn(clip(_one_line(card.subject), SUBJECT_LIMIT)) or "_(no subject)_"
     body = card.body.strip() or "(empty body)"
-    body = clip(body, SECTION_LIMIT - 100,
-                marker=f"\n… [{len(body)} characters in all; the rest is not shown here]")
-    context = [f"Channel: *{escape_mrkdwn(_one_line(card.channel))}*",
-               f"Cost so far: {_cost(card.cost_so_far)}",
-               f"Requested {_when(card.requested_at)}" if card.requested_at else "",
-               f"Review `{escape_mrkdwn(card.review_id)}`"]
+    body = clip(
+        body, SECTION_LIMIT - 100, marker=f"\n… [{len(body)} characters in all; the rest is not shown here]"
+    )
+    context = [
+        f"Channel: *{escape_mrkdwn(_one_line(card.channel))}*",
+        f"Cost so far: {_cost(card.cost_so_far)}",
+        f"Requested {_when(card.requested_at)}" if card.requested_at else "",
+        f"Review `{escape_mrkdwn(card.review_id)}`",
+    ]
 
     blocks: list[Block] = [
-        HeaderBlock(text=PlainTextObject(
-            text=clip(f"Review: {name} · {company}", HEADER_LIMIT), emoji=False)),
-        SectionBlock(text=MarkdownTextObject(
-            text=clip(who + "\n" + " · ".join(facts), SECTION_LIMIT))),
-        SectionBlock(text=MarkdownTextObject(text=_bounded_lines(
-            "*Why review was asked*", reasons or ["• (no reason recorded)"], SECTION_LIMIT))),
-        SectionBlock(text=MarkdownTextObject(text=_bounded_lines(
-            "*Evidence*", evidence or ["• none attached"], SECTION_LIMIT))),
+        HeaderBlock(
+            text=PlainTextObject(text=clip(f"Review: {name} · {company}", HEADER_LIMIT), emoji=False)
+        ),
+        SectionBlock(text=MarkdownTextObject(text=clip(who + "\n" + " · ".join(facts), SECTION_LIMIT))),
+        SectionBlock(
+            text=MarkdownTextObject(
+                text=_bounded_lines(
+                    "*Why review was asked*", reasons or ["• (no reason recorded)"], SECTION_LIMIT
+                )
+            )
+        ),
+        SectionBlock(
+            text=MarkdownTextObject(
+                text=_bounded_lines("*Evidence*", evidence or ["• none attached"], SECTION_LIMIT)
+            )
+        ),
         DividerBlock(),
         SectionBlock(text=MarkdownTextObject(text=f"*Draft* · *Subject:* {subject}")),
         SectionBlock(text=PlainTextObject(text=body, emoji=False)),
-        ContextBlock(elements=[MarkdownTextObject(text=clip(" · ".join(p for p in context if p),
-                                                            CONTEXT_LIMIT))]),
+        ContextBlock(
+            elements=[MarkdownTextObject(text=clip(" · ".join(p for p in context if p), CONTEXT_LIMIT))]
+        ),
     ]
     if card.status == "pending":
         blocks.append(_actions(card.review_id))
@@ -329,27 +372,38 @@ def review_blocks(card: ReviewCard) -> list[dict[str, Any]]:
 
 def _actions(review_id: str) -> ActionsBlock:
     def button(label: str, action_id: str, style: str | None = None) -> ButtonElement:
-        return ButtonElement(text=PlainTextObject(text=label, emoji=False),
-                             action_id=action_id, value=review_id, style=style)
+        return ButtonElement(
+            text=PlainTextObject(text=label, emoji=False), action_id=action_id, value=review_id, style=style
+        )
 
-    return ActionsBlock(block_id=f"{ACTIONS_BLOCK_PREFIX}{review_id}", elements=[
-        button("Approve", "review_approve", "primary"),
-        button("Edit", "review_edit"),
-        button("Reject", "review_reject", "danger"),
-        button("Snooze", "review_snooze"),
-    ])
+    return ActionsBlock(
+        block_id=f"{ACTIONS_BLOCK_PREFIX}{review_id}",
+        elements=[
+            button("Approve", "review_approve", "primary"),
+            button("Edit", "review_edit"),
+            button("Reject", "review_reject", "danger"),
+            button("Snooze", "review_snooze"),
+        ],
+    )
 
 
 def _metadata(card: ReviewCard) -> str:
-    return json.dumps({"review_id": card.review_id, "workspace": card.workspace},
-                      separators=(",", ":"))
+    return json.dumps({"review_id": card.review_id, "workspace": card.workspace}, separators=(",", ":"))
 
 
 def _modal_context(card: ReviewCard) -> ContextBlock:
-    return ContextBlock(elements=[MarkdownTextObject(text=clip(
-        f"{escape_mrkdwn(_one_line(card.prospect_name))} at "
-        f"{escape_mrkdwn(_one_line(card.company))} · {escape_mrkdwn(_one_line(card.channel))}"
-        f" · step `{escape_mrkdwn(_one_line(card.step_id))}`", CONTEXT_LIMIT))])
+    return ContextBlock(
+        elements=[
+            MarkdownTextObject(
+                text=clip(
+                    f"{escape_mrkdwn(_one_line(card.prospect_name))} at "
+                    f"{escape_mrkdwn(_one_line(card.company))} · {escape_mrkdwn(_one_line(card.channel))}"
+                    f" · step `{escape_mrkdwn(_one_line(card.step_id))}`",
+                    CONTEXT_LIMIT,
+                )
+            )
+        ]
+    )
 
 
 def edit_modal(card: ReviewCard) -> dict[str, Any]:
@@ -360,40 +414,70 @@ def edit_modal(card: ReviewCard) -> dict[str, Any]:
     the body is longer than a Slack text input can hold.
     """
     if slack_len(card.body) > TEXT_INPUT_LIMIT:
-        raise InputError(f"the draft body has {slack_len(card.body)} characters; a Slack text "
-                         f"input holds at most {TEXT_INPUT_LIMIT}", field="body",
-                         next_step="Edit this draft from the CLI review queue instead.")
+        raise InputError(
+            f"the draft body has {slack_len(card.body)} characters; a Slack text "
+            f"input holds at most {TEXT_INPUT_LIMIT}",
+            field="body",
+            next_step="Edit this draft from the CLI review queue instead.",
+        )
     blocks: list[Block] = [_modal_context(card)]
     if card.subject or card.channel == "email":
-        blocks.append(InputBlock(
-            block_id=SUBJECT_INPUT, label=PlainTextObject(text="Subject"),
-            element=PlainTextInputElement(action_id=SUBJECT_INPUT, multiline=False,
-                                          initial_value=_one_line(card.subject)[:SUBJECT_LIMIT],
-                                          max_length=SUBJECT_LIMIT)))
-    blocks.append(InputBlock(
-        block_id=BODY_INPUT, label=PlainTextObject(text="Message"),
-        element=PlainTextInputElement(action_id=BODY_INPUT, multiline=True,
-                                      initial_value=card.body, max_length=TEXT_INPUT_LIMIT)))
-    view = View(type="modal", callback_id=EDIT_CALLBACK_ID, private_metadata=_metadata(card),
-                title=PlainTextObject(text="Edit draft"),
-                submit=PlainTextObject(text="Approve edited"),
-                close=PlainTextObject(text="Cancel"), blocks=blocks)
+        blocks.append(
+            InputBlock(
+                block_id=SUBJECT_INPUT,
+                label=PlainTextObject(text="Subject"),
+                element=PlainTextInputElement(
+                    action_id=SUBJECT_INPUT,
+                    multiline=False,
+                    initial_value=_one_line(card.subject)[:SUBJECT_LIMIT],
+                    max_length=SUBJECT_LIMIT,
+                ),
+            )
+        )
+    blocks.append(
+        InputBlock(
+            block_id=BODY_INPUT,
+            label=PlainTextObject(text="Message"),
+            element=PlainTextInputElement(
+                action_id=BODY_INPUT, multiline=True, initial_value=card.body, max_length=TEXT_INPUT_LIMIT
+            ),
+        )
+    )
+    view = View(
+        type="modal",
+        callback_id=EDIT_CALLBACK_ID,
+        private_metadata=_metadata(card),
+        title=PlainTextObject(text="Edit draft"),
+        submit=PlainTextObject(text="Approve edited"),
+        close=PlainTextObject(text="Cancel"),
+        blocks=blocks,
+    )
     return view.to_dict()
 
 
 def reject_modal(card: ReviewCard) -> dict[str, Any]:
     """The modal asking why a draft is rejected (the reason goes into the decision log)."""
     view = View(
-        type="modal", callback_id=REJECT_CALLBACK_ID, private_metadata=_metadata(card),
-        title=PlainTextObject(text="Reject draft"), submit=PlainTextObject(text="Reject"),
+        type="modal",
+        callback_id=REJECT_CALLBACK_ID,
+        private_metadata=_metadata(card),
+        title=PlainTextObject(text="Reject draft"),
+        submit=PlainTextObject(text="Reject"),
         close=PlainTextObject(text="Cancel"),
         blocks=[
             _modal_context(card),
-            InputBlock(block_id=REASON_INPUT, label=PlainTextObject(text="Why is it rejected?"),
-                       element=PlainTextInputElement(
-                           action_id=REASON_INPUT, multiline=True, max_length=TEXT_INPUT_LIMIT,
-                           placeholder=PlainTextObject(text="Wrong person, wrong angle, ..."))),
-        ])
+            InputBlock(
+                block_id=REASON_INPUT,
+                label=PlainTextObject(text="Why is it rejected?"),
+                element=PlainTextInputElement(
+                    action_id=REASON_INPUT,
+                    multiline=True,
+                    max_length=TEXT_INPUT_LIMIT,
+                    placeholder=PlainTextObject(text="Wrong person, wrong angle, ..."),
+                ),
+            ),
+        ],
+    )
     return view.to_dict()
 
 
@@ -408,8 +492,7 @@ class _FixedClock:
         return self._now
 
 
-def verify_signature(secret: str, raw_body: bytes, headers: Mapping[str, str],
-                     now: float) -> bool:
+def verify_signature(secret: str, raw_body: bytes, headers: Mapping[str, str], now: float) -> bool:
     """Whether ``raw_body`` was signed by Slack with ``secret`` within 300 s of ``now``.
 
     Checks ``X-Slack-Signature`` (v0 HMAC-SHA256) and ``X-Slack-Request-Timestamp``
@@ -417,9 +500,11 @@ def verify_signature(secret: str, raw_body: bytes, headers: Mapping[str, str],
     secret is a configuration error, not a failed check.
     """
     if not secret or not secret.strip():
-        raise ConfigError("the Slack signing secret is empty",
-                          next_step="Set SLACK_SIGNING_SECRET_<WORKSPACE> to the app's "
-                                    "signing secret (Basic Information page).")
+        raise ConfigError(
+            "the Slack signing secret is empty",
+            next_step="Set SLACK_SIGNING_SECRET_<WORKSPACE> to the app's "
+            "signing secret (Basic Information page).",
+        )
     verifier = SignatureVerifier(secret, clock=_FixedClock(now))  # type: ignore[arg-type]
     try:
         return verifier.is_valid_request(raw_body, dict(headers.items()))
@@ -452,15 +537,12 @@ def parse_interaction(form_body: bytes) -> Interaction:
     or action this queue does not handle, or a submission missing its review id.
     """
     try:
-        fields = parse_qs(form_body.decode("utf-8"), keep_blank_values=True,
-                          strict_parsing=True)
+        fields = parse_qs(form_body.decode("utf-8"), keep_blank_values=True, strict_parsing=True)
     except (UnicodeDecodeError, ValueError, AttributeError) as exc:
-        raise InputError(f"not a urlencoded form body ({type(exc).__name__})",
-                         field="payload") from None
+        raise InputError(f"not a urlencoded form body ({type(exc).__name__})", field="payload") from None
     values = fields.get("payload", [])
     if len(values) != 1:
-        raise InputError("expected exactly one payload= field in the interaction body",
-                         field="payload")
+        raise InputError("expected exactly one payload= field in the interaction body", field="payload")
     try:
         payload = json.loads(values[0])
     except ValueError:
@@ -478,8 +560,10 @@ def parse_interaction(form_body: bytes) -> Interaction:
         return _block_action(payload, common)
     if kind == "view_submission":
         return _view_submission(payload, common)
-    raise InputError(f"unsupported interaction type {kind!r}; expected block_actions or "
-                     "view_submission", field="payload.type")
+    raise InputError(
+        f"unsupported interaction type {kind!r}; expected block_actions or view_submission",
+        field="payload.type",
+    )
 
 
 def _block_action(payload: dict[str, Any], common: dict[str, str]) -> Interaction:
@@ -489,35 +573,43 @@ def _block_action(payload: dict[str, Any], common: dict[str, str]) -> Interactio
     action = _obj(actions[0], "payload.actions[0]")
     action_id = _str(action.get("action_id"))
     if action_id not in ACTION_IDS:
-        raise InputError(f"unknown action_id {action_id!r}; expected one of "
-                         f"{', '.join(ACTION_IDS)}", field="payload.actions[0].action_id")
+        raise InputError(
+            f"unknown action_id {action_id!r}; expected one of {', '.join(ACTION_IDS)}",
+            field="payload.actions[0].action_id",
+        )
     block_id = _str(action.get("block_id"))
     review_id = _str(action.get("value")) or (
-        block_id[len(ACTIONS_BLOCK_PREFIX):] if block_id.startswith(ACTIONS_BLOCK_PREFIX) else "")
+        block_id[len(ACTIONS_BLOCK_PREFIX) :] if block_id.startswith(ACTIONS_BLOCK_PREFIX) else ""
+    )
     if not review_id:
-        raise InputError("the clicked button carries no review id",
-                         field="payload.actions[0].value")
+        raise InputError("the clicked button carries no review id", field="payload.actions[0].value")
     return Interaction(
-        kind="block_actions", action=ACTION_IDS[action_id], review_id=review_id,
+        kind="block_actions",
+        action=ACTION_IDS[action_id],
+        review_id=review_id,
         channel_id=_dig(payload, "channel", "id") or _dig(payload, "container", "channel_id"),
         message_ts=_dig(payload, "message", "ts") or _dig(payload, "container", "message_ts"),
-        response_url=_str(payload.get("response_url")), **common)
+        response_url=_str(payload.get("response_url")),
+        **common,
+    )
 
 
 def _view_submission(payload: dict[str, Any], common: dict[str, str]) -> Interaction:
     view = _obj(payload.get("view"), "payload.view")
     callback_id = _str(view.get("callback_id"))
     if callback_id not in CALLBACK_IDS:
-        raise InputError(f"unknown callback_id {callback_id!r}; expected one of "
-                         f"{', '.join(CALLBACK_IDS)}", field="payload.view.callback_id")
+        raise InputError(
+            f"unknown callback_id {callback_id!r}; expected one of {', '.join(CALLBACK_IDS)}",
+            field="payload.view.callback_id",
+        )
     try:
         meta = json.loads(_str(view.get("private_metadata")) or "null")
     except ValueError:
-        raise InputError("private_metadata is not valid JSON",
-                         field="payload.view.private_metadata") from None
+        raise InputError(
+            "private_metadata is not valid JSON", field="payload.view.private_metadata"
+        ) from None
     if not isinstance(meta, dict) or not _str(meta.get("review_id")):
-        raise InputError("private_metadata carries no review_id",
-                         field="payload.view.private_metadata")
+        raise InputError("private_metadata carries no review_id", field="payload.view.private_metadata")
     state = view.get("state")
 
     def value(block_id: str) -> str:
@@ -527,8 +619,7 @@ def _view_submission(payload: dict[str, Any], common: dict[str, str]) -> Interac
     action = CALLBACK_IDS[callback_id]
     extra: dict[str, str] = {}
     if action == "edit_submit":
-        extra = {"edited_subject": _one_line(value(SUBJECT_INPUT)),
-                 "edited_body": value(BODY_INPUT).strip()}
+        extra = {"edited_subject": _one_line(value(SUBJECT_INPUT)), "edited_body": value(BODY_INPUT).strip()}
         if not extra["edited_body"]:
             raise InputError("the edited message is empty", field="body")
     else:
@@ -538,9 +629,15 @@ def _view_submission(payload: dict[str, Any], common: dict[str, str]) -> Interac
     urls = payload.get("response_urls") or []
     first = urls[0] if isinstance(urls, list) and urls and isinstance(urls[0], dict) else {}
     return Interaction(
-        kind="view_submission", action=action, review_id=_str(meta["review_id"]),
-        workspace=_str(meta.get("workspace")), channel_id=_str(first.get("channel_id")),
-        response_url=_str(first.get("response_url")), **common, **extra)
+        kind="view_submission",
+        action=action,
+        review_id=_str(meta["review_id"]),
+        workspace=_str(meta.get("workspace")),
+        channel_id=_str(first.get("channel_id")),
+        response_url=_str(first.get("response_url")),
+        **common,
+        **extra,
+    )
 
 
 # ----------------------------------------------------------------- outbound calls
@@ -558,21 +655,26 @@ def slack_error(exc: Exception, *, method: str, token: str = "") -> ProviderErro
         if token:
             text = text.replace(token, "[redacted]")
         if status == 429 or code in _TRANSIENT_ERRORS or (status or 0) >= 500:
-            return Transient(text, provider=_PROVIDER, status=status,
-                             retry_after=_retry_after(getattr(response, "headers", None)))
+            return Transient(
+                text,
+                provider=_PROVIDER,
+                status=status,
+                retry_after=_retry_after(getattr(response, "headers", None)),
+            )
         if code in _CONFIG_ERRORS or status in (401, 403):
             return ProviderConfigError(
-                text, provider=_PROVIDER, status=status,
+                text,
+                provider=_PROVIDER,
+                status=status,
                 next_step="Check SLACK_BOT_TOKEN_<WORKSPACE>, the app's scopes and the review "
-                          "channel; reviews are queued in the CLI until Slack works.")
+                "channel; reviews are queued in the CLI until Slack works.",
+            )
         if code in _NOT_FOUND_ERRORS:
             return NotFound(text, provider=_PROVIDER, status=status)
         return InvalidInput(text, provider=_PROVIDER, status=status)
     if isinstance(exc, (OSError, http.client.HTTPException)):
-        return Transient(f"{method} failed: connection error ({type(exc).__name__})",
-                         provider=_PROVIDER)
-    return ProviderConfigError(f"{method} failed: client error ({type(exc).__name__})",
-                               provider=_PROVIDER)
+        return Transient(f"{method} failed: connection error ({type(exc).__name__})", provider=_PROVIDER)
+    return ProviderConfigError(f"{method} failed: client error ({type(exc).__name__})", provider=_PROVIDER)
 
 
 def _retry_after(headers: Any) -> float | None:
@@ -605,35 +707,51 @@ class SlackReviewNotifier:
 
     def post(self, card: ReviewCard) -> tuple[str, str]:
         """Post the card; returns (channel_id, ts) to store for later updates."""
-        response = self._call("chat.postMessage", self.client.chat_postMessage,
-                              channel=self.channel, text=fallback_text(card),
-                              blocks=review_blocks(card), unfurl_links=False, unfurl_media=False)
+        response = self._call(
+            "chat.postMessage",
+            self.client.chat_postMessage,
+            channel=self.channel,
+            text=fallback_text(card),
+            blocks=review_blocks(card),
+            unfurl_links=False,
+            unfurl_media=False,
+        )
         return str(response["channel"]), str(response["ts"])
 
     def update(self, card: ReviewCard, channel_id: str, ts: str) -> None:
         """Redraw a posted card (after a decision, or when it went stale)."""
-        self._call("chat.update", self.client.chat_update, channel=channel_id, ts=ts,
-                   text=fallback_text(card), blocks=review_blocks(card))
+        self._call(
+            "chat.update",
+            self.client.chat_update,
+            channel=channel_id,
+            ts=ts,
+            text=fallback_text(card),
+            blocks=review_blocks(card),
+        )
 
     def open_edit(self, trigger_id: str, card: ReviewCard) -> str:
         """Open the edit modal for the clicking user; returns the view id."""
-        response = self._call("views.open", self.client.views_open, trigger_id=trigger_id,
-                              view=edit_modal(card))
+        response = self._call(
+            "views.open", self.client.views_open, trigger_id=trigger_id, view=edit_modal(card)
+        )
         return str((response.get("view") or {}).get("id", ""))
 
     def open_reject(self, trigger_id: str, card: ReviewCard) -> str:
         """Open the rejection-reason modal for the clicking user; returns the view id."""
-        response = self._call("views.open", self.client.views_open, trigger_id=trigger_id,
-                              view=reject_modal(card))
+        response = self._call(
+            "views.open", self.client.views_open, trigger_id=trigger_id, view=reject_modal(card)
+        )
         return str((response.get("view") or {}).get("id", ""))
 
     def refuse(self, channel_id: str, user_id: str, text: str) -> None:
         """Tell one user, and only them, why their click was not applied."""
-        self._call("chat.postEphemeral", self.client.chat_postEphemeral, channel=channel_id,
-                   user=user_id, text=text)
+        self._call(
+            "chat.postEphemeral", self.client.chat_postEphemeral, channel=channel_id, user=user_id, text=text
+        )
 
     def dm_owner(self, user_id: str, text: str) -> tuple[str, str]:
         """Message an account owner directly (the app's DM); returns (channel_id, ts)."""
-        response = self._call("chat.postMessage", self.client.chat_postMessage,
-                              channel=user_id, text=text, unfurl_links=False)
+        response = self._call(
+            "chat.postMessage", self.client.chat_postMessage, channel=user_id, text=text, unfurl_links=False
+        )
         return str(response["channel"]), str(response["ts"])

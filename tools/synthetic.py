@@ -24,7 +24,7 @@ import html
 import re
 import shutil
 import unicodedata
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from random import Random
 
@@ -32,64 +32,223 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 DEMO_DIR = REPO_ROOT / "examples" / "demo"
 
 PROSPECT_HEADERS = [
-    "First Name", "Last Name", "Email", "Job Title", "Company Name", "Company Domain",
-    "LinkedIn URL", "Country", "Timezone", "Employee Count", "Industry", "Owner",
-    "Tier", "Source", "City", "Clay Score",
+    "First Name",
+    "Last Name",
+    "Email",
+    "Job Title",
+    "Company Name",
+    "Company Domain",
+    "LinkedIn URL",
+    "Country",
+    "Timezone",
+    "Employee Count",
+    "Industry",
+    "Owner",
+    "Tier",
+    "Source",
+    "City",
+    "Clay Score",
 ]
 SIGNAL_HEADERS = ["company_domain", "email", "type", "detail", "url", "occurred_at"]
 SUPPRESSION_HEADERS = ["email", "domain", "reason"]
-ENRICHMENT_HEADERS = ["first_name", "last_name", "company_domain", "email", "phone", "linkedin_url", "credits"]
+ENRICHMENT_HEADERS = [
+    "first_name",
+    "last_name",
+    "company_domain",
+    "email",
+    "phone",
+    "linkedin_url",
+    "credits",
+]
 
 # Country -> (weight, [(IANA zone, city), ...], phone prefix). Every zone is valid in tzdata.
 GEO: dict[str, tuple[int, list[tuple[str, str]], str]] = {
-    "US": (45, [("America/New_York", "New York"), ("America/New_York", "Boston"),
-                ("America/New_York", "Atlanta"), ("America/Chicago", "Chicago"),
-                ("America/Chicago", "Austin"), ("America/Denver", "Denver"),
-                ("America/Phoenix", "Phoenix"), ("America/Los_Angeles", "San Francisco"),
-                ("America/Los_Angeles", "Seattle"), ("America/Anchorage", "Anchorage"),
-                ("Pacific/Honolulu", "Honolulu")], "+1"),
-    "CA": (8, [("America/Toronto", "Toronto"), ("America/Toronto", "Montréal"),
-               ("America/Vancouver", "Vancouver"), ("America/Edmonton", "Calgary"),
-               ("America/Halifax", "Halifax")], "+1"),
-    "GB": (10, [("Europe/London", "London"), ("Europe/London", "Manchester"),
-                ("Europe/London", "Edinburgh")], "+44"),
+    "US": (
+        45,
+        [
+            ("America/New_York", "New York"),
+            ("America/New_York", "Boston"),
+            ("America/New_York", "Atlanta"),
+            ("America/Chicago", "Chicago"),
+            ("America/Chicago", "Austin"),
+            ("America/Denver", "Denver"),
+            ("America/Phoenix", "Phoenix"),
+            ("America/Los_Angeles", "San Francisco"),
+            ("America/Los_Angeles", "Seattle"),
+            ("America/Anchorage", "Anchorage"),
+            ("Pacific/Honolulu", "Honolulu"),
+        ],
+        "+1",
+    ),
+    "CA": (
+        8,
+        [
+            ("America/Toronto", "Toronto"),
+            ("America/Toronto", "Montréal"),
+            ("America/Vancouver", "Vancouver"),
+            ("America/Edmonton", "Calgary"),
+            ("America/Halifax", "Halifax"),
+        ],
+        "+1",
+    ),
+    "GB": (
+        10,
+        [("Europe/London", "London"), ("Europe/London", "Manchester"), ("Europe/London", "Edinburgh")],
+        "+44",
+    ),
     "IE": (3, [("Europe/Dublin", "Dublin"), ("Europe/Dublin", "Cork")], "+353"),
-    "DE": (8, [("Europe/Berlin", "Berlin"), ("Europe/Berlin", "Hamburg"),
-               ("Europe/Berlin", "München")], "+49"),
+    "DE": (
+        8,
+        [("Europe/Berlin", "Berlin"), ("Europe/Berlin", "Hamburg"), ("Europe/Berlin", "München")],
+        "+49",
+    ),
     "FR": (6, [("Europe/Paris", "Paris"), ("Europe/Paris", "Lyon")], "+33"),
     "NL": (4, [("Europe/Amsterdam", "Amsterdam"), ("Europe/Amsterdam", "Utrecht")], "+31"),
     "SE": (3, [("Europe/Stockholm", "Stockholm"), ("Europe/Stockholm", "Göteborg")], "+46"),
-    "AU": (7, [("Australia/Sydney", "Sydney"), ("Australia/Melbourne", "Melbourne"),
-               ("Australia/Brisbane", "Brisbane"), ("Australia/Perth", "Perth")], "+61"),
+    "AU": (
+        7,
+        [
+            ("Australia/Sydney", "Sydney"),
+            ("Australia/Melbourne", "Melbourne"),
+            ("Australia/Brisbane", "Brisbane"),
+            ("Australia/Perth", "Perth"),
+        ],
+        "+61",
+    ),
     "NZ": (2, [("Pacific/Auckland", "Auckland"), ("Pacific/Auckland", "Wellington")], "+64"),
     "SG": (4, [("Asia/Singapore", "Singapore")], "+65"),
 }
 _COUNTRIES = list(GEO)
 COUNTRY_NAMES = {
-    "US": "the United States", "CA": "Canada", "GB": "the United Kingdom", "IE": "Ireland",
-    "DE": "Germany", "FR": "France", "NL": "the Netherlands", "SE": "Sweden",
-    "AU": "Australia", "NZ": "New Zealand", "SG": "Singapore",
+    "US": "the United States",
+    "CA": "Canada",
+    "GB": "the United Kingdom",
+    "IE": "Ireland",
+    "DE": "Germany",
+    "FR": "France",
+    "NL": "the Netherlands",
+    "SE": "Sweden",
+    "AU": "Australia",
+    "NZ": "New Zealand",
+    "SG": "Singapore",
 }
 _COUNTRY_WEIGHTS = [GEO[c][0] for c in _COUNTRIES]
 
 FIRST_NAMES = [
-    "James", "Maria", "Wei", "Aisha", "Lukas", "Sofia", "Noah", "Emma", "Liam", "Olivia",
-    "Mateo", "Chloé", "Arjun", "Priya", "Hiroshi", "Yuki", "Fatima", "Omar", "Ingrid", "Lars",
-    "Zoë", "José", "Søren", "Anneke", "Siobhan", "Ciarán", "Elena", "Marco", "Grace", "Daniel",
-    "Rachel", "Kwame", "Amara", "Tomás", "Leilani", "Aroha", "Mei", "Ravi", "Hannah", "Felix",
-    "Camille", "Hugo", "Nora", "Ethan", "Isabel", "Jonas", "Freya", "Diego", "Laila", "Owen",
+    "James",
+    "Maria",
+    "Wei",
+    "Aisha",
+    "Lukas",
+    "Sofia",
+    "Noah",
+    "Emma",
+    "Liam",
+    "Olivia",
+    "Mateo",
+    "Chloé",
+    "Arjun",
+    "Priya",
+    "Hiroshi",
+    "Yuki",
+    "Fatima",
+    "Omar",
+    "Ingrid",
+    "Lars",
+    "Zoë",
+    "José",
+    "Søren",
+    "Anneke",
+    "Siobhan",
+    "Ciarán",
+    "Elena",
+    "Marco",
+    "Grace",
+    "Daniel",
+    "Rachel",
+    "Kwame",
+    "Amara",
+    "Tomás",
+    "Leilani",
+    "Aroha",
+    "Mei",
+    "Ravi",
+    "Hannah",
+    "Felix",
+    "Camille",
+    "Hugo",
+    "Nora",
+    "Ethan",
+    "Isabel",
+    "Jonas",
+    "Freya",
+    "Diego",
+    "Laila",
+    "Owen",
 ]
 LAST_NAMES = [
-    "Smith", "Garcia", "Chen", "Okafor", "Müller", "Rossi", "Nguyen", "Johansson", "Dubois", "Murphy",
-    "Patel", "Kim", "Tanaka", "Schneider", "van Dijk", "Ångström", "O'Brien", "Kowalski", "Silva", "Novak",
-    "Brown", "Wilson", "Taylor", "Anderson", "Thomas", "Moore", "Martin", "Jackson", "Lee", "Walker",
-    "Hall", "Young", "King", "Wright", "Lopez", "Hill", "Scott", "Green", "Adams", "Baker",
-    "Nakamura", "Fischer", "Weber", "Laurent", "Byrne", "Eklund", "Ngata", "Tan", "Shah", "Reyes",
+    "Smith",
+    "Garcia",
+    "Chen",
+    "Okafor",
+    "Müller",
+    "Rossi",
+    "Nguyen",
+    "Johansson",
+    "Dubois",
+    "Murphy",
+    "Patel",
+    "Kim",
+    "Tanaka",
+    "Schneider",
+    "van Dijk",
+    "Ångström",
+    "O'Brien",
+    "Kowalski",
+    "Silva",
+    "Novak",
+    "Brown",
+    "Wilson",
+    "Taylor",
+    "Anderson",
+    "Thomas",
+    "Moore",
+    "Martin",
+    "Jackson",
+    "Lee",
+    "Walker",
+    "Hall",
+    "Young",
+    "King",
+    "Wright",
+    "Lopez",
+    "Hill",
+    "Scott",
+    "Green",
+    "Adams",
+    "Baker",
+    "Nakamura",
+    "Fischer",
+    "Weber",
+    "Laurent",
+    "Byrne",
+    "Eklund",
+    "Ngata",
+    "Tan",
+    "Shah",
+    "Reyes",
 ]
 TITLES = [
-    ("CFO", 14), ("VP Finance", 12), ("Controller", 20), ("Head of Finance", 12),
-    ("Finance Director", 10), ("Financial Controller", 8), ("Assistant Controller", 6),
-    ("FP&A Manager", 8), ("Revenue Accounting Manager", 5), ("Chief Accounting Officer", 3),
+    ("CFO", 14),
+    ("VP Finance", 12),
+    ("Controller", 20),
+    ("Head of Finance", 12),
+    ("Finance Director", 10),
+    ("Financial Controller", 8),
+    ("Assistant Controller", 6),
+    ("FP&A Manager", 8),
+    ("Revenue Accounting Manager", 5),
+    ("Chief Accounting Officer", 3),
     ("Director of Accounting", 4),
 ]
 _TITLE_NAMES = [t for t, _ in TITLES]
@@ -99,50 +258,154 @@ OWNERS = ["sam@agency.example", "nina@agency.example", "tom@agency.example", "ol
 SOURCES = ["clay", "clay", "clay", "csv", "event: FinOps Summit 2026"]
 
 NAME_HEADS = [
-    "North", "Blue", "Bright", "Iron", "Cedar", "Harbor", "Silver", "Granite", "Maple", "Summit",
-    "Copper", "River", "Stone", "Lumen", "Aster", "Falcon", "Kestrel", "Tide", "Orbit", "Juniper",
-    "Quarry", "Vantage", "Meridian", "Pioneer", "Beacon", "Cobalt", "Saffron", "Willow", "Atlas", "Ember",
+    "North",
+    "Blue",
+    "Bright",
+    "Iron",
+    "Cedar",
+    "Harbor",
+    "Silver",
+    "Granite",
+    "Maple",
+    "Summit",
+    "Copper",
+    "River",
+    "Stone",
+    "Lumen",
+    "Aster",
+    "Falcon",
+    "Kestrel",
+    "Tide",
+    "Orbit",
+    "Juniper",
+    "Quarry",
+    "Vantage",
+    "Meridian",
+    "Pioneer",
+    "Beacon",
+    "Cobalt",
+    "Saffron",
+    "Willow",
+    "Atlas",
+    "Ember",
 ]
 NAME_TAILS = [
-    "path", "stack", "line", "works", "field", "bridge", "loop", "grid", "point", "wave",
-    "forge", "yard", "gate", "flow", "craft", "scale", "mark", "port", "leaf", "ridge",
+    "path",
+    "stack",
+    "line",
+    "works",
+    "field",
+    "bridge",
+    "loop",
+    "grid",
+    "point",
+    "wave",
+    "forge",
+    "yard",
+    "gate",
+    "flow",
+    "craft",
+    "scale",
+    "mark",
+    "port",
+    "leaf",
+    "ridge",
 ]
 LEGAL_SUFFIX = {
-    "US": ["Inc.", "LLC", "Corp."], "CA": ["Inc.", "Ltd."], "GB": ["Ltd"], "IE": ["Ltd", "DAC"],
-    "DE": ["GmbH", "AG"], "FR": ["SAS", "SA"], "NL": ["B.V."], "SE": ["AB"],
-    "AU": ["Pty Ltd"], "NZ": ["Limited"], "SG": ["Pte. Ltd."],
+    "US": ["Inc.", "LLC", "Corp."],
+    "CA": ["Inc.", "Ltd."],
+    "GB": ["Ltd"],
+    "IE": ["Ltd", "DAC"],
+    "DE": ["GmbH", "AG"],
+    "FR": ["SAS", "SA"],
+    "NL": ["B.V."],
+    "SE": ["AB"],
+    "AU": ["Pty Ltd"],
+    "NZ": ["Limited"],
+    "SG": ["Pte. Ltd."],
 }
 PRODUCTS = {
-    "Software": ["workflow software for operations teams", "a scheduling platform for field teams",
-                 "retail analytics software", "HR and payroll software"],
-    "Fintech": ["embedded payments for vertical software", "corporate cards and spend management",
-                "loan origination software", "business current accounts and invoicing"],
-    "E-commerce": ["subscription storefronts", "cross-border marketplace selling",
-                   "online retail for home and garden goods", "direct-to-consumer fulfilment"],
-    "Logistics": ["regional parcel delivery", "contract warehousing and fulfilment",
-                  "a digital freight brokerage", "cold-chain shipping"],
-    "Healthcare IT": ["prior authorization automation", "remote patient monitoring",
-                      "claims scrubbing software", "practice management software"],
+    "Software": [
+        "workflow software for operations teams",
+        "a scheduling platform for field teams",
+        "retail analytics software",
+        "HR and payroll software",
+    ],
+    "Fintech": [
+        "embedded payments for vertical software",
+        "corporate cards and spend management",
+        "loan origination software",
+        "business current accounts and invoicing",
+    ],
+    "E-commerce": [
+        "subscription storefronts",
+        "cross-border marketplace selling",
+        "online retail for home and garden goods",
+        "direct-to-consumer fulfilment",
+    ],
+    "Logistics": [
+        "regional parcel delivery",
+        "contract warehousing and fulfilment",
+        "a digital freight brokerage",
+        "cold-chain shipping",
+    ],
+    "Healthcare IT": [
+        "prior authorization automation",
+        "remote patient monitoring",
+        "claims scrubbing software",
+        "practice management software",
+    ],
 }
 CUSTOMERS = {
-    "Software": "mid-size companies", "Fintech": "small and mid-size businesses",
-    "E-commerce": "consumer brands", "Logistics": "shippers and retailers",
+    "Software": "mid-size companies",
+    "Fintech": "small and mid-size businesses",
+    "E-commerce": "consumer brands",
+    "Logistics": "shippers and retailers",
     "Healthcare IT": "clinics and hospitals",
 }
-FINANCE_ROLES = ["Controller", "Senior Revenue Accountant", "Revenue Accountant", "FP&A Manager",
-                 "Accounts Payable Specialist", "Head of Finance", "Financial Controller"]
-OTHER_ROLES = ["Account Executive", "Senior Backend Engineer", "Product Designer", "Customer Success Manager",
-               "Data Engineer", "Operations Manager", "Marketing Manager", "Support Specialist"]
-INVESTORS = ["Harbor Lane Ventures", "Ironbridge Capital", "Northstar Growth", "Beacon Street Partners",
-             "Atlantic Seaboard Capital", "Nordlicht Partners", "Straits Growth Partners", "Pacific Crest Fund"]
-ERPS = [("QuickBooks", "NetSuite"), ("Xero", "NetSuite"), ("Sage 50", "Sage Intacct"),
-        ("QuickBooks", "Sage Intacct"), ("DATEV", "SAP S/4HANA"), ("Sage 300", "Workday Financials")]
+FINANCE_ROLES = [
+    "Controller",
+    "Senior Revenue Accountant",
+    "Revenue Accountant",
+    "FP&A Manager",
+    "Accounts Payable Specialist",
+    "Head of Finance",
+    "Financial Controller",
+]
+OTHER_ROLES = [
+    "Account Executive",
+    "Senior Backend Engineer",
+    "Product Designer",
+    "Customer Success Manager",
+    "Data Engineer",
+    "Operations Manager",
+    "Marketing Manager",
+    "Support Specialist",
+]
+INVESTORS = [
+    "Harbor Lane Ventures",
+    "Ironbridge Capital",
+    "Northstar Growth",
+    "Beacon Street Partners",
+    "Atlantic Seaboard Capital",
+    "Nordlicht Partners",
+    "Straits Growth Partners",
+    "Pacific Crest Fund",
+]
+ERPS = [
+    ("QuickBooks", "NetSuite"),
+    ("Xero", "NetSuite"),
+    ("Sage 50", "Sage Intacct"),
+    ("QuickBooks", "Sage Intacct"),
+    ("DATEV", "SAP S/4HANA"),
+    ("Sage 300", "Workday Financials"),
+]
 ROUNDS = ["Seed", "Series A", "Series B", "Series C", "Series D"]
 
 _BLOG_START = date(2026, 7, 1)
 _BLOG_DAYS = (date(2026, 11, 15) - _BLOG_START).days + 1
-_SIGNAL_START = datetime(2026, 9, 1, tzinfo=timezone.utc)
-_SIGNAL_SECONDS = int((datetime(2026, 11, 30, 23, 59, tzinfo=timezone.utc) - _SIGNAL_START).total_seconds())
+_SIGNAL_START = datetime(2026, 9, 1, tzinfo=UTC)
+_SIGNAL_SECONDS = int((datetime(2026, 11, 30, 23, 59, tzinfo=UTC) - _SIGNAL_START).total_seconds())
 
 _esc = html.escape
 _SLUG_RE = re.compile(r"[^a-z0-9]+")
@@ -185,8 +448,22 @@ DEMO_ONLY_SECTIONS = frozenset({"policy.capacity", "policy.budget.run", "policy"
 class _Company:
     """One synthetic company: identity, geography and website facts."""
 
-    __slots__ = ("idx", "name", "legal", "domain", "country", "tz", "city", "industry",
-                 "employees", "founded", "product", "jobs", "articles", "rng")
+    __slots__ = (
+        "idx",
+        "name",
+        "legal",
+        "domain",
+        "country",
+        "tz",
+        "city",
+        "industry",
+        "employees",
+        "founded",
+        "product",
+        "jobs",
+        "articles",
+        "rng",
+    )
 
     def __init__(self, seed: int, idx: int) -> None:
         rng = Random(seed * 1_000_003 + idx)
@@ -219,16 +496,36 @@ class _Company:
         round_ = rng.choice(ROUNDS)
         amount = rng.choice([8, 12, 18, 25, 30, 40, 55, 85])
         pool = [
-            ("funding", "funding", f"{self.name} raises ${amount}M {round_}",
-             f"We raised a ${amount}M {round_} led by {rng.choice(INVESTORS)} to grow our team and our finance operations."),
-            ("expansion", "news", f"{self.name} expands to {other}",
-             f"We are expanding to {other} with a new office and local customer support."),
-            ("erp", "tech_change", f"Moving from {old} to {new}",
-             f"Our finance team is moving from {old} to {new} so that the month-end close no longer depends on spreadsheets."),
-            ("launch", "news", f"Introducing {self.name} {rng.choice(['Insights', 'Connect', 'Flow', 'Pulse'])}",
-             f"Today we launch a new module that extends our {self.product} for {CUSTOMERS[self.industry]}."),
-            ("milestone", "news", f"{rng.choice([100, 250, 500, 1000])} customers and counting",
-             f"{self.name} now serves {CUSTOMERS[self.industry]} in {rng.randint(2, 9)} countries."),
+            (
+                "funding",
+                "funding",
+                f"{self.name} raises ${amount}M {round_}",
+                f"We raised a ${amount}M {round_} led by {rng.choice(INVESTORS)} to grow our team and our finance operations.",
+            ),
+            (
+                "expansion",
+                "news",
+                f"{self.name} expands to {other}",
+                f"We are expanding to {other} with a new office and local customer support.",
+            ),
+            (
+                "erp",
+                "tech_change",
+                f"Moving from {old} to {new}",
+                f"Our finance team is moving from {old} to {new} so that the month-end close no longer depends on spreadsheets.",
+            ),
+            (
+                "launch",
+                "news",
+                f"Introducing {self.name} {rng.choice(['Insights', 'Connect', 'Flow', 'Pulse'])}",
+                f"Today we launch a new module that extends our {self.product} for {CUSTOMERS[self.industry]}.",
+            ),
+            (
+                "milestone",
+                "news",
+                f"{rng.choice([100, 250, 500, 1000])} customers and counting",
+                f"{self.name} now serves {CUSTOMERS[self.industry]} in {rng.randint(2, 9)} countries.",
+            ),
         ]
         picked = rng.sample(pool, rng.randint(2, 3))
         arts = []
@@ -260,9 +557,12 @@ class _Company:
             f"    <p>{name} provides {_esc(self.product)} for {_esc(cust)}.</p>\n"
             f"    <p>Teams switch to {name} to save time every week and to see their numbers in one place.</p>\n"
         )
-        _write(d / "index.html", self._page(
-            f"{self.name} – {self.product}", index,
-            f"{self.name} provides {self.product} for {cust}."))
+        _write(
+            d / "index.html",
+            self._page(
+                f"{self.name} – {self.product}", index, f"{self.name} provides {self.product} for {cust}."
+            ),
+        )
         about = (
             f"    <h1>About {name}</h1>\n"
             f"    <p>{name} was founded in {self.founded} in {_esc(self.city)}.</p>\n"
@@ -274,14 +574,18 @@ class _Company:
         if self.jobs is not None:
             items = "".join(
                 f'      <li><span class="role">{_esc(r)}</span> – <span class="location">{_esc(loc)}</span></li>\n'
-                for r, loc in self.jobs)
-            careers = (f"    <h1>Careers at {name}</h1>\n    <p>Open roles:</p>\n"
-                       f'    <ul class="jobs">\n{items}    </ul>\n')
+                for r, loc in self.jobs
+            )
+            careers = (
+                f"    <h1>Careers at {name}</h1>\n    <p>Open roles:</p>\n"
+                f'    <ul class="jobs">\n{items}    </ul>\n'
+            )
             _write(d / "careers.html", self._page(f"Careers – {self.name}", careers))
         posts = "".join(
             f'    <article id="{anchor}">\n      <h2>{_esc(title)}</h2>\n'
             f'      <time datetime="{day}">{day}</time>\n      <p>{_esc(text)}</p>\n    </article>\n'
-            for anchor, _kind, title, day, text in self.articles)
+            for anchor, _kind, title, day, text in self.articles
+        )
         _write(d / "blog.html", self._page(f"Blog – {self.name}", f"    <h1>{name} blog</h1>\n{posts}"))
 
 
@@ -299,22 +603,46 @@ def _signal(company: _Company, emails: list[str]) -> list[str]:
     roll = rng.random()
     if roll < 0.45 and recent:
         anchor, kind, title, day, _text = rng.choice(recent)
-        at = datetime.fromisoformat(day).replace(hour=rng.randint(7, 18), tzinfo=timezone.utc)
+        at = datetime.fromisoformat(day).replace(hour=rng.randint(7, 18), tzinfo=UTC)
         return [company.domain, "", kind, title, f"https://{company.domain}/blog#{anchor}", _iso(at)]
     if roll < 0.75 and finance_jobs:
         role = rng.choice(finance_jobs)
         article = "an" if role[0] in "AEIOU" else "a"
-        return [company.domain, "", "hiring", f"Hiring {article} {role} in {company.city}",
-                f"https://{company.domain}/careers", _iso(at)]
+        return [
+            company.domain,
+            "",
+            "hiring",
+            f"Hiring {article} {role} in {company.city}",
+            f"https://{company.domain}/careers",
+            _iso(at),
+        ]
     if emails:
         email = rng.choice(emails)
         if rng.random() < 0.6:
-            return ["", email, "website_visit", "Viewed the pricing page",
-                    "https://ledgerly.example/pricing", _iso(at)]
-        return ["", email, "job_change", "Started a new finance leadership role",
-                f"https://{company.domain}/about", _iso(at)]
-    return [company.domain, "", "news", f"{company.name} featured in trade press",
-            f"https://{company.domain}/blog", _iso(at)]
+            return [
+                "",
+                email,
+                "website_visit",
+                "Viewed the pricing page",
+                "https://ledgerly.example/pricing",
+                _iso(at),
+            ]
+        return [
+            "",
+            email,
+            "job_change",
+            "Started a new finance leadership role",
+            f"https://{company.domain}/about",
+            _iso(at),
+        ]
+    return [
+        company.domain,
+        "",
+        "news",
+        f"{company.name} featured in trade press",
+        f"https://{company.domain}/blog",
+        _iso(at),
+    ]
 
 
 def _unique_name(rng: Random, used: set[tuple[str, str]]) -> tuple[str, str]:
@@ -340,8 +668,9 @@ def _iso(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def write_synthetic_workspace(out_dir: Path, prospects: int, seed: int = 7,
-                              companies: int | None = None) -> dict:
+def write_synthetic_workspace(
+    out_dir: Path, prospects: int, seed: int = 7, companies: int | None = None
+) -> dict:
     """Write a complete synthetic workspace to ``out_dir`` and return a summary.
 
     ``prospects`` rows are spread over ``companies`` companies (default: one per
@@ -366,8 +695,10 @@ def write_synthetic_workspace(out_dir: Path, prospects: int, seed: int = 7,
     suppress_emails: list[str] = []
     enrich_rows: list[list[str]] = []
     written = 0
-    with open(out_dir / "prospects.csv", "w", newline="", encoding="utf-8") as pf, \
-            open(out_dir / "signals.csv", "w", newline="", encoding="utf-8") as sf:
+    with (
+        open(out_dir / "prospects.csv", "w", newline="", encoding="utf-8") as pf,
+        open(out_dir / "signals.csv", "w", newline="", encoding="utf-8") as sf,
+    ):
         prospect_w, signal_w = csv.writer(pf), csv.writer(sf)
         prospect_w.writerow(PROSPECT_HEADERS)
         signal_w.writerow(SIGNAL_HEADERS)
@@ -387,8 +718,10 @@ def write_synthetic_workspace(out_dir: Path, prospects: int, seed: int = 7,
                     local, n = f"{base}{n}", n + 1
                 used_locals.add(local)
                 email = f"{local}@{company.domain}"
-                linkedin = (f"https://www.linkedin.com/in/{_ascii_slug(first, '-')}-"
-                            f"{_ascii_slug(last, '-')}-{seed % 4096:03x}{written:06x}")
+                linkedin = (
+                    f"https://www.linkedin.com/in/{_ascii_slug(first, '-')}-"
+                    f"{_ascii_slug(last, '-')}-{seed % 4096:03x}{written:06x}"
+                )
                 tz, city = company.tz, company.city
                 if rng.random() < 0.15:
                     tz, city = rng.choice(GEO[company.country][1])
@@ -398,9 +731,17 @@ def write_synthetic_workspace(out_dir: Path, prospects: int, seed: int = 7,
                 elif roll < 0.11:  # name + domain only: enrichment candidate
                     email_out, linkedin_out = "", ""
                     if len(enrich_rows) < 3:
-                        enrich_rows.append([first, last, company.domain, email,
-                                            f"{GEO[company.country][2]} 555 {rng.randint(1000, 9999)}",
-                                            linkedin, "2"])
+                        enrich_rows.append(
+                            [
+                                first,
+                                last,
+                                company.domain,
+                                email,
+                                f"{GEO[company.country][2]} 555 {rng.randint(1000, 9999)}",
+                                linkedin,
+                                "2",
+                            ]
+                        )
                 else:
                     email_out = email
                     linkedin_out = linkedin if rng.random() < 0.6 else ""
@@ -409,12 +750,26 @@ def write_synthetic_workspace(out_dir: Path, prospects: int, seed: int = 7,
                         suppress_emails.append(email)
                 t = rng.random()
                 tier = "1" if t < 0.10 else ("2" if t < 0.50 else "3")
-                prospect_w.writerow([
-                    first, last, email_out, rng.choices(_TITLE_NAMES, _TITLE_WEIGHTS)[0],
-                    company.legal, company.domain, linkedin_out, company.country, tz,
-                    str(company.employees), company.industry, rng.choice(OWNERS), tier,
-                    rng.choice(SOURCES), city, str(rng.randint(35, 99)),
-                ])
+                prospect_w.writerow(
+                    [
+                        first,
+                        last,
+                        email_out,
+                        rng.choices(_TITLE_NAMES, _TITLE_WEIGHTS)[0],
+                        company.legal,
+                        company.domain,
+                        linkedin_out,
+                        company.country,
+                        tz,
+                        str(company.employees),
+                        company.industry,
+                        rng.choice(OWNERS),
+                        tier,
+                        rng.choice(SOURCES),
+                        city,
+                        str(rng.randint(35, 99)),
+                    ]
+                )
                 written += 1
             if rng.random() < 0.10:
                 signal_w.writerow(_signal(company, emails))
@@ -425,15 +780,16 @@ def write_synthetic_workspace(out_dir: Path, prospects: int, seed: int = 7,
         w.writerow(["", "closewise.example", "competitor"])
         w.writerow(["", "brightfieldlabs.example", "customer"])
         w.writerow(["legal@closewise.example", "", "do_not_contact"])
-        for email, reason in zip(suppress_emails, ["unsubscribed", "bounced"]):
+        for email, reason in zip(suppress_emails, ["unsubscribed", "bounced"], strict=False):
             w.writerow([email, "", reason])
 
     with open(out_dir / "enrichment.csv", "w", newline="", encoding="utf-8") as f:
         w = csv.writer(f)
         w.writerow(ENRICHMENT_HEADERS)
         w.writerows(enrich_rows)
-        w.writerow(["Ingrid", "Holm", "brightfieldlabs.example", "ingrid.holm@brightfieldlabs.example",
-                    "", "", "1"])
+        w.writerow(
+            ["Ingrid", "Holm", "brightfieldlabs.example", "ingrid.holm@brightfieldlabs.example", "", "", "1"]
+        )
 
     return {"prospects": written, "companies": n_companies, "path": str(out_dir)}
 
@@ -445,8 +801,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--companies", type=int, default=None)
     args = parser.parse_args(argv)
-    summary = write_synthetic_workspace(args.out_dir, args.prospects, seed=args.seed, companies=args.companies)
-    print(f"wrote {summary['prospects']} prospects across {summary['companies']} companies to {summary['path']}")
+    summary = write_synthetic_workspace(
+        args.out_dir, args.prospects, seed=args.seed, companies=args.companies
+    )
+    print(
+        f"wrote {summary['prospects']} prospects across {summary['companies']} companies to {summary['path']}"
+    )
     return 0
 
 

@@ -26,8 +26,7 @@ def act(state: ProspectState, runtime: Runtime[AgentContext]) -> ProspectState:
     if kind == "call_task":
         return actions.call_task(state, ctx)
     if kind == "wait":
-        return actions.finish(state, ctx, kind="wait", until=proposal.get("until"),
-                              reason=proposal["reason"])
+        return actions.finish(state, ctx, kind="wait", until=proposal.get("until"), reason=proposal["reason"])
     if kind == "stop":
         return actions.finish(state, ctx, kind="stop", until=None, reason=proposal["reason"])
     if kind == "request_review":  # routed to the review nodes by the graph, never here

@@ -19,9 +19,17 @@ def guard(state: ProspectState, runtime: Runtime[AgentContext]) -> ProspectState
     decision = evaluate(ctx.policy, state["observation"], state["plan"]["proposal"], state.get("steps", 0))
     if decision["outcome"] in ("deny", "defer"):
         with session_scope(ctx.engine) as session:
-            append(session, ctx.ws_id, record(state, node="guard",
-                                               action=state["plan"]["proposal"]["action"],
-                                               final_action="replan", decision=decision))
+            append(
+                session,
+                ctx.ws_id,
+                record(
+                    state,
+                    node="guard",
+                    action=state["plan"]["proposal"]["action"],
+                    final_action="replan",
+                    decision=decision,
+                ),
+            )
         denial = {"proposal": state["plan"]["proposal"], "decision": decision}
         return {"decision": decision, "denials": [*(state.get("denials") or []), denial]}
     return {"decision": decision}

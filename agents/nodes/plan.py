@@ -23,22 +23,43 @@ def plan(state: ProspectState, runtime: Runtime[AgentContext]) -> ProspectState:
     if steps > cfg.limits.max_steps_per_run:
         return _step_cap(state, ctx, steps)
     result = planner.plan(state["observation"], cfg.playbook, cfg.policy, state.get("denials") or [])
-    return {"steps": steps, "decision": {}, "plan": {
-        "proposal": result.proposal.to_dict(), "rationale": result.rationale,
-        "planner": {"kind": planner.PLANNER_KIND, "version": planner.planner_version(cfg.playbook),
-                    "model": None, "prompt_version": None},
-        "denials": list(state.get("denials") or [])}}
+    return {
+        "steps": steps,
+        "decision": {},
+        "plan": {
+            "proposal": result.proposal.to_dict(),
+            "rationale": result.rationale,
+            "planner": {
+                "kind": planner.PLANNER_KIND,
+                "version": planner.planner_version(cfg.playbook),
+                "model": None,
+                "prompt_version": None,
+            },
+            "denials": list(state.get("denials") or []),
+        },
+    }
 
 
 def _step_cap(state: ProspectState, ctx: AgentContext, steps: int) -> ProspectState:
     until = iso(parse_instant(state["now"]) + timedelta(days=1))
-    reason = (f"step cap of {ctx.workspace.config.limits.max_steps_per_run} reached in one run; "
-              "stopped for today (replay the prospect to see the loop)")
+    reason = (
+        f"step cap of {ctx.workspace.config.limits.max_steps_per_run} reached in one run; "
+        "stopped for today (replay the prospect to see the loop)"
+    )
     with session_scope(ctx.engine) as session:
         p = session.get(Prospect, state["prospect_id"])
         p.status, p.next_action, p.next_action_at = "waiting", "step_cap", parse_instant(until)
         session.add(p)
-        append(session, ctx.ws_id, record(state, node="plan", action="step_cap",
-                                          final_action="wait", rationale=reason,
-                                          extra={"until": until}))
+        append(
+            session,
+            ctx.ws_id,
+            record(
+                state,
+                node="plan",
+                action="step_cap",
+                final_action="wait",
+                rationale=reason,
+                extra={"until": until},
+            ),
+        )
     return {"steps": steps, "outcome": {"kind": "step_cap", "until": until, "reason": reason}}

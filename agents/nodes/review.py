@@ -24,8 +24,9 @@ from state.models import Prospect, Review
 
 def review_reasons(state: ProspectState) -> list[str]:
     decision = state.get("decision") or {}
-    reasons = [f"{v['rule']}: {v['reason']}" for v in decision.get("verdicts", [])
-               if v["outcome"] == "review"]
+    reasons = [
+        f"{v['rule']}: {v['reason']}" for v in decision.get("verdicts", []) if v["outcome"] == "review"
+    ]
     proposal = state["plan"]["proposal"]
     if proposal["action"] == "request_review":
         reasons.insert(0, proposal["reason"])
@@ -38,8 +39,12 @@ def request_review(state: ProspectState, runtime: Runtime[AgentContext]) -> Pros
     step_id = proposal.get("step_id") or ""
     draft = (state["observation"].get("drafts") or {}).get(step_id) or {}
     draft_id = draft.get("id", "")
-    review_id = "r_" + hashlib.sha256(
-        f"{ctx.ws_id}|{state['prospect_id']}|{draft_id}|{proposal['action']}".encode()).hexdigest()[:14]
+    review_id = (
+        "r_"
+        + hashlib.sha256(
+            f"{ctx.ws_id}|{state['prospect_id']}|{draft_id}|{proposal['action']}".encode()
+        ).hexdigest()[:14]
+    )
     reasons = review_reasons(state)
     now = parse_instant(state["now"])
     with session_scope(ctx.engine) as session:
@@ -48,21 +53,44 @@ def request_review(state: ProspectState, runtime: Runtime[AgentContext]) -> Pros
             existing.status = "pending"
             session.add(existing)
         if existing is None:
-            session.add(Review(id=review_id, workspace=ctx.ws_id, prospect_id=state["prospect_id"],
-                               thread_id=state["thread_id"], draft_id=draft_id, step_id=step_id,
-                               channel=proposal.get("channel") or "", reasons=reasons,
-                               status="pending", requested_at=now,
-                               requested_run_id=state["run_id"]))
+            session.add(
+                Review(
+                    id=review_id,
+                    workspace=ctx.ws_id,
+                    prospect_id=state["prospect_id"],
+                    thread_id=state["thread_id"],
+                    draft_id=draft_id,
+                    step_id=step_id,
+                    channel=proposal.get("channel") or "",
+                    reasons=reasons,
+                    status="pending",
+                    requested_at=now,
+                    requested_run_id=state["run_id"],
+                )
+            )
         p = session.get(Prospect, state["prospect_id"])
         p.status, p.next_action, p.next_action_at = "awaiting_review", f"review:{review_id}", None
         session.add(p)
-        append(session, ctx.ws_id, record(state, node="request_review", action="request_review",
-                                          final_action="request_review",
-                                          tool={"name": "review:queue",
-                                                "result": {"review_id": review_id}},
-                                          extra={"review_reasons": reasons}))
-    request = ReviewRequest(review_id=review_id, prospect_id=state["prospect_id"], step_id=step_id,
-                            channel=proposal.get("channel") or "", draft_id=draft_id, reasons=reasons)
+        append(
+            session,
+            ctx.ws_id,
+            record(
+                state,
+                node="request_review",
+                action="request_review",
+                final_action="request_review",
+                tool={"name": "review:queue", "result": {"review_id": review_id}},
+                extra={"review_reasons": reasons},
+            ),
+        )
+    request = ReviewRequest(
+        review_id=review_id,
+        prospect_id=state["prospect_id"],
+        step_id=step_id,
+        channel=proposal.get("channel") or "",
+        draft_id=draft_id,
+        reasons=reasons,
+    )
     return {"review": dict(request)}
 
 
@@ -74,13 +102,27 @@ def await_review(state: ProspectState, runtime: Runtime[AgentContext]) -> Prospe
     resumed = {**state, "now": now, "run_id": run_id}
     decision = response.get("decision", "")
     with session_scope(ctx.engine) as session:
-        append(session, ctx.ws_id, record(
-            resumed, node="await_review", action=f"review_{decision}", final_action=decision,
-            rationale=response.get("note", ""),
-            extra={"review_id": state["review"]["review_id"], "actor": response.get("actor", ""),
-                   "edited": decision == "edit"}))
+        append(
+            session,
+            ctx.ws_id,
+            record(
+                resumed,
+                node="await_review",
+                action=f"review_{decision}",
+                final_action=decision,
+                rationale=response.get("note", ""),
+                extra={
+                    "review_id": state["review"]["review_id"],
+                    "actor": response.get("actor", ""),
+                    "edited": decision == "edit",
+                },
+            ),
+        )
     out: ProspectState = {"now": now, "run_id": run_id, "review": None, "denials": [], "steps": 0}
     if decision == "snooze":
-        out["outcome"] = {"kind": "wait", "until": response.get("until"),
-                          "reason": f"review snoozed by {response.get('actor', '')}"}
+        out["outcome"] = {
+            "kind": "wait",
+            "until": response.get("until"),
+            "reason": f"review snoozed by {response.get('actor', '')}",
+        }
     return out

@@ -5,7 +5,7 @@ proposal carries the estimate (`est_credits`, `est_llm_usd`, `est_usd`)."""
 
 from __future__ import annotations
 
-from typing import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 
 from policies.config import PolicyConfig, SpendCaps
 from policies.rules.common import ACTIVE_ACTIONS, amount, money, number
@@ -20,8 +20,9 @@ _METERS: tuple[tuple[str, str, Callable[[float], str], str], ...] = (
 )
 
 
-def spend_lines(inp: PolicyInput, cfg: PolicyConfig, scope: str
-                ) -> Iterator[tuple[str, float, float, float, Callable[[float], str]]]:
+def spend_lines(
+    inp: PolicyInput, cfg: PolicyConfig, scope: str
+) -> Iterator[tuple[str, float, float, float, Callable[[float], str]]]:
     """For one scope: (meter noun, spent, estimate, cap, formatter) for every capped meter."""
     caps: SpendCaps = getattr(cfg.budget, scope)
     spend = inp.counters.get("spend")
@@ -42,13 +43,14 @@ def _budget(scope: str, inp: PolicyInput, cfg: PolicyConfig) -> Verdict | None:
     for noun, spent, est, cap, fmt in spend_lines(inp, cfg, scope):
         left = max(cap - spent, 0.0)
         if spent + est > cap + 1e-9:
-            crossed.append(f"{noun}: this action needs about {fmt(est)} but only {fmt(left)} of "
-                           f"{fmt(cap)} is left ({fmt(spent)} spent)")
+            crossed.append(
+                f"{noun}: this action needs about {fmt(est)} but only {fmt(left)} of "
+                f"{fmt(cap)} is left ({fmt(spent)} spent)"
+            )
         else:
             within.append(f"{noun} {fmt(spent + est)} of {fmt(cap)}")
     if crossed:
-        return Verdict(rule, "deny",
-                       f"{_SCOPE_WORDS[scope]} budget would be crossed - " + "; ".join(crossed))
+        return Verdict(rule, "deny", f"{_SCOPE_WORDS[scope]} budget would be crossed - " + "; ".join(crossed))
     if not within:
         return None
     return Verdict(rule, "allow", f"within {_SCOPE_WORDS[scope]} budget (" + ", ".join(within) + ")")
@@ -76,6 +78,7 @@ def budget_ratios(inp: PolicyInput, cfg: PolicyConfig) -> list[tuple[float, str]
     for scope in ("run", "month", "prospect"):
         for noun, spent, est, cap, fmt in spend_lines(inp, cfg, scope):
             if est > 0 and cap > 0:
-                out.append(((spent + est) / cap,
-                            f"{_SCOPE_WORDS[scope]} {noun} ({fmt(spent + est)} of {fmt(cap)})"))
+                out.append(
+                    ((spent + est) / cap, f"{_SCOPE_WORDS[scope]} {noun} ({fmt(spent + est)} of {fmt(cap)})")
+                )
     return out

@@ -10,8 +10,16 @@ from datetime import date, datetime
 from core.timeutil import iso
 from policies.config import CapacityConfig, PolicyConfig
 from policies.rules.common import (
-    amount, local_date, local_text, money, next_allowed, next_day_start, next_month_start,
-    next_week_start, number, sender_zone,
+    amount,
+    local_date,
+    local_text,
+    money,
+    next_allowed,
+    next_day_start,
+    next_month_start,
+    next_week_start,
+    number,
+    sender_zone,
 )
 from policies.types import PolicyInput, Verdict
 
@@ -44,11 +52,11 @@ def mailbox_usage(inp: PolicyInput, cfg: PolicyConfig) -> tuple[int, int]:
     return int(number(inp.counters.get("mailbox_sent_today"))), allowance
 
 
-def _capped(rule: str, inp: PolicyInput, cfg: PolicyConfig, what: str,
-            reset: datetime) -> Verdict:
+def _capped(rule: str, inp: PolicyInput, cfg: PolicyConfig, what: str, reset: datetime) -> Verdict:
     until = next_allowed(inp, cfg, reset)
-    return Verdict(rule, "defer", f"{what}; held until {local_text(until, sender_zone(inp))}",
-                   until=iso(until))
+    return Verdict(
+        rule, "defer", f"{what}; held until {local_text(until, sender_zone(inp))}", until=iso(until)
+    )
 
 
 def mailbox_daily_cap(inp: PolicyInput, cfg: PolicyConfig) -> Verdict | None:
@@ -58,36 +66,57 @@ def mailbox_daily_cap(inp: PolicyInput, cfg: PolicyConfig) -> Verdict | None:
     sent, allowance = mailbox_usage(inp, cfg)
     ramp = "" if allowance == cfg.capacity.mailbox_daily_cap else " during warm-up"
     if sent >= allowance:
-        return _capped("mailbox_daily_cap", inp, cfg,
-                       f"the mailbox already sent {sent} emails today (cap {allowance}{ramp})",
-                       next_day_start(inp.now, sender_zone(inp)))
-    return Verdict("mailbox_daily_cap", "allow",
-                   f"email {sent + 1} of {allowance} today{ramp}")
+        return _capped(
+            "mailbox_daily_cap",
+            inp,
+            cfg,
+            f"the mailbox already sent {sent} emails today (cap {allowance}{ramp})",
+            next_day_start(inp.now, sender_zone(inp)),
+        )
+    return Verdict("mailbox_daily_cap", "allow", f"email {sent + 1} of {allowance} today{ramp}")
 
 
-def _linkedin(inp: PolicyInput, cfg: PolicyConfig, rule: str, kind: str, counter: str,
-              cap: int, noun: str) -> Verdict | None:
+def _linkedin(
+    inp: PolicyInput, cfg: PolicyConfig, rule: str, kind: str, counter: str, cap: int, noun: str
+) -> Verdict | None:
     if inp.proposal.action != "send" or inp.channel != "linkedin" or inp.message_kind != kind:
         return None
     used = int(number(inp.counters.get(counter)))
     if used >= cap:
-        return _capped(rule, inp, cfg, f"{used} LinkedIn {noun} already sent this week (cap {cap})",
-                       next_week_start(inp.now, sender_zone(inp)))
+        return _capped(
+            rule,
+            inp,
+            cfg,
+            f"{used} LinkedIn {noun} already sent this week (cap {cap})",
+            next_week_start(inp.now, sender_zone(inp)),
+        )
     return Verdict(rule, "allow", f"LinkedIn {noun[:-1]} {used + 1} of {cap} this week")
 
 
 def linkedin_weekly_invites(inp: PolicyInput, cfg: PolicyConfig) -> Verdict | None:
     """A LinkedIn sender sends at most N connection requests per week."""
-    return _linkedin(inp, cfg, "linkedin_weekly_invites", "linkedin_connect",
-                     "linkedin_invites_week", cfg.capacity.linkedin_invites_per_week,
-                     "invitations")
+    return _linkedin(
+        inp,
+        cfg,
+        "linkedin_weekly_invites",
+        "linkedin_connect",
+        "linkedin_invites_week",
+        cfg.capacity.linkedin_invites_per_week,
+        "invitations",
+    )
 
 
 def linkedin_weekly_messages(inp: PolicyInput, cfg: PolicyConfig) -> Verdict | None:
     """A LinkedIn sender sends at most N messages per week."""
-    return _linkedin(inp, cfg, "linkedin_weekly_messages", "linkedin_message",
-                     "linkedin_messages_week", cfg.capacity.linkedin_messages_per_week,
-                     "messages")
+    return _linkedin(
+        inp,
+        cfg,
+        "linkedin_weekly_messages",
+        "linkedin_message",
+        "linkedin_messages_week",
+        cfg.capacity.linkedin_messages_per_week,
+        "messages",
+    )
 
 
 def direct_mail_monthly(inp: PolicyInput, cfg: PolicyConfig) -> Verdict | None:
@@ -99,19 +128,31 @@ def direct_mail_monthly(inp: PolicyInput, cfg: PolicyConfig) -> Verdict | None:
     spent = number(inp.counters.get("direct_mail_usd_month"))
     reset = next_month_start(inp.now, sender_zone(inp))
     if sends >= c.direct_mail_sends_per_month:
-        return _capped("direct_mail_monthly", inp, cfg,
-                       f"{sends} direct-mail sends already this month "
-                       f"(cap {c.direct_mail_sends_per_month})", reset)
+        return _capped(
+            "direct_mail_monthly",
+            inp,
+            cfg,
+            f"{sends} direct-mail sends already this month (cap {c.direct_mail_sends_per_month})",
+            reset,
+        )
     cost = inp.proposal.est_usd
     if spent + cost > c.direct_mail_usd_per_month + 1e-9:
         left = max(c.direct_mail_usd_per_month - spent, 0.0)
-        return _capped("direct_mail_monthly", inp, cfg,
-                       f"this mailing ({money(cost)}) would exceed the monthly direct-mail "
-                       f"budget: {money(spent)} of {money(c.direct_mail_usd_per_month)} spent, "
-                       f"{money(left)} left", reset)
-    return Verdict("direct_mail_monthly", "allow",
-                   f"direct-mail send {sends + 1} of {c.direct_mail_sends_per_month} this month; "
-                   f"{money(spent + cost)} of {money(c.direct_mail_usd_per_month)} after it")
+        return _capped(
+            "direct_mail_monthly",
+            inp,
+            cfg,
+            f"this mailing ({money(cost)}) would exceed the monthly direct-mail "
+            f"budget: {money(spent)} of {money(c.direct_mail_usd_per_month)} spent, "
+            f"{money(left)} left",
+            reset,
+        )
+    return Verdict(
+        "direct_mail_monthly",
+        "allow",
+        f"direct-mail send {sends + 1} of {c.direct_mail_sends_per_month} this month; "
+        f"{money(spent + cost)} of {money(c.direct_mail_usd_per_month)} after it",
+    )
 
 
 def capacity_ratios(inp: PolicyInput, cfg: PolicyConfig) -> list[tuple[float, str]]:
@@ -123,9 +164,11 @@ def capacity_ratios(inp: PolicyInput, cfg: PolicyConfig) -> list[tuple[float, st
         sent, allowance = mailbox_usage(inp, cfg)
         out.append(((sent + 1) / allowance, f"mailbox daily cap ({sent + 1} of {allowance})"))
     elif inp.channel == "linkedin":
-        counter, cap, noun = (("linkedin_invites_week", c.linkedin_invites_per_week, "invitations")
-                              if inp.message_kind == "linkedin_connect" else
-                              ("linkedin_messages_week", c.linkedin_messages_per_week, "messages"))
+        counter, cap, noun = (
+            ("linkedin_invites_week", c.linkedin_invites_per_week, "invitations")
+            if inp.message_kind == "linkedin_connect"
+            else ("linkedin_messages_week", c.linkedin_messages_per_week, "messages")
+        )
         used = number(inp.counters.get(counter)) + 1
         if cap:
             out.append((used / cap, f"weekly LinkedIn {noun} ({amount(used)} of {cap})"))
@@ -133,11 +176,17 @@ def capacity_ratios(inp: PolicyInput, cfg: PolicyConfig) -> list[tuple[float, st
         sends = number(inp.counters.get("direct_mail_sends_month")) + 1
         usd = number(inp.counters.get("direct_mail_usd_month")) + inp.proposal.est_usd
         if c.direct_mail_sends_per_month:
-            out.append((sends / c.direct_mail_sends_per_month,
-                        f"monthly direct-mail sends ({amount(sends)} of "
-                        f"{c.direct_mail_sends_per_month})"))
+            out.append(
+                (
+                    sends / c.direct_mail_sends_per_month,
+                    f"monthly direct-mail sends ({amount(sends)} of {c.direct_mail_sends_per_month})",
+                )
+            )
         if c.direct_mail_usd_per_month:
-            out.append((usd / c.direct_mail_usd_per_month,
-                        f"monthly direct-mail budget ({money(usd)} of "
-                        f"{money(c.direct_mail_usd_per_month)})"))
+            out.append(
+                (
+                    usd / c.direct_mail_usd_per_month,
+                    f"monthly direct-mail budget ({money(usd)} of {money(c.direct_mail_usd_per_month)})",
+                )
+            )
     return out

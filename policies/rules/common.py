@@ -43,8 +43,7 @@ def window_for(inp: PolicyInput, cfg: PolicyConfig) -> Window:
     """The configured sending window, with the prospect country's holidays added."""
     w = cfg.window
     extra = w.holidays_by_country.get(country(inp), ())
-    return Window(days=w.days, start=w.start, end=w.end,
-                  holidays=frozenset(w.holidays) | frozenset(extra))
+    return Window(days=w.days, start=w.start, end=w.end, holidays=frozenset(w.holidays) | frozenset(extra))
 
 
 def windowed(inp: PolicyInput, cfg: PolicyConfig) -> bool:

@@ -11,7 +11,8 @@ personal sentences)."""
 from __future__ import annotations
 
 import re
-from typing import Any, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 from urllib.parse import urlsplit
 
 from policies.config import PolicyConfig
@@ -23,12 +24,14 @@ _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
 _SENTENCE_START = re.compile(r"(^|[.!?]\s+)[\"'“‘(\[]*$")
 _PLACEHOLDER = re.compile(
     r"\{\{|\}\}|\{%|%\}|\{\s*[A-Za-z_][\w.]*\s*\}|\[\s*[A-Z][A-Z0-9_ ]*[A-Z0-9_]\s*\]"
-    r"|<<[^<>]{1,40}>>|%[A-Z][A-Z0-9_]+%")
+    r"|<<[^<>]{1,40}>>|%[A-Z][A-Z0-9_]+%"
+)
 _URL = re.compile(r"(?:https?://|www\.)[^\s<>\"')\]]+", re.IGNORECASE)
 _FAKE_REPLY = re.compile(r"^\s*(re|fw|fwd|aw|wg|tr)\s*(\[\d+\])?\s*:", re.IGNORECASE)
 
 
 # --- grounding -----------------------------------------------------------------------
+
 
 def _clean_word(word: str) -> str:
     word = re.sub(r"['’]s$", "", word)
@@ -57,7 +60,7 @@ def checkable_tokens(text: str, allowed: Iterable[str] = ()) -> list[str]:
     tokens = []
     for m in _WORD.finditer(text):
         word = m.group()
-        if not word[0].isupper() or _SENTENCE_START.search(text[:m.start()]):
+        if not word[0].isupper() or _SENTENCE_START.search(text[: m.start()]):
             continue
         clean = _clean_word(word)
         if clean and clean not in allow:
@@ -74,8 +77,9 @@ def _quotes(ids: Sequence[str], evidence: Mapping[str, Any]) -> str:
     return " ".join(parts)
 
 
-def check_sentence(sentence: Mapping[str, Any], evidence: Mapping[str, Any],
-                   allowed: Iterable[str] = ()) -> tuple[list[str], float]:
+def check_sentence(
+    sentence: Mapping[str, Any], evidence: Mapping[str, Any], allowed: Iterable[str] = ()
+) -> tuple[list[str], float]:
     """(problems, score in [0, 1]) for one personal sentence."""
     ids = [str(i) for i in sentence.get("evidence_ids") or ()]
     if not ids:
@@ -102,8 +106,9 @@ def check_sentence(sentence: Mapping[str, Any], evidence: Mapping[str, Any],
     return problems, score
 
 
-def grounding_score(sentences: Iterable[Mapping[str, Any]], evidence: Mapping[str, Any],
-                    allowed: Iterable[str] = ()) -> float:
+def grounding_score(
+    sentences: Iterable[Mapping[str, Any]], evidence: Mapping[str, Any], allowed: Iterable[str] = ()
+) -> float:
     """Mean grounding of the personal sentences (1.0 when there are none)."""
     allowed = tuple(allowed)
     scores = [check_sentence(s, evidence, allowed)[1] for s in sentences if s.get("personal")]
@@ -114,8 +119,16 @@ def grounding_allowed(inp: PolicyInput, cfg: PolicyConfig) -> tuple[str, ...]:
     """Words a personal sentence may use without evidence: the prospect's and company's
     own names (and the prospect's title), the sender's names, configured words."""
     p, c, s = inp.prospect, inp.company, inp.fact("sender")
-    texts = [p.get("first_name"), p.get("last_name"), p.get("full_name"), p.get("title"),
-             c.get("name"), c.get("domain"), s.get("name"), s.get("company")]
+    texts = [
+        p.get("first_name"),
+        p.get("last_name"),
+        p.get("full_name"),
+        p.get("title"),
+        c.get("name"),
+        c.get("domain"),
+        s.get("name"),
+        s.get("company"),
+    ]
     words: set[str] = set(w.lower() for w in cfg.content.grounding_allow_words)
     for t in texts:
         if t:
@@ -124,6 +137,7 @@ def grounding_allowed(inp: PolicyInput, cfg: PolicyConfig) -> tuple[str, ...]:
 
 
 # --- rules ---------------------------------------------------------------------------
+
 
 def _draft(inp: PolicyInput) -> DraftFacts | None:
     return inp.draft if inp.proposal.action in MESSAGE_ACTIONS else None
@@ -148,14 +162,17 @@ def draft_present(inp: PolicyInput, cfg: PolicyConfig) -> Verdict | None:
     d = inp.draft
     if d is None:
         if inp.proposal.action == "send" and inp.message_kind in ("linkedin_connect", "call"):
-            return Verdict("draft_present", "allow",
-                           f"a {inp.message_kind.replace('_', ' ')} needs no draft")
-        return Verdict("draft_present", "deny",
-                       f"no draft is stored for step {inp.proposal.step_id or '(none)'}; "
-                       "draft it before sending or reviewing")
+            return Verdict("draft_present", "allow", f"a {inp.message_kind.replace('_', ' ')} needs no draft")
+        return Verdict(
+            "draft_present",
+            "deny",
+            f"no draft is stored for step {inp.proposal.step_id or '(none)'}; "
+            "draft it before sending or reviewing",
+        )
     if inp.proposal.channel and d.channel and d.channel != inp.proposal.channel:
-        return Verdict("draft_present", "deny",
-                       f"the draft was written for {d.channel}, not {inp.proposal.channel}")
+        return Verdict(
+            "draft_present", "deny", f"the draft was written for {d.channel}, not {inp.proposal.channel}"
+        )
     name = f"draft {d.id}" if d.id else "a draft"
     return Verdict("draft_present", "allow", f"{name} is stored for step {inp.proposal.step_id}")
 
@@ -192,8 +209,11 @@ def content_list_unsubscribe(inp: PolicyInput, cfg: PolicyConfig) -> Verdict | N
     if post.replace(" ", "").lower() != "list-unsubscribe=one-click":
         problems.append("'List-Unsubscribe-Post: List-Unsubscribe=One-Click'")
     if problems:
-        return Verdict("content_list_unsubscribe", "deny",
-                       "one-click unsubscribe (RFC 8058) needs " + " and ".join(problems))
+        return Verdict(
+            "content_list_unsubscribe",
+            "deny",
+            "one-click unsubscribe (RFC 8058) needs " + " and ".join(problems),
+        )
     return Verdict("content_list_unsubscribe", "allow", "RFC 8058 one-click unsubscribe headers present")
 
 
@@ -208,12 +228,18 @@ def content_honest_subject(inp: PolicyInput, cfg: PolicyConfig) -> Verdict | Non
     threaded = bool(_headers(d).get("in-reply-to", "").strip())
     earlier = any(t.channel == "email" for t in inp.touches)
     if threaded and earlier:
-        return Verdict("content_honest_subject", "allow",
-                       f"'{m.group(1)}:' on a real follow-up (In-Reply-To an earlier email)")
+        return Verdict(
+            "content_honest_subject",
+            "allow",
+            f"'{m.group(1)}:' on a real follow-up (In-Reply-To an earlier email)",
+        )
     why = "no In-Reply-To header" if not threaded else "no earlier email was sent"
-    return Verdict("content_honest_subject", "deny",
-                   f"the subject '{d.subject}' pretends to be a reply or forward ({why}); "
-                   "deceptive subjects break CAN-SPAM and mailbox-provider rules")
+    return Verdict(
+        "content_honest_subject",
+        "deny",
+        f"the subject '{d.subject}' pretends to be a reply or forward ({why}); "
+        "deceptive subjects break CAN-SPAM and mailbox-provider rules",
+    )
 
 
 def content_banned_phrases(inp: PolicyInput, cfg: PolicyConfig) -> Verdict | None:
@@ -222,11 +248,17 @@ def content_banned_phrases(inp: PolicyInput, cfg: PolicyConfig) -> Verdict | Non
     if d is None:
         return None
     text = _text(d)
-    found = [p for p in cfg.content.banned_phrases
-             if re.search(r"(?<!\w)" + re.escape(p) + r"(?!\w)", text, re.IGNORECASE)]
+    found = [
+        p
+        for p in cfg.content.banned_phrases
+        if re.search(r"(?<!\w)" + re.escape(p) + r"(?!\w)", text, re.IGNORECASE)
+    ]
     if found:
-        return Verdict("content_banned_phrases", "deny",
-                       "the draft makes claims we do not allow: " + ", ".join(repr(f) for f in found))
+        return Verdict(
+            "content_banned_phrases",
+            "deny",
+            "the draft makes claims we do not allow: " + ", ".join(repr(f) for f in found),
+        )
     return Verdict("content_banned_phrases", "allow", "no banned phrases")
 
 
@@ -245,13 +277,19 @@ def content_grounding(inp: PolicyInput, cfg: PolicyConfig) -> Verdict | None:
     for s in personal:
         issues, _ = check_sentence(s, evidence, allowed)
         if issues:
-            problems.append(f"\"{str(s.get('text') or '')[:80]}\" {issues[0]}")
+            problems.append(f'"{str(s.get("text") or "")[:80]}" {issues[0]}')
     if problems:
         more = f" (and {len(problems) - 2} more)" if len(problems) > 2 else ""
-        return Verdict("content_grounding", "deny",
-                       "personal sentences must be backed by research: " + "; ".join(problems[:2]) + more)
-    return Verdict("content_grounding", "allow",
-                   f"all {len(personal)} personal sentence(s) are grounded in cited evidence")
+        return Verdict(
+            "content_grounding",
+            "deny",
+            "personal sentences must be backed by research: " + "; ".join(problems[:2]) + more,
+        )
+    return Verdict(
+        "content_grounding",
+        "allow",
+        f"all {len(personal)} personal sentence(s) are grounded in cited evidence",
+    )
 
 
 def content_placeholders(inp: PolicyInput, cfg: PolicyConfig) -> Verdict | None:
@@ -261,8 +299,11 @@ def content_placeholders(inp: PolicyInput, cfg: PolicyConfig) -> Verdict | None:
         return None
     found = list(dict.fromkeys(m.group() for m in _PLACEHOLDER.finditer(_text(d))))
     if found:
-        return Verdict("content_placeholders", "deny",
-                       "the draft still has unfilled placeholders: " + ", ".join(found[:5]))
+        return Verdict(
+            "content_placeholders",
+            "deny",
+            "the draft still has unfilled placeholders: " + ", ".join(found[:5]),
+        )
     return Verdict("content_placeholders", "allow", "no unfilled placeholders")
 
 
@@ -277,12 +318,12 @@ def content_length(inp: PolicyInput, cfg: PolicyConfig) -> Verdict | None:
     if limit is not None and len(d.body) > limit:
         problems.append(f"the {kind.replace('_', ' ')} is {len(d.body)} characters (limit {limit})")
     if d.subject and len(d.subject) > cfg.content.max_subject_chars:
-        problems.append(f"the subject is {len(d.subject)} characters "
-                        f"(limit {cfg.content.max_subject_chars})")
+        problems.append(f"the subject is {len(d.subject)} characters (limit {cfg.content.max_subject_chars})")
     if problems:
         return Verdict("content_length", "deny", "too long: " + "; ".join(problems))
-    return Verdict("content_length", "allow",
-                   f"{len(d.body)} characters" + (f" (limit {limit})" if limit else ""))
+    return Verdict(
+        "content_length", "allow", f"{len(d.body)} characters" + (f" (limit {limit})" if limit else "")
+    )
 
 
 def _host(url: str) -> str:
@@ -311,8 +352,9 @@ def content_links(inp: PolicyInput, cfg: PolicyConfig) -> Verdict | None:
         allowed.append(_host(str(sender["unsubscribe_url"])))
     bad = sorted({_host(u) or u for u in urls if not domain_matches(_host(u), allowed)})
     if bad:
-        return Verdict("content_links", "deny",
-                       "links to domains that are not allowlisted: " + ", ".join(bad))
+        return Verdict(
+            "content_links", "deny", "links to domains that are not allowlisted: " + ", ".join(bad)
+        )
     return Verdict("content_links", "allow", f"{len(urls)} link(s), all to allowlisted domains")
 
 
@@ -347,6 +389,8 @@ def content_recipient(inp: PolicyInput, cfg: PolicyConfig) -> Verdict | None:
     if got in expected:
         return Verdict("content_recipient", "allow", "addressed to the prospect on record")
     on_record = ", ".join(sorted(expected)) or "nothing on record"
-    return Verdict("content_recipient", "deny",
-                   f"the draft is addressed to {recipient}, but the prospect on record is "
-                   f"{on_record}")
+    return Verdict(
+        "content_recipient",
+        "deny",
+        f"the draft is addressed to {recipient}, but the prospect on record is {on_record}",
+    )

@@ -10,8 +10,16 @@ from datetime import timedelta
 from core.timeutil import add_business_days, business_days_between, iso, local_instant, to_utc, zone
 from policies.config import PolicyConfig
 from policies.rules.common import (
-    ACTIVE_ACTIONS, local_date, local_text, next_allowed, next_week_start, number,
-    prospect_zone, sender_zone, week_start, window_for,
+    ACTIVE_ACTIONS,
+    local_date,
+    local_text,
+    next_allowed,
+    next_week_start,
+    number,
+    prospect_zone,
+    sender_zone,
+    week_start,
+    window_for,
 )
 from policies.types import TOUCH_ACTIONS, PolicyInput, Verdict
 
@@ -28,11 +36,17 @@ def stop_after_reply(inp: PolicyInput, cfg: PolicyConfig) -> Verdict | None:
         return Verdict("stop_after_reply", "allow", "no reply yet")
     kind = _reply_kind(inp)
     if kind in cfg.frequency.pause_reply_kinds:
-        return Verdict("stop_after_reply", "allow",
-                       f"the reply on {iso(inp.replied_at)} was an {kind.replace('_', '-')}; "
-                       "it pauses the sequence, it does not end it")
-    return Verdict("stop_after_reply", "deny",
-                   f"the prospect replied on {iso(inp.replied_at)}; a human takes it from here")
+        return Verdict(
+            "stop_after_reply",
+            "allow",
+            f"the reply on {iso(inp.replied_at)} was an {kind.replace('_', '-')}; "
+            "it pauses the sequence, it does not end it",
+        )
+    return Verdict(
+        "stop_after_reply",
+        "deny",
+        f"the prospect replied on {iso(inp.replied_at)}; a human takes it from here",
+    )
 
 
 def reply_cooldown(inp: PolicyInput, cfg: PolicyConfig) -> Verdict | None:
@@ -45,13 +59,16 @@ def reply_cooldown(inp: PolicyInput, cfg: PolicyConfig) -> Verdict | None:
     reply_day = local_date(inp.replied_at, tz)
     passed = business_days_between(reply_day, local_date(inp.now, tz), w.days, w.holidays)
     if passed >= n:
-        return Verdict("reply_cooldown", "allow",
-                       f"last reply {passed} business day(s) ago (cool-down {n})")
+        return Verdict("reply_cooldown", "allow", f"last reply {passed} business day(s) ago (cool-down {n})")
     resume = add_business_days(reply_day, n, w.days, w.holidays)
     until = next_allowed(inp, cfg, max(local_instant(resume, w.start, tz), to_utc(inp.now)))
-    return Verdict("reply_cooldown", "defer",
-                   f"the prospect replied on {reply_day.isoformat()} (local); touches pause for "
-                   f"{n} business day(s), until {local_text(until, tz)}", until=iso(until))
+    return Verdict(
+        "reply_cooldown",
+        "defer",
+        f"the prospect replied on {reply_day.isoformat()} (local); touches pause for "
+        f"{n} business day(s), until {local_text(until, tz)}",
+        until=iso(until),
+    )
 
 
 def one_touch_per_day(inp: PolicyInput, cfg: PolicyConfig) -> Verdict | None:
@@ -65,14 +82,16 @@ def one_touch_per_day(inp: PolicyInput, cfg: PolicyConfig) -> Verdict | None:
     local_last = local_date(last, tz)
     days = business_days_between(local_last, local_date(inp.now, tz), w.days, w.holidays)
     if days >= gap:
-        return Verdict("one_touch_per_day", "allow",
-                       f"last touch {days} business day(s) ago (minimum {gap})")
+        return Verdict("one_touch_per_day", "allow", f"last touch {days} business day(s) ago (minimum {gap})")
     next_day = add_business_days(local_last, gap, w.days, w.holidays)
     until = next_allowed(inp, cfg, max(local_instant(next_day, w.start, tz), to_utc(inp.now)))
-    return Verdict("one_touch_per_day", "defer",
-                   f"already touched on {local_last.isoformat()} (local); the next touch is "
-                   f"allowed {gap} business day(s) later, from {local_text(until, tz)}",
-                   until=iso(until))
+    return Verdict(
+        "one_touch_per_day",
+        "defer",
+        f"already touched on {local_last.isoformat()} (local); the next touch is "
+        f"allowed {gap} business day(s) later, from {local_text(until, tz)}",
+        until=iso(until),
+    )
 
 
 def max_touches_per_sequence(inp: PolicyInput, cfg: PolicyConfig) -> Verdict | None:
@@ -81,9 +100,11 @@ def max_touches_per_sequence(inp: PolicyInput, cfg: PolicyConfig) -> Verdict | N
         return None
     cap, done = cfg.frequency.max_touches_per_sequence, len(inp.touches)
     if done >= cap:
-        return Verdict("max_touches_per_sequence", "deny",
-                       f"the prospect already received {done} touches (maximum {cap}); "
-                       "the sequence is finished")
+        return Verdict(
+            "max_touches_per_sequence",
+            "deny",
+            f"the prospect already received {done} touches (maximum {cap}); the sequence is finished",
+        )
     return Verdict("max_touches_per_sequence", "allow", f"touch {done + 1} of at most {cap}")
 
 
@@ -96,16 +117,25 @@ def account_weekly_contacts(inp: PolicyInput, cfg: PolicyConfig) -> Verdict | No
     touched = int(number(inp.counters.get("account_contacts_touched_week")))
     start = week_start(inp.now, stz)
     if any(to_utc(t.at) >= start for t in inp.touches):
-        return Verdict("account_weekly_contacts", "allow",
-                       "this prospect was already touched this week and is counted already")
+        return Verdict(
+            "account_weekly_contacts",
+            "allow",
+            "this prospect was already touched this week and is counted already",
+        )
     if touched >= cap:
         until = next_allowed(inp, cfg, next_week_start(inp.now, stz))
-        return Verdict("account_weekly_contacts", "defer",
-                       f"{touched} people at this account were already touched this week "
-                       f"(maximum {cap}); next week starts {local_text(until, stz)}",
-                       until=iso(until))
-    return Verdict("account_weekly_contacts", "allow",
-                   f"{touched} of at most {cap} people at this account touched this week")
+        return Verdict(
+            "account_weekly_contacts",
+            "defer",
+            f"{touched} people at this account were already touched this week "
+            f"(maximum {cap}); next week starts {local_text(until, stz)}",
+            until=iso(until),
+        )
+    return Verdict(
+        "account_weekly_contacts",
+        "allow",
+        f"{touched} of at most {cap} people at this account touched this week",
+    )
 
 
 def account_pause(inp: PolicyInput, cfg: PolicyConfig) -> Verdict | None:
@@ -116,11 +146,17 @@ def account_pause(inp: PolicyInput, cfg: PolicyConfig) -> Verdict | None:
         return None
     resume = to_utc(inp.account_replied_at) + timedelta(days=cfg.frequency.account_pause_days)
     if to_utc(inp.now) >= resume:
-        return Verdict("account_pause", "allow",
-                       f"the account reply on {iso(inp.account_replied_at)} is older than "
-                       f"{cfg.frequency.account_pause_days} days")
+        return Verdict(
+            "account_pause",
+            "allow",
+            f"the account reply on {iso(inp.account_replied_at)} is older than "
+            f"{cfg.frequency.account_pause_days} days",
+        )
     until = next_allowed(inp, cfg, resume)
-    return Verdict("account_pause", "defer",
-                   f"someone at this account replied on {iso(inp.account_replied_at)}; the "
-                   f"account is paused for {cfg.frequency.account_pause_days} days",
-                   until=iso(until))
+    return Verdict(
+        "account_pause",
+        "defer",
+        f"someone at this account replied on {iso(inp.account_replied_at)}; the "
+        f"account is paused for {cfg.frequency.account_pause_days} days",
+        until=iso(until),
+    )

@@ -5,7 +5,8 @@ review of the same draft (`reviews[step_id]`); a rejected draft is never sent.""
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from policies.config import PolicyConfig
 from policies.rules.budget import budget_ratios
@@ -88,9 +89,12 @@ def review_new_template(inp: PolicyInput, cfg: PolicyConfig) -> Verdict | None:
     done = int(number(sends.get(version) if isinstance(sends, Mapping) else 0))
     if done >= n:
         return None
-    return _trigger("review_new_template", inp, cfg,
-                    f"template version {version} has been sent {done} time(s); the first {n} "
-                    "sends are reviewed")
+    return _trigger(
+        "review_new_template",
+        inp,
+        cfg,
+        f"template version {version} has been sent {done} time(s); the first {n} sends are reviewed",
+    )
 
 
 def review_low_grounding(inp: PolicyInput, cfg: PolicyConfig) -> Verdict | None:
@@ -100,14 +104,22 @@ def review_low_grounding(inp: PolicyInput, cfg: PolicyConfig) -> Verdict | None:
     score = grounding_score(inp.draft.sentences, inp.fact("evidence"), grounding_allowed(inp, cfg))
     if score >= cfg.review.min_grounding:
         return None
-    return _trigger("review_low_grounding", inp, cfg,
-                    f"grounding score {score:.2f} is below {cfg.review.min_grounding:.2f}")
+    return _trigger(
+        "review_low_grounding",
+        inp,
+        cfg,
+        f"grounding score {score:.2f} is below {cfg.review.min_grounding:.2f}",
+    )
 
 
 def review_model_written(inp: PolicyInput, cfg: PolicyConfig) -> Verdict | None:
     """A draft the model wrote (not a template) is reviewed."""
-    if (inp.proposal.action != "send" or inp.draft is None or not inp.draft.model_written
-            or not cfg.review.model_written):
+    if (
+        inp.proposal.action != "send"
+        or inp.draft is None
+        or not inp.draft.model_written
+        or not cfg.review.model_written
+    ):
         return None
     return _trigger("review_model_written", inp, cfg, "the draft was written by the model")
 
@@ -117,10 +129,12 @@ def review_near_cap(inp: PolicyInput, cfg: PolicyConfig) -> Verdict | None:
     ratio = cfg.review.near_cap_ratio
     if inp.proposal.action != "send" or ratio is None:
         return None
-    near = [(r, what) for r, what in capacity_ratios(inp, cfg) + budget_ratios(inp, cfg)
-            if ratio <= r <= 1.0 + 1e-9]
+    near = [
+        (r, what)
+        for r, what in capacity_ratios(inp, cfg) + budget_ratios(inp, cfg)
+        if ratio <= r <= 1.0 + 1e-9
+    ]
     if not near:
         return None
     r, what = max(near)
-    return _trigger("review_near_cap", inp, cfg,
-                    f"this send brings the {what} to {r:.0%} of its cap")
+    return _trigger("review_near_cap", inp, cfg, f"this send brings the {what} to {r:.0%} of its cap")

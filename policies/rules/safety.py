@@ -13,8 +13,11 @@ def kill_switch(inp: PolicyInput, cfg: PolicyConfig) -> Verdict | None:
     if inp.proposal.action not in ACTIVE_ACTIONS:
         return None
     if inp.observation.get("kill_switch"):
-        return Verdict("kill_switch", "deny",
-                       "the workspace kill switch is on; nothing runs until an operator turns it off")
+        return Verdict(
+            "kill_switch",
+            "deny",
+            "the workspace kill switch is on; nothing runs until an operator turns it off",
+        )
     return Verdict("kill_switch", "allow", "kill switch off")
 
 
@@ -26,9 +29,11 @@ def workspace_mode(inp: PolicyInput, cfg: PolicyConfig) -> Verdict | None:
     action = inp.proposal.action
     if action in allowed:
         return Verdict("workspace_mode", "allow", f"'{action}' is allowed in {mode} mode")
-    return Verdict("workspace_mode", "deny",
-                   f"the workspace is in {mode} mode, which does not allow '{action}' "
-                   f"(allowed: {', '.join(allowed)})")
+    return Verdict(
+        "workspace_mode",
+        "deny",
+        f"the workspace is in {mode} mode, which does not allow '{action}' (allowed: {', '.join(allowed)})",
+    )
 
 
 def step_cap(inp: PolicyInput, cfg: PolicyConfig) -> Verdict | None:
@@ -37,7 +42,10 @@ def step_cap(inp: PolicyInput, cfg: PolicyConfig) -> Verdict | None:
         return None
     cap = cfg.safety.max_steps_per_run
     if inp.steps_this_run >= cap:
-        return Verdict("step_cap", "deny",
-                       f"this run already took {inp.steps_this_run} steps for the prospect "
-                       f"(cap {cap}); the run stops here")
+        return Verdict(
+            "step_cap",
+            "deny",
+            f"this run already took {inp.steps_this_run} steps for the prospect "
+            f"(cap {cap}); the run stops here",
+        )
     return Verdict("step_cap", "allow", f"step {inp.steps_this_run + 1} of at most {cap}")

@@ -15,19 +15,22 @@ def suppression(inp: PolicyInput, cfg: PolicyConfig) -> Verdict | None:
     if inp.proposal.action not in ACTIVE_ACTIONS:
         return None
     email_only = set(cfg.suppression.email_only_reasons)
-    blocking = [h for h in inp.suppressions
-                if h.reason not in email_only or inp.channel == "email"]
+    blocking = [h for h in inp.suppressions if h.reason not in email_only or inp.channel == "email"]
     if not blocking:
         if inp.suppressions:
             h = inp.suppressions[0]
-            return Verdict("suppression", "allow",
-                           f"{h.match} {h.value} is suppressed for email only ({h.reason}); "
-                           f"this is a {inp.channel or inp.proposal.action} action")
+            return Verdict(
+                "suppression",
+                "allow",
+                f"{h.match} {h.value} is suppressed for email only ({h.reason}); "
+                f"this is a {inp.channel or inp.proposal.action} action",
+            )
         return Verdict("suppression", "allow", "not on the suppression list")
     hit = blocking[0]
     more = f" and {len(blocking) - 1} more" if len(blocking) > 1 else ""
-    return Verdict("suppression", "deny",
-                   f"{hit.match} {hit.value} is on the suppression list ({hit.reason}){more}")
+    return Verdict(
+        "suppression", "deny", f"{hit.match} {hit.value} is on the suppression list ({hit.reason}){more}"
+    )
 
 
 def _event(inp: PolicyInput, name: str) -> str | None:
@@ -41,8 +44,9 @@ def unsubscribed(inp: PolicyInput, cfg: PolicyConfig) -> Verdict | None:
         return None
     at = _event(inp, "unsubscribed_at")
     if at:
-        return Verdict("unsubscribed", "deny",
-                       f"the prospect unsubscribed on {at}; no further marketing on any channel")
+        return Verdict(
+            "unsubscribed", "deny", f"the prospect unsubscribed on {at}; no further marketing on any channel"
+        )
     return Verdict("unsubscribed", "allow", "no unsubscribe recorded")
 
 
@@ -62,11 +66,13 @@ def bounced(inp: PolicyInput, cfg: PolicyConfig) -> Verdict | None:
         return None
     at = _event(inp, "bounced_at")
     if at:
-        return Verdict("bounced", "deny",
-                       f"email to {inp.prospect.get('email') or 'this prospect'} bounced on {at}")
+        return Verdict(
+            "bounced", "deny", f"email to {inp.prospect.get('email') or 'this prospect'} bounced on {at}"
+        )
     if inp.prospect.get("email_status") == "invalid":
-        return Verdict("bounced", "deny",
-                       f"the address {inp.prospect.get('email') or ''} was verified invalid")
+        return Verdict(
+            "bounced", "deny", f"the address {inp.prospect.get('email') or ''} was verified invalid"
+        )
     if not inp.prospect.get("email"):
         return Verdict("bounced", "deny", "the prospect has no email address on record")
     return Verdict("bounced", "allow", "no bounce recorded and the address is not invalid")
@@ -86,13 +92,16 @@ def customer_or_competitor(inp: PolicyInput, cfg: PolicyConfig) -> Verdict | Non
     if inp.proposal.action not in ACTIVE_ACTIONS:
         return None
     domains = {d for d in (email_parts(inp)[1], str(inp.company.get("domain") or "").lower()) if d}
-    for label, listed in (("a customer", cfg.suppression.customer_domains),
-                          ("a competitor", cfg.suppression.competitor_domains)):
+    for label, listed in (
+        ("a customer", cfg.suppression.customer_domains),
+        ("a competitor", cfg.suppression.competitor_domains),
+    ):
         for d in sorted(domains):
             hit = domain_matches(d, listed)
             if hit:
-                return Verdict("customer_or_competitor", "deny",
-                               f"{d} belongs to {label} of the client ({hit})")
+                return Verdict(
+                    "customer_or_competitor", "deny", f"{d} belongs to {label} of the client ({hit})"
+                )
     return Verdict("customer_or_competitor", "allow", "not a customer or competitor domain")
 
 
@@ -102,8 +111,9 @@ def open_opportunity(inp: PolicyInput, cfg: PolicyConfig) -> Verdict | None:
         return None
     if inp.prospect.get("open_opportunity"):
         owner = inp.prospect.get("owner") or "the account owner"
-        return Verdict("open_opportunity", "deny",
-                       f"the prospect has an open opportunity; {owner} handles them")
+        return Verdict(
+            "open_opportunity", "deny", f"the prospect has an open opportunity; {owner} handles them"
+        )
     return Verdict("open_opportunity", "allow", "no open opportunity")
 
 
@@ -114,11 +124,18 @@ def personal_mailbox(inp: PolicyInput, cfg: PolicyConfig) -> Verdict | None:
     _, domain = email_parts(inp)
     hit = domain_matches(domain, cfg.suppression.personal_mailbox_domains) if domain else None
     if hit and not cfg.suppression.allow_personal_mailboxes:
-        return Verdict("personal_mailbox", "deny",
-                       f"{domain} is a personal mailbox provider; B2B email goes to work addresses")
-    return Verdict("personal_mailbox", "allow",
-                   f"{domain or 'no domain'} is not a personal mailbox provider" if not hit
-                   else f"{domain} is personal, allowed by configuration")
+        return Verdict(
+            "personal_mailbox",
+            "deny",
+            f"{domain} is a personal mailbox provider; B2B email goes to work addresses",
+        )
+    return Verdict(
+        "personal_mailbox",
+        "allow",
+        f"{domain or 'no domain'} is not a personal mailbox provider"
+        if not hit
+        else f"{domain} is personal, allowed by configuration",
+    )
 
 
 def role_account(inp: PolicyInput, cfg: PolicyConfig) -> Verdict | None:
@@ -130,6 +147,5 @@ def role_account(inp: PolicyInput, cfg: PolicyConfig) -> Verdict | None:
     if base and base in {r.lower() for r in cfg.suppression.role_mailboxes}:
         if cfg.suppression.allow_role_accounts:
             return Verdict("role_account", "allow", f"{local}@ is a role account, allowed by configuration")
-        return Verdict("role_account", "deny",
-                       f"{local}@ is a shared role account, not a person")
+        return Verdict("role_account", "deny", f"{local}@ is a shared role account, not a person")
     return Verdict("role_account", "allow", "a personal (non-role) address")

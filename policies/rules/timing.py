@@ -20,18 +20,24 @@ def send_window(inp: PolicyInput, cfg: PolicyConfig) -> Verdict | None:
     if tz is None:
         name = inp.prospect.get("timezone") or "missing"
         if cfg.unknown_timezone == "review":
-            return Verdict("send_window", "review",
-                           f"time zone {name!r} is unknown; a human must confirm the send time")
+            return Verdict(
+                "send_window", "review", f"time zone {name!r} is unknown; a human must confirm the send time"
+            )
         hours = cfg.window.unknown_timezone_recheck_hours
-        return Verdict("send_window", "defer",
-                       f"time zone {name!r} is unknown; the send is held and checked again in "
-                       f"{hours} hours (set the prospect's timezone to release it)",
-                       until=iso(to_utc(inp.now) + timedelta(hours=hours)))
+        return Verdict(
+            "send_window",
+            "defer",
+            f"time zone {name!r} is unknown; the send is held and checked again in "
+            f"{hours} hours (set the prospect's timezone to release it)",
+            until=iso(to_utc(inp.now) + timedelta(hours=hours)),
+        )
     window = window_for(inp, cfg)
     if window.contains(inp.now, tz):
-        return Verdict("send_window", "allow",
-                       f"inside the local sending window ({local_text(inp.now, tz)})")
+        return Verdict("send_window", "allow", f"inside the local sending window ({local_text(inp.now, tz)})")
     nxt = window.next_open(inp.now, tz)
-    return Verdict("send_window", "defer",
-                   f"{local_text(inp.now, tz)} is outside the sending window; next opening "
-                   f"{local_text(nxt, tz)}", until=iso(nxt))
+    return Verdict(
+        "send_window",
+        "defer",
+        f"{local_text(inp.now, tz)} is outside the sending window; next opening {local_text(nxt, tz)}",
+        until=iso(nxt),
+    )

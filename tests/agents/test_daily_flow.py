@@ -20,8 +20,11 @@ DAY0, DAY3, DAY7 = at("2026-11-23T15:00:00Z"), at("2026-11-26T15:00:00Z"), at("2
 
 def _sent(ws) -> int:  # noqa: ANN001
     with Session(engine_for(ws.database_url)) as s:
-        return len(s.exec(select(OutboxMessage).where(OutboxMessage.workspace == ws.id,
-                                                      OutboxMessage.status == "sent")).all())
+        return len(
+            s.exec(
+                select(OutboxMessage).where(OutboxMessage.workspace == ws.id, OutboxMessage.status == "sent")
+            ).all()
+        )
 
 
 @pytest.mark.slow
@@ -36,15 +39,18 @@ def test_demo_days_exercise_every_path(ready_ws) -> None:  # noqa: ANN001
     assert day0.errors == 0
     engine = engine_for(ws.database_url)
     with Session(engine) as s:
-        stops = {p.email_norm: p.stop_reason for p in s.exec(
-            select(Prospect).where(Prospect.workspace == ws.id, Prospect.status == "stopped"))}
+        stops = {
+            p.email_norm: p.stop_reason
+            for p in s.exec(select(Prospect).where(Prospect.workspace == ws.id, Prospect.status == "stopped"))
+        }
         actions = {d.action for d in s.exec(select(DecisionRecord).where(DecisionRecord.workspace == ws.id))}
     assert "suppression" in stops["greg.holloway@southerncrossfreight.example"]
     assert {"research", "enrich", "draft", "send", "request_review", "wait", "stop"} <= actions
 
     pending = list_reviews(ws)
-    target = next(v for v in pending if v.review["channel"] == "email"
-                  and v.prospect["email"].endswith(".example"))
+    target = next(
+        v for v in pending if v.review["channel"] == "email" and v.prospect["email"].endswith(".example")
+    )
     result = decide(ws, target.review["id"], "approve", actor="U123", now=at("2026-11-23T16:30:00Z"))
     assert result["decision"] == "approve"
     with pytest.raises(ReviewError):

@@ -10,16 +10,17 @@ import os
 import subprocess
 import sys
 import warnings
+from collections.abc import Callable, Iterator
 from datetime import datetime
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import httpx
 import pytest
 from sqlmodel import Session, select
 from typer.testing import CliRunner
 
-from agents.checkpoint import open_checkpointer
 from agents.actions import idempotency_key
+from agents.checkpoint import open_checkpointer
 from agents.context import build_context
 from agents.delivery import deliver
 from agents.graph import build_graph
@@ -29,7 +30,7 @@ from cli.channels import channels_app
 from core.workspace import Workspace, load_workspace
 from state.db import engine_for, session_scope
 from state.models import ChannelState, DecisionRecord, OutboxMessage, Prospect, Task
-from tests.conftest import relax_demo_caps, ROOT, at
+from tests.conftest import ROOT, at, relax_demo_caps
 from tests.fakes.smtp_server import FakeSmtpServer
 from tests.fakes.vendor_api import FakeVendorApi, Scripted
 from tools.channels.base import DeliveryResult, OutboundMessage, Recipient
@@ -84,9 +85,14 @@ def wire(ws: Workspace, smtp: FakeSmtpServer, heyreach: FakeVendorApi, **linkedi
         text = text.replace(f'[channels.{name}]\nprovider = "file"\n', "")
     text = relax_demo_caps(text)  # delivery is under test here, not the demo's caps
     text += CHANNELS_TOML.format(
-        smtp_port=smtp.port, smtp_user=SMTP_USER, smtp_env=SMTP_ENV, heyreach_env=HEYREACH_ENV,
-        campaign=CAMPAIGN, heyreach_url=heyreach.base_url,
-        linkedin_extra="".join(f'{k} = "{v}"\n' for k, v in linkedin.items()))
+        smtp_port=smtp.port,
+        smtp_user=SMTP_USER,
+        smtp_env=SMTP_ENV,
+        heyreach_env=HEYREACH_ENV,
+        campaign=CAMPAIGN,
+        heyreach_url=heyreach.base_url,
+        linkedin_extra="".join(f'{k} = "{v}"\n' for k, v in linkedin.items()),
+    )
     toml.write_text(text, encoding="utf-8")
     return load_workspace(ws.root)
 
@@ -126,15 +132,15 @@ def http_client() -> Iterator[httpx.Client]:
 
 
 def context(ws: Workspace, client: httpx.Client, sleep: Callable[[float], None] | None = None):  # noqa: ANN201
-    return build_context(ws, engine_for(ws.database_url), sleep=sleep or RecordingSleep(),
-                         http_client_factory=lambda: client)
+    return build_context(
+        ws, engine_for(ws.database_url), sleep=sleep or RecordingSleep(), http_client_factory=lambda: client
+    )
 
 
 def run_one(ws: Workspace, ctx: Any, prospect_id: str, now: datetime) -> dict[str, Any]:
     """One prospect's graph run at ``now`` (a later run for that prospect only)."""
     with open_checkpointer(ws) as saver:
-        return process_prospect(build_graph(saver), ctx, prospect_id, run_id=new_run_id(now),
-                                now=now)
+        return process_prospect(build_graph(saver), ctx, prospect_id, run_id=new_run_id(now), now=now)
 
 
 def rows(ws: Workspace, **where: str) -> list[OutboxMessage]:
@@ -152,22 +158,32 @@ def tasks(ws: Workspace, kind: str) -> list[Task]:
 
 def decisions(ws: Workspace, action: str) -> list[dict[str, Any]]:
     with Session(engine_for(ws.database_url)) as s:
-        return [json.loads(d.body) for d in s.exec(select(DecisionRecord).where(
-            DecisionRecord.workspace == ws.id, DecisionRecord.action == action)).all()]
+        return [
+            json.loads(d.body)
+            for d in s.exec(
+                select(DecisionRecord).where(
+                    DecisionRecord.workspace == ws.id, DecisionRecord.action == action
+                )
+            ).all()
+        ]
 
 
 def accepted(api: FakeVendorApi, key: str) -> list[Any]:
     """Requests for one idempotency key that carried the right credential."""
-    return [r for r in api.requests if r.headers.get("x-api-key") == HEYREACH_KEY
-            and r.headers.get("idempotency-key") == key]
+    return [
+        r
+        for r in api.requests
+        if r.headers.get("x-api-key") == HEYREACH_KEY and r.headers.get("idempotency-key") == key
+    ]
 
 
 def message_ids(smtp: FakeSmtpServer) -> list[str]:
     return [smtp.parsed(i)["Message-ID"] for i in range(len(smtp.messages))]
 
 
-def test_sends_arrive_at_the_smtp_server_and_the_linkedin_api(ready_ws, env, smtp_factory,
-                                                              heyreach, http_client):
+def test_sends_arrive_at_the_smtp_server_and_the_linkedin_api(
+    ready_ws, env, smtp_factory, heyreach, http_client
+):
     """A day's sends reach the SMTP server as complete RFC 5322 messages and the HeyReach API
     as campaign leads, one each per sent outbox row."""
     smtp = smtp_factory()
@@ -185,8 +201,9 @@ def test_sends_arrive_at_the_smtp_server_and_the_linkedin_api(ready_ws, env, smt
     row = email_rows[0]
     mail = smtp.parsed(ids.index(row.provider_message_id))
     assert mail["Message-ID"] == f"<{row.idempotency_key[:32]}@ledgerly.example>"
-    assert mail["List-Unsubscribe"].strip() == ("<https://ledgerly.example/unsubscribe>, "
-                                        "<mailto:unsubscribe@ledgerly.example>")
+    assert mail["List-Unsubscribe"].strip() == (
+        "<https://ledgerly.example/unsubscribe>, <mailto:unsubscribe@ledgerly.example>"
+    )
     assert mail["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     assert mail["In-Reply-To"] is None
     plain = mail.get_body(("plain",)).get_content()
@@ -208,19 +225,30 @@ def test_sends_arrive_at_the_smtp_server_and_the_linkedin_api(ready_ws, env, smt
 
 def daily(ws: Workspace, *, crash_at: str | None, heyreach_key: str) -> subprocess.CompletedProcess:
     """`run.py daily` in a separate process that reaches the fakes on 127.0.0.1."""
-    env = {k: v for k, v in os.environ.items()
-           if k != "OUTBOUND_CRASH_AT" and "proxy" not in k.lower()}
+    env = {k: v for k, v in os.environ.items() if k != "OUTBOUND_CRASH_AT" and "proxy" not in k.lower()}
     env.update({"PYTHONPATH": str(ROOT), HEYREACH_ENV: heyreach_key, "NO_PROXY": "127.0.0.1"})
     if crash_at:
         env["OUTBOUND_CRASH_AT"] = crash_at
-    return subprocess.run([sys.executable, str(ROOT / "run.py"), "daily", "-w", str(ws.root),
-                           "--now", DAY0.isoformat(), "--json"], env=env, capture_output=True,
-                          text=True, timeout=120)
+    return subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "run.py"),
+            "daily",
+            "-w",
+            str(ws.root),
+            "--now",
+            DAY0.isoformat(),
+            "--json",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 @pytest.mark.slow
-def test_kill_between_send_and_acknowledgement_sends_once(ready_ws, env, smtp_factory, heyreach,
-                                                          http_client):
+def test_kill_between_send_and_acknowledgement_sends_once(ready_ws, env, smtp_factory, heyreach, http_client):
     """Processes killed right after an SMTP send and right after a HeyReach send leave rows in
     "sending"; the next run marks them sent (unconfirmed) without a second send, and a
     follow-up threads only onto a confirmed message."""
@@ -252,26 +280,29 @@ def test_kill_between_send_and_acknowledgement_sends_once(ready_ws, env, smtp_fa
     assert len(ids) == len([r for r in sent if r.channel == "email"])
     assert all(len(accepted(heyreach, r.idempotency_key)) == 1 for r in sent if r.channel == "linkedin")
     assert {d["prospect_id"] for d in decisions(ws, "send_unconfirmed")} == {
-        email_row.prospect_id, li_row.prospect_id}
+        email_row.prospect_id,
+        li_row.prospect_id,
+    }
     assert len(tasks(ws, "delivery_unconfirmed")) == 2
     assert [t.status for t in tasks(ws, "channel_paused")] == ["done"]
 
     # Three business days on: the follow-up threads onto a confirmed intro, never onto the
     # unconfirmed one.
-    confirmed = next(r for r in sent if r.channel == "email" and r.step_id == "email_intro"
-                     and not r.payload.get("unconfirmed"))
+    confirmed = next(
+        r
+        for r in sent
+        if r.channel == "email" and r.step_id == "email_intro" and not r.payload.get("unconfirmed")
+    )
     ctx = context(ws, http_client)
     for pid in (email_row.prospect_id, confirmed.prospect_id):
         run_one(ws, ctx, pid, at("2026-11-26T15:00:00Z"))
     followups = {r.prospect_id: r for r in rows(ws, step_id="email_followup", status="sent")}
-    threads = {smtp.parsed(i)["Message-ID"]: smtp.parsed(i)["In-Reply-To"]
-               for i in range(len(smtp.messages))}
+    threads = {smtp.parsed(i)["Message-ID"]: smtp.parsed(i)["In-Reply-To"] for i in range(len(smtp.messages))}
     assert threads[followups[confirmed.prospect_id].provider_message_id] == confirmed.provider_message_id
     assert threads[followups[email_row.prospect_id].provider_message_id] is None
 
 
-def test_rate_limit_is_waited_out_and_the_send_retried(ready_ws, env, smtp_factory, heyreach,
-                                                       http_client):
+def test_rate_limit_is_waited_out_and_the_send_retried(ready_ws, env, smtp_factory, heyreach, http_client):
     """A 429 with Retry-After is waited out through the injected sleep and the same request
     then succeeds within one delivery attempt."""
     ws = wire(ready_ws, smtp_factory(), heyreach)
@@ -287,8 +318,9 @@ def test_rate_limit_is_waited_out_and_the_send_retried(ready_ws, env, smtp_facto
     assert {r.status for r in rows(ws, channel="linkedin")} == {"sent"}
 
 
-def test_repeated_server_errors_leave_the_row_pending_for_a_later_run(ready_ws, env, smtp_factory,
-                                                                      heyreach, http_client):
+def test_repeated_server_errors_leave_the_row_pending_for_a_later_run(
+    ready_ws, env, smtp_factory, heyreach, http_client
+):
     """Four 503s exhaust the adapter's retries: the row goes back to pending as transient,
     the prospect's run ends with an error, and a later run delivers it once."""
     ws = wire(ready_ws, smtp_factory(), heyreach)
@@ -300,7 +332,8 @@ def test_repeated_server_errors_leave_the_row_pending_for_a_later_run(ready_ws, 
     assert (row.status, row.error_class, row.attempts) == ("pending", "transient", 1)
     assert "503" in row.error and len(sleep.calls) == 3
     assert [(e["prospect_id"], e["error_class"]) for e in summary.error_details] == [
-        (row.prospect_id, "transient")]
+        (row.prospect_id, "transient")
+    ]
     assert {r.status for r in rows(ws, channel="linkedin") if r.id != row.id} == {"sent"}
 
     outcome = run_one(ws, context(ws, http_client), row.prospect_id, DAY0)
@@ -310,8 +343,9 @@ def test_repeated_server_errors_leave_the_row_pending_for_a_later_run(ready_ws, 
     assert len(accepted(heyreach, key)) == 5
 
 
-def test_transient_failures_give_up_after_the_configured_attempts(ready_ws, env, smtp_factory,
-                                                                  heyreach, http_client):
+def test_transient_failures_give_up_after_the_configured_attempts(
+    ready_ws, env, smtp_factory, heyreach, http_client
+):
     """With max_delivery_attempts = 2 a row failing twice becomes failed (transient) with one
     operator task, and later runs do not send it again."""
     ws = wire(ready_ws, smtp_factory(), heyreach, max_delivery_attempts="2")
@@ -334,9 +368,9 @@ def test_transient_failures_give_up_after_the_configured_attempts(ready_ws, env,
     assert [d["prospect_id"] for d in decisions(ws, "send_skipped")] == [row.prospect_id]
 
 
-def test_bad_key_pauses_the_channel_with_one_task_across_prospects(ready_ws, env, monkeypatch,
-                                                                   smtp_factory, heyreach,
-                                                                   http_client):
+def test_bad_key_pauses_the_channel_with_one_task_across_prospects(
+    ready_ws, env, monkeypatch, smtp_factory, heyreach, http_client
+):
     """A 401 pauses LinkedIn and opens exactly one operator task; the other LinkedIn sends in
     this and later runs are deferred without a request while email goes on, no secret is
     recorded, and `channels resume` with a fixed key lets them all go out."""
@@ -364,19 +398,23 @@ def test_bad_key_pauses_the_channel_with_one_task_across_prospects(ready_ws, env
     assert len(heyreach.requests) == 1 and len(tasks(ws, "channel_paused")) == 1
     with Session(engine_for(ws.database_url)) as s:
         state = s.get(ChannelState, (ws.id, "linkedin"))
-        recorded = [d.body for d in s.exec(select(DecisionRecord).where(
-            DecisionRecord.workspace == ws.id)).all()]
+        recorded = [
+            d.body for d in s.exec(select(DecisionRecord).where(DecisionRecord.workspace == ws.id)).all()
+        ]
     assert state.paused and state.error_class == "configuration" and "401" in state.reason
-    assert not [b for b in recorded + [task.body, task.title, state.reason, repr(logs)]
-                if WRONG_KEY in b]
+    assert not [b for b in recorded + [task.body, task.title, state.reason, repr(logs)] if WRONG_KEY in b]
 
     runner = CliRunner()
     listed = json.loads(runner.invoke(channels_app, ["list", "-w", str(ws.root), "--json"]).stdout)
     assert {c["channel"]: (c["paused"], c["waiting"]) for c in listed}["linkedin"] == (True, len(waiting))
     monkeypatch.setenv(HEYREACH_ENV, HEYREACH_KEY)
     resumed = runner.invoke(channels_app, ["resume", "linkedin", "-w", str(ws.root), "--json"])
-    assert json.loads(resumed.stdout) == {"channel": "linkedin", "was_paused": True,
-                                          "paused": False, "tasks_closed": 1}
+    assert json.loads(resumed.stdout) == {
+        "channel": "linkedin",
+        "was_paused": True,
+        "paused": False,
+        "tasks_closed": 1,
+    }
     ctx = context(ws, http_client)
     for r in waiting:
         run_one(ws, ctx, r.prospect_id, DAY0)
@@ -385,7 +423,8 @@ def test_bad_key_pauses_the_channel_with_one_task_across_prospects(ready_ws, env
 
 
 def test_permanent_failures_update_the_prospect_and_the_planner_switches_channel(
-        ready_ws, env, smtp_factory, heyreach, http_client):
+    ready_ws, env, smtp_factory, heyreach, http_client
+):
     """A 550 recipient fails the email row as permanent and marks the address invalid, after
     which the planner reaches the prospect on LinkedIn; a profile the vendor refuses moves
     the URL to attributes["invalid_linkedin_url"] so LinkedIn is not tried again."""
@@ -418,7 +457,8 @@ def test_permanent_failures_update_the_prospect_and_the_planner_switches_channel
             p = s.get(Prospect, r.prospect_id)
             assert p.linkedin_url == "" and p.attributes["invalid_linkedin_url"] == bad_profile
     assert {d["prospect_id"] for d in decisions(ws, "send_failed")} == {
-        r.prospect_id for r in bounced + refused}
+        r.prospect_id for r in bounced + refused
+    }
 
 
 class ReconcileChannel:
@@ -438,13 +478,17 @@ class ReconcileChannel:
         return DeliveryResult(self.name, "id-found", already_delivered=True) if self.found else None
 
 
-@pytest.mark.parametrize(("idempotent", "found", "deliveries", "provider_id", "unconfirmed", "action"), [
-    (False, True, 0, "id-found", False, "send_reconciled"),
-    (True, False, 1, "id-1", False, ""),
-    (False, False, 0, "", True, "send_unconfirmed"),
-])
+@pytest.mark.parametrize(
+    ("idempotent", "found", "deliveries", "provider_id", "unconfirmed", "action"),
+    [
+        (False, True, 0, "id-found", False, "send_reconciled"),
+        (True, False, 1, "id-1", False, ""),
+        (False, False, 0, "", True, "send_unconfirmed"),
+    ],
+)
 def test_a_row_left_sending_is_reconciled_without_a_blind_resend(
-        ready_ws, idempotent, found, deliveries, provider_id, unconfirmed, action):
+    ready_ws, idempotent, found, deliveries, provider_id, unconfirmed, action
+):
     """A row in "sending" is confirmed by lookup, re-delivered with the same key only by an
     idempotent channel, and otherwise marked sent-unconfirmed with a decision and a task."""
     engine = engine_for(ready_ws.database_url)
@@ -452,15 +496,33 @@ def test_a_row_left_sending_is_reconciled_without_a_blind_resend(
         pid = s.exec(select(Prospect.id).where(Prospect.workspace == ready_ws.id)).first()
     key = idempotency_key(ready_ws.id, pid, "email_intro", "email")
     with session_scope(engine) as s:
-        s.add(OutboxMessage(workspace=ready_ws.id, prospect_id=pid, idempotency_key=key,
-                            step_id="email_intro", channel="email", kind="email", draft_id="d_x",
-                            status="sending", attempts=1, created_at=DAY0))
+        s.add(
+            OutboxMessage(
+                workspace=ready_ws.id,
+                prospect_id=pid,
+                idempotency_key=key,
+                step_id="email_intro",
+                channel="email",
+                kind="email",
+                draft_id="d_x",
+                status="sending",
+                attempts=1,
+                created_at=DAY0,
+            )
+        )
     channel = ReconcileChannel(idempotent_by_key=idempotent, found=found)
     ctx = build_context(ready_ws, engine, channels={"email": channel})
     state = initial_state(prospect_id=pid, thread_id="t", run_id="run_x", now=DAY0.isoformat())
-    message = OutboundMessage(idempotency_key=key, channel="email", kind="email",
-                              sender=ctx.sender, recipient=Recipient(prospect_id=pid, name="P"),
-                              subject="Hello", body="Hi", step_id="email_intro")
+    message = OutboundMessage(
+        idempotency_key=key,
+        channel="email",
+        kind="email",
+        sender=ctx.sender,
+        recipient=Recipient(prospect_id=pid, name="P"),
+        subject="Hello",
+        body="Hi",
+        step_id="email_intro",
+    )
     deliver(ctx, state, key, message)
     assert channel.delivered == [key] * deliveries
     (row,) = rows(ready_ws, idempotency_key=key)

@@ -5,7 +5,7 @@ reply that pauses colleagues - each visible in replay."""
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 from sqlmodel import Session, select
@@ -21,16 +21,23 @@ from tools.events import parse_generic, read_events_file
 
 def _pid(ws, email_or_name: str) -> str:  # noqa: ANN001
     with Session(engine_for(ws.database_url)) as s:
-        p = s.exec(select(Prospect).where(Prospect.workspace == ws.id,
-                                          (Prospect.email_norm == email_or_name)
-                                          | (Prospect.full_name == email_or_name))).first()
+        p = s.exec(
+            select(Prospect).where(
+                Prospect.workspace == ws.id,
+                (Prospect.email_norm == email_or_name) | (Prospect.full_name == email_or_name),
+            )
+        ).first()
     return p.id
 
 
 def _sent_steps(ws, pid: str) -> list[str]:  # noqa: ANN001
     with Session(engine_for(ws.database_url)) as s:
-        return [o.step_id for o in s.exec(select(OutboxMessage).where(
-            OutboxMessage.prospect_id == pid, OutboxMessage.status == "sent"))]
+        return [
+            o.step_id
+            for o in s.exec(
+                select(OutboxMessage).where(OutboxMessage.prospect_id == pid, OutboxMessage.status == "sent")
+            )
+        ]
 
 
 def _timeline(ws, pid: str) -> list[tuple[str, str]]:  # noqa: ANN001
@@ -65,15 +72,21 @@ def test_demo_events_drive_every_path(ready_ws) -> None:  # noqa: ANN001
     ben = _pid(ws, "ben.carter@quillstack.example")  # OOO pauses, resumes on Dec 1
     assert "email_followup" in _sent_steps(ws, ben)
     with Session(engine) as s:
-        follow = s.exec(select(OutboxMessage).where(OutboxMessage.prospect_id == ben,
-                                                    OutboxMessage.step_id == "email_followup")).one()
-    assert follow.sent_at.replace(tzinfo=timezone.utc) >= datetime(2026, 12, 1, tzinfo=timezone.utc)
+        follow = s.exec(
+            select(OutboxMessage).where(
+                OutboxMessage.prospect_id == ben, OutboxMessage.step_id == "email_followup"
+            )
+        ).one()
+    assert follow.sent_at.replace(tzinfo=UTC) >= datetime(2026, 12, 1, tzinfo=UTC)
     assert ("events", "paused_until_return") in _timeline(ws, ben)
 
     grace = _pid(ws, "grace.nakamura@cedarloop.example")  # unsubscribe suppresses
     with Session(engine) as s:
-        assert s.exec(select(Suppression).where(Suppression.workspace == ws.id,
-                                                Suppression.value == "grace.nakamura@cedarloop.example")).first()
+        assert s.exec(
+            select(Suppression).where(
+                Suppression.workspace == ws.id, Suppression.value == "grace.nakamura@cedarloop.example"
+            )
+        ).first()
         assert s.get(Prospect, grace).status == "stopped"
 
     tyrone = _pid(ws, "tyrone.jackson@stratusparcel.example")  # interested -> hand-off, stop
@@ -90,10 +103,22 @@ def test_demo_events_drive_every_path(ready_ws) -> None:  # noqa: ANN001
 def test_ingest_is_idempotent_and_keeps_unknowns(ready_ws) -> None:  # noqa: ANN001
     """The same event twice is stored once; unmatched and unknown events are stored too."""
     ws = ready_ws
-    known = parse_generic({"type": "opened", "email": "lena.park@acmerobotics.example",
-                           "channel": "email", "occurred_at": "2026-11-24T10:00:00Z"})
-    stranger = parse_generic({"type": "opened", "email": "nobody@nowhere.example",
-                              "channel": "email", "occurred_at": "2026-11-24T10:00:00Z"})
+    known = parse_generic(
+        {
+            "type": "opened",
+            "email": "lena.park@acmerobotics.example",
+            "channel": "email",
+            "occurred_at": "2026-11-24T10:00:00Z",
+        }
+    )
+    stranger = parse_generic(
+        {
+            "type": "opened",
+            "email": "nobody@nowhere.example",
+            "channel": "email",
+            "occurred_at": "2026-11-24T10:00:00Z",
+        }
+    )
     now = at("2026-11-24T12:00:00Z")
     first = ingest(ws, [known, stranger], now=now)
     second = ingest(ws, [known, stranger], now=now)
@@ -108,17 +133,29 @@ def test_referral_reply_creates_the_referred_prospect(ready_ws) -> None:  # noqa
     """A "wrong person, talk to X" reply stops the sequence and adds X as a prospect at the
     same company, owned by the same owner."""
     ws = ready_ws
-    reply = parse_generic({"type": "replied", "email": "lena.park@acmerobotics.example",
-                           "channel": "email", "occurred_at": "2026-11-24T10:00:00Z",
-                           "text": "I'm not the right person for this. Please contact Jane Smith "
-                                   "(jane.smith@acmerobotics.example), our Controller."})
+    reply = parse_generic(
+        {
+            "type": "replied",
+            "email": "lena.park@acmerobotics.example",
+            "channel": "email",
+            "occurred_at": "2026-11-24T10:00:00Z",
+            "text": "I'm not the right person for this. Please contact Jane Smith "
+            "(jane.smith@acmerobotics.example), our Controller.",
+        }
+    )
     result = ingest(ws, [reply], now=at("2026-11-24T12:00:00Z"))
     assert result["effects"].get("referral") == 1
     with Session(engine_for(ws.database_url)) as s:
-        lena = s.exec(select(Prospect).where(Prospect.email_norm == "lena.park@acmerobotics.example",
-                                             Prospect.workspace == ws.id)).one()
-        jane = s.exec(select(Prospect).where(Prospect.email_norm == "jane.smith@acmerobotics.example",
-                                             Prospect.workspace == ws.id)).one()
+        lena = s.exec(
+            select(Prospect).where(
+                Prospect.email_norm == "lena.park@acmerobotics.example", Prospect.workspace == ws.id
+            )
+        ).one()
+        jane = s.exec(
+            select(Prospect).where(
+                Prospect.email_norm == "jane.smith@acmerobotics.example", Prospect.workspace == ws.id
+            )
+        ).one()
     assert jane.company_id == lena.company_id and jane.owner == lena.owner
     assert jane.attributes["referred_by"] == lena.id
 
@@ -126,10 +163,15 @@ def test_referral_reply_creates_the_referred_prospect(ready_ws) -> None:  # noqa
 def test_referral_without_email_opens_a_task(ready_ws) -> None:  # noqa: ANN001
     """A referral that names someone but gives no address becomes a task for the owner."""
     ws = ready_ws
-    reply = parse_generic({"type": "replied", "email": "lena.park@acmerobotics.example",
-                           "channel": "email", "occurred_at": "2026-11-24T10:00:00Z",
-                           "text": "I'm not the right person. You should talk to Jane Smith, "
-                                   "our Controller."})
+    reply = parse_generic(
+        {
+            "type": "replied",
+            "email": "lena.park@acmerobotics.example",
+            "channel": "email",
+            "occurred_at": "2026-11-24T10:00:00Z",
+            "text": "I'm not the right person. You should talk to Jane Smith, our Controller.",
+        }
+    )
     ingest(ws, [reply], now=at("2026-11-24T12:00:00Z"))
     with Session(engine_for(ws.database_url)) as s:
         tasks = s.exec(select(Task).where(Task.workspace == ws.id, Task.kind == "referral")).all()

@@ -23,9 +23,13 @@ def _daily(ws_root: Path, crash_at: str | None) -> subprocess.CompletedProcess:
     env.pop("OUTBOUND_CRASH_AT", None)
     if crash_at:
         env["OUTBOUND_CRASH_AT"] = crash_at
-    return subprocess.run([sys.executable, str(ROOT / "run.py"), "daily", "-w", str(ws_root),
-                           "--now", NOW, "--json"], env=env, capture_output=True, text=True,
-                          timeout=300)
+    return subprocess.run(
+        [sys.executable, str(ROOT / "run.py"), "daily", "-w", str(ws_root), "--now", NOW, "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 @pytest.mark.slow
@@ -49,6 +53,9 @@ def test_kill_then_resume_sends_once(ready_ws, crash_at: str) -> None:  # noqa: 
     all_files = [p for p in ready_ws.outbox_dir.rglob("*") if p.is_file()]
     assert not [p for p in all_files if p.name.endswith(".tmp")]
     with Session(engine) as s:
-        sent = s.exec(select(OutboxMessage).where(OutboxMessage.workspace == ready_ws.id,
-                                                  OutboxMessage.status == "sent")).all()
+        sent = s.exec(
+            select(OutboxMessage).where(
+                OutboxMessage.workspace == ready_ws.id, OutboxMessage.status == "sent"
+            )
+        ).all()
     assert len(all_files) == len(sent)  # one file per sent row, none twice

@@ -37,8 +37,9 @@ def _state(ws, email: str) -> dict:  # noqa: ANN001
 
 def _records(ws, pid: str) -> list[DecisionRecord]:  # noqa: ANN001
     with Session(engine_for(ws.database_url)) as s:
-        return s.exec(select(DecisionRecord).where(DecisionRecord.prospect_id == pid)
-                      .order_by(DecisionRecord.seq)).all()
+        return s.exec(
+            select(DecisionRecord).where(DecisionRecord.prospect_id == pid).order_by(DecisionRecord.seq)
+        ).all()
 
 
 def test_observe_collects_the_facts(ready_ws, rt) -> None:  # noqa: ANN001
@@ -82,12 +83,19 @@ def test_research_is_paid_once_per_company(ready_ws, rt) -> None:  # noqa: ANN00
         st["observation"]["company"]["research_status"] = "pending"
         act(st, rt)
     with Session(engine_for(ready_ws.database_url)) as s:
-        cache = s.exec(select(LookupCache).where(LookupCache.workspace == ready_ws.id,
-                                                 LookupCache.provider == "research:snapshot")).all()
-        recs = s.exec(select(DecisionRecord).where(DecisionRecord.workspace == ready_ws.id,
-                                                   DecisionRecord.action == "research")).all()
+        cache = s.exec(
+            select(LookupCache).where(
+                LookupCache.workspace == ready_ws.id, LookupCache.provider == "research:snapshot"
+            )
+        ).all()
+        recs = s.exec(
+            select(DecisionRecord).where(
+                DecisionRecord.workspace == ready_ws.id, DecisionRecord.action == "research"
+            )
+        ).all()
     assert len(cache) == 1
     import json
+
     costs = sorted(json.loads(r.body)["cost"]["credits"] for r in recs)
     assert costs == [0.0, ready_ws.config.costs.research_credits]
 
@@ -96,8 +104,15 @@ def test_request_review_is_idempotent(ready_ws, rt) -> None:  # noqa: ANN001
     """Requesting review twice for the same draft keeps one pending review."""
     st = _state(ready_ws, "carlos.mendez@acmerobotics.example")
     st.update(observe(st, rt))
-    st["plan"] = {"proposal": {"action": "request_review", "reason": "tier 1", "step_id": "email_intro",
-                               "channel": "email"}, "rationale": "t"}
+    st["plan"] = {
+        "proposal": {
+            "action": "request_review",
+            "reason": "tier 1",
+            "step_id": "email_intro",
+            "channel": "email",
+        },
+        "rationale": "t",
+    }
     first = request_review(st, rt)["review"]["review_id"]
     second = request_review(st, rt)["review"]["review_id"]
     assert first == second
@@ -123,9 +138,14 @@ def test_graph_interrupts_and_resumes(ready_ws) -> None:  # noqa: ANN001
         request = result["__interrupt__"][0].value
         assert request["step_id"] == "email_intro"
         assert graph.get_state(cfg).next == ("await_review",)
-        forged = graph.invoke(Command(resume={"decision": "approve", "actor": "U1",
-                                              "at": "2026-11-23T16:00:00Z", "run_id": "run_r"}),
-                              cfg, context=ctx, durability="exit")
+        forged = graph.invoke(
+            Command(
+                resume={"decision": "approve", "actor": "U1", "at": "2026-11-23T16:00:00Z", "run_id": "run_r"}
+            ),
+            cfg,
+            context=ctx,
+            durability="exit",
+        )
         assert forged["__interrupt__"], "an unclaimed approval must not send"
     out = decide(ws, request["review_id"], "approve", actor="U1", now=at("2026-11-23T16:00:00Z"))
     assert out["run"]["review_requested"] == 0
@@ -138,9 +158,13 @@ def test_edit_keeps_citations_of_unchanged_sentences() -> None:
     """After an edit, untouched sentences keep their evidence ids and rewritten ones lose them."""
     from agents.review_queue import keep_citations
 
-    original = [{"text": "Acme raised $40M.", "evidence_ids": ["ev_1"], "personal": True},
-                {"text": "Want a call?", "evidence_ids": [], "personal": False}]
-    edited = [{"text": "Acme raised $40M.", "evidence_ids": [], "personal": True},
-              {"text": "Acme doubled revenue.", "evidence_ids": [], "personal": True}]
+    original = [
+        {"text": "Acme raised $40M.", "evidence_ids": ["ev_1"], "personal": True},
+        {"text": "Want a call?", "evidence_ids": [], "personal": False},
+    ]
+    edited = [
+        {"text": "Acme raised $40M.", "evidence_ids": [], "personal": True},
+        {"text": "Acme doubled revenue.", "evidence_ids": [], "personal": True},
+    ]
     out = keep_citations(original, edited)
     assert out[0]["evidence_ids"] == ["ev_1"] and out[1]["evidence_ids"] == []

@@ -19,12 +19,24 @@ NOW = "2026-11-23T15:00:00Z"  # Monday
 def obs(**over: Any) -> dict[str, Any]:
     base: dict[str, Any] = {
         "now": NOW,
-        "prospect": {"id": "p1", "email": "a@acme.example", "email_status": "unknown",
-                     "linkedin_url": "https://www.linkedin.com/in/a", "tier": 2,
-                     "timezone": "America/New_York", "status": "active", "full_name": "Ann A"},
+        "prospect": {
+            "id": "p1",
+            "email": "a@acme.example",
+            "email_status": "unknown",
+            "linkedin_url": "https://www.linkedin.com/in/a",
+            "tier": 2,
+            "timezone": "America/New_York",
+            "status": "active",
+            "full_name": "Ann A",
+        },
         "company": {"id": "c1", "name": "Acme", "domain": "acme.example", "research_status": "done"},
-        "enrichment": {"attempted": False}, "touches": [], "events": {}, "drafts": {},
-        "reviews": {}, "costs": {"research_credits": 1, "enrichment_credits": 2}}
+        "enrichment": {"attempted": False},
+        "touches": [],
+        "events": {},
+        "drafts": {},
+        "reviews": {},
+        "costs": {"research_credits": 1, "enrichment_credits": 2},
+    }
     for key, value in over.items():
         if isinstance(value, dict) and isinstance(base.get(key), dict):
             base[key] = {**base[key], **value}
@@ -35,39 +47,87 @@ def obs(**over: Any) -> dict[str, Any]:
 
 DRAFT = {"id": "d1", "template_version": "t@1", "status": "draft"}
 SENT_INTRO = [{"step_id": "email_intro", "channel": "email", "at": "2026-11-23T14:00:00Z"}]
-DENY_SUPP = {"proposal": {"action": "send", "step_id": "email_intro"},
-             "decision": {"outcome": "deny", "verdicts": [
-                 {"rule": "suppression", "outcome": "deny", "reason": "unsubscribed"}]}}
-DENY_CHANNEL = {"proposal": {"action": "draft", "step_id": "email_intro"},
-                "decision": {"outcome": "deny", "verdicts": [
-                    {"rule": "prior_consent_email", "outcome": "deny", "reason": "DE"}]}}
-DEFER = {"proposal": {"action": "send", "step_id": "email_intro"},
-         "decision": {"outcome": "defer", "until": "2026-11-24T13:00:00Z", "verdicts": [
-             {"rule": "send_window", "outcome": "defer", "reason": "night",
-              "until": "2026-11-24T13:00:00Z"}]}}
+DENY_SUPP = {
+    "proposal": {"action": "send", "step_id": "email_intro"},
+    "decision": {
+        "outcome": "deny",
+        "verdicts": [{"rule": "suppression", "outcome": "deny", "reason": "unsubscribed"}],
+    },
+}
+DENY_CHANNEL = {
+    "proposal": {"action": "draft", "step_id": "email_intro"},
+    "decision": {
+        "outcome": "deny",
+        "verdicts": [{"rule": "prior_consent_email", "outcome": "deny", "reason": "DE"}],
+    },
+}
+DEFER = {
+    "proposal": {"action": "send", "step_id": "email_intro"},
+    "decision": {
+        "outcome": "defer",
+        "until": "2026-11-24T13:00:00Z",
+        "verdicts": [
+            {"rule": "send_window", "outcome": "defer", "reason": "night", "until": "2026-11-24T13:00:00Z"}
+        ],
+    },
+}
 
 CASES = [
     ("research_first", obs(company={"research_status": "pending"}), [], ("research", None)),
     ("enrich_without_email", obs(prospect={"email": "", "linkedin_url": ""}), [], ("enrich", None)),
-    ("no_channel_after_enrichment", obs(prospect={"email": "", "linkedin_url": ""},
-                                        enrichment={"attempted": True}), [], ("stop", None)),
+    (
+        "no_channel_after_enrichment",
+        obs(prospect={"email": "", "linkedin_url": ""}, enrichment={"attempted": True}),
+        [],
+        ("stop", None),
+    ),
     ("draft_email_intro", obs(), [], ("draft", "email_intro")),
     ("send_when_drafted", obs(drafts={"email_intro": DRAFT}), [], ("send", "email_intro")),
-    ("linkedin_when_no_email", obs(prospect={"email": ""}, enrichment={"attempted": True}), [],
-     ("draft", "linkedin_connect")),
-    ("tier1_needs_review", obs(prospect={"tier": 1}, drafts={"email_intro": DRAFT}), [],
-     ("request_review", "email_intro")),
-    ("tier1_approved_sends", obs(prospect={"tier": 1}, drafts={"email_intro": DRAFT},
-                                 reviews={"email_intro": {"status": "approved"}}), [],
-     ("send", "email_intro")),
-    ("rejected_step_escalates", obs(reviews={"email_intro": {"status": "rejected"}}), [],
-     ("draft", "linkedin_escalation")),
-    ("waits_for_acceptance", obs(prospect={"email": ""}, enrichment={"attempted": True},
-                                 touches=[{"step_id": "linkedin_connect", "channel": "linkedin",
-                                           "at": "2026-11-20T15:00:00Z"}]), [], ("wait", None)),
+    (
+        "linkedin_when_no_email",
+        obs(prospect={"email": ""}, enrichment={"attempted": True}),
+        [],
+        ("draft", "linkedin_connect"),
+    ),
+    (
+        "tier1_needs_review",
+        obs(prospect={"tier": 1}, drafts={"email_intro": DRAFT}),
+        [],
+        ("request_review", "email_intro"),
+    ),
+    (
+        "tier1_approved_sends",
+        obs(
+            prospect={"tier": 1},
+            drafts={"email_intro": DRAFT},
+            reviews={"email_intro": {"status": "approved"}},
+        ),
+        [],
+        ("send", "email_intro"),
+    ),
+    (
+        "rejected_step_escalates",
+        obs(reviews={"email_intro": {"status": "rejected"}}),
+        [],
+        ("draft", "linkedin_escalation"),
+    ),
+    (
+        "waits_for_acceptance",
+        obs(
+            prospect={"email": ""},
+            enrichment={"attempted": True},
+            touches=[{"step_id": "linkedin_connect", "channel": "linkedin", "at": "2026-11-20T15:00:00Z"}],
+        ),
+        [],
+        ("wait", None),
+    ),
     ("followup_waits_three_days", obs(touches=SENT_INTRO), [], ("wait", "email_followup")),
-    ("followup_due_after_three_days", obs(now="2026-11-26T15:00:00Z", touches=SENT_INTRO), [],
-     ("draft", "email_followup")),
+    (
+        "followup_due_after_three_days",
+        obs(now="2026-11-26T15:00:00Z", touches=SENT_INTRO),
+        [],
+        ("draft", "email_followup"),
+    ),
     ("reply_stops", obs(events={"replied_at": "2026-11-22T10:00:00Z"}), [], ("stop", None)),
     ("suppression_denial_stops", obs(drafts={"email_intro": DRAFT}), [DENY_SUPP], ("stop", None)),
     ("channel_denial_moves_on", obs(), [DENY_CHANNEL], ("draft", "linkedin_escalation")),
@@ -110,10 +170,16 @@ ENGAGED_TIER1 = dict(
     prospect={"tier": 1, "has_postal_address": True},
     events={"opened_at": "2026-11-30T15:00:00Z"},
     reviews={s: {"status": "approved"} for s in ("email_intro", "email_followup", "linkedin_escalation")},
-    touches=[{"step_id": s, "channel": c, "at": "2026-11-30T14:00:00Z"}
-             for s, c in (("email_intro", "email"), ("email_followup", "email"),
-                          ("linkedin_escalation", "linkedin"))],
-    now="2026-12-03T15:00:00Z")
+    touches=[
+        {"step_id": s, "channel": c, "at": "2026-11-30T14:00:00Z"}
+        for s, c in (
+            ("email_intro", "email"),
+            ("email_followup", "email"),
+            ("linkedin_escalation", "linkedin"),
+        )
+    ],
+    now="2026-12-03T15:00:00Z",
+)
 
 
 def test_engaged_tier1_escalates_to_reviewed_direct_mail() -> None:

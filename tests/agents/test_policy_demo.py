@@ -26,18 +26,22 @@ STOPS = ("deny", "defer", "review")
 
 # The stops the demo data and settings are built to show: (rule, outcome, prospect email).
 EXPECTED = {
-    ("suppression", "deny", "greg.holloway@southerncrossfreight.example"),   # unsubscribed
-    ("suppression", "deny", "peter.quinn@closewise.example"),                # competitor domain
+    ("suppression", "deny", "greg.holloway@southerncrossfreight.example"),  # unsubscribed
+    ("suppression", "deny", "peter.quinn@closewise.example"),  # competitor domain
     ("prior_consent_email", "deny", "katrin.vogel@kranich-logistik.example"),  # DE, UWG §7(2)
-    ("ca_casl", "deny", "ethan.macleod@mapleharbor.example"),                # CA, no consent
-    ("send_window", "defer", "harriet.cole@thamesbridge.example"),           # unknown zone
-    ("send_window", "defer", "liam.oconnor@kauricloud.example"),             # night in Auckland
+    ("ca_casl", "deny", "ethan.macleod@mapleharbor.example"),  # CA, no consent
+    ("send_window", "defer", "harriet.cole@thamesbridge.example"),  # unknown zone
+    ("send_window", "defer", "liam.oconnor@kauricloud.example"),  # night in Auckland
     # day 7: the break-up email's "2027 budget" claim is not in the about page it cites
     ("content_grounding", "deny", "amelia.watson@thamesbridge.example"),
     ("review_low_grounding", "review", "amelia.watson@thamesbridge.example"),
 }
-STRATUS = {"tyrone.jackson@stratusparcel.example", "megan.foster@stratusparcel.example",
-           "denise.okafor@stratusparcel.example", "paul.hendricks@stratusparcel.example"}
+STRATUS = {
+    "tyrone.jackson@stratusparcel.example",
+    "megan.foster@stratusparcel.example",
+    "denise.okafor@stratusparcel.example",
+    "paul.hendricks@stratusparcel.example",
+}
 
 
 def _stops(ws) -> dict[str, list[tuple[str, str, str, str]]]:  # noqa: ANN001
@@ -45,15 +49,17 @@ def _stops(ws) -> dict[str, list[tuple[str, str, str, str]]]:  # noqa: ANN001
     engine = engine_for(ws.database_url)
     with Session(engine) as s:
         emails = {p.id: p.email_norm for p in s.exec(select(Prospect).where(Prospect.workspace == ws.id))}
-        rows = s.exec(select(DecisionRecord).where(DecisionRecord.workspace == ws.id)
-                      .order_by(DecisionRecord.seq)).all()
+        rows = s.exec(
+            select(DecisionRecord).where(DecisionRecord.workspace == ws.id).order_by(DecisionRecord.seq)
+        ).all()
         bodies = [load_body(r) for r in rows]
     out: dict[str, list[tuple[str, str, str, str]]] = defaultdict(list)
     for body in bodies:
         for v in body.get("verdicts", []):
             if v["outcome"] in STOPS:
-                out[body["run_id"]].append((v["rule"], v["outcome"],
-                                            emails.get(body["prospect_id"], ""), body["prospect_id"]))
+                out[body["run_id"]].append(
+                    (v["rule"], v["outcome"], emails.get(body["prospect_id"], ""), body["prospect_id"])
+                )
     return out
 
 
@@ -61,8 +67,9 @@ def _timeline_stops(ws, run_id: str) -> set[tuple[str, str, str]]:  # noqa: ANN0
     result = replay(ws, run_id=run_id)
     assert result["replayed"] > 0
     assert result["divergences"] == []
-    return {(v["rule"], v["outcome"], row["prospect_id"]) for row in result["timeline"]
-            for v in row["verdicts"]}
+    return {
+        (v["rule"], v["outcome"], row["prospect_id"]) for row in result["timeline"] for v in row["verdicts"]
+    }
 
 
 def test_demo_days_log_policy_stops_and_replay_shows_them(ready_ws) -> None:  # noqa: ANN001
@@ -79,18 +86,30 @@ def test_demo_days_log_policy_stops_and_replay_shows_them(ready_ws) -> None:  # 
 
     # Frequency: four Stratus Parcel people are due on day 0; the fourth waits for next week.
     day0 = stops[runs[0].run_id]
-    weekly = {email for rule, outcome, email, _ in day0
-              if (rule, outcome) == ("account_weekly_contacts", "defer")}
+    weekly = {
+        email for rule, outcome, email, _ in day0 if (rule, outcome) == ("account_weekly_contacts", "defer")
+    }
     assert len(weekly & STRATUS) == 1
     # Content: the break-up email is never sent as written.
     with Session(engine_for(ws.database_url)) as s:
-        breakups = s.exec(select(OutboxMessage).where(OutboxMessage.workspace == ws.id,
-                                                      OutboxMessage.step_id == "email_breakup")).all()
+        breakups = s.exec(
+            select(OutboxMessage).where(
+                OutboxMessage.workspace == ws.id, OutboxMessage.step_id == "email_breakup"
+            )
+        ).all()
     assert breakups == []
 
     families = {RULE_FAMILIES[rule] for rule, _, _ in logged}
-    assert {"suppression", "jurisdiction", "frequency", "timing", "capacity", "budget",
-            "content", "review"} <= families
+    assert {
+        "suppression",
+        "jurisdiction",
+        "frequency",
+        "timing",
+        "capacity",
+        "budget",
+        "content",
+        "review",
+    } <= families
     day0_rules = {(rule, outcome) for rule, outcome, _, _ in day0}
     assert ("mailbox_daily_cap", "defer") in day0_rules  # 18 emails a day, 20 due
     assert ("budget_run", "deny") in day0_rules  # 40 credits a run, 43 needed
@@ -104,8 +123,9 @@ def test_kill_switch_example_denies_every_active_action(tmp_path: Path) -> None:
     """In examples/killswitch the KILL_SWITCH file makes the kill_switch rule deny the first
     action of every prospect, nothing is sent, and replay shows the denials."""
     dest = tmp_path / "killswitch"
-    shutil.copytree(ROOT / "examples" / "killswitch", dest,
-                    ignore=shutil.ignore_patterns("var", "outbox", "rejects"))
+    shutil.copytree(
+        ROOT / "examples" / "killswitch", dest, ignore=shutil.ignore_patterns("var", "outbox", "rejects")
+    )
     ws = load_workspace(dest)
     assert ws.kill_switch
     from agents.services import init_workspace

@@ -24,9 +24,10 @@ import hmac
 import itertools
 import json
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Mapping
+from typing import Any
 from urllib.parse import parse_qs, urlencode
 
 TEAM_ID = "T0FAKE"
@@ -73,7 +74,7 @@ class FakeSlackApi:
 
     # -- lifecycle
 
-    def __enter__(self) -> "FakeSlackApi":
+    def __enter__(self) -> FakeSlackApi:
         fake = self
 
         class Handler(_Handler):
@@ -81,8 +82,9 @@ class FakeSlackApi:
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever,
-                                        kwargs={"poll_interval": 0.05}, daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
         self._thread.start()
         return self
 
@@ -101,8 +103,15 @@ class FakeSlackApi:
 
     # -- scripting and inspection
 
-    def fail_next(self, method: str, error: str, *, status: int | None = None,
-                  retry_after: int | None = None, raw_body: str | None = None) -> None:
+    def fail_next(
+        self,
+        method: str,
+        error: str,
+        *,
+        status: int | None = None,
+        retry_after: int | None = None,
+        raw_body: str | None = None,
+    ) -> None:
         """Make the next call of ``method`` ("*" for any) fail with ``error``.
 
         ``ratelimited`` defaults to HTTP 429 with Retry-After (30 s unless given); other
@@ -118,7 +127,8 @@ class FakeSlackApi:
             headers["Retry-After"] = str(retry_after)
         with self._lock:
             self._failures.setdefault(method, []).append(
-                _Failure(error=error, status=status, headers=headers, raw_body=raw_body))
+                _Failure(error=error, status=status, headers=headers, raw_body=raw_body)
+            )
 
     def calls_to(self, method: str) -> list[FakeCall]:
         with self._lock:
@@ -126,14 +136,20 @@ class FakeSlackApi:
 
     # -- request handling (called from the server threads)
 
-    def _handle(self, method: str, auth: str, content_type: str,
-                raw: bytes) -> tuple[int, dict[str, str], str]:
+    def _handle(
+        self, method: str, auth: str, content_type: str, raw: bytes
+    ) -> tuple[int, dict[str, str], str]:
         body = _decode_body(content_type, raw)
         authorized = auth == f"Bearer {self.token}"
         with self._lock:
-            self.calls.append(FakeCall(method=method, body=body,
-                                       content_type=content_type.split(";")[0].strip(),
-                                       authorized=authorized))
+            self.calls.append(
+                FakeCall(
+                    method=method,
+                    body=body,
+                    content_type=content_type.split(";")[0].strip(),
+                    authorized=authorized,
+                )
+            )
         if not auth.startswith("Bearer ") or auth == "Bearer ":
             return _error("not_authed")
         if not authorized:
@@ -142,8 +158,11 @@ class FakeSlackApi:
             queue = self._failures.get(method) or self._failures.get("*")
             failure = queue.pop(0) if queue else None
         if failure is not None:
-            text = failure.raw_body if failure.raw_body is not None else json.dumps(
-                {"ok": False, "error": failure.error})
+            text = (
+                failure.raw_body
+                if failure.raw_body is not None
+                else json.dumps({"ok": False, "error": failure.error})
+            )
             return failure.status, failure.headers, text
         handler = _METHODS.get(method)
         if handler is None:
@@ -193,8 +212,7 @@ class FakeSlackApi:
             return {"ok": False, "error": "invalid_blocks", "errors": [problem]}
         message = _message(body, ts, blocks)
         self.messages[(channel, ts)] = message
-        return {"ok": True, "channel": channel, "ts": ts, "text": message["text"],
-                "message": message}
+        return {"ok": True, "channel": channel, "ts": ts, "text": message["text"], "message": message}
 
     def _views_open(self, body: dict[str, Any]) -> dict[str, Any]:
         trigger = str(body.get("trigger_id", ""))
@@ -210,11 +228,20 @@ class FakeSlackApi:
             return {"ok": False, "error": "invalid_arguments", "errors": [problem]}
         self._used_triggers.add(trigger)
         view_id = f"V{len(self._used_triggers):08d}"
-        return {"ok": True, "view": {
-            **view, "id": view_id, "team_id": TEAM_ID, "app_id": APP_ID, "bot_id": BOT_ID,
-            "state": {"values": {}}, "hash": f"1700000000.{view_id}",
-            "root_view_id": view_id, "previous_view_id": None,
-        }}
+        return {
+            "ok": True,
+            "view": {
+                **view,
+                "id": view_id,
+                "team_id": TEAM_ID,
+                "app_id": APP_ID,
+                "bot_id": BOT_ID,
+                "state": {"values": {}},
+                "hash": f"1700000000.{view_id}",
+                "root_view_id": view_id,
+                "previous_view_id": None,
+            },
+        }
 
     def _chat_post_ephemeral(self, body: dict[str, Any]) -> dict[str, Any]:
         if self._resolve_channel(str(body.get("channel", ""))) is None:
@@ -226,9 +253,16 @@ class FakeSlackApi:
         return {"ok": True, "message_ts": self._next_ts()}
 
     def _auth_test(self, body: dict[str, Any]) -> dict[str, Any]:
-        return {"ok": True, "url": "https://fake-team.slack.com/", "team": "Fake Team",
-                "user": "outbound-review", "team_id": TEAM_ID, "user_id": BOT_USER_ID,
-                "bot_id": BOT_ID, "is_enterprise_install": False}
+        return {
+            "ok": True,
+            "url": "https://fake-team.slack.com/",
+            "team": "Fake Team",
+            "user": "outbound-review",
+            "team_id": TEAM_ID,
+            "user_id": BOT_USER_ID,
+            "bot_id": BOT_ID,
+            "is_enterprise_install": False,
+        }
 
 
 _METHODS = {
@@ -248,13 +282,12 @@ class _Handler(BaseHTTPRequestHandler):
         raw = self.rfile.read(length)
         method = self.path.split("?")[0].rsplit("/api/", 1)[-1]
         status, headers, text = self.api._handle(
-            method, self.headers.get("Authorization", ""),
-            self.headers.get("Content-Type", ""), raw)
+            method, self.headers.get("Authorization", ""), self.headers.get("Content-Type", ""), raw
+        )
         data = text.encode("utf-8")
         self.send_response(status)
         is_json = text.startswith("{")
-        self.send_header("Content-Type",
-                         "application/json; charset=utf-8" if is_json else "text/html")
+        self.send_header("Content-Type", "application/json; charset=utf-8" if is_json else "text/html")
         self.send_header("Content-Length", str(len(data)))
         for key, value in headers.items():
             self.send_header(key, value)
@@ -288,9 +321,16 @@ def _json_field(value: Any) -> Any:
 
 
 def _message(body: Mapping[str, Any], ts: str, blocks: Any) -> dict[str, Any]:
-    message: dict[str, Any] = {"type": "message", "subtype": None, "text": body.get("text", ""),
-                               "user": BOT_USER_ID, "bot_id": BOT_ID, "app_id": APP_ID,
-                               "team": TEAM_ID, "ts": ts}
+    message: dict[str, Any] = {
+        "type": "message",
+        "subtype": None,
+        "text": body.get("text", ""),
+        "user": BOT_USER_ID,
+        "bot_id": BOT_ID,
+        "app_id": APP_ID,
+        "team": TEAM_ID,
+        "ts": ts,
+    }
     if blocks:
         message["blocks"] = blocks
     return message
@@ -328,9 +368,11 @@ def block_problems(blocks: list[Any], *, max_blocks: int) -> str:
             if len(elements) > 25:
                 return f"[{i}] more than 25 actions"
             for element in elements:
-                if (_units(_text(element.get("text"))) > 75
-                        or len(element.get("value", "")) > 2000
-                        or len(element.get("action_id", "")) > 255):
+                if (
+                    _units(_text(element.get("text"))) > 75
+                    or len(element.get("value", "")) > 2000
+                    or len(element.get("action_id", "")) > 255
+                ):
                     return f"[{i}] button too large"
         if kind == "input":
             element = block.get("element", {})
@@ -355,8 +397,7 @@ def view_problems(view: Mapping[str, Any]) -> str:
 # ----------------------------------------------------------------- inbound (Slack -> us)
 
 
-def signed_request(secret: str, payload: dict[str, Any], *,
-                   timestamp: int) -> tuple[bytes, dict[str, str]]:
+def signed_request(secret: str, payload: dict[str, Any], *, timestamp: int) -> tuple[bytes, dict[str, str]]:
     """An interaction request as Slack sends it: ``payload=<json>`` form-encoded, signed
     with ``v0=HMAC_SHA256(secret, "v0:{timestamp}:{body}")``."""
     body = urlencode({"payload": json.dumps(payload, separators=(",", ":"))}).encode("utf-8")
@@ -370,37 +411,65 @@ def signed_request(secret: str, payload: dict[str, Any], *,
     return body, headers
 
 
-def block_actions_payload(action_id: str, review_id: str, *, user_id: str = "U0ALICE",
-                          user_name: str = "alice", channel_id: str = "C0REVIEWS",
-                          message_ts: str = "1700000000.000001",
-                          trigger_id: str = "1234.5678.abcdef") -> dict[str, Any]:
+def block_actions_payload(
+    action_id: str,
+    review_id: str,
+    *,
+    user_id: str = "U0ALICE",
+    user_name: str = "alice",
+    channel_id: str = "C0REVIEWS",
+    message_ts: str = "1700000000.000001",
+    trigger_id: str = "1234.5678.abcdef",
+) -> dict[str, Any]:
     """A realistic ``block_actions`` payload for a click on a review card button."""
     return {
         "type": "block_actions",
         "user": {"id": user_id, "username": user_name, "name": user_name, "team_id": TEAM_ID},
         "api_app_id": APP_ID,
         "token": "legacy-verification-token",
-        "container": {"type": "message", "message_ts": message_ts, "channel_id": channel_id,
-                      "is_ephemeral": False},
+        "container": {
+            "type": "message",
+            "message_ts": message_ts,
+            "channel_id": channel_id,
+            "is_ephemeral": False,
+        },
         "trigger_id": trigger_id,
         "team": {"id": TEAM_ID, "domain": "fake-team"},
         "enterprise": None,
         "is_enterprise_install": False,
         "channel": {"id": channel_id, "name": "reviews"},
-        "message": {"type": "message", "user": BOT_USER_ID, "ts": message_ts, "bot_id": BOT_ID,
-                    "text": "Review needed", "blocks": []},
+        "message": {
+            "type": "message",
+            "user": BOT_USER_ID,
+            "ts": message_ts,
+            "bot_id": BOT_ID,
+            "text": "Review needed",
+            "blocks": [],
+        },
         "state": {"values": {}},
         "response_url": f"https://hooks.slack.com/actions/{TEAM_ID}/1/response-url",
-        "actions": [{"action_id": action_id, "block_id": f"review:{review_id}",
-                     "text": {"type": "plain_text", "text": action_id, "emoji": False},
-                     "value": review_id, "type": "button", "action_ts": "1700000001.000100"}],
+        "actions": [
+            {
+                "action_id": action_id,
+                "block_id": f"review:{review_id}",
+                "text": {"type": "plain_text", "text": action_id, "emoji": False},
+                "value": review_id,
+                "type": "button",
+                "action_ts": "1700000001.000100",
+            }
+        ],
     }
 
 
-def view_submission_payload(callback_id: str, private_metadata: str,
-                            values: Mapping[str, str | None], *, user_id: str = "U0ALICE",
-                            user_name: str = "alice",
-                            trigger_id: str = "2234.5678.abcdef") -> dict[str, Any]:
+def view_submission_payload(
+    callback_id: str,
+    private_metadata: str,
+    values: Mapping[str, str | None],
+    *,
+    user_id: str = "U0ALICE",
+    user_name: str = "alice",
+    trigger_id: str = "2234.5678.abcdef",
+) -> dict[str, Any]:
     """A realistic ``view_submission`` payload; ``values`` maps each input's block id
     (equal to its action id) to the text typed in it."""
     return {
@@ -411,14 +480,21 @@ def view_submission_payload(callback_id: str, private_metadata: str,
         "token": "legacy-verification-token",
         "trigger_id": trigger_id,
         "view": {
-            "id": "V00000001", "team_id": TEAM_ID, "type": "modal", "blocks": [],
-            "private_metadata": private_metadata, "callback_id": callback_id,
-            "state": {"values": {
-                key: {key: {"type": "plain_text_input", "value": value}}
-                for key, value in values.items()
-            }},
-            "hash": "1700000002.abc", "title": {"type": "plain_text", "text": "Review"},
-            "app_id": APP_ID, "bot_id": BOT_ID,
+            "id": "V00000001",
+            "team_id": TEAM_ID,
+            "type": "modal",
+            "blocks": [],
+            "private_metadata": private_metadata,
+            "callback_id": callback_id,
+            "state": {
+                "values": {
+                    key: {key: {"type": "plain_text_input", "value": value}} for key, value in values.items()
+                }
+            },
+            "hash": "1700000002.abc",
+            "title": {"type": "plain_text", "text": "Review"},
+            "app_id": APP_ID,
+            "bot_id": BOT_ID,
         },
         "response_urls": [],
         "is_enterprise_install": False,

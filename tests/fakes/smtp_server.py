@@ -38,50 +38,62 @@ class _Handler:
     refuse: frozenset[str]
     messages: list[Received] = field(default_factory=list)
 
-    async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str,
-                          rcpt_options: list[str]) -> str:
+    async def handle_RCPT(
+        self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: list[str]
+    ) -> str:
         if address.lower() in self.refuse:
-            return "550 5.1.1 <%s>: Recipient address rejected: User unknown" % address
+            return f"550 5.1.1 <{address}>: Recipient address rejected: User unknown"
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         login = str(session.auth_data) if session.authenticated else None
-        self.messages.append(Received(envelope.mail_from, tuple(envelope.rcpt_tos),
-                                      envelope.original_content or envelope.content, login))
+        self.messages.append(
+            Received(
+                envelope.mail_from,
+                tuple(envelope.rcpt_tos),
+                envelope.original_content or envelope.content,
+                login,
+            )
+        )
         return "250 2.0.0 Queued"
 
 
 class FakeSmtpServer:
     """Start with ``with FakeSmtpServer(users={"u": "p"}) as server:``."""
 
-    def __init__(self, *, users: dict[str, str] | None = None,
-                 refuse: set[str] | frozenset[str] = frozenset()) -> None:
+    def __init__(
+        self, *, users: dict[str, str] | None = None, refuse: set[str] | frozenset[str] = frozenset()
+    ) -> None:
         self.users = dict(users or {})
         self.host = "127.0.0.1"
         self.port = free_port()
         self._handler = _Handler(frozenset(a.lower() for a in refuse))
-        self._controller = Controller(self._handler, hostname=self.host, port=self.port,
-                                      authenticator=self._authenticate,
-                                      auth_require_tls=False)
+        self._controller = Controller(
+            self._handler,
+            hostname=self.host,
+            port=self.port,
+            authenticator=self._authenticate,
+            auth_require_tls=False,
+        )
 
     @property
     def messages(self) -> list[Received]:
         return self._handler.messages
 
     def parsed(self, index: int = -1) -> EmailMessage:
-        return email.message_from_bytes(self.messages[index].content,
-                                        policy=default_policy)  # type: ignore[return-value]
+        return email.message_from_bytes(self.messages[index].content, policy=default_policy)  # type: ignore[return-value]
 
-    def _authenticate(self, server: Any, session: Any, envelope: Any, mechanism: str,
-                      auth_data: Any) -> AuthResult:
+    def _authenticate(
+        self, server: Any, session: Any, envelope: Any, mechanism: str, auth_data: Any
+    ) -> AuthResult:
         if not isinstance(auth_data, LoginPassword):
             return AuthResult(success=False, handled=False)
         login, password = auth_data.login.decode(), auth_data.password.decode()
         ok = self.users.get(login) == password
         return AuthResult(success=ok, handled=False, auth_data=login if ok else None)
 
-    def __enter__(self) -> "FakeSmtpServer":
+    def __enter__(self) -> FakeSmtpServer:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # "AUTH without TLS" is intended here
             self._controller.start()

@@ -13,9 +13,10 @@ from __future__ import annotations
 import json
 import threading
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Callable
+from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 VENDORS = ("instantly", "smartlead", "heyreach", "sendoso")
@@ -56,8 +57,9 @@ class FakeVendorApi:
         self._seen: dict[str, str] = {}  # lead identity -> vendor id
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
         self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever,
-                                        kwargs={"poll_interval": 0.05}, daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
 
     @property
     def root(self) -> str:
@@ -73,7 +75,7 @@ class FakeVendorApi:
         with self._lock:
             self._script.extend(responses)
 
-    def __enter__(self) -> "FakeVendorApi":
+    def __enter__(self) -> FakeVendorApi:
         self._thread.start()
         return self
 
@@ -109,14 +111,18 @@ class FakeVendorApi:
 
     def _smartlead(self, request: RecordedRequest) -> Reply:
         parts = request.path.strip("/").split("/")
-        if request.method != "POST" or parts[:3] != ["api", "v1", "campaigns"] \
-                or parts[4:] != ["leads"]:
+        if request.method != "POST" or parts[:3] != ["api", "v1", "campaigns"] or parts[4:] != ["leads"]:
             return 404, {"message": "Not Found"}
         leads = (request.body or {}).get("lead_list")
         if not isinstance(leads, list) or not 1 <= len(leads) <= 400:
             return 400, {"message": "lead_list must hold 1 to 400 leads"}
-        counts = {"upload_count": 0, "already_added_to_campaign": 0, "invalid_email_count": 0,
-                  "unsubscribed_leads": 0, "duplicate_count": 0}
+        counts = {
+            "upload_count": 0,
+            "already_added_to_campaign": 0,
+            "invalid_email_count": 0,
+            "unsubscribed_leads": 0,
+            "duplicate_count": 0,
+        }
         for lead in leads:
             if "@" not in str(lead.get("email", "")):
                 counts["invalid_email_count"] += 1
@@ -131,8 +137,11 @@ class FakeVendorApi:
             counts = {"addedLeadsCount": 0, "updatedLeadsCount": 0, "failedLeadsCount": 0}
             for pair in body.get("accountLeadPairs", []):
                 profile = pair.get("lead", {}).get("profileUrl", "")
-                if not pair.get("linkedInAccountId") or "/in/" not in profile \
-                        or profile.rstrip("/").endswith("/in/does-not-exist"):
+                if (
+                    not pair.get("linkedInAccountId")
+                    or "/in/" not in profile
+                    or profile.rstrip("/").endswith("/in/does-not-exist")
+                ):
                     counts["failedLeadsCount"] += 1
                     continue
                 _, seen = self._lead_id(f"{body.get('campaignId')}:{profile}")
@@ -161,8 +170,11 @@ class FakeVendorApi:
         if not self._authorised(request):
             return Scripted(401, {"error": "Unauthorized", "message": "Invalid API key"})
         behaviour: dict[str, Callable[[RecordedRequest], Reply]] = {
-            "instantly": self._instantly, "smartlead": self._smartlead,
-            "heyreach": self._heyreach, "sendoso": self._sendoso}
+            "instantly": self._instantly,
+            "smartlead": self._smartlead,
+            "heyreach": self._heyreach,
+            "sendoso": self._sendoso,
+        }
         status, body = behaviour[self.vendor](request)
         return Scripted(status, body)
 
@@ -179,8 +191,12 @@ class FakeVendorApi:
                 except ValueError:
                     body = raw.decode("utf-8", "replace")
                 request = RecordedRequest(
-                    self.command, url.path, dict(parse_qsl(url.query)),
-                    {k.lower(): v for k, v in self.headers.items()}, body)
+                    self.command,
+                    url.path,
+                    dict(parse_qsl(url.query)),
+                    {k.lower(): v for k, v in self.headers.items()},
+                    body,
+                )
                 with fake._lock:
                     fake.requests.append(request)
                 answer = fake._answer(request)

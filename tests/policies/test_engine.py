@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timezone
+from datetime import UTC
 
 import pytest
 from hypothesis import given
@@ -16,13 +16,21 @@ from policies.rules import DEFAULT_RULES, RULE_FAMILIES
 from policies.types import Verdict
 from tests.policies.factories import make_input
 
-INSTANTS = st.datetimes(timezones=st.just(timezone.utc)).map(
-    lambda d: d.strftime("%Y-%m-%dT%H:%M:%SZ"))
+INSTANTS = st.datetimes(timezones=st.just(UTC)).map(lambda d: d.strftime("%Y-%m-%dT%H:%M:%SZ"))
 VERDICTS = st.one_of(
-    st.builds(Verdict, rule=st.text(min_size=1, max_size=8),
-              outcome=st.sampled_from(["allow", "deny", "review"]), reason=st.just("r")),
-    st.builds(Verdict, rule=st.text(min_size=1, max_size=8), outcome=st.just("defer"),
-              reason=st.just("r"), until=INSTANTS),
+    st.builds(
+        Verdict,
+        rule=st.text(min_size=1, max_size=8),
+        outcome=st.sampled_from(["allow", "deny", "review"]),
+        reason=st.just("r"),
+    ),
+    st.builds(
+        Verdict,
+        rule=st.text(min_size=1, max_size=8),
+        outcome=st.just("defer"),
+        reason=st.just("r"),
+        until=INSTANTS,
+    ),
 )
 
 
@@ -57,8 +65,9 @@ def test_rule_ids_unique_and_match_verdicts():
         assert v is None or v.rule == rid
 
 
-@pytest.mark.parametrize("action", ["research", "enrich", "draft", "request_review", "send",
-                                    "call_task", "wait", "stop"])
+@pytest.mark.parametrize(
+    "action", ["research", "enrich", "draft", "request_review", "send", "call_task", "wait", "stop"]
+)
 def test_clean_prospect_allowed(action):
     """A clean, consented prospect in the window is allowed every action."""
     assert PolicyEngine(PolicyConfig()).evaluate(make_input(proposal={"action": action})).outcome == "allow"
@@ -93,13 +102,17 @@ def test_explain_lists_every_rule():
     assert [r["rule"] for r in deciding_rows(rows)] == ["prior_consent_email"]
 
 
-@pytest.mark.parametrize("data", [
-    {"frequency": {"min_business_days_between_touches": 0}},
-    {"window": {"unknown": 1}},
-    {"unknown_timezone": "guess"},
-    {"review": {"min_grounding": 1.5}},
-    {"jurisdiction": {"unknown_country": "allow"}},
-], ids=["gap-zero", "unknown-key", "guess-zone", "grounding-over-1", "unknown-country-allow"])
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"frequency": {"min_business_days_between_touches": 0}},
+        {"window": {"unknown": 1}},
+        {"unknown_timezone": "guess"},
+        {"review": {"min_grounding": 1.5}},
+        {"jurisdiction": {"unknown_country": "allow"}},
+    ],
+    ids=["gap-zero", "unknown-key", "guess-zone", "grounding-over-1", "unknown-country-allow"],
+)
 def test_config_rejects_unsafe_values(data):
     """The policy config refuses unknown keys and values outside the careful range."""
     with pytest.raises(ValidationError):
@@ -108,6 +121,7 @@ def test_config_rejects_unsafe_values(data):
 
 def test_config_reads_demo_style_toml():
     """The [policy.window] section of a workspace still loads as before."""
-    cfg = PolicyConfig.model_validate({"window": {"days": ["mon", "tue"], "start": "08:00:00",
-                                                  "end": "18:00:00"}})
+    cfg = PolicyConfig.model_validate(
+        {"window": {"days": ["mon", "tue"], "start": "08:00:00", "end": "18:00:00"}}
+    )
     assert cfg.window.end.hour == 18 and cfg.capacity.mailbox_daily_cap == 40

@@ -19,57 +19,110 @@ def outcome(fn, **kw):
     return v.outcome if v else None
 
 
-@pytest.mark.parametrize("fn, kw, expected", [
-    (r.review_tier_1, {"prospect": {"tier": 1}}, "review"),
-    (r.review_tier_1, {"prospect": {"tier": 1}, "reviews": APPROVED}, "allow"),
-    (r.review_tier_1, {"prospect": {"tier": 1}, "reviews": STALE}, "review"),
-    (r.review_tier_1, {"prospect": {"tier": 2}}, None),
-    (r.review_tier_1, {"prospect": {"tier": 1}, "proposal": {"action": "draft"}}, None),
-    (r.review_direct_mail, {"proposal": MAIL}, "review"),
-    (r.review_direct_mail, {}, None),
-    (r.review_new_template, {"counters": {"template_sends": {"email_intro@v3": 9}}}, "review"),
-    (r.review_new_template, {"counters": {"template_sends": {"email_intro@v3": 10}}}, None),
-    (r.review_new_template, {"counters": {"template_sends": Replace({})}}, "review"),
-    (r.review_model_written, {"drafts": {"email_intro": {"model_written": True}}}, "review"),
-    (r.review_model_written, {}, None),
-    (r.review_low_grounding, {"drafts": {"email_intro": {"sentences": [
-        {"text": "Saw the Denver news.", "evidence_ids": ["ev1"], "personal": True}]}}}, "review"),
-    (r.review_low_grounding, {}, None),
-], ids=["tier1", "tier1-approved", "tier1-approval-of-older-draft", "tier2", "tier1-draft-action",
-        "direct-mail", "email-not-mail", "template-9th-send", "template-10th-send-done",
-        "template-never-sent", "model-written", "template-written", "low-grounding",
-        "grounded"])
+@pytest.mark.parametrize(
+    "fn, kw, expected",
+    [
+        (r.review_tier_1, {"prospect": {"tier": 1}}, "review"),
+        (r.review_tier_1, {"prospect": {"tier": 1}, "reviews": APPROVED}, "allow"),
+        (r.review_tier_1, {"prospect": {"tier": 1}, "reviews": STALE}, "review"),
+        (r.review_tier_1, {"prospect": {"tier": 2}}, None),
+        (r.review_tier_1, {"prospect": {"tier": 1}, "proposal": {"action": "draft"}}, None),
+        (r.review_direct_mail, {"proposal": MAIL}, "review"),
+        (r.review_direct_mail, {}, None),
+        (r.review_new_template, {"counters": {"template_sends": {"email_intro@v3": 9}}}, "review"),
+        (r.review_new_template, {"counters": {"template_sends": {"email_intro@v3": 10}}}, None),
+        (r.review_new_template, {"counters": {"template_sends": Replace({})}}, "review"),
+        (r.review_model_written, {"drafts": {"email_intro": {"model_written": True}}}, "review"),
+        (r.review_model_written, {}, None),
+        (
+            r.review_low_grounding,
+            {
+                "drafts": {
+                    "email_intro": {
+                        "sentences": [
+                            {"text": "Saw the Denver news.", "evidence_ids": ["ev1"], "personal": True}
+                        ]
+                    }
+                }
+            },
+            "review",
+        ),
+        (r.review_low_grounding, {}, None),
+    ],
+    ids=[
+        "tier1",
+        "tier1-approved",
+        "tier1-approval-of-older-draft",
+        "tier2",
+        "tier1-draft-action",
+        "direct-mail",
+        "email-not-mail",
+        "template-9th-send",
+        "template-10th-send-done",
+        "template-never-sent",
+        "model-written",
+        "template-written",
+        "low-grounding",
+        "grounded",
+    ],
+)
 def test_review_triggers(fn, kw, expected):
     """Each trigger sends the draft to a human unless the current draft is already approved."""
     assert outcome(fn, **kw) == expected
 
 
-@pytest.mark.parametrize("status, action, expected", [
-    ("approved", "send", "allow"),
-    ("edited", "send", "allow"),
-    ("rejected", "send", "deny"),
-    ("rejected", "request_review", "deny"),
-    ("pending", "send", "review"),
-    ("pending", "request_review", None),
-], ids=["approved", "edited-counts-as-approved", "rejected-never-sent", "rejected-not-requeued",
-        "pending-holds", "pending-request-is-fine"])
+@pytest.mark.parametrize(
+    "status, action, expected",
+    [
+        ("approved", "send", "allow"),
+        ("edited", "send", "allow"),
+        ("rejected", "send", "deny"),
+        ("rejected", "request_review", "deny"),
+        ("pending", "send", "review"),
+        ("pending", "request_review", None),
+    ],
+    ids=[
+        "approved",
+        "edited-counts-as-approved",
+        "rejected-never-sent",
+        "rejected-not-requeued",
+        "pending-holds",
+        "pending-request-is-fine",
+    ],
+)
 def test_review_decision(status, action, expected):
     """A rejected draft is never sent; a pending review holds the send."""
     reviews = {"email_intro": {"id": "r1", "status": status, "decided_by": "sam", "draft_id": "d1"}}
     assert outcome(r.review_decision, reviews=reviews, proposal={"action": action}) == expected
 
 
-@pytest.mark.parametrize("kw, expected", [
-    ({"counters": {"mailbox_sent_today": 34}}, None),
-    ({"counters": {"mailbox_sent_today": 35}}, "review"),
-    ({"counters": {"mailbox_sent_today": 35}, "reviews": APPROVED}, "allow"),
-    ({"counters": {"spend": {"month": {"usd": 1340.0}}}, "proposal": {"est_usd": 9.99}}, None),
-    ({"counters": {"spend": {"month": {"usd": 1340.0}}}, "proposal": {"est_usd": 10.0}}, "review"),
-    ({"counters": {"direct_mail_usd_month": 860.0}, "proposal": MAIL}, "review"),
-    ({"counters": {"linkedin_invites_week": 71},
-      "proposal": {"channel": "linkedin", "kind": "linkedin_connect", "step_id": None}}, "review"),
-], ids=["mailbox-35-of-40", "mailbox-36-of-40", "near-cap-approved", "month-budget-just-below-90pct",
-        "month-budget-at-90pct", "direct-mail-budget", "linkedin-invites-72-of-80"])
+@pytest.mark.parametrize(
+    "kw, expected",
+    [
+        ({"counters": {"mailbox_sent_today": 34}}, None),
+        ({"counters": {"mailbox_sent_today": 35}}, "review"),
+        ({"counters": {"mailbox_sent_today": 35}, "reviews": APPROVED}, "allow"),
+        ({"counters": {"spend": {"month": {"usd": 1340.0}}}, "proposal": {"est_usd": 9.99}}, None),
+        ({"counters": {"spend": {"month": {"usd": 1340.0}}}, "proposal": {"est_usd": 10.0}}, "review"),
+        ({"counters": {"direct_mail_usd_month": 860.0}, "proposal": MAIL}, "review"),
+        (
+            {
+                "counters": {"linkedin_invites_week": 71},
+                "proposal": {"channel": "linkedin", "kind": "linkedin_connect", "step_id": None},
+            },
+            "review",
+        ),
+    ],
+    ids=[
+        "mailbox-35-of-40",
+        "mailbox-36-of-40",
+        "near-cap-approved",
+        "month-budget-just-below-90pct",
+        "month-budget-at-90pct",
+        "direct-mail-budget",
+        "linkedin-invites-72-of-80",
+    ],
+)
 def test_review_near_cap(kw, expected):
     """A send bringing a capacity or budget to >= 90% of its cap goes to review."""
     assert outcome(r.review_near_cap, **kw) == expected

@@ -10,23 +10,41 @@ from policies.rules import suppression as s
 from tests.policies.factories import make_input
 
 CFG = PolicyConfig()
-TOUCHED = [{"step_id": "email_intro", "channel": "email", "kind": "email",
-            "at": "2024-02-27T15:00:00Z", "template": "email_intro"}]
+TOUCHED = [
+    {
+        "step_id": "email_intro",
+        "channel": "email",
+        "kind": "email",
+        "at": "2024-02-27T15:00:00Z",
+        "template": "email_intro",
+    }
+]
 UNSUB = [{"reason": "unsubscribed", "match": "email", "value": "dana@acme.com"}]
 BOUNCE = [{"reason": "bounced", "match": "email", "value": "dana@acme.com"}]
 DNC_DOMAIN = [{"reason": "do_not_contact", "match": "domain", "value": "acme.com"}]
 
 
-@pytest.mark.parametrize("hits, proposal, expected", [
-    ([], {}, "allow"),
-    (UNSUB, {}, "deny"),
-    (DNC_DOMAIN, {"action": "research", "channel": None}, "deny"),
-    (BOUNCE, {}, "deny"),
-    (BOUNCE, {"channel": "linkedin", "kind": "linkedin_connect"}, "allow"),
-    (BOUNCE, {"action": "enrich", "channel": None, "step_id": None}, "allow"),
-    (UNSUB, {"action": "wait"}, None),
-], ids=["clean", "unsubscribed-email", "domain-blocks-research", "bounce-blocks-email",
-        "bounce-leaves-linkedin", "bounce-leaves-enrich", "wait-not-checked"])
+@pytest.mark.parametrize(
+    "hits, proposal, expected",
+    [
+        ([], {}, "allow"),
+        (UNSUB, {}, "deny"),
+        (DNC_DOMAIN, {"action": "research", "channel": None}, "deny"),
+        (BOUNCE, {}, "deny"),
+        (BOUNCE, {"channel": "linkedin", "kind": "linkedin_connect"}, "allow"),
+        (BOUNCE, {"action": "enrich", "channel": None, "step_id": None}, "allow"),
+        (UNSUB, {"action": "wait"}, None),
+    ],
+    ids=[
+        "clean",
+        "unsubscribed-email",
+        "domain-blocks-research",
+        "bounce-blocks-email",
+        "bounce-leaves-linkedin",
+        "bounce-leaves-enrich",
+        "wait-not-checked",
+    ],
+)
 def test_suppression_list(hits, proposal, expected):
     """Suppression hits deny every active action, except bad-address reasons off email."""
     v = s.suppression(make_input(suppressions=hits, proposal=proposal), CFG)
@@ -44,53 +62,93 @@ def test_suppression_added_mid_sequence_stops_next_step():
     assert [v.rule for v in decision.deciding] == ["suppression"]
 
 
-@pytest.mark.parametrize("fn, events, prospect, proposal, expected", [
-    (s.unsubscribed, {"unsubscribed_at": "2024-03-01T00:00:00Z"}, {}, {}, "deny"),
-    (s.unsubscribed, {"unsubscribed_at": "2024-03-01T00:00:00Z"}, {},
-     {"channel": "linkedin", "kind": "linkedin_message"}, "deny"),
-    (s.unsubscribed, {}, {}, {}, "allow"),
-    (s.complained, {"complained_at": "2024-03-01T00:00:00Z"}, {}, {"action": "draft"}, "deny"),
-    (s.complained, {}, {}, {}, "allow"),
-    (s.bounced, {"bounced_at": "2024-03-01T00:00:00Z"}, {}, {}, "deny"),
-    (s.bounced, {}, {"email_status": "invalid"}, {}, "deny"),
-    (s.bounced, {}, {"email": ""}, {}, "deny"),
-    (s.bounced, {"bounced_at": "2024-03-01T00:00:00Z"}, {},
-     {"channel": "linkedin", "kind": "linkedin_connect"}, None),
-    (s.do_not_contact, {}, {"do_not_contact": True}, {"action": "enrich", "channel": None}, "deny"),
-    (s.do_not_contact, {}, {}, {}, "allow"),
-    (s.open_opportunity, {}, {"open_opportunity": True}, {}, "deny"),
-    (s.open_opportunity, {}, {}, {}, "allow"),
-], ids=["unsub-email", "unsub-all-channels", "no-unsub", "complaint", "no-complaint",
-        "bounce-event", "invalid-address", "no-address", "bounce-not-linkedin", "dnc-flag",
-        "no-dnc", "open-opp", "no-opp"])
+@pytest.mark.parametrize(
+    "fn, events, prospect, proposal, expected",
+    [
+        (s.unsubscribed, {"unsubscribed_at": "2024-03-01T00:00:00Z"}, {}, {}, "deny"),
+        (
+            s.unsubscribed,
+            {"unsubscribed_at": "2024-03-01T00:00:00Z"},
+            {},
+            {"channel": "linkedin", "kind": "linkedin_message"},
+            "deny",
+        ),
+        (s.unsubscribed, {}, {}, {}, "allow"),
+        (s.complained, {"complained_at": "2024-03-01T00:00:00Z"}, {}, {"action": "draft"}, "deny"),
+        (s.complained, {}, {}, {}, "allow"),
+        (s.bounced, {"bounced_at": "2024-03-01T00:00:00Z"}, {}, {}, "deny"),
+        (s.bounced, {}, {"email_status": "invalid"}, {}, "deny"),
+        (s.bounced, {}, {"email": ""}, {}, "deny"),
+        (
+            s.bounced,
+            {"bounced_at": "2024-03-01T00:00:00Z"},
+            {},
+            {"channel": "linkedin", "kind": "linkedin_connect"},
+            None,
+        ),
+        (s.do_not_contact, {}, {"do_not_contact": True}, {"action": "enrich", "channel": None}, "deny"),
+        (s.do_not_contact, {}, {}, {}, "allow"),
+        (s.open_opportunity, {}, {"open_opportunity": True}, {}, "deny"),
+        (s.open_opportunity, {}, {}, {}, "allow"),
+    ],
+    ids=[
+        "unsub-email",
+        "unsub-all-channels",
+        "no-unsub",
+        "complaint",
+        "no-complaint",
+        "bounce-event",
+        "invalid-address",
+        "no-address",
+        "bounce-not-linkedin",
+        "dnc-flag",
+        "no-dnc",
+        "open-opp",
+        "no-opp",
+    ],
+)
 def test_prospect_flags(fn, events, prospect, proposal, expected):
     """Events and flags on the prospect stop the channels they concern."""
     v = fn(make_input(events=events, prospect=prospect, proposal=proposal), CFG)
     assert (v.outcome if v else None) == expected
 
 
-@pytest.mark.parametrize("cfg, prospect, company, expected", [
-    (SuppressionConfig(customer_domains=("acme.com",)), {}, {}, "deny"),
-    (SuppressionConfig(competitor_domains=("acme.com",)), {"email": "dana@eu.acme.com"}, {}, "deny"),
-    (SuppressionConfig(competitor_domains=("rival.io",)), {}, {"domain": "rival.io"}, "deny"),
-    (SuppressionConfig(customer_domains=("notacme.com",)), {}, {}, "allow"),
-    (SuppressionConfig(customer_domains=("cme.com",)), {}, {}, "allow"),
-], ids=["customer", "competitor-subdomain", "competitor-company-domain", "other-domain",
-        "suffix-is-not-subdomain"])
+@pytest.mark.parametrize(
+    "cfg, prospect, company, expected",
+    [
+        (SuppressionConfig(customer_domains=("acme.com",)), {}, {}, "deny"),
+        (SuppressionConfig(competitor_domains=("acme.com",)), {"email": "dana@eu.acme.com"}, {}, "deny"),
+        (SuppressionConfig(competitor_domains=("rival.io",)), {}, {"domain": "rival.io"}, "deny"),
+        (SuppressionConfig(customer_domains=("notacme.com",)), {}, {}, "allow"),
+        (SuppressionConfig(customer_domains=("cme.com",)), {}, {}, "allow"),
+    ],
+    ids=[
+        "customer",
+        "competitor-subdomain",
+        "competitor-company-domain",
+        "other-domain",
+        "suffix-is-not-subdomain",
+    ],
+)
 def test_customer_or_competitor(cfg, prospect, company, expected):
     """Customer and competitor domains (and their subdomains) are never prospected."""
-    v = s.customer_or_competitor(make_input(prospect=prospect, company=company),
-                                 PolicyConfig(suppression=cfg))
+    v = s.customer_or_competitor(
+        make_input(prospect=prospect, company=company), PolicyConfig(suppression=cfg)
+    )
     assert v.outcome == expected
 
 
-@pytest.mark.parametrize("email, allow_personal, proposal, expected", [
-    ("dana@gmail.com", False, {}, "deny"),
-    ("dana@GMAIL.com", False, {"action": "draft"}, "deny"),
-    ("dana@gmail.com", True, {}, "allow"),
-    ("dana@acme.com", False, {}, "allow"),
-    ("dana@gmail.com", False, {"channel": "linkedin", "kind": "linkedin_message"}, None),
-], ids=["gmail", "case-insensitive", "allowed-by-config", "business", "not-email"])
+@pytest.mark.parametrize(
+    "email, allow_personal, proposal, expected",
+    [
+        ("dana@gmail.com", False, {}, "deny"),
+        ("dana@GMAIL.com", False, {"action": "draft"}, "deny"),
+        ("dana@gmail.com", True, {}, "allow"),
+        ("dana@acme.com", False, {}, "allow"),
+        ("dana@gmail.com", False, {"channel": "linkedin", "kind": "linkedin_message"}, None),
+    ],
+    ids=["gmail", "case-insensitive", "allowed-by-config", "business", "not-email"],
+)
 def test_personal_mailbox(email, allow_personal, proposal, expected):
     """B2B email goes to work addresses unless personal mailboxes are allowed."""
     cfg = PolicyConfig(suppression=SuppressionConfig(allow_personal_mailboxes=allow_personal))
@@ -98,13 +156,17 @@ def test_personal_mailbox(email, allow_personal, proposal, expected):
     assert (v.outcome if v else None) == expected
 
 
-@pytest.mark.parametrize("email, allow_roles, expected", [
-    ("info@acme.com", False, "deny"),
-    ("sales+eu@acme.com", False, "deny"),
-    ("info@acme.com", True, "allow"),
-    ("dana@acme.com", False, "allow"),
-    ("information.desk@acme.com", False, "allow"),
-], ids=["info", "sales-plus-tag", "allowed-by-config", "person", "not-exact-role"])
+@pytest.mark.parametrize(
+    "email, allow_roles, expected",
+    [
+        ("info@acme.com", False, "deny"),
+        ("sales+eu@acme.com", False, "deny"),
+        ("info@acme.com", True, "allow"),
+        ("dana@acme.com", False, "allow"),
+        ("information.desk@acme.com", False, "allow"),
+    ],
+    ids=["info", "sales-plus-tag", "allowed-by-config", "person", "not-exact-role"],
+)
 def test_role_account(email, allow_roles, expected):
     """Role accounts (info@, sales@ ...) are not emailed unless allowed."""
     cfg = PolicyConfig(suppression=SuppressionConfig(allow_role_accounts=allow_roles))

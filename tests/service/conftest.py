@@ -4,10 +4,11 @@ the daily run and copied per test), a local fake Slack Web API, and the app."""
 from __future__ import annotations
 
 import shutil
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -72,13 +73,16 @@ def clock() -> MutableClock:
     return MutableClock(at("2026-11-23T16:30:00Z"))
 
 
-def make_app(ws: Workspace, fake: FakeSlackApi, clock: MutableClock, *,
-             run_worker: bool = False) -> Any:
+def make_app(ws: Workspace, fake: FakeSlackApi, clock: MutableClock, *, run_worker: bool = False) -> Any:
     from service.app import create_app
 
-    return create_app([ws], clock=clock, run_scheduler=False, run_worker=run_worker,
-                      slack_client_factory=lambda w: WebClient(token=fake.token,
-                                                               base_url=fake.base_url))
+    return create_app(
+        [ws],
+        clock=clock,
+        run_scheduler=False,
+        run_worker=run_worker,
+        slack_client_factory=lambda w: WebClient(token=fake.token, base_url=fake.base_url),
+    )
 
 
 @pytest.fixture
@@ -91,6 +95,7 @@ def client(app: Any) -> TestClient:
     return TestClient(app)
 
 
-def sign(payload: dict[str, Any], clock: MutableClock, *, secret: str = SECRET,
-         skew: int = 0) -> tuple[bytes, dict[str, str]]:
+def sign(
+    payload: dict[str, Any], clock: MutableClock, *, secret: str = SECRET, skew: int = 0
+) -> tuple[bytes, dict[str, str]]:
     return signed_request(secret, payload, timestamp=int(clock.now().timestamp()) + skew)

@@ -28,10 +28,19 @@ HEADERS = {"X-Webhook-Secret": INBOUND_SECRET}
 
 
 def lead(i: int, **extra: str) -> dict[str, str]:
-    return {"First Name": "Ines", "Last Name": f"Lead{i}", "Work Email": f"ines.lead{i}@acmerobotics.example",
-            "Job Title": "CFO", "Company Name": "Acme Robotics", "Company Domain": "acmerobotics.example",
-            "Country": "US", "Timezone": "America/New_York", "Owner": "tom@agency.example",
-            "Tier": "2", **extra}
+    return {
+        "First Name": "Ines",
+        "Last Name": f"Lead{i}",
+        "Work Email": f"ines.lead{i}@acmerobotics.example",
+        "Job Title": "CFO",
+        "Company Name": "Acme Robotics",
+        "Company Domain": "acmerobotics.example",
+        "Country": "US",
+        "Timezone": "America/New_York",
+        "Owner": "tom@agency.example",
+        "Tier": "2",
+        **extra,
+    }
 
 
 def leads(ws: Any) -> list[InboundLead]:
@@ -48,8 +57,9 @@ def wait_for(predicate: Any, timeout: float = 20.0) -> bool:
     return False
 
 
-def test_lead_is_stored_processed_and_owner_notified(ws: Any, fake_slack: Any, clock: Any,
-                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+def test_lead_is_stored_processed_and_owner_notified(
+    ws: Any, fake_slack: Any, clock: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A tier-1 lead gets 202, becomes a processed prospect and its owner gets a Slack DM."""
     monkeypatch.setenv("OUTBOUND_WEBHOOK_SECRET_DEMO_INBOUND", INBOUND_SECRET)
     app = make_app(ws, fake_slack, clock, run_worker=True)
@@ -69,16 +79,23 @@ def test_lead_is_stored_processed_and_owner_notified(ws: Any, fake_slack: Any, c
     assert 'outbound_inbound_queue_latency_seconds_count{workspace="demo"} 1.0' in metrics
 
 
-def test_bad_requests_get_clear_errors(ws: Any, fake_slack: Any, clock: Any,
-                                       monkeypatch: pytest.MonkeyPatch) -> None:
+def test_bad_requests_get_clear_errors(
+    ws: Any, fake_slack: Any, clock: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Wrong secret 401, unusable lead 422 naming the problem, oversized body 413; nothing stored."""
     monkeypatch.setenv("OUTBOUND_WEBHOOK_SECRET_DEMO_INBOUND", INBOUND_SECRET)
     client = TestClient(make_app(ws, fake_slack, clock))
-    assert client.post("/webhooks/inbound", json=lead(1), headers={"X-Webhook-Secret": "nope"}).status_code == 401
+    assert (
+        client.post("/webhooks/inbound", json=lead(1), headers={"X-Webhook-Secret": "nope"}).status_code
+        == 401
+    )
     bad = client.post("/webhooks/inbound", json={"First Name": "Anon"}, headers=HEADERS)
     assert bad.status_code == 422 and "cannot be identified" in bad.json()["error"]
-    form = client.post("/webhooks/inbound", content=b"email=not-an-address",
-                       headers={**HEADERS, "Content-Type": "application/x-www-form-urlencoded"})
+    form = client.post(
+        "/webhooks/inbound",
+        content=b"email=not-an-address",
+        headers={**HEADERS, "Content-Type": "application/x-www-form-urlencoded"},
+    )
     assert form.status_code == 422 and form.json()["field"] == "email"
     big = client.post("/webhooks/inbound", content=b"x" * 300_000, headers=HEADERS)
     assert big.status_code == 413
@@ -87,8 +104,9 @@ def test_bad_requests_get_clear_errors(ws: Any, fake_slack: Any, clock: Any,
     assert client.get("/healthz").json()["workspaces"]["demo"]["inbound_backlog"] == 0
 
 
-def test_events_webhook_ingests_mapped_events(ws: Any, fake_slack: Any, clock: Any,
-                                              monkeypatch: pytest.MonkeyPatch) -> None:
+def test_events_webhook_ingests_mapped_events(
+    ws: Any, fake_slack: Any, clock: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A signed provider webhook is mapped and handed to the events service."""
     pytest.importorskip("agents.events_service")
     import hashlib
@@ -97,11 +115,19 @@ def test_events_webhook_ingests_mapped_events(ws: Any, fake_slack: Any, clock: A
 
     monkeypatch.setenv("OUTBOUND_WEBHOOK_SECRET_DEMO_INSTANTLY", "instantly-secret-0001")
     client = TestClient(make_app(ws, fake_slack, clock))
-    body = json.dumps({"event_type": "email_opened", "lead_email": "dana.whitfield@northwindfreight.example",
-                       "timestamp": "2026-11-23T16:00:00Z"}).encode()
+    body = json.dumps(
+        {
+            "event_type": "email_opened",
+            "lead_email": "dana.whitfield@northwindfreight.example",
+            "timestamp": "2026-11-23T16:00:00Z",
+        }
+    ).encode()
     sig = hmac.new(b"instantly-secret-0001", body, hashlib.sha256).hexdigest()
-    resp = client.post("/webhooks/events/instantly", content=body,
-                       headers={"X-Signature": f"sha256={sig}", "Content-Type": "application/json"})
+    resp = client.post(
+        "/webhooks/events/instantly",
+        content=body,
+        headers={"X-Signature": f"sha256={sig}", "Content-Type": "application/json"},
+    )
     assert resp.status_code == 200 and resp.json()["stored"] == 1
 
 
@@ -114,8 +140,13 @@ def free_port() -> int:
 def start_service(ws: Any, port: int) -> subprocess.Popen:
     env = {**os.environ, "OUTBOUND_WEBHOOK_SECRET_DEMO_INBOUND": INBOUND_SECRET}
     env.pop("SLACK_SIGNING_SECRET_DEMO", None)
-    proc = subprocess.Popen([sys.executable, "-m", "service", "-w", str(ws.root), "--port", str(port)],
-                            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "service", "-w", str(ws.root), "--port", str(port)],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     ok = wait_for(lambda: _healthy(port), timeout=30)
     assert ok, "the service did not start"
     return proc

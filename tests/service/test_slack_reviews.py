@@ -8,7 +8,6 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import Session, select
 
@@ -31,9 +30,12 @@ def email_review(ws: Any, owner: str | None = None) -> Review:
     from state.models import Prospect
 
     with Session(engine_for(ws.database_url)) as s:
-        rows = s.exec(select(Review, Prospect).join(Prospect, Prospect.id == Review.prospect_id)
-                      .where(Review.status == "pending", Review.channel == "email")
-                      .order_by(Review.id)).all()
+        rows = s.exec(
+            select(Review, Prospect)
+            .join(Prospect, Prospect.id == Review.prospect_id)
+            .where(Review.status == "pending", Review.channel == "email")
+            .order_by(Review.id)
+        ).all()
     return next(r for r, p in rows if owner is None or p.owner == owner)
 
 
@@ -50,15 +52,29 @@ def decisions(ws: Any, action: str) -> list[dict]:
 
 def sent_for(ws: Any, prospect_id: str) -> list[OutboxMessage]:
     with Session(engine_for(ws.database_url)) as s:
-        return list(s.exec(select(OutboxMessage).where(OutboxMessage.prospect_id == prospect_id,
-                                                       OutboxMessage.status == "sent")))
+        return list(
+            s.exec(
+                select(OutboxMessage).where(
+                    OutboxMessage.prospect_id == prospect_id, OutboxMessage.status == "sent"
+                )
+            )
+        )
 
 
-def click(client: TestClient, clock: Any, action: str, rid: str, where: tuple[str, str], *,
-          user: str = "U0ALICE", trigger: str = "1234.5678.abcdef",
-          extra_headers: dict[str, str] | None = None) -> Any:
-    payload = block_actions_payload(action, rid, user_id=user, channel_id=where[0],
-                                    message_ts=where[1], trigger_id=trigger)
+def click(
+    client: TestClient,
+    clock: Any,
+    action: str,
+    rid: str,
+    where: tuple[str, str],
+    *,
+    user: str = "U0ALICE",
+    trigger: str = "1234.5678.abcdef",
+    extra_headers: dict[str, str] | None = None,
+) -> Any:
+    payload = block_actions_payload(
+        action, rid, user_id=user, channel_id=where[0], message_ts=where[1], trigger_id=trigger
+    )
     body, headers = sign(payload, clock)
     return client.post("/slack/interactions", content=body, headers={**headers, **(extra_headers or {})})
 
@@ -78,8 +94,9 @@ def test_cards_are_posted_once_with_evidence_and_buttons(app: Any, clock: Any, f
     assert "Evidence" in text and "http" in text and "tier-1" in text
 
 
-def test_approve_sends_once_and_updates_card(app: Any, ws: Any, clock: Any, client: TestClient,
-                                             fake_slack: Any) -> None:
+def test_approve_sends_once_and_updates_card(
+    app: Any, ws: Any, clock: Any, client: TestClient, fake_slack: Any
+) -> None:
     """Approve resumes the graph, sends the draft, logs the Slack user and redraws the card."""
     cards = post_cards(app, clock)
     r = email_review(ws)
@@ -93,8 +110,9 @@ def test_approve_sends_once_and_updates_card(app: Any, ws: Any, clock: Any, clie
     assert "Approved by <@U0ALICE>" in card_text(fake_slack, cards[r.id])
 
 
-def test_edit_then_approve_sends_edited_text(app: Any, ws: Any, clock: Any, client: TestClient,
-                                             fake_slack: Any) -> None:
+def test_edit_then_approve_sends_edited_text(
+    app: Any, ws: Any, clock: Any, client: TestClient, fake_slack: Any
+) -> None:
     """Edit opens the modal; submitting it approves and sends the edited text after the guard."""
     cards = post_cards(app, clock)
     r = email_review(ws)
@@ -106,8 +124,9 @@ def test_edit_then_approve_sends_edited_text(app: Any, ws: Any, clock: Any, clie
     assert review_row(ws, r.id).status == "pending"
     initial = next(b["element"]["initial_value"] for b in view["blocks"] if b.get("block_id") == "body")
     new_body = initial + "\n\nP.S. Happy to send a two-minute video instead."
-    payload = view_submission_payload(view["callback_id"], view["private_metadata"],
-                                      {"subject": "Edited subject", "body": new_body})
+    payload = view_submission_payload(
+        view["callback_id"], view["private_metadata"], {"subject": "Edited subject", "body": new_body}
+    )
     body, headers = sign(payload, clock)
     assert client.post("/slack/interactions", content=body, headers=headers).status_code == 200
     row = review_row(ws, r.id)
@@ -118,16 +137,16 @@ def test_edit_then_approve_sends_edited_text(app: Any, ws: Any, clock: Any, clie
     assert "Subject: Edited subject" in eml and "two-minute video" in eml
 
 
-def test_reject_with_reason(app: Any, ws: Any, clock: Any, client: TestClient,
-                            fake_slack: Any) -> None:
+def test_reject_with_reason(app: Any, ws: Any, clock: Any, client: TestClient, fake_slack: Any) -> None:
     """Reject opens a reason modal; the reason is stored, nothing is sent, the card says rejected."""
     cards = post_cards(app, clock)
     r = email_review(ws)
     assert click(client, clock, "review_reject", r.id, cards[r.id]).status_code == 200
     view = fake_slack.calls_to("views.open")[0].body["view"]
     view = json.loads(view) if isinstance(view, str) else view
-    payload = view_submission_payload(view["callback_id"], view["private_metadata"],
-                                      {"reason": "wrong angle for this account"})
+    payload = view_submission_payload(
+        view["callback_id"], view["private_metadata"], {"reason": "wrong angle for this account"}
+    )
     body, headers = sign(payload, clock)
     assert client.post("/slack/interactions", content=body, headers=headers).status_code == 200
     row = review_row(ws, r.id)
@@ -155,8 +174,9 @@ def test_forged_signature_is_refused(app: Any, ws: Any, clock: Any, client: Test
     """A body signed with another secret gets 401 and decides nothing."""
     cards = post_cards(app, clock)
     r = email_review(ws)
-    payload = block_actions_payload("review_approve", r.id, channel_id=cards[r.id][0],
-                                    message_ts=cards[r.id][1])
+    payload = block_actions_payload(
+        "review_approve", r.id, channel_id=cards[r.id][0], message_ts=cards[r.id][1]
+    )
     body, headers = sign(payload, clock, secret="not-the-secret")
     resp = client.post("/slack/interactions", content=body, headers=headers)
     assert resp.status_code == 401 and SECRET not in resp.text
@@ -167,15 +187,17 @@ def test_stale_timestamp_is_refused(app: Any, ws: Any, clock: Any, client: TestC
     """A correctly signed request older than 300 s gets 401 and decides nothing."""
     cards = post_cards(app, clock)
     r = email_review(ws)
-    payload = block_actions_payload("review_approve", r.id, channel_id=cards[r.id][0],
-                                    message_ts=cards[r.id][1])
+    payload = block_actions_payload(
+        "review_approve", r.id, channel_id=cards[r.id][0], message_ts=cards[r.id][1]
+    )
     body, headers = sign(payload, clock, skew=-301)
     assert client.post("/slack/interactions", content=body, headers=headers).status_code == 401
     assert review_row(ws, r.id).status == "pending"
 
 
-def test_non_approver_gets_ephemeral_refusal(app: Any, ws: Any, clock: Any, client: TestClient,
-                                             fake_slack: Any) -> None:
+def test_non_approver_gets_ephemeral_refusal(
+    app: Any, ws: Any, clock: Any, client: TestClient, fake_slack: Any
+) -> None:
     """A user who is neither approver nor owner is refused privately and nothing changes."""
     from structlog.testing import capture_logs
 
@@ -198,8 +220,9 @@ def test_prospect_owner_may_approve(app: Any, ws: Any, clock: Any, client: TestC
     assert review_row(ws, r.id).decided_by == "slack:U0TOM"
 
 
-def test_double_click_resumes_once(app: Any, ws: Any, clock: Any, client: TestClient,
-                                   fake_slack: Any) -> None:
+def test_double_click_resumes_once(
+    app: Any, ws: Any, clock: Any, client: TestClient, fake_slack: Any
+) -> None:
     """A second Approve click on the same card sends nothing more and tells the user."""
     cards = post_cards(app, clock)
     r = email_review(ws)
@@ -215,24 +238,39 @@ def test_slack_retry_resumes_once(app: Any, ws: Any, clock: Any, client: TestCli
     cards = post_cards(app, clock)
     r = email_review(ws)
     assert click(client, clock, "review_approve", r.id, cards[r.id]).status_code == 200
-    retry = click(client, clock, "review_approve", r.id, cards[r.id],
-                  extra_headers={"X-Slack-Retry-Num": "1", "X-Slack-Retry-Reason": "http_timeout"})
+    retry = click(
+        client,
+        clock,
+        "review_approve",
+        r.id,
+        cards[r.id],
+        extra_headers={"X-Slack-Retry-Num": "1", "X-Slack-Retry-Reason": "http_timeout"},
+    )
     assert retry.status_code == 200
     assert len(sent_for(ws, r.prospect_id)) == 1
     assert len([d for d in decisions(ws, "review_approve") if d["review_id"] == r.id]) == 1
 
 
-def test_stale_request_cannot_be_approved(app: Any, ws: Any, clock: Any, client: TestClient,
-                                          fake_slack: Any) -> None:
+def test_stale_request_cannot_be_approved(
+    app: Any, ws: Any, clock: Any, client: TestClient, fake_slack: Any
+) -> None:
     """After the prospect replied, Approve marks the review stale, sends nothing and says so on the card."""
     from state.db import session_scope
 
     cards = post_cards(app, clock)
     r = email_review(ws)
     with session_scope(engine_for(ws.database_url)) as s:
-        s.add(EngagementEventRow(workspace=ws.id, dedupe_key="reply-1", prospect_id=r.prospect_id,
-                                 type="replied", channel="email", occurred_at=clock.now(),
-                                 text="Not now, thanks"))
+        s.add(
+            EngagementEventRow(
+                workspace=ws.id,
+                dedupe_key="reply-1",
+                prospect_id=r.prospect_id,
+                type="replied",
+                channel="email",
+                occurred_at=clock.now(),
+                text="Not now, thanks",
+            )
+        )
     assert click(client, clock, "review_approve", r.id, cards[r.id]).status_code == 200
     assert review_row(ws, r.id).status == "stale"
     assert sent_for(ws, r.prospect_id) == []

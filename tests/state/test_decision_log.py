@@ -4,7 +4,7 @@ the first broken record is named."""
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import text
@@ -21,9 +21,21 @@ def chain(request: pytest.FixtureRequest, tmp_path):  # noqa: ANN001, ANN201
     ws = f"w{uuid.uuid4().hex[:8]}"
     for batch in range(3):
         with session_scope(engine) as s:
-            dl.append(s, ws, [{"at": datetime(2026, 11, 23, 15, batch, i, tzinfo=timezone.utc),
-                               "run_id": "r1", "prospect_id": f"p{i}", "node": "act",
-                               "action": "send", "observation": {"n": i}} for i in range(3)])
+            dl.append(
+                s,
+                ws,
+                [
+                    {
+                        "at": datetime(2026, 11, 23, 15, batch, i, tzinfo=UTC),
+                        "run_id": "r1",
+                        "prospect_id": f"p{i}",
+                        "node": "act",
+                        "action": "send",
+                        "observation": {"n": i},
+                    }
+                    for i in range(3)
+                ],
+            )
     return engine, ws
 
 
@@ -42,8 +54,11 @@ def test_intact_chain_verifies(chain) -> None:  # noqa: ANN001
 def test_edited_body_is_detected(chain) -> None:  # noqa: ANN001
     """Changing a record's content breaks its hash, and that record is named."""
     engine, ws = chain
-    _exec(engine, "UPDATE decisions SET body = replace(body, '\"send\"', '\"stop\"') "
-                  "WHERE workspace = :w AND seq = 4", w=ws)
+    _exec(
+        engine,
+        "UPDATE decisions SET body = replace(body, '\"send\"', '\"stop\"') WHERE workspace = :w AND seq = 4",
+        w=ws,
+    )
     result = dl.verify(engine, ws)
     assert not result.ok and result.first_broken_seq == 4 and "edited" in result.problem
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -16,7 +16,7 @@ from state.models import Company, Prospect
 from tools import normalize as nz
 from tools.importer import header_map, import_prospects
 
-NOW = datetime(2026, 11, 23, 15, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 23, 15, tzinfo=UTC)
 WS = "ws1"
 
 
@@ -57,6 +57,7 @@ def read_rejects(result) -> list[dict[str, str]]:  # noqa: ANN001
 
 # --- header aliases ---------------------------------------------------------------------
 
+
 @pytest.mark.parametrize(
     ("header", "canonical"),
     [
@@ -92,12 +93,18 @@ def test_header_map_first_alias_wins_when_two_columns_mean_the_same_field() -> N
 @pytest.mark.parametrize(
     ("headers", "values"),
     [
-        ("First Name,Last Name,Work Email,Company Name,Company Domain,LinkedIn Profile,Time Zone,Country",
-         "Jane,Doe,jane@acme.com,Acme,acme.com,https://www.linkedin.com/in/Jane-Doe/,Europe/Berlin,Germany"),
-        ("first name,last name,WORK EMAIL,company,Website,linkedin,time zone,COUNTRY",
-         "Jane,Doe,jane@acme.com,Acme,https://www.acme.com/about,linkedin.com/in/jane-doe,Europe/Berlin,DE"),
-        ("firstName,lastName,emailAddress,companyName,companyDomain,linkedinUrl,timezone,countryCode",
-         "Jane,Doe,Jane@Acme.com,Acme,ACME.com,http://linkedin.com/in/jane-doe?trk=x,Europe/Berlin,de"),
+        (
+            "First Name,Last Name,Work Email,Company Name,Company Domain,LinkedIn Profile,Time Zone,Country",
+            "Jane,Doe,jane@acme.com,Acme,acme.com,https://www.linkedin.com/in/Jane-Doe/,Europe/Berlin,Germany",
+        ),
+        (
+            "first name,last name,WORK EMAIL,company,Website,linkedin,time zone,COUNTRY",
+            "Jane,Doe,jane@acme.com,Acme,https://www.acme.com/about,linkedin.com/in/jane-doe,Europe/Berlin,DE",
+        ),
+        (
+            "firstName,lastName,emailAddress,companyName,companyDomain,linkedinUrl,timezone,countryCode",
+            "Jane,Doe,Jane@Acme.com,Acme,ACME.com,http://linkedin.com/in/jane-doe?trk=x,Europe/Berlin,de",
+        ),
     ],
     ids=["clay-title-case", "lower-upper-mixed-website-url", "camel-case"],
 )
@@ -134,11 +141,19 @@ GOOD = "good@acme.com,Good,Row,Acme,acme.com,US,America/New_York,1"
         (",Nobody,Known,Globex,,US,,", "", "cannot be identified"),
         ("bad@globex.com,Bad,Row,Globex,globex.com,US,,1,extra", "", "9 values for 8 columns"),
     ],
-    ids=["bad-email", "bad-domain", "unknown-country", "bad-timezone", "bad-tier",
-         "unidentifiable", "too-many-values"],
+    ids=[
+        "bad-email",
+        "bad-domain",
+        "unknown-country",
+        "bad-timezone",
+        "bad-tier",
+        "unidentifiable",
+        "too-many-values",
+    ],
 )
 def test_bad_row_is_rejected_with_line_number_and_good_rows_still_import(
-        engine, tmp_path: Path, bad_row: str, field: str, reason_part: str) -> None:
+    engine, tmp_path: Path, bad_row: str, field: str, reason_part: str
+) -> None:
     """Each invalid row lands in the rejects file with its line number, field and reason while the rows around it import."""
     other = "other@initech.com,Other,Row,Initech,initech.com,GB,Europe/London,T2"
     path = write(tmp_path, "people.csv", f"{HEADER}\n{GOOD}\n{bad_row}\n{other}\n")
@@ -154,26 +169,29 @@ def test_bad_row_is_rejected_with_line_number_and_good_rows_still_import(
 
 def test_all_rejects_are_reported_in_one_file_with_their_original_values(engine, tmp_path: Path) -> None:
     """Several bad rows are all listed, in file order, with their physical line numbers and original cell values."""
-    rows = [GOOD,
-            "not-an-email,Bad,One,Acme,acme.com,US,,",
-            "",  # blank lines are skipped but still counted
-            "x@globex.com,Bad,Two,Globex,globex.com,Atlantis,,",
-            "y@globex.com,Bad,Three,Globex,globex.com,US,Not/AZone,"]
+    rows = [
+        GOOD,
+        "not-an-email,Bad,One,Acme,acme.com,US,,",
+        "",  # blank lines are skipped but still counted
+        "x@globex.com,Bad,Two,Globex,globex.com,Atlantis,,",
+        "y@globex.com,Bad,Three,Globex,globex.com,US,Not/AZone,",
+    ]
     path = write(tmp_path, "mixed.csv", HEADER + "\n" + "\n".join(rows) + "\n")
     result = run(engine, tmp_path, path)
     assert counts(result) == {"imported": 1, "updated": 0, "merged": 0, "rejected": 3}
     rejects = read_rejects(result)
-    assert [(r["line"], r["field"]) for r in rejects] == [("3", "email"), ("5", "country"),
-                                                          ("6", "timezone")]
+    assert [(r["line"], r["field"]) for r in rejects] == [("3", "email"), ("5", "country"), ("6", "timezone")]
     assert rejects[1]["country"] == "Atlantis"
     assert rejects[0]["email"] == "not-an-email"
 
 
 def test_line_numbers_count_physical_lines_of_multiline_quoted_cells(engine, tmp_path: Path) -> None:
     """A quoted cell spanning two lines shifts the reported line number of later rejects accordingly."""
-    text = (f"{HEADER}\n"
-            '"multi@acme.com",Multi,Line,"Acme\nRobotics",acme.com,US,,\n'
-            "bad@acme.com,Bad,Tier,Acme,acme.com,US,,gold\n")
+    text = (
+        f"{HEADER}\n"
+        '"multi@acme.com",Multi,Line,"Acme\nRobotics",acme.com,US,,\n'
+        "bad@acme.com,Bad,Tier,Acme,acme.com,US,,gold\n"
+    )
     result = run(engine, tmp_path, write(tmp_path, "multi.csv", text))
     assert counts(result) == {"imported": 1, "updated": 0, "merged": 0, "rejected": 1}
     assert read_rejects(result)[0]["line"] == "4"
@@ -191,7 +209,9 @@ def test_no_rejects_file_when_every_row_is_valid(engine, tmp_path: Path) -> None
     [("missing.csv", None), ("empty.csv", "")],
     ids=["missing-file", "empty-file"],
 )
-def test_missing_or_empty_file_raises_input_error(engine, tmp_path: Path, name: str, content: str | None) -> None:
+def test_missing_or_empty_file_raises_input_error(
+    engine, tmp_path: Path, name: str, content: str | None
+) -> None:
     """A file that does not exist or has no header row is an InputError, not a silent empty import."""
     path = tmp_path / name
     if content is not None:
@@ -202,18 +222,17 @@ def test_missing_or_empty_file_raises_input_error(engine, tmp_path: Path, name: 
 
 # --- identity resolution ----------------------------------------------------------------
 
+
 @pytest.mark.parametrize(
     "rows",
     [
-        ["a@gmail.com,Ann,A,\"Acme, Inc.\",",
-         "b@gmail.com,Bob,B,ACME Inc,",
-         "c@acme.com,Cat,C,,acme.com"],
-        ["c@acme.com,Cat,C,,acme.com",
-         "a@gmail.com,Ann,A,\"Acme, Inc.\",",
-         "b@gmail.com,Bob,B,ACME Inc,"],
-        ["b@gmail.com,Bob,B,ACME Inc,",
-         "c@acme.com,Cat,C,,",
-         "a@gmail.com,Ann,A,\"Acme, Inc.\",https://www.acme.com"],
+        ['a@gmail.com,Ann,A,"Acme, Inc.",', "b@gmail.com,Bob,B,ACME Inc,", "c@acme.com,Cat,C,,acme.com"],
+        ["c@acme.com,Cat,C,,acme.com", 'a@gmail.com,Ann,A,"Acme, Inc.",', "b@gmail.com,Bob,B,ACME Inc,"],
+        [
+            "b@gmail.com,Bob,B,ACME Inc,",
+            "c@acme.com,Cat,C,,",
+            'a@gmail.com,Ann,A,"Acme, Inc.",https://www.acme.com',
+        ],
     ],
     ids=["names-first", "domain-first", "domain-from-email"],
 )
@@ -230,19 +249,19 @@ def test_company_spellings_and_domain_resolve_to_one_company(engine, tmp_path: P
 
 def test_same_name_different_domain_is_a_different_company(engine, tmp_path: Path) -> None:
     """Two companies sharing a normalised name but with different domains stay separate."""
-    text = ("email,company_name,company_domain\n"
-            "a@acme.com,Acme Inc,acme.com\n"
-            "b@acme.de,Acme GmbH,acme.de\n")
+    text = "email,company_name,company_domain\na@acme.com,Acme Inc,acme.com\nb@acme.de,Acme GmbH,acme.de\n"
     run(engine, tmp_path, write(tmp_path, "two.csv", text))
     assert sorted(c.domain for c in companies(engine)) == ["acme.com", "acme.de"]
 
 
 def test_same_person_twice_in_one_file_is_merged(engine, tmp_path: Path) -> None:
     """Rows whose emails differ only in case and whitespace are one prospect; later non-empty values fill in."""
-    text = ("email,first_name,last_name,title,phone,company_domain\n"
-            "alice@acme.com,Alice,Smith,CFO,,acme.com\n"
-            "  ALICE@Acme.COM ,Alice,Smith,,+1 555 0100,acme.com\n"
-            "bob@acme.com,Bob,Jones,Controller,,acme.com\n")
+    text = (
+        "email,first_name,last_name,title,phone,company_domain\n"
+        "alice@acme.com,Alice,Smith,CFO,,acme.com\n"
+        "  ALICE@Acme.COM ,Alice,Smith,,+1 555 0100,acme.com\n"
+        "bob@acme.com,Bob,Jones,Controller,,acme.com\n"
+    )
     result = run(engine, tmp_path, write(tmp_path, "dupes.csv", text))
     assert counts(result) == {"imported": 2, "updated": 0, "merged": 1, "rejected": 0}
     by_email = {p.email_norm: p for p in prospects(engine)}
@@ -255,14 +274,17 @@ def test_same_person_twice_in_one_file_is_merged(engine, tmp_path: Path) -> None
 @pytest.mark.parametrize(
     ("first", "second"),
     [
-        ("a@x.io,https://www.linkedin.com/in/Ann-Lee/,Ann Lee,acme.com",
-         ",linkedin.com/in/ann-lee,Ann Lee,acme.com"),
+        (
+            "a@x.io,https://www.linkedin.com/in/Ann-Lee/,Ann Lee,acme.com",
+            ",linkedin.com/in/ann-lee,Ann Lee,acme.com",
+        ),
         (",,Ann Lee,acme.com", ",,ANN LEE,acme.com"),
     ],
     ids=["by-linkedin", "by-name-and-domain"],
 )
 def test_person_without_matching_email_is_merged_by_linkedin_or_name(
-        engine, tmp_path: Path, first: str, second: str) -> None:
+    engine, tmp_path: Path, first: str, second: str
+) -> None:
     """Without an email match, the same LinkedIn profile or the same name at the same domain is one prospect."""
     text = f"email,linkedin_url,full_name,company_domain\n{first}\n{second}\n"
     result = run(engine, tmp_path, write(tmp_path, "p.csv", text))
@@ -272,9 +294,7 @@ def test_person_without_matching_email_is_merged_by_linkedin_or_name(
 
 def test_reimport_is_idempotent(engine, tmp_path: Path) -> None:
     """Importing the same file twice creates nothing new: imported 0, updated N, same ids and companies."""
-    text = (f"{HEADER}\n{GOOD}\n"
-            "b@globex.com,B,B,Globex,globex.com,GB,,2\n"
-            "c@gmail.com,C,C,Initech LLC,,,,\n")
+    text = f"{HEADER}\n{GOOD}\nb@globex.com,B,B,Globex,globex.com,GB,,2\nc@gmail.com,C,C,Initech LLC,,,,\n"
     path = write(tmp_path, "again.csv", text)
     first = run(engine, tmp_path, path)
     assert counts(first) == {"imported": 3, "updated": 0, "merged": 0, "rejected": 0}
@@ -289,10 +309,8 @@ def test_reimport_is_idempotent(engine, tmp_path: Path) -> None:
 
 def test_reimport_does_not_blank_existing_values(engine, tmp_path: Path) -> None:
     """A later file with empty cells for a known prospect leaves the stored values alone and updates non-empty ones."""
-    run(engine, tmp_path, write(tmp_path, "one.csv",
-                                "email,title,phone\nann@acme.com,CFO,+1 555\n"))
-    result = run(engine, tmp_path, write(tmp_path, "two.csv",
-                                         "email,title,phone\nann@acme.com,,+1 777\n"))
+    run(engine, tmp_path, write(tmp_path, "one.csv", "email,title,phone\nann@acme.com,CFO,+1 555\n"))
+    result = run(engine, tmp_path, write(tmp_path, "two.csv", "email,title,phone\nann@acme.com,,+1 777\n"))
     assert counts(result) == {"imported": 0, "updated": 1, "merged": 0, "rejected": 0}
     [p] = prospects(engine)
     assert (p.title, p.phone) == ("CFO", "+1 777")
@@ -300,28 +318,43 @@ def test_reimport_does_not_blank_existing_values(engine, tmp_path: Path) -> None
 
 def test_unicode_names_are_preserved_and_matched(engine, tmp_path: Path) -> None:
     """'Zoë Ångström' is stored verbatim (BOM-prefixed UTF-8 file) and the ASCII spelling at the same domain is the same person."""
-    path = write(tmp_path, "uni.csv",
-                 "Full Name,Company Domain,Company\nZoë Ångström,fjord.example,Fjörd Ängel AS\n",
-                 encoding="utf-8-sig")
+    path = write(
+        tmp_path,
+        "uni.csv",
+        "Full Name,Company Domain,Company\nZoë Ångström,fjord.example,Fjörd Ängel AS\n",
+        encoding="utf-8-sig",
+    )
     assert counts(run(engine, tmp_path, path)) == {"imported": 1, "updated": 0, "merged": 0, "rejected": 0}
     [p] = prospects(engine)
     assert (p.full_name, p.first_name, p.last_name) == ("Zoë Ångström", "Zoë", "Ångström")
     [c] = companies(engine)
     assert c.name == "Fjörd Ängel AS"
     assert c.norm_name == "fjord angel"  # accents folded, AS is a legal suffix
-    result = run(engine, tmp_path, write(tmp_path, "ascii.csv",
-                                         "full_name,company_domain\nZoe Angstrom,fjord.example\n"))
+    result = run(
+        engine,
+        tmp_path,
+        write(tmp_path, "ascii.csv", "full_name,company_domain\nZoe Angstrom,fjord.example\n"),
+    )
     assert counts(result) == {"imported": 0, "updated": 1, "merged": 0, "rejected": 0}
     assert len(prospects(engine)) == 1
 
 
 # --- JSONL ---------------------------------------------------------------------------------
 
+
 def test_jsonl_import_with_invalid_lines_rejected_by_line_number(engine, tmp_path: Path) -> None:
     """JSONL rows use the same aliases; an invalid JSON line and a non-object line are rejected with their line numbers."""
     lines = [
-        json.dumps({"Work Email": "ann@acme.com", "First Name": "Ann", "Company Domain": "acme.com",
-                    "Time Zone": "America/Chicago", "tier": 2, "Clay Score": 88}),
+        json.dumps(
+            {
+                "Work Email": "ann@acme.com",
+                "First Name": "Ann",
+                "Company Domain": "acme.com",
+                "Time Zone": "America/Chicago",
+                "tier": 2,
+                "Clay Score": 88,
+            }
+        ),
         '{"email": "broken@acme.com", ',
         "",
         json.dumps(["not", "an", "object"]),
@@ -344,19 +377,21 @@ def test_jsonl_import_with_invalid_lines_rejected_by_line_number(engine, tmp_pat
 
 # --- custom columns ------------------------------------------------------------------------
 
+
 def test_custom_columns_are_kept_in_attributes(engine, tmp_path: Path) -> None:
     """Unknown columns are stored in Prospect.attributes under their original header, empty cells left out."""
-    run(engine, tmp_path, write(tmp_path, "a.csv",
-                                "email,Funding Stage,Clay Score,Notes\nann@acme.com,Series B,91,\n"))
+    run(
+        engine,
+        tmp_path,
+        write(tmp_path, "a.csv", "email,Funding Stage,Clay Score,Notes\nann@acme.com,Series B,91,\n"),
+    )
     [p] = prospects(engine)
     assert p.attributes == {"Funding Stage": "Series B", "Clay Score": "91"}
 
 
 def test_custom_columns_of_in_file_duplicates_are_merged_key_by_key(engine, tmp_path: Path) -> None:
     """When one person appears twice in a file, custom attributes from both rows are combined."""
-    text = ("email,Funding Stage,Notes\n"
-            "ann@acme.com,Series B,\n"
-            "ANN@acme.com,,met at SaaStr\n")
+    text = "email,Funding Stage,Notes\nann@acme.com,Series B,\nANN@acme.com,,met at SaaStr\n"
     result = run(engine, tmp_path, write(tmp_path, "a.csv", text))
     assert counts(result) == {"imported": 1, "updated": 0, "merged": 1, "rejected": 0}
     [p] = prospects(engine)
@@ -365,23 +400,45 @@ def test_custom_columns_of_in_file_duplicates_are_merged_key_by_key(engine, tmp_
 
 def test_company_fields_come_from_rows(engine, tmp_path: Path) -> None:
     """Industry, parsed employee count and country are stored on a new company."""
-    text = "email,company,industry,employees,country\nann@acme.com,Acme Inc,Robotics,\"1,200\",United Kingdom\n"
+    text = 'email,company,industry,employees,country\nann@acme.com,Acme Inc,Robotics,"1,200",United Kingdom\n'
     run(engine, tmp_path, write(tmp_path, "c.csv", text))
     [c] = companies(engine)
     assert (c.name, c.domain, c.industry, c.employee_count, c.country) == (
-        "Acme Inc", "acme.com", "Robotics", 1200, "GB")
+        "Acme Inc",
+        "acme.com",
+        "Robotics",
+        1200,
+        "GB",
+    )
 
 
 # --- normalize ----------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize(
     ("raw", "expected"),
-    [("Acme, Inc.", "acme"), ("ACME Inc", "acme"), ("acme", "acme"),
-     ("Acme Holdings Group", "acme"), ("Globex Corporation Ltd.", "globex"),
-     ("Müller & Söhne GmbH", "muller and sohne"), ("Zoë's Café S.A.", "zoe s cafe s a"),
-     ("", ""), ("  Initech   LLC ", "initech")],
-    ids=["comma-inc", "upper-inc", "plain", "holdings-group", "corp-ltd", "umlaut-ampersand",
-         "dotted-sa", "empty", "whitespace"],
+    [
+        ("Acme, Inc.", "acme"),
+        ("ACME Inc", "acme"),
+        ("acme", "acme"),
+        ("Acme Holdings Group", "acme"),
+        ("Globex Corporation Ltd.", "globex"),
+        ("Müller & Söhne GmbH", "muller and sohne"),
+        ("Zoë's Café S.A.", "zoe s cafe s a"),
+        ("", ""),
+        ("  Initech   LLC ", "initech"),
+    ],
+    ids=[
+        "comma-inc",
+        "upper-inc",
+        "plain",
+        "holdings-group",
+        "corp-ltd",
+        "umlaut-ampersand",
+        "dotted-sa",
+        "empty",
+        "whitespace",
+    ],
 )
 def test_normalize_company_name(raw: str, expected: str) -> None:
     """Company names fold to lowercase ASCII words with trailing legal suffixes removed."""
@@ -390,10 +447,16 @@ def test_normalize_company_name(raw: str, expected: str) -> None:
 
 @pytest.mark.parametrize(
     ("raw", "expected"),
-    [("https://www.Acme.com/about", "acme.com"), ("acme.com", "acme.com"),
-     ("WWW.ACME.COM", "acme.com"), ("jane@acme.com", "acme.com"),
-     ("http://acme.com:8080/x?y=1", "acme.com"), ("  acme.co.uk  ", "acme.co.uk"),
-     ("shop.acme.com", "shop.acme.com"), ("", "")],
+    [
+        ("https://www.Acme.com/about", "acme.com"),
+        ("acme.com", "acme.com"),
+        ("WWW.ACME.COM", "acme.com"),
+        ("jane@acme.com", "acme.com"),
+        ("http://acme.com:8080/x?y=1", "acme.com"),
+        ("  acme.co.uk  ", "acme.co.uk"),
+        ("shop.acme.com", "shop.acme.com"),
+        ("", ""),
+    ],
     ids=["url-www-path", "bare", "upper-www", "email", "port-query", "whitespace", "subdomain", "empty"],
 )
 def test_normalize_domain(raw: str, expected: str) -> None:
@@ -403,8 +466,16 @@ def test_normalize_domain(raw: str, expected: str) -> None:
 
 @pytest.mark.parametrize(
     ("domain", "valid"),
-    [("acme.com", True), ("acme.co.uk", True), ("a-b.io", True), ("acme", False),
-     ("acme..com", False), ("-acme.com", False), ("acme.c", False), ("", False)],
+    [
+        ("acme.com", True),
+        ("acme.co.uk", True),
+        ("a-b.io", True),
+        ("acme", False),
+        ("acme..com", False),
+        ("-acme.com", False),
+        ("acme.c", False),
+        ("", False),
+    ],
     ids=["com", "co-uk", "hyphen", "no-tld", "double-dot", "leading-hyphen", "short-tld", "empty"],
 )
 def test_valid_domain(domain: str, valid: bool) -> None:
@@ -414,14 +485,22 @@ def test_valid_domain(domain: str, valid: bool) -> None:
 
 @pytest.mark.parametrize(
     ("raw", "expected"),
-    [("https://www.linkedin.com/in/Jane-Doe/", "linkedin.com/in/jane-doe"),
-     ("linkedin.com/in/jane-doe?trk=public", "linkedin.com/in/jane-doe"),
-     ("http://uk.linkedin.com/pub/jane-doe/1/2/3", "linkedin.com/pub/jane-doe"),
-     ("https://www.linkedin.com/company/acme", ""),
-     ("https://example.com/in/jane", ""),
-     ("", "")],
-    ids=["www-trailing-slash", "no-scheme-query", "country-subdomain-pub", "company-page",
-         "other-host", "empty"],
+    [
+        ("https://www.linkedin.com/in/Jane-Doe/", "linkedin.com/in/jane-doe"),
+        ("linkedin.com/in/jane-doe?trk=public", "linkedin.com/in/jane-doe"),
+        ("http://uk.linkedin.com/pub/jane-doe/1/2/3", "linkedin.com/pub/jane-doe"),
+        ("https://www.linkedin.com/company/acme", ""),
+        ("https://example.com/in/jane", ""),
+        ("", ""),
+    ],
+    ids=[
+        "www-trailing-slash",
+        "no-scheme-query",
+        "country-subdomain-pub",
+        "company-page",
+        "other-host",
+        "empty",
+    ],
 )
 def test_normalize_linkedin(raw: str, expected: str) -> None:
     """LinkedIn profile URLs normalise to 'linkedin.com/in|pub/<slug>'; anything else is ''."""
@@ -430,11 +509,34 @@ def test_normalize_linkedin(raw: str, expected: str) -> None:
 
 @pytest.mark.parametrize(
     ("raw", "expected"),
-    [("US", "US"), ("us", "US"), ("United Kingdom", "GB"), ("UK", "GB"),
-     ("united states", "US"), ("Germany", "DE"), ("Deutschland", "DE"), ("  France ", "FR"),
-     ("The Netherlands", "NL"), ("", ""), ("Narnia", None), ("XX", None)],
-    ids=["code", "lower-code", "united-kingdom", "uk", "united-states", "germany",
-         "deutschland", "padded", "the-netherlands", "empty", "unknown-name", "unknown-code"],
+    [
+        ("US", "US"),
+        ("us", "US"),
+        ("United Kingdom", "GB"),
+        ("UK", "GB"),
+        ("united states", "US"),
+        ("Germany", "DE"),
+        ("Deutschland", "DE"),
+        ("  France ", "FR"),
+        ("The Netherlands", "NL"),
+        ("", ""),
+        ("Narnia", None),
+        ("XX", None),
+    ],
+    ids=[
+        "code",
+        "lower-code",
+        "united-kingdom",
+        "uk",
+        "united-states",
+        "germany",
+        "deutschland",
+        "padded",
+        "the-netherlands",
+        "empty",
+        "unknown-name",
+        "unknown-code",
+    ],
 )
 def test_normalize_country(raw: str, expected: str | None) -> None:
     """Codes and country names map to ISO alpha-2; empty is ''; unknown is None."""
@@ -460,8 +562,15 @@ def test_parse_tier_rejects_other_values(raw: str) -> None:
 
 @pytest.mark.parametrize(
     ("raw", "expected"),
-    [("1,200", 1200), ("51-200", 51), ("", None), ("n/a", None), ("about 300 employees", 300),
-     ("10,000+", 10000), ("42", 42)],
+    [
+        ("1,200", 1200),
+        ("51-200", 51),
+        ("", None),
+        ("n/a", None),
+        ("about 300 employees", 300),
+        ("10,000+", 10000),
+        ("42", 42),
+    ],
     ids=["thousands-comma", "range", "empty", "na", "in-text", "plus", "plain"],
 )
 def test_parse_employee_count(raw: str, expected: int | None) -> None:
@@ -471,8 +580,14 @@ def test_parse_employee_count(raw: str, expected: int | None) -> None:
 
 @pytest.mark.parametrize(
     ("raw", "valid"),
-    [("jane@acme.com", True), ("jane.doe+x@sub.acme.co.uk", True), ("jane@acme", False),
-     ("jane..doe@acme.com", False), ("@acme.com", False), ("not-an-email", False)],
+    [
+        ("jane@acme.com", True),
+        ("jane.doe+x@sub.acme.co.uk", True),
+        ("jane@acme", False),
+        ("jane..doe@acme.com", False),
+        ("@acme.com", False),
+        ("not-an-email", False),
+    ],
     ids=["simple", "plus-subdomain", "no-tld", "double-dot", "no-local", "no-at"],
 )
 def test_valid_email(raw: str, valid: bool) -> None:
@@ -487,7 +602,7 @@ def test_fold_strips_accents() -> None:
 
 def test_reimport_merges_custom_attributes(tmp_path) -> None:  # noqa: ANN001
     """A second import adds its custom columns to the stored ones instead of replacing them."""
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     from sqlmodel import Session, select
 
@@ -496,7 +611,7 @@ def test_reimport_merges_custom_attributes(tmp_path) -> None:  # noqa: ANN001
     from tools.importer import import_prospects
 
     engine = engine_for(f"sqlite:///{tmp_path}/attrs.db")
-    now = datetime(2026, 11, 23, 15, tzinfo=timezone.utc)
+    now = datetime(2026, 11, 23, 15, tzinfo=UTC)
     first, second = tmp_path / "a.csv", tmp_path / "b.csv"
     first.write_text("email,Funding Stage,Clay Score\nann@acme.com,Series B,91\n", encoding="utf-8")
     second.write_text("email,Notes\nann@acme.com,met at SaaStr\n", encoding="utf-8")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -17,7 +17,7 @@ from state.models import Company, Evidence, Prospect, Signal, Suppression
 from tools.importer import import_prospects
 from tools.lists import import_signals, import_suppressions
 
-NOW = datetime(2026, 11, 23, 15, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 23, 15, tzinfo=UTC)
 WS = "ws1"
 
 
@@ -25,9 +25,12 @@ WS = "ws1"
 def engine(tmp_path: Path):  # noqa: ANN201
     eng = engine_for(f"sqlite:///{tmp_path}/t.db")
     people = tmp_path / "people.csv"
-    people.write_text("email,first_name,company_name,company_domain\n"
-                      "alice@acme.com,Alice,Acme Inc,acme.com\n"
-                      "bob@globex.com,Bob,Globex,globex.com\n", encoding="utf-8")
+    people.write_text(
+        "email,first_name,company_name,company_domain\n"
+        "alice@acme.com,Alice,Acme Inc,acme.com\n"
+        "bob@globex.com,Bob,Globex,globex.com\n",
+        encoding="utf-8",
+    )
     res = import_prospects(eng, WS, people, rejects_dir=tmp_path / "rejects", now=NOW)
     assert res.imported == 2
     return eng
@@ -67,6 +70,7 @@ GOOD_SIGNAL = "funding,acme.com,,Raised $20M Series B,https://news.example/acme,
 
 # --- signals ---------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize(
     ("bad_row", "field", "reason_part"),
     [
@@ -80,7 +84,8 @@ GOOD_SIGNAL = "funding,acme.com,,Raised $20M Series B,https://news.example/acme,
     ids=["unknown-type", "missing-type", "unknown-domain", "unknown-email", "no-target", "bad-date"],
 )
 def test_bad_signal_rows_are_rejected_with_line_numbers(
-        engine, tmp_path: Path, bad_row: str, field: str, reason_part: str) -> None:
+    engine, tmp_path: Path, bad_row: str, field: str, reason_part: str
+) -> None:
     """An invalid signal row is rejected with its line, field and reason; the valid rows around it import."""
     other = "hiring,globex.com,,Hiring a Controller,,"
     path = write(tmp_path, "signals.csv", f"{SIG_HEADER}\n{GOOD_SIGNAL}\n{bad_row}\n{other}\n")
@@ -131,8 +136,11 @@ def test_signal_domain_is_normalised_before_lookup(engine, tmp_path: Path) -> No
 
 def test_signal_reimport_and_in_file_duplicates_are_ignored(engine, tmp_path: Path) -> None:
     """Identical signals (in the same file or on re-import) are counted as duplicates and create no new rows."""
-    path = write(tmp_path, "s.csv", f"{SIG_HEADER}\n{GOOD_SIGNAL}\n{GOOD_SIGNAL}\n"
-                                    "hiring,globex.com,,Hiring a Controller,,\n")
+    path = write(
+        tmp_path,
+        "s.csv",
+        f"{SIG_HEADER}\n{GOOD_SIGNAL}\n{GOOD_SIGNAL}\nhiring,globex.com,,Hiring a Controller,,\n",
+    )
     first = signals(engine, tmp_path, path)
     assert (first["imported"], first["duplicates"], first["rejected"]) == (2, 1, 0)
     ids = sorted(e.id for e in rows(engine, Evidence))
@@ -144,9 +152,16 @@ def test_signal_reimport_and_in_file_duplicates_are_ignored(engine, tmp_path: Pa
 
 def test_signals_jsonl_rejects_invalid_json_with_line(engine, tmp_path: Path) -> None:
     """JSONL signal files import object lines and reject an invalid JSON line by its line number."""
-    text = "\n".join([json.dumps({"Type": "news", "company_domain": "acme.com", "detail": "Launch"}),
-                      "{oops",
-                      json.dumps({"type": "hiring", "email": "alice@acme.com", "detail": None})]) + "\n"
+    text = (
+        "\n".join(
+            [
+                json.dumps({"Type": "news", "company_domain": "acme.com", "detail": "Launch"}),
+                "{oops",
+                json.dumps({"type": "hiring", "email": "alice@acme.com", "detail": None}),
+            ]
+        )
+        + "\n"
+    )
     result = signals(engine, tmp_path, write(tmp_path, "s.jsonl", text))
     assert (result["imported"], result["rejected"]) == (2, 1)
     assert result["rejects"][0]["line"] == 2
@@ -161,10 +176,12 @@ def test_signals_missing_file_raises(engine, tmp_path: Path) -> None:
 
 # --- suppressions -----------------------------------------------------------------------
 
-SUP_TEXT = ("email,domain,reason\n"
-            "X@Acme.com,,unsubscribed\n"
-            ",https://www.Globex.com/,customer\n"
-            "y@initech.com,initech.com,Competitor\n")
+SUP_TEXT = (
+    "email,domain,reason\n"
+    "X@Acme.com,,unsubscribed\n"
+    ",https://www.Globex.com/,customer\n"
+    "y@initech.com,initech.com,Competitor\n"
+)
 
 
 def test_suppressions_import_email_and_domain_entries(engine, tmp_path: Path) -> None:
@@ -173,10 +190,12 @@ def test_suppressions_import_email_and_domain_entries(engine, tmp_path: Path) ->
     assert (result["imported"], result["duplicates"], result["rejected"]) == (4, 0, 0)
     assert result["rejects_file"] is None
     got = sorted((s.kind, s.value, s.reason, s.source) for s in rows(engine, Suppression))
-    assert got == [("domain", "globex.com", "customer", "sup.csv"),
-                   ("domain", "initech.com", "competitor", "sup.csv"),
-                   ("email", "x@acme.com", "unsubscribed", "sup.csv"),
-                   ("email", "y@initech.com", "competitor", "sup.csv")]
+    assert got == [
+        ("domain", "globex.com", "customer", "sup.csv"),
+        ("domain", "initech.com", "competitor", "sup.csv"),
+        ("email", "x@acme.com", "unsubscribed", "sup.csv"),
+        ("email", "y@initech.com", "competitor", "sup.csv"),
+    ]
 
 
 @pytest.mark.parametrize(
@@ -191,7 +210,8 @@ def test_suppressions_import_email_and_domain_entries(engine, tmp_path: Path) ->
     ids=["unknown-reason", "empty-reason", "no-target", "bad-email", "bad-domain"],
 )
 def test_bad_suppression_rows_are_rejected_with_line_numbers(
-        engine, tmp_path: Path, bad_row: str, field: str, reason_part: str) -> None:
+    engine, tmp_path: Path, bad_row: str, field: str, reason_part: str
+) -> None:
     """An invalid suppression row is rejected with its line and field; the other rows still import."""
     text = f"email,domain,reason\nok@acme.com,,bounced\n{bad_row}\n,globex.com,customer\n"
     result = suppressions(engine, tmp_path, write(tmp_path, "sup.csv", text))
@@ -199,7 +219,8 @@ def test_bad_suppression_rows_are_rejected_with_line_numbers(
     assert [(r["line"], r["field"]) for r in result["rejects"]] == [(3, field)]
     assert reason_part in result["rejects"][0]["reason"]
     assert read_rejects(result["rejects_file"]) == [
-        {"line": "3", "field": field, "reason": result["rejects"][0]["reason"]}]
+        {"line": "3", "field": field, "reason": result["rejects"][0]["reason"]}
+    ]
     assert len(rows(engine, Suppression)) == 2
 
 
@@ -209,8 +230,9 @@ def test_suppression_reimport_is_idempotent(engine, tmp_path: Path) -> None:
     suppressions(engine, tmp_path, path)
     again = suppressions(engine, tmp_path, path)
     assert (again["imported"], again["duplicates"], again["rejected"]) == (0, 4, 0)
-    other = suppressions(engine, tmp_path, write(tmp_path, "more.csv",
-                                                 "email,domain,reason\nx@ACME.com,,bounced\n"))
+    other = suppressions(
+        engine, tmp_path, write(tmp_path, "more.csv", "email,domain,reason\nx@ACME.com,,bounced\n")
+    )
     assert (other["imported"], other["duplicates"]) == (0, 1)
     assert len(rows(engine, Suppression)) == 4
 

@@ -2,32 +2,36 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 
 import pytest
 
 from tools.replies import KINDS, classify_reply, extract_referral, parse_return_date
 
-UTC = timezone.utc
+UTC = UTC
 THURSDAY = datetime(2025, 11, 27, 15, 0, tzinfo=UTC)
 
 KIND_CASES = [
     # interested / meeting
     pytest.param("Yes, I'm interested. Tell me more.", "interested", id="interested"),
-    pytest.param("Sounds interesting - could you send over some more details?", "interested",
-                 id="interested-more-details"),
-    pytest.param("Sounds great, let's set up a call next week. What time works for you?",
-                 "meeting", id="meeting-set-up-call"),
-    pytest.param("Can you send me a calendar invite for Tuesday?", "meeting",
-                 id="meeting-calendar-invite"),
+    pytest.param(
+        "Sounds interesting - could you send over some more details?",
+        "interested",
+        id="interested-more-details",
+    ),
+    pytest.param(
+        "Sounds great, let's set up a call next week. What time works for you?",
+        "meeting",
+        id="meeting-set-up-call",
+    ),
+    pytest.param("Can you send me a calendar invite for Tuesday?", "meeting", id="meeting-calendar-invite"),
     pytest.param("Yes please, send the deck.", "interested", id="interested-send-deck"),
     pytest.param("Happy to chat. How about Thursday at 2pm?", "meeting", id="meeting-proposed-day"),
     pytest.param("Gerne, lass uns einen Termin vereinbaren.", "meeting", id="meeting-german"),
     # not interested
     pytest.param("Not interested, thanks.", "not_interested", id="not-interested"),
     pytest.param("We have no interest in this.", "not_interested", id="no-interest"),
-    pytest.param("We already use Salesforce and are happy with it.", "not_interested",
-                 id="already-use"),
+    pytest.param("We already use Salesforce and are happy with it.", "not_interested", id="already-use"),
     pytest.param("No thanks, not a fit for us.", "not_interested", id="no-thanks-not-a-fit"),
     pytest.param("Kein Interesse.", "not_interested", id="german-kein-interesse"),
     pytest.param("Pas intéressé, merci.", "not_interested", id="french-pas-interesse"),
@@ -36,37 +40,51 @@ KIND_CASES = [
     pytest.param("Don't contact me again.", "unsubscribe", id="dont-contact-me"),
     pytest.param("Remove me from your list", "unsubscribe", id="remove-me"),
     pytest.param("STOP", "unsubscribe", id="stop"),
-    pytest.param("Not interested. Please stop emailing me.", "unsubscribe",
-                 id="unsubscribe-beats-not-interested"),
+    pytest.param(
+        "Not interested. Please stop emailing me.", "unsubscribe", id="unsubscribe-beats-not-interested"
+    ),
     # out of office / auto reply
-    pytest.param("Automatic reply: I'm out of office and back on Monday 2 December.",
-                 "out_of_office", id="ooo-beats-auto-reply"),
-    pytest.param("Abwesenheitsnotiz: Ich bin bis zum 3. Dezember nicht im Büro.",
-                 "out_of_office", id="ooo-german"),
-    pytest.param("Je suis absent du bureau jusqu'au 3 décembre.", "out_of_office",
-                 id="ooo-french"),
-    pytest.param("Thank you for your email. This is an automated response. We have received "
-                 "your message and will reply within 2 business days.", "auto_reply",
-                 id="auto-reply"),
+    pytest.param(
+        "Automatic reply: I'm out of office and back on Monday 2 December.",
+        "out_of_office",
+        id="ooo-beats-auto-reply",
+    ),
+    pytest.param(
+        "Abwesenheitsnotiz: Ich bin bis zum 3. Dezember nicht im Büro.", "out_of_office", id="ooo-german"
+    ),
+    pytest.param("Je suis absent du bureau jusqu'au 3 décembre.", "out_of_office", id="ooo-french"),
+    pytest.param(
+        "Thank you for your email. This is an automated response. We have received "
+        "your message and will reply within 2 business days.",
+        "auto_reply",
+        id="auto-reply",
+    ),
     pytest.param("This mailbox is no longer monitored.", "auto_reply", id="auto-reply-unmonitored"),
     # wrong person / referral
     pytest.param("I'm not the right person for this.", "wrong_person", id="wrong-person"),
-    pytest.param("Sorry, Bob is no longer with the company.", "wrong_person",
-                 id="wrong-person-left"),
-    pytest.param("I'm not the right person, please contact Jane Smith "
-                 "(jane.smith@acme.example).", "referral", id="referral-beats-wrong-person"),
-    pytest.param("I've cc'd my colleague Tom Baker who handles procurement.", "referral",
-                 id="referral-cc"),
-    pytest.param("I'm not the right person but I'm interested - please contact Jane Smith.",
-                 "referral", id="referral-beats-interested"),
+    pytest.param("Sorry, Bob is no longer with the company.", "wrong_person", id="wrong-person-left"),
+    pytest.param(
+        "I'm not the right person, please contact Jane Smith (jane.smith@acme.example).",
+        "referral",
+        id="referral-beats-wrong-person",
+    ),
+    pytest.param("I've cc'd my colleague Tom Baker who handles procurement.", "referral", id="referral-cc"),
+    pytest.param(
+        "I'm not the right person but I'm interested - please contact Jane Smith.",
+        "referral",
+        id="referral-beats-interested",
+    ),
     # unclear
     pytest.param("Thanks for reaching out.", "unclear", id="unclear-thanks"),
     pytest.param("Who is this?", "unclear", id="unclear-question"),
     pytest.param("I'm not sure I'm interested.", "unclear", id="negated-interest-unclear"),
     # quoted history is ignored
-    pytest.param("Let's talk! I'm free on Tuesday at 3pm.\n\nOn Mon, Nov 24, 2025 at 10:00 AM "
-                 "Sales <s@x.example> wrote:\n> Not interested? Unsubscribe here.", "meeting",
-                 id="quoted-history-ignored"),
+    pytest.param(
+        "Let's talk! I'm free on Tuesday at 3pm.\n\nOn Mon, Nov 24, 2025 at 10:00 AM "
+        "Sales <s@x.example> wrote:\n> Not interested? Unsubscribe here.",
+        "meeting",
+        id="quoted-history-ignored",
+    ),
 ]
 
 
@@ -97,14 +115,18 @@ def test_clear_replies_are_confident(text):
 
 
 LOW_CONFIDENCE_CASES = [
-    pytest.param("Interested, but please remove me from this list.", "unsubscribe",
-                 id="interested-and-unsubscribe"),
-    pytest.param("Not interested right now, but send me more info for next quarter.",
-                 "not_interested", id="no-but-send-info"),
-    pytest.param("Let's schedule a call. Actually, not interested.", "not_interested",
-                 id="meeting-then-no"),
-    pytest.param("I'll be out next week but let's set up a call after that.", "out_of_office",
-                 id="away-and-meeting"),
+    pytest.param(
+        "Interested, but please remove me from this list.", "unsubscribe", id="interested-and-unsubscribe"
+    ),
+    pytest.param(
+        "Not interested right now, but send me more info for next quarter.",
+        "not_interested",
+        id="no-but-send-info",
+    ),
+    pytest.param("Let's schedule a call. Actually, not interested.", "not_interested", id="meeting-then-no"),
+    pytest.param(
+        "I'll be out next week but let's set up a call after that.", "out_of_office", id="away-and-meeting"
+    ),
     pytest.param("Sure", "interested", id="weak-single-word"),
     pytest.param("Hmm.", "unclear", id="nothing-matched"),
     pytest.param("", "unclear", id="empty"),
@@ -121,38 +143,57 @@ def test_conflicting_or_weak_replies_need_review(text, kind):
 
 
 RETURN_DATE_CASES = [
-    pytest.param("Out of office. Back on Monday 2 December.", None, date(2025, 12, 2),
-                 id="weekday-day-month"),
-    pytest.param("I'm out of the office, returning 12/03.", None, date(2025, 12, 3),
-                 id="slash-nearest-coming-date"),
-    pytest.param("I'm out of the office, returning 12/03.", "America/New_York",
-                 date(2025, 12, 3), id="slash-month-first-in-us"),
-    pytest.param("I'm out of the office, returning 12/03.", "Europe/Berlin",
-                 date(2026, 3, 12), id="slash-day-first-in-europe"),
-    pytest.param("I am out of the office until 3rd December.", None, date(2025, 12, 3),
-                 id="until-ordinal"),
+    pytest.param(
+        "Out of office. Back on Monday 2 December.", None, date(2025, 12, 2), id="weekday-day-month"
+    ),
+    pytest.param(
+        "I'm out of the office, returning 12/03.", None, date(2025, 12, 3), id="slash-nearest-coming-date"
+    ),
+    pytest.param(
+        "I'm out of the office, returning 12/03.",
+        "America/New_York",
+        date(2025, 12, 3),
+        id="slash-month-first-in-us",
+    ),
+    pytest.param(
+        "I'm out of the office, returning 12/03.",
+        "Europe/Berlin",
+        date(2026, 3, 12),
+        id="slash-day-first-in-europe",
+    ),
+    pytest.param("I am out of the office until 3rd December.", None, date(2025, 12, 3), id="until-ordinal"),
     pytest.param("On vacation, back on 2026-12-02.", None, date(2026, 12, 2), id="iso"),
     pytest.param("OOO - out until Dec 3.", None, date(2025, 12, 3), id="month-day"),
-    pytest.param("I'm away from the office and will be back on Monday.", None,
-                 date(2025, 12, 1), id="relative-weekday"),
+    pytest.param(
+        "I'm away from the office and will be back on Monday.", None, date(2025, 12, 1), id="relative-weekday"
+    ),
     pytest.param("Out of office until next week.", None, date(2025, 12, 1), id="next-week"),
     pytest.param("Out of office, back tomorrow.", None, date(2025, 11, 28), id="tomorrow"),
-    pytest.param("Out of office from 25 November to 4 December.", None, date(2025, 12, 4),
-                 id="range-end"),
-    pytest.param("On annual leave, returning January 5th.", None, date(2026, 1, 5),
-                 id="next-year"),
-    pytest.param("Abwesenheitsnotiz: Ich bin vom 25.11. bis 3.12. nicht im Büro.", None,
-                 date(2025, 12, 3), id="german-dotted-range"),
-    pytest.param("Ab Montag, 1. Dezember bin ich wieder im Büro. Abwesenheitsnotiz.", None,
-                 date(2025, 12, 1), id="german-anchor-after"),
-    pytest.param("Je suis absent du bureau, de retour le 1er décembre.", None,
-                 date(2025, 12, 1), id="french"),
-    pytest.param("I'm on parental leave until March 2026.", None, date(2026, 3, 1),
-                 id="month-and-year"),
-    pytest.param("Out of office. I will return on Dec. 8th, 2025.", None, date(2025, 12, 8),
-                 id="abbreviated-month-with-year"),
-    pytest.param("I am currently out of office with limited access to email.", None, None,
-                 id="no-date"),
+    pytest.param("Out of office from 25 November to 4 December.", None, date(2025, 12, 4), id="range-end"),
+    pytest.param("On annual leave, returning January 5th.", None, date(2026, 1, 5), id="next-year"),
+    pytest.param(
+        "Abwesenheitsnotiz: Ich bin vom 25.11. bis 3.12. nicht im Büro.",
+        None,
+        date(2025, 12, 3),
+        id="german-dotted-range",
+    ),
+    pytest.param(
+        "Ab Montag, 1. Dezember bin ich wieder im Büro. Abwesenheitsnotiz.",
+        None,
+        date(2025, 12, 1),
+        id="german-anchor-after",
+    ),
+    pytest.param(
+        "Je suis absent du bureau, de retour le 1er décembre.", None, date(2025, 12, 1), id="french"
+    ),
+    pytest.param("I'm on parental leave until March 2026.", None, date(2026, 3, 1), id="month-and-year"),
+    pytest.param(
+        "Out of office. I will return on Dec. 8th, 2025.",
+        None,
+        date(2025, 12, 8),
+        id="abbreviated-month-with-year",
+    ),
+    pytest.param("I am currently out of office with limited access to email.", None, None, id="no-date"),
 ]
 
 
@@ -175,27 +216,43 @@ WEEKDAY_TZ_CASES = [
 def test_relative_weekday_uses_the_local_day(tz, expected):
     """A weekday name is the next such day after the local date of receipt."""
     sunday_late = datetime(2025, 11, 30, 23, 30, tzinfo=UTC)
-    assert parse_return_date("Out of office, back Monday.", received_at=sunday_late,
-                             tz=tz) == expected
+    assert parse_return_date("Out of office, back Monday.", received_at=sunday_late, tz=tz) == expected
 
 
 REFERRAL_CASES = [
-    pytest.param("I'm not the right person, please contact Jane Smith "
-                 "(jane.smith@acme.example).",
-                 {"name": "Jane Smith", "email": "jane.smith@acme.example"}, id="name-and-email"),
-    pytest.param("Bob has left the company. You could reach out to Maria Gonzalez at "
-                 "maria@acme.example instead.",
-                 {"name": "Maria Gonzalez", "email": "maria@acme.example"}, id="reach-out-to"),
-    pytest.param("Actually Jane Doe is the right person for this - jane.doe@acme.example",
-                 {"name": "Jane Doe", "email": "jane.doe@acme.example"}, id="name-before-role"),
-    pytest.param("The right person is Priya Patel.", {"name": "Priya Patel", "email": None},
-                 id="right-person-is"),
-    pytest.param("Not my area - please email procurement@acme.example.",
-                 {"name": None, "email": "procurement@acme.example"}, id="email-only"),
-    pytest.param("No longer with Acme. Try sarah.lee@acme.example",
-                 {"name": None, "email": "sarah.lee@acme.example"}, id="try-address"),
-    pytest.param("Not the right contact. Please contact Jane.\n\nBest,\nBob\nbob@acme.example",
-                 {"name": "Jane", "email": None}, id="signature-email-not-taken"),
+    pytest.param(
+        "I'm not the right person, please contact Jane Smith (jane.smith@acme.example).",
+        {"name": "Jane Smith", "email": "jane.smith@acme.example"},
+        id="name-and-email",
+    ),
+    pytest.param(
+        "Bob has left the company. You could reach out to Maria Gonzalez at maria@acme.example instead.",
+        {"name": "Maria Gonzalez", "email": "maria@acme.example"},
+        id="reach-out-to",
+    ),
+    pytest.param(
+        "Actually Jane Doe is the right person for this - jane.doe@acme.example",
+        {"name": "Jane Doe", "email": "jane.doe@acme.example"},
+        id="name-before-role",
+    ),
+    pytest.param(
+        "The right person is Priya Patel.", {"name": "Priya Patel", "email": None}, id="right-person-is"
+    ),
+    pytest.param(
+        "Not my area - please email procurement@acme.example.",
+        {"name": None, "email": "procurement@acme.example"},
+        id="email-only",
+    ),
+    pytest.param(
+        "No longer with Acme. Try sarah.lee@acme.example",
+        {"name": None, "email": "sarah.lee@acme.example"},
+        id="try-address",
+    ),
+    pytest.param(
+        "Not the right contact. Please contact Jane.\n\nBest,\nBob\nbob@acme.example",
+        {"name": "Jane", "email": None},
+        id="signature-email-not-taken",
+    ),
 ]
 
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 import socket
+from collections.abc import Iterator
 from dataclasses import replace
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 from slack_sdk import WebClient
@@ -48,15 +49,30 @@ NOW = 1_700_000_000
 
 def make_card(**overrides: Any) -> ReviewCard:
     values: dict[str, Any] = dict(
-        review_id="rev-42", workspace="acme", prospect_id="p-7", prospect_name="Ada Lovelace",
-        prospect_email="ada@engines.example", title="CTO", company="Analytical Engines",
-        company_domain="engines.example", owner="U0OWNER", channel="email", step_id="intro",
-        subject="Your hiring push", body="Hi Ada,\n\nSaw you are hiring 20 engineers.\n\nBest,\nSam",
+        review_id="rev-42",
+        workspace="acme",
+        prospect_id="p-7",
+        prospect_name="Ada Lovelace",
+        prospect_email="ada@engines.example",
+        title="CTO",
+        company="Analytical Engines",
+        company_domain="engines.example",
+        owner="U0OWNER",
+        channel="email",
+        step_id="intro",
+        subject="Your hiring push",
+        body="Hi Ada,\n\nSaw you are hiring 20 engineers.\n\nBest,\nSam",
         reasons=["tier-1 prospect", "claim not backed by evidence: 'doubled revenue'"],
-        evidence=[{"id": "ev1", "quote": "We are hiring 20 engineers this quarter",
-                   "url": "https://engines.example/careers"},
-                  {"id": "ev2", "quote": "Series B announced", "url": "https://news.example/b"}],
-        cost_so_far={"credits": 3.0, "usd": 0.03}, requested_at="2025-03-03T09:30:00Z",
+        evidence=[
+            {
+                "id": "ev1",
+                "quote": "We are hiring 20 engineers this quarter",
+                "url": "https://engines.example/careers",
+            },
+            {"id": "ev2", "quote": "Series B announced", "url": "https://news.example/b"},
+        ],
+        cost_so_far={"credits": 3.0, "usd": 0.03},
+        requested_at="2025-03-03T09:30:00Z",
     )
     values.update(overrides)
     return ReviewCard(**values)
@@ -83,8 +99,7 @@ def fake() -> Iterator[FakeSlackApi]:
 
 @pytest.fixture
 def notifier(fake: FakeSlackApi) -> SlackReviewNotifier:
-    return SlackReviewNotifier(WebClient(token=fake.token, base_url=fake.base_url),
-                               channel="#reviews")
+    return SlackReviewNotifier(WebClient(token=fake.token, base_url=fake.base_url), channel="#reviews")
 
 
 # ----------------------------------------------------------------- review_blocks
@@ -98,19 +113,29 @@ def test_pending_card_has_the_four_buttons_carrying_the_review_id() -> None:
     assert actions[0]["block_id"] == "review:rev-42"
     buttons = actions[0]["elements"]
     assert [b["action_id"] for b in buttons] == [
-        "review_approve", "review_edit", "review_reject", "review_snooze"]
+        "review_approve",
+        "review_edit",
+        "review_reject",
+        "review_snooze",
+    ]
     assert [b["text"]["text"] for b in buttons] == ["Approve", "Edit", "Reject", "Snooze"]
     assert {b["value"] for b in buttons} == {"rev-42"}
     styles = {b["action_id"]: b.get("style") for b in buttons}
-    assert styles == {"review_approve": "primary", "review_edit": None,
-                      "review_reject": "danger", "review_snooze": None}
+    assert styles == {
+        "review_approve": "primary",
+        "review_edit": None,
+        "review_reject": "danger",
+        "review_snooze": None,
+    }
 
 
 def test_card_shows_prospect_account_reasons_draft_channel_and_cost() -> None:
     """The header names prospect and account; the sections carry reasons, draft, channel, cost."""
     blocks = review_blocks(make_card())
-    assert blocks[0] == {"type": "header", "text": {
-        "type": "plain_text", "text": "Review: Ada Lovelace · Analytical Engines", "emoji": False}}
+    assert blocks[0] == {
+        "type": "header",
+        "text": {"type": "plain_text", "text": "Review: Ada Lovelace · Analytical Engines", "emoji": False},
+    }
     text = all_text(blocks)
     assert "*Why review was asked*\\n• tier-1 prospect\\n• claim not backed" in text
     assert "*Subject:* Your hiring push" in text
@@ -124,13 +149,18 @@ def test_card_shows_prospect_account_reasons_draft_channel_and_cost() -> None:
 
 def test_evidence_is_listed_with_links() -> None:
     """Each evidence item shows its quote and a <url|id> link; unsafe URLs are not linked."""
-    card = make_card(evidence=[
-        {"id": "ev1", "quote": "Hiring 20 engineers", "url": "https://engines.example/careers"},
-        {"id": "ev2", "quote": "Q&A page", "url": "https://engines.example/q?a=1&b=2"},
-        {"id": "ev3", "quote": "odd link", "url": "javascript:alert(1)"},
-    ])
-    section = next(b["text"]["text"] for b in block(review_blocks(card), "section")
-                   if b["text"]["text"].startswith("*Evidence*"))
+    card = make_card(
+        evidence=[
+            {"id": "ev1", "quote": "Hiring 20 engineers", "url": "https://engines.example/careers"},
+            {"id": "ev2", "quote": "Q&A page", "url": "https://engines.example/q?a=1&b=2"},
+            {"id": "ev3", "quote": "odd link", "url": "javascript:alert(1)"},
+        ]
+    )
+    section = next(
+        b["text"]["text"]
+        for b in block(review_blocks(card), "section")
+        if b["text"]["text"].startswith("*Evidence*")
+    )
     lines = section.split("\n")
     assert lines[1] == "• “Hiring 20 engineers” — <https://engines.example/careers|ev1>"
     assert lines[2] == "• “Q&amp;A page” — <https://engines.example/q?a=1&amp;b=2|ev2>"
@@ -149,9 +179,12 @@ def test_user_text_is_escaped_in_mrkdwn() -> None:
 
 def test_long_drafts_and_lists_stay_within_slack_limits() -> None:
     """A 10k-character body, emoji, 200 evidence items and a long name fit Slack's limits."""
-    card = make_card(prospect_name="N" * 300, body="😀" * 10_000, reasons=["r" * 900] * 30,
-                     evidence=[{"id": f"e{i}", "quote": "q" * 400,
-                                "url": f"https://x.example/{i}"} for i in range(200)])
+    card = make_card(
+        prospect_name="N" * 300,
+        body="😀" * 10_000,
+        reasons=["r" * 900] * 30,
+        evidence=[{"id": f"e{i}", "quote": "q" * 400, "url": f"https://x.example/{i}"} for i in range(200)],
+    )
     blocks = review_blocks(card)
     assert block_problems(blocks, max_blocks=50) == ""
     for b in block(blocks, "section"):
@@ -159,22 +192,27 @@ def test_long_drafts_and_lists_stay_within_slack_limits() -> None:
     assert slack_len(blocks[0]["text"]["text"]) <= 150
     body = [b for b in block(blocks, "section") if b["text"]["type"] == "plain_text"][0]
     assert "10000 characters in all" in body["text"]["text"]
-    evidence = next(b["text"]["text"] for b in block(blocks, "section")
-                    if b["text"]["text"].startswith("*Evidence*"))
+    evidence = next(
+        b["text"]["text"] for b in block(blocks, "section") if b["text"]["text"].startswith("*Evidence*")
+    )
     assert evidence.rstrip().split("\n")[-1].startswith("…and ")
     assert evidence.count("<https://") < 200
 
 
-@pytest.mark.parametrize(("status", "expected"), [
-    ("approved", "Approved by <@U0BOB> at <!date^"),
-    ("edited", "Edited and approved by <@U0BOB> at <!date^"),
-    ("rejected", "Rejected by <@U0BOB> at <!date^"),
-    ("snoozed", "Snoozed by <@U0BOB> at <!date^"),
-])
+@pytest.mark.parametrize(
+    ("status", "expected"),
+    [
+        ("approved", "Approved by <@U0BOB> at <!date^"),
+        ("edited", "Edited and approved by <@U0BOB> at <!date^"),
+        ("rejected", "Rejected by <@U0BOB> at <!date^"),
+        ("snoozed", "Snoozed by <@U0BOB> at <!date^"),
+    ],
+)
 def test_decided_cards_show_who_decided_instead_of_buttons(status: str, expected: str) -> None:
     """Once decided the actions are gone and a context line names the reviewer and time."""
-    card = make_card(status=status, decided_by="U0BOB", decided_at="2025-03-03T10:00:00Z",
-                     decision_note="tone is off")
+    card = make_card(
+        status=status, decided_by="U0BOB", decided_at="2025-03-03T10:00:00Z", decision_note="tone is off"
+    )
     blocks = review_blocks(card)
     assert block(blocks, "actions") == []
     last = blocks[-1]["elements"][0]["text"]
@@ -183,11 +221,14 @@ def test_decided_cards_show_who_decided_instead_of_buttons(status: str, expected
     assert last.endswith(": tone is off")
 
 
-@pytest.mark.parametrize(("status", "note", "expected"), [
-    ("stale", "", "Stale: the prospect replied"),
-    ("stale", "the draft changed", "Stale: the draft changed"),
-    ("expired", "", "Expired: no decision was made in time"),
-])
+@pytest.mark.parametrize(
+    ("status", "note", "expected"),
+    [
+        ("stale", "", "Stale: the prospect replied"),
+        ("stale", "the draft changed", "Stale: the draft changed"),
+        ("expired", "", "Expired: no decision was made in time"),
+    ],
+)
 def test_stale_and_expired_cards_say_why(status: str, note: str, expected: str) -> None:
     """Stale and expired cards lose their buttons and explain what happened."""
     blocks = review_blocks(make_card(status=status, decision_note=note))
@@ -211,7 +252,8 @@ def test_unknown_status_is_rejected() -> None:
 def test_fallback_text_names_prospect_and_subject() -> None:
     """The notification text says a review is needed, for whom, and the subject."""
     assert fallback_text(make_card()) == (
-        "Review needed: Ada Lovelace (Analytical Engines) — Your hiring push")
+        "Review needed: Ada Lovelace (Analytical Engines) — Your hiring push"
+    )
     assert fallback_text(make_card(status="rejected")).startswith("Review rejected:")
 
 
@@ -259,7 +301,8 @@ def test_reject_modal_asks_for_a_reason() -> None:
 
 
 def test_post_sends_blocks_and_fallback_and_returns_channel_and_ts(
-        fake: FakeSlackApi, notifier: SlackReviewNotifier) -> None:
+    fake: FakeSlackApi, notifier: SlackReviewNotifier
+) -> None:
     """post() calls chat.postMessage with the card's blocks and returns channel id and ts."""
     card = make_card()
     channel_id, ts = notifier.post(card)
@@ -273,8 +316,7 @@ def test_post_sends_blocks_and_fallback_and_returns_channel_and_ts(
     assert fake.messages[(channel_id, ts)]["blocks"] == review_blocks(card)
 
 
-def test_update_redraws_the_posted_card(fake: FakeSlackApi,
-                                        notifier: SlackReviewNotifier) -> None:
+def test_update_redraws_the_posted_card(fake: FakeSlackApi, notifier: SlackReviewNotifier) -> None:
     """update() sends chat.update for the same channel and ts with the decided card."""
     channel_id, ts = notifier.post(make_card())
     decided = make_card(status="approved", decided_by="U0BOB", decided_at="2025-03-03T10:00:00Z")
@@ -291,8 +333,7 @@ def test_update_of_an_unknown_message_is_not_found(notifier: SlackReviewNotifier
         notifier.update(make_card(), "C0REVIEWS", "1.000000")
 
 
-def test_open_edit_and_reject_send_views_open(fake: FakeSlackApi,
-                                              notifier: SlackReviewNotifier) -> None:
+def test_open_edit_and_reject_send_views_open(fake: FakeSlackApi, notifier: SlackReviewNotifier) -> None:
     """open_edit/open_reject call views.open with the trigger id and the right modal."""
     card = make_card()
     assert notifier.open_edit("111.222.aaa", card) == "V00000001"
@@ -309,18 +350,15 @@ def test_reused_trigger_id_is_invalid_input(notifier: SlackReviewNotifier) -> No
         notifier.open_reject("111.222.aaa", make_card())
 
 
-def test_refuse_posts_an_ephemeral_message(fake: FakeSlackApi,
-                                           notifier: SlackReviewNotifier) -> None:
+def test_refuse_posts_an_ephemeral_message(fake: FakeSlackApi, notifier: SlackReviewNotifier) -> None:
     """refuse() tells only the clicking user, via chat.postEphemeral."""
     notifier.refuse("C0REVIEWS", "U0ALICE", "Already approved by <@U0BOB>.")
     [call] = fake.calls
     assert call.method == "chat.postEphemeral"
-    assert call.body == {"channel": "C0REVIEWS", "user": "U0ALICE",
-                         "text": "Already approved by <@U0BOB>."}
+    assert call.body == {"channel": "C0REVIEWS", "user": "U0ALICE", "text": "Already approved by <@U0BOB>."}
 
 
-def test_dm_owner_posts_to_the_user_id(fake: FakeSlackApi,
-                                       notifier: SlackReviewNotifier) -> None:
+def test_dm_owner_posts_to_the_user_id(fake: FakeSlackApi, notifier: SlackReviewNotifier) -> None:
     """dm_owner() posts to the user id, which Slack delivers in the app's DM channel."""
     channel_id, ts = notifier.dm_owner("U0OWNER", "Tier-1 lead replied: Ada Lovelace")
     assert channel_id == "D0OWNER" and ts
@@ -343,8 +381,7 @@ def test_fake_answers_auth_test_and_form_bodies_like_slack(fake: FakeSlackApi) -
 # ----------------------------------------------------------------- error mapping
 
 
-def test_ratelimited_is_transient_with_retry_after(fake: FakeSlackApi,
-                                                   notifier: SlackReviewNotifier) -> None:
+def test_ratelimited_is_transient_with_retry_after(fake: FakeSlackApi, notifier: SlackReviewNotifier) -> None:
     """HTTP 429 ratelimited becomes Transient carrying Slack's Retry-After seconds."""
     fake.fail_next("chat.postMessage", "ratelimited", retry_after=7)
     with pytest.raises(Transient, match="ratelimited") as info:
@@ -352,8 +389,7 @@ def test_ratelimited_is_transient_with_retry_after(fake: FakeSlackApi,
     assert info.value.retry_after == 7.0 and info.value.status == 429
 
 
-def test_server_error_page_is_transient(fake: FakeSlackApi,
-                                        notifier: SlackReviewNotifier) -> None:
+def test_server_error_page_is_transient(fake: FakeSlackApi, notifier: SlackReviewNotifier) -> None:
     """A 503 with an HTML page (not JSON) is Transient and its text is not echoed."""
     fake.fail_next("*", "unused", status=503, raw_body="<html>maintenance</html>")
     with pytest.raises(Transient) as info:
@@ -362,22 +398,21 @@ def test_server_error_page_is_transient(fake: FakeSlackApi,
 
 
 @pytest.mark.parametrize("error", ["channel_not_found", "not_in_channel", "missing_scope"])
-def test_setup_errors_are_provider_config_errors(fake: FakeSlackApi,
-                                                 notifier: SlackReviewNotifier,
-                                                 error: str) -> None:
+def test_setup_errors_are_provider_config_errors(
+    fake: FakeSlackApi, notifier: SlackReviewNotifier, error: str
+) -> None:
     """Errors that need a person to fix the app or channel pause the channel."""
     fake.fail_next("chat.postMessage", error)
     with pytest.raises(ProviderConfigError, match=error):
         notifier.post(make_card())
 
 
-@pytest.mark.parametrize(("token", "error"), [("xoxb-wrong-secret-token", "invalid_auth"),
-                                              ("", "not_authed")])
-def test_bad_token_is_config_error_without_the_token(fake: FakeSlackApi, token: str,
-                                                     error: str) -> None:
+@pytest.mark.parametrize(
+    ("token", "error"), [("xoxb-wrong-secret-token", "invalid_auth"), ("", "not_authed")]
+)
+def test_bad_token_is_config_error_without_the_token(fake: FakeSlackApi, token: str, error: str) -> None:
     """A bad or missing token is a ProviderConfigError whose text never holds the token."""
-    bad = SlackReviewNotifier(WebClient(token=token or None, base_url=fake.base_url),
-                              channel="#reviews")
+    bad = SlackReviewNotifier(WebClient(token=token or None, base_url=fake.base_url), channel="#reviews")
     with pytest.raises(ProviderConfigError, match=error) as info:
         bad.post(make_card())
     assert info.value.error_class == "configuration"
@@ -391,33 +426,39 @@ def test_connection_failure_is_transient() -> None:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    client = WebClient(token="xoxb-abc", base_url=f"http://127.0.0.1:{port}/api/",
-                       retry_handlers=[])
+    client = WebClient(token="xoxb-abc", base_url=f"http://127.0.0.1:{port}/api/", retry_handlers=[])
     with pytest.raises(Transient, match="connection error"):
         SlackReviewNotifier(client, channel="#reviews").post(make_card())
 
 
-@pytest.mark.parametrize(("status", "error", "expected"), [
-    (429, "ratelimited", Transient),
-    (200, "ratelimited", Transient),
-    (500, "internal_error", Transient),
-    (502, "", Transient),
-    (200, "invalid_auth", ProviderConfigError),
-    (200, "token_revoked", ProviderConfigError),
-    (200, "channel_not_found", ProviderConfigError),
-    (200, "message_not_found", NotFound),
-    (200, "user_not_found", NotFound),
-    (200, "expired_trigger_id", InvalidInput),
-    (200, "invalid_blocks", InvalidInput),
-])
+@pytest.mark.parametrize(
+    ("status", "error", "expected"),
+    [
+        (429, "ratelimited", Transient),
+        (200, "ratelimited", Transient),
+        (500, "internal_error", Transient),
+        (502, "", Transient),
+        (200, "invalid_auth", ProviderConfigError),
+        (200, "token_revoked", ProviderConfigError),
+        (200, "channel_not_found", ProviderConfigError),
+        (200, "message_not_found", NotFound),
+        (200, "user_not_found", NotFound),
+        (200, "expired_trigger_id", InvalidInput),
+        (200, "invalid_blocks", InvalidInput),
+    ],
+)
 def test_slack_error_classification(status: int, error: str, expected: type) -> None:
     """Each Slack error code or status maps to one typed error of core.errors."""
-    response = SlackResponse(client=None, http_verb="POST", api_url="https://slack.test/api/x",
-                             req_args={"headers": {"Authorization": "Bearer xoxb-s3cret"}},
-                             data={"ok": False, "error": error}, headers={},
-                             status_code=status)
-    mapped = slack_error(SlackApiError("failed", response), method="chat.update",
-                         token="xoxb-s3cret")
+    response = SlackResponse(
+        client=None,
+        http_verb="POST",
+        api_url="https://slack.test/api/x",
+        req_args={"headers": {"Authorization": "Bearer xoxb-s3cret"}},
+        data={"ok": False, "error": error},
+        headers={},
+        status_code=status,
+    )
+    mapped = slack_error(SlackApiError("failed", response), method="chat.update", token="xoxb-s3cret")
     assert type(mapped) is expected
     assert mapped.provider == "slack" and "xoxb-s3cret" not in str(mapped)
 
@@ -475,18 +516,31 @@ def test_empty_signing_secret_is_a_config_error() -> None:
 # ----------------------------------------------------------------- parse_interaction
 
 
-@pytest.mark.parametrize(("action_id", "action"), [
-    ("review_approve", "approve"), ("review_edit", "edit"),
-    ("review_reject", "reject"), ("review_snooze", "snooze"),
-])
+@pytest.mark.parametrize(
+    ("action_id", "action"),
+    [
+        ("review_approve", "approve"),
+        ("review_edit", "edit"),
+        ("review_reject", "reject"),
+        ("review_snooze", "snooze"),
+    ],
+)
 def test_each_button_click_parses(action_id: str, action: str) -> None:
     """A click on each card button gives its action with review, user and message ids."""
     payload = block_actions_payload(action_id, "rev-42", message_ts="1700000000.000009")
     assert parse_interaction(form(payload)) == Interaction(
-        kind="block_actions", action=action, review_id="rev-42", workspace="",
-        user_id="U0ALICE", user_name="alice", trigger_id="1234.5678.abcdef",
-        channel_id="C0REVIEWS", message_ts="1700000000.000009",
-        response_url="https://hooks.slack.com/actions/T0FAKE/1/response-url", team_id="T0FAKE")
+        kind="block_actions",
+        action=action,
+        review_id="rev-42",
+        workspace="",
+        user_id="U0ALICE",
+        user_name="alice",
+        trigger_id="1234.5678.abcdef",
+        channel_id="C0REVIEWS",
+        message_ts="1700000000.000009",
+        response_url="https://hooks.slack.com/actions/T0FAKE/1/response-url",
+        team_id="T0FAKE",
+    )
 
 
 def test_clicks_on_the_real_card_buttons_parse() -> None:
@@ -500,8 +554,11 @@ def test_clicks_on_the_real_card_buttons_parse() -> None:
 def test_edit_submission_parses_the_edited_draft() -> None:
     """The edit modal's submission gives the edited subject and body and the workspace."""
     view = edit_modal(make_card())
-    payload = view_submission_payload(view["callback_id"], view["private_metadata"], {
-        "subject": "  New subject ", "body": "Hi Ada,\n\nShorter.\n"})
+    payload = view_submission_payload(
+        view["callback_id"],
+        view["private_metadata"],
+        {"subject": "  New subject ", "body": "Hi Ada,\n\nShorter.\n"},
+    )
     result = parse_interaction(form(payload))
     assert (result.kind, result.action) == ("view_submission", "edit_submit")
     assert (result.review_id, result.workspace) == ("rev-42", "acme")
@@ -513,18 +570,17 @@ def test_edit_submission_parses_the_edited_draft() -> None:
 def test_reject_submission_parses_the_reason() -> None:
     """The reject modal's submission gives the typed reason."""
     view = reject_modal(make_card())
-    payload = view_submission_payload(view["callback_id"], view["private_metadata"],
-                                      {"reason": "Wrong persona"})
+    payload = view_submission_payload(
+        view["callback_id"], view["private_metadata"], {"reason": "Wrong persona"}
+    )
     result = parse_interaction(form(payload))
-    assert (result.action, result.review_id, result.reason) == (
-        "reject_submit", "rev-42", "Wrong persona")
+    assert (result.action, result.review_id, result.reason) == ("reject_submit", "rev-42", "Wrong persona")
     assert result.edited_body == "" and result.workspace == "acme"
 
 
 def test_signed_request_round_trip() -> None:
     """A signed request verifies on its raw bytes and then parses to the clicked action."""
-    body, headers = signed_request(SECRET, block_actions_payload("review_snooze", "r-1"),
-                                   timestamp=NOW)
+    body, headers = signed_request(SECRET, block_actions_payload("review_snooze", "r-1"), timestamp=NOW)
     assert verify_signature(SECRET, body, headers, now=NOW)
     assert parse_interaction(body).action == "snooze"
 
@@ -532,29 +588,40 @@ def test_signed_request_round_trip() -> None:
 META = json.dumps({"review_id": "rev-42", "workspace": "acme"})
 
 
-@pytest.mark.parametrize(("body", "message"), [
-    (b"", "exactly one payload= field"),
-    (b"token=abc", "exactly one payload= field"),
-    (b"payload=a&payload=b", "exactly one payload= field"),
-    (b"payload=%7Bnot+json", "payload is not valid JSON"),
-    (b"payload=%5B1%5D", "expected an object"),
-    (b"\xff\xfe", "not a urlencoded form body"),
-    (form({"type": "view_closed"}), "unsupported interaction type 'view_closed'"),
-    (form({**block_actions_payload("review_approve", "r"), "actions": []}), "no actions"),
-    (form(block_actions_payload("delete_everything", "r")), "unknown action_id"),
-    (form({**block_actions_payload("review_approve", ""),
-           "actions": [{"action_id": "review_approve", "block_id": "x", "value": ""}]}),
-     "no review id"),
-    (form(view_submission_payload("other", META, {})), "unknown callback_id 'other'"),
-    (form(view_submission_payload("review_edit_submit", "{", {"body": "x"})),
-     "private_metadata is not valid JSON"),
-    (form(view_submission_payload("review_edit_submit", "{}", {"body": "x"})),
-     "carries no review_id"),
-    (form(view_submission_payload("review_edit_submit", META, {"body": "  "})),
-     "edited message is empty"),
-    (form(view_submission_payload("review_reject_submit", META, {"reason": None})),
-     "needs a reason"),
-])
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (b"", "exactly one payload= field"),
+        (b"token=abc", "exactly one payload= field"),
+        (b"payload=a&payload=b", "exactly one payload= field"),
+        (b"payload=%7Bnot+json", "payload is not valid JSON"),
+        (b"payload=%5B1%5D", "expected an object"),
+        (b"\xff\xfe", "not a urlencoded form body"),
+        (form({"type": "view_closed"}), "unsupported interaction type 'view_closed'"),
+        (form({**block_actions_payload("review_approve", "r"), "actions": []}), "no actions"),
+        (form(block_actions_payload("delete_everything", "r")), "unknown action_id"),
+        (
+            form(
+                {
+                    **block_actions_payload("review_approve", ""),
+                    "actions": [{"action_id": "review_approve", "block_id": "x", "value": ""}],
+                }
+            ),
+            "no review id",
+        ),
+        (form(view_submission_payload("other", META, {})), "unknown callback_id 'other'"),
+        (
+            form(view_submission_payload("review_edit_submit", "{", {"body": "x"})),
+            "private_metadata is not valid JSON",
+        ),
+        (form(view_submission_payload("review_edit_submit", "{}", {"body": "x"})), "carries no review_id"),
+        (
+            form(view_submission_payload("review_edit_submit", META, {"body": "  "})),
+            "edited message is empty",
+        ),
+        (form(view_submission_payload("review_reject_submit", META, {"reason": None})), "needs a reason"),
+    ],
+)
 def test_malformed_interactions_raise_input_error(body: bytes, message: str) -> None:
     """Bodies that are not a usable review interaction raise InputError saying what is wrong."""
     with pytest.raises(InputError, match=message):

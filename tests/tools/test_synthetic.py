@@ -62,7 +62,9 @@ def test_deterministic_for_a_seed(tmp_path):
     domains_a = sorted(p.name for p in (a / "web").iterdir())
     assert domains_a == sorted(p.name for p in (b / "web").iterdir())
     for page in ("index.html", "about.html", "blog.html"):
-        assert (a / "web" / domains_a[5] / page).read_bytes() == (b / "web" / domains_a[5] / page).read_bytes()
+        assert (a / "web" / domains_a[5] / page).read_bytes() == (
+            b / "web" / domains_a[5] / page
+        ).read_bytes()
     assert (a / "prospects.csv").read_bytes() != (c / "prospects.csv").read_bytes()
 
 
@@ -88,11 +90,15 @@ def test_every_company_has_a_snapshot(workspace):
 def test_csv_files_parse_with_expected_headers(workspace):
     """Every CSV parses with csv.DictReader, has the contract headers and valid values."""
     _, out = workspace
-    for name, headers in (("prospects.csv", PROSPECT_HEADERS), ("signals.csv", SIGNAL_HEADERS),
-                          ("suppressions.csv", SUPPRESSION_HEADERS), ("enrichment.csv", ENRICHMENT_HEADERS)):
+    for name, headers in (
+        ("prospects.csv", PROSPECT_HEADERS),
+        ("signals.csv", SIGNAL_HEADERS),
+        ("suppressions.csv", SUPPRESSION_HEADERS),
+        ("enrichment.csv", ENRICHMENT_HEADERS),
+    ):
         with open(out / name, newline="", encoding="utf-8") as f:
             reader = csv.DictReader(f)
-            rows = list(reader)
+            assert list(reader), name
             assert reader.fieldnames == headers, name
     prospects = _rows(out / "prospects.csv")
     assert {r["Tier"] for r in prospects} <= {"1", "2", "3"}
@@ -135,8 +141,10 @@ def test_workspace_config_and_templates_copied(workspace):
     _, out = workspace
     config = tomllib.loads((out / "workspace.toml").read_text(encoding="utf-8"))
     assert config["client"]["id"] == "synthetic-1000"
-    assert config["client"]["name"] != tomllib.loads(
-        (DEMO_DIR / "workspace.toml").read_text(encoding="utf-8"))["client"]["name"]
+    assert (
+        config["client"]["name"]
+        != tomllib.loads((DEMO_DIR / "workspace.toml").read_text(encoding="utf-8"))["client"]["name"]
+    )
     assert "synthetic" in config["client"]["name"]
     demo_templates = DEMO_DIR / "templates"
     if demo_templates.is_dir():

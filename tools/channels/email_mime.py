@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import html
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import format_datetime, formataddr
 
@@ -38,8 +38,7 @@ def text_to_html(text: str) -> str:
         escaped = html.escape(block, quote=True)
         linked = _URL.sub(lambda m: f'<a href="{m.group(0)}">{m.group(0)}</a>', escaped)
         paragraphs.append("<p>" + linked.replace("\n", "<br>\n") + "</p>")
-    return ("<!DOCTYPE html>\n<html><body>\n" + "\n".join(paragraphs)
-            + "\n</body></html>\n")
+    return "<!DOCTYPE html>\n<html><body>\n" + "\n".join(paragraphs) + "\n</body></html>\n"
 
 
 def list_unsubscribe(https_url: str, mailto: str) -> str:
@@ -59,8 +58,8 @@ def _date(message: OutboundMessage) -> datetime:
     elif raw:
         when = datetime.fromisoformat(str(raw).strip().replace("Z", "+00:00"))
     else:
-        return datetime.now(timezone.utc)
-    return when if when.tzinfo else when.replace(tzinfo=timezone.utc)
+        return datetime.now(UTC)
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
 
 
 def build_email(message: OutboundMessage, *, domain: str) -> EmailMessage:
@@ -84,6 +83,7 @@ def build_email(message: OutboundMessage, *, domain: str) -> EmailMessage:
     if references:
         mail["References"] = references
     mail.set_content(message.body)
-    mail.add_alternative(message.html if message.html is not None
-                         else text_to_html(message.body), subtype="html")
+    mail.add_alternative(
+        message.html if message.html is not None else text_to_html(message.body), subtype="html"
+    )
     return mail

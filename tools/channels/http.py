@@ -17,10 +17,11 @@ type only, because their text can carry the request URL (query-string keys).
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any
 
 import httpx
 
@@ -40,7 +41,7 @@ Classifier = Callable[[httpx.Response, Any], ProviderError | None]
 
 
 def _utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def parse_retry_after(value: str | None, *, now: datetime) -> float | None:
@@ -57,7 +58,7 @@ def parse_retry_after(value: str | None, *, now: datetime) -> float | None:
     except (TypeError, ValueError):
         return None
     if when.tzinfo is None:
-        when = when.replace(tzinfo=timezone.utc)
+        when = when.replace(tzinfo=UTC)
     return max(0.0, (when - now).total_seconds())
 
 
@@ -95,9 +96,13 @@ def error_detail(response: httpx.Response, secrets: Iterable[str] = ()) -> str:
     return redact(" ".join(text.split())[:_DETAIL_LIMIT], secrets)
 
 
-def classify_response(response: httpx.Response, *, provider: str,
-                      secrets: Iterable[str] = (),
-                      now: Callable[[], datetime] = _utcnow) -> ProviderError | None:
+def classify_response(
+    response: httpx.Response,
+    *,
+    provider: str,
+    secrets: Iterable[str] = (),
+    now: Callable[[], datetime] = _utcnow,
+) -> ProviderError | None:
     """The error a response stands for, or None for a 2xx/3xx success."""
     status = response.status_code
     if status < 400:
@@ -106,8 +111,7 @@ def classify_response(response: httpx.Response, *, provider: str,
     text = f"HTTP {status}" + (f": {detail}" if detail else "")
     if status == 429:
         retry_after = parse_retry_after(response.headers.get("Retry-After"), now=now())
-        return Transient(f"rate limited ({text})", provider=provider, status=status,
-                         retry_after=retry_after)
+        return Transient(f"rate limited ({text})", provider=provider, status=status, retry_after=retry_after)
     if status >= 500:
         retry_after = parse_retry_after(response.headers.get("Retry-After"), now=now())
         return Transient(text, provider=provider, status=status, retry_after=retry_after)
@@ -132,31 +136,42 @@ class HttpCall:
     def url(self, path: str) -> str:
         return f"{self.base_url.rstrip('/')}/{path.lstrip('/')}"
 
-    def request(self, method: str, path: str, *, json: Any = None,
-                params: Mapping[str, str] | None = None,
-                headers: Mapping[str, str] | None = None,
-                classify: Classifier | None = None) -> Any:
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        params: Mapping[str, str] | None = None,
+        headers: Mapping[str, str] | None = None,
+        classify: Classifier | None = None,
+    ) -> Any:
         """Send one request and return its decoded JSON body; raise a ProviderError.
 
         ``classify(response, body)`` runs before the generic rules and may return a
         more specific error (it is also called for 2xx bodies that report failure).
         """
         try:
-            response = self.client.request(method, self.url(path), json=json, params=params,
-                                           headers=dict(headers or {}), timeout=self.timeout_s)
+            response = self.client.request(
+                method,
+                self.url(path),
+                json=json,
+                params=params,
+                headers=dict(headers or {}),
+                timeout=self.timeout_s,
+            )
         except httpx.TimeoutException as exc:
-            raise Transient(f"timed out after {self.timeout_s:g}s ({type(exc).__name__})",
-                            provider=self.provider) from None
+            raise Transient(
+                f"timed out after {self.timeout_s:g}s ({type(exc).__name__})", provider=self.provider
+            ) from None
         except httpx.TransportError as exc:
-            raise Transient(f"connection failed ({type(exc).__name__})",
-                            provider=self.provider) from None
+            raise Transient(f"connection failed ({type(exc).__name__})", provider=self.provider) from None
         body = response_json(response)
         if classify is not None:
             specific = classify(response, body)
             if specific is not None:
                 raise specific
-        error = classify_response(response, provider=self.provider, secrets=self.secrets,
-                                  now=self.now)
+        error = classify_response(response, provider=self.provider, secrets=self.secrets, now=self.now)
         if error is not None:
             raise error
         return body

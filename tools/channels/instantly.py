@@ -19,8 +19,9 @@ returns None.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Literal, Mapping, Sequence
+from typing import Any, ClassVar, Literal
 
 import httpx
 
@@ -54,8 +55,13 @@ INSTANTLY = SequencerMapping(
     default_base_url="https://api.instantly.ai",
     path="/api/v2/leads",
     auth="bearer",
-    lead_fields={"email": "email", "first_name": "first_name", "last_name": "last_name",
-                 "company_name": "company_name", "job_title": "job_title"},
+    lead_fields={
+        "email": "email",
+        "first_name": "first_name",
+        "last_name": "last_name",
+        "company_name": "company_name",
+        "job_title": "job_title",
+    },
     custom_field="custom_variables",
     campaign_field="campaign",
     extra={"skip_if_in_campaign": True},
@@ -67,14 +73,23 @@ SMARTLEAD = SequencerMapping(
     default_base_url="https://server.smartlead.ai",
     path="/api/v1/campaigns/{campaign_id}/leads",
     auth="query",
-    lead_fields={"email": "email", "first_name": "first_name", "last_name": "last_name",
-                 "company_name": "company_name", "linkedin_url": "linkedin_profile"},
+    lead_fields={
+        "email": "email",
+        "first_name": "first_name",
+        "last_name": "last_name",
+        "company_name": "company_name",
+        "linkedin_url": "linkedin_profile",
+    },
     custom_field="custom_fields",
     list_field="lead_list",
     batch_limit=400,
-    extra={"settings": {"ignore_global_block_list": False,
-                        "ignore_unsubscribe_list": False,
-                        "ignore_duplicate_leads_in_other_campaign": False}},
+    extra={
+        "settings": {
+            "ignore_global_block_list": False,
+            "ignore_unsubscribe_list": False,
+            "ignore_duplicate_leads_in_other_campaign": False,
+        }
+    },
     duplicate_field="already_added_to_campaign",
     rejected_fields=("invalid_email_count", "unsubscribed_leads"),
 )
@@ -89,8 +104,12 @@ def split_name(full_name: str) -> tuple[str, str]:
 
 
 def custom_variables(message: OutboundMessage) -> dict[str, str]:
-    return {"subject": message.subject, "body": message.body,
-            "idempotency_key": message.idempotency_key, "step_id": message.step_id}
+    return {
+        "subject": message.subject,
+        "body": message.body,
+        "idempotency_key": message.idempotency_key,
+        "step_id": message.step_id,
+    }
 
 
 @dataclass
@@ -109,9 +128,13 @@ class SequencerChannel:
 
     def __post_init__(self) -> None:
         self.name = self.mapping.provider
-        self._http = HttpCall(client=self.client, provider=self.mapping.provider,
-                              base_url=self.base_url or self.mapping.default_base_url,
-                              timeout_s=self.timeout_s, secrets=(self.api_key,))
+        self._http = HttpCall(
+            client=self.client,
+            provider=self.mapping.provider,
+            base_url=self.base_url or self.mapping.default_base_url,
+            timeout_s=self.timeout_s,
+            secrets=(self.api_key,),
+        )
 
     def lead(self, message: OutboundMessage) -> dict[str, Any]:
         """One lead in the vendor's shape."""
@@ -119,11 +142,17 @@ class SequencerChannel:
         if not recipient.email:
             raise InvalidInput("recipient has no email address", provider=self.name)
         first, last = split_name(recipient.name)
-        ours = {"email": recipient.email, "first_name": first, "last_name": last,
-                "company_name": recipient.company, "job_title": recipient.title,
-                "linkedin_url": recipient.linkedin_url}
-        lead: dict[str, Any] = {vendor: ours[key] for key, vendor in
-                                self.mapping.lead_fields.items() if ours.get(key)}
+        ours = {
+            "email": recipient.email,
+            "first_name": first,
+            "last_name": last,
+            "company_name": recipient.company,
+            "job_title": recipient.title,
+            "linkedin_url": recipient.linkedin_url,
+        }
+        lead: dict[str, Any] = {
+            vendor: ours[key] for key, vendor in self.mapping.lead_fields.items() if ours.get(key)
+        }
         lead[self.mapping.custom_field] = custom_variables(message)
         return lead
 
@@ -143,8 +172,7 @@ class SequencerChannel:
 
     def _post(self, messages: Sequence[OutboundMessage]) -> Any:
         keys = [m.idempotency_key for m in messages]
-        key = keys[0] if len(keys) == 1 else hashlib.sha256(
-            "\n".join(keys).encode()).hexdigest()
+        key = keys[0] if len(keys) == 1 else hashlib.sha256("\n".join(keys).encode()).hexdigest()
         headers = {"Idempotency-Key": key}
         params = None
         if self.mapping.auth == "bearer":
@@ -152,8 +180,9 @@ class SequencerChannel:
         else:
             params = {self.mapping.query_key_param: self.api_key}
         path = self.mapping.path.format(campaign_id=self.campaign_id)
-        return self._http.request("POST", path, json=self.request_body(messages),
-                                  params=params, headers=headers)
+        return self._http.request(
+            "POST", path, json=self.request_body(messages), params=params, headers=headers
+        )
 
     def _count(self, body: Any, name: str | None) -> int:
         if not name or not isinstance(body, Mapping):
@@ -191,17 +220,23 @@ class SequencerChannel:
         results: list[DeliveryResult] = []
         size = max(1, self.mapping.batch_limit)
         for start in range(0, len(messages), size):
-            chunk = messages[start:start + size]
+            chunk = messages[start : start + size]
             if len(chunk) == 1:
                 results.append(self.deliver(chunk[0]))
                 continue
             body = self._post(chunk)
-            counts = {f: self._count(body, f) for f in
-                      (*self.mapping.rejected_fields, self.mapping.duplicate_field) if f}
+            counts = {
+                f: self._count(body, f)
+                for f in (*self.mapping.rejected_fields, self.mapping.duplicate_field)
+                if f
+            }
             for message in chunk:
                 result = self._result(message, body, already=False)
-                results.append(DeliveryResult(result.provider, result.provider_message_id,
-                                              detail={**result.detail, **counts}))
+                results.append(
+                    DeliveryResult(
+                        result.provider, result.provider_message_id, detail={**result.detail, **counts}
+                    )
+                )
         return results
 
     def lookup(self, idempotency_key: str) -> DeliveryResult | None:

@@ -34,8 +34,12 @@ class FileOutbox:
             return None
         for path in folder.glob(f"*__{idempotency_key[:16]}.*"):
             if not path.name.endswith(".tmp"):
-                return DeliveryResult(self.name, self._message_id(idempotency_key),
-                                      already_delivered=True, detail={"path": str(path)})
+                return DeliveryResult(
+                    self.name,
+                    self._message_id(idempotency_key),
+                    already_delivered=True,
+                    detail={"path": str(path)},
+                )
         return None
 
     def _message_id(self, key: str) -> str:
@@ -50,22 +54,37 @@ class FileOutbox:
         if self.channel == "email":
             data = bytes(build_email(message, domain=self.domain))
         else:
-            data = json.dumps({
-                "idempotency_key": message.idempotency_key, "channel": message.channel,
-                "kind": message.kind, "step_id": message.step_id,
-                "from": {"name": message.sender.name, "company": message.sender.company,
-                         "linkedin_account_id": message.sender.linkedin_account_id},
-                "to": {"prospect_id": message.recipient.prospect_id, "name": message.recipient.name,
-                       "linkedin_url": message.recipient.linkedin_url,
-                       "postal_address": message.recipient.postal_address,
-                       "company": message.recipient.company},
-                "subject": message.subject, "body": message.body,
-                "metadata": dict(message.metadata)}, indent=2, ensure_ascii=False).encode()
+            data = json.dumps(
+                {
+                    "idempotency_key": message.idempotency_key,
+                    "channel": message.channel,
+                    "kind": message.kind,
+                    "step_id": message.step_id,
+                    "from": {
+                        "name": message.sender.name,
+                        "company": message.sender.company,
+                        "linkedin_account_id": message.sender.linkedin_account_id,
+                    },
+                    "to": {
+                        "prospect_id": message.recipient.prospect_id,
+                        "name": message.recipient.name,
+                        "linkedin_url": message.recipient.linkedin_url,
+                        "postal_address": message.recipient.postal_address,
+                        "company": message.recipient.company,
+                    },
+                    "subject": message.subject,
+                    "body": message.body,
+                    "metadata": dict(message.metadata),
+                },
+                indent=2,
+                ensure_ascii=False,
+            ).encode()
         tmp = path.with_name(path.name + ".tmp")
         with tmp.open("wb") as fh:
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
-        return DeliveryResult(self.name, self._message_id(message.idempotency_key),
-                              detail={"path": str(path)})
+        return DeliveryResult(
+            self.name, self._message_id(message.idempotency_key), detail={"path": str(path)}
+        )

@@ -14,7 +14,7 @@ connection pooling and tests can hand in a client for a local fake server.
 from __future__ import annotations
 
 import smtplib
-from typing import Callable, Mapping
+from collections.abc import Callable, Mapping
 
 import httpx
 
@@ -40,10 +40,11 @@ SETTINGS: Mapping[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "smtp": (("host", "domain"), ("port", "username", "password_env", "starttls", "timeout_s")),
     "instantly": (("api_key_env", "campaign_id"), ("base_url", "timeout_s")),
     "smartlead": (("api_key_env", "campaign_id"), ("base_url", "timeout_s")),
-    "heyreach": (("api_key_env", "campaign_id"),
-                 ("linkedin_account_id", "base_url", "timeout_s")),
-    "sendoso": (("access_token_env", "touch_id"),
-                ("cost_per_send_usd", "expire_after_days", "base_url", "timeout_s")),
+    "heyreach": (("api_key_env", "campaign_id"), ("linkedin_account_id", "base_url", "timeout_s")),
+    "sendoso": (
+        ("access_token_env", "touch_id"),
+        ("cost_per_send_usd", "expire_after_days", "base_url", "timeout_s"),
+    ),
 }
 
 _TRUE = {"1", "true", "yes", "on"}
@@ -95,48 +96,75 @@ class _Settings:
         var = self.text(key)
         value = self.env.get(var, "")
         if not value:
-            raise ProviderConfigError(f"environment variable {var} is not set",
-                                      provider=provider,
-                                      next_step=f"Set {var} in the environment and restart.")
+            raise ProviderConfigError(
+                f"environment variable {var} is not set",
+                provider=provider,
+                next_step=f"Set {var} in the environment and restart.",
+            )
         return value
 
 
-def build_channel(channel_name: str, provider: str, settings: Mapping[str, str], *,
-                  env: Mapping[str, str], http_client_factory: Callable[[], httpx.Client],
-                  smtp_factory: Callable[..., smtplib.SMTP] = smtplib.SMTP) -> Channel:
+def build_channel(
+    channel_name: str,
+    provider: str,
+    settings: Mapping[str, str],
+    *,
+    env: Mapping[str, str],
+    http_client_factory: Callable[[], httpx.Client],
+    smtp_factory: Callable[..., smtplib.SMTP] = smtplib.SMTP,
+) -> Channel:
     """The configured Channel for ``provider`` on ``channel_name``."""
     if provider not in PROVIDER_CHANNELS:
-        raise ConfigError(f"unknown provider {provider!r}; expected one of "
-                          f"{', '.join(PROVIDER_CHANNELS)}", key=f"{channel_name}.provider")
+        raise ConfigError(
+            f"unknown provider {provider!r}; expected one of {', '.join(PROVIDER_CHANNELS)}",
+            key=f"{channel_name}.provider",
+        )
     if channel_name not in PROVIDER_CHANNELS[provider]:
-        raise ConfigError(f"provider {provider!r} cannot send on channel {channel_name!r}",
-                          key=f"{channel_name}.provider")
+        raise ConfigError(
+            f"provider {provider!r} cannot send on channel {channel_name!r}", key=f"{channel_name}.provider"
+        )
     s = _Settings(channel_name, settings, env)
     if provider == "smtp":
         username = s.text("username", "")
         return SmtpChannel(
-            host=s.text("host"), port=s.integer("port", 587), username=username,
+            host=s.text("host"),
+            port=s.integer("port", 587),
+            username=username,
             password=s.secret("password_env", provider=provider) if username else "",
-            starttls=s.flag("starttls", True), timeout=s.number("timeout_s", 30.0),
-            domain=s.text("domain"), smtp_factory=smtp_factory)
+            starttls=s.flag("starttls", True),
+            timeout=s.number("timeout_s", 30.0),
+            domain=s.text("domain"),
+            smtp_factory=smtp_factory,
+        )
     timeout = s.number("timeout_s", 30.0)
     if provider in MAPPINGS:
         mapping = MAPPINGS[provider]
         return SequencerChannel(
-            mapping=mapping, api_key=s.secret("api_key_env", provider=provider),
-            campaign_id=s.text("campaign_id"), client=http_client_factory(),
-            base_url=s.text("base_url", mapping.default_base_url), timeout_s=timeout)
+            mapping=mapping,
+            api_key=s.secret("api_key_env", provider=provider),
+            campaign_id=s.text("campaign_id"),
+            client=http_client_factory(),
+            base_url=s.text("base_url", mapping.default_base_url),
+            timeout_s=timeout,
+        )
     if provider == "heyreach":
         return HeyReachChannel(
             api_key=s.secret("api_key_env", provider=provider),
-            campaign_id=s.text("campaign_id"), client=http_client_factory(),
+            campaign_id=s.text("campaign_id"),
+            client=http_client_factory(),
             linkedin_account_id=s.text("linkedin_account_id", ""),
-            base_url=s.text("base_url", HEYREACH_BASE_URL), timeout_s=timeout)
+            base_url=s.text("base_url", HEYREACH_BASE_URL),
+            timeout_s=timeout,
+        )
     days = s.integer("expire_after_days", 5)
     if not 2 <= days <= 7:
         raise ConfigError("must be between 2 and 7", key=f"{channel_name}.expire_after_days")
     return SendosoChannel(
         access_token=s.secret("access_token_env", provider=provider),
-        touch_id=s.text("touch_id"), client=http_client_factory(),
-        cost_per_send_usd=s.number("cost_per_send_usd", 0.0), expire_after_days=days,
-        base_url=s.text("base_url", SENDOSO_BASE_URL), timeout_s=timeout)
+        touch_id=s.text("touch_id"),
+        client=http_client_factory(),
+        cost_per_send_usd=s.number("cost_per_send_usd", 0.0),
+        expire_after_days=days,
+        base_url=s.text("base_url", SENDOSO_BASE_URL),
+        timeout_s=timeout,
+    )

@@ -18,8 +18,9 @@ from __future__ import annotations
 import random
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable, Literal
+from typing import Literal
 
 import structlog
 
@@ -110,8 +111,7 @@ class CircuitBreaker:
     def open_error(self) -> CircuitOpen:
         """The error for a refused call, with the seconds left until the half-open trial."""
         opened_at = self._opened_at
-        remaining = (0.0 if opened_at is None
-                     else max(0.0, opened_at + self.reset_after_s - self.clock()))
+        remaining = 0.0 if opened_at is None else max(0.0, opened_at + self.reset_after_s - self.clock())
         return CircuitOpen("circuit open", provider=self.provider, retry_after=remaining)
 
     def record_success(self) -> None:
@@ -133,9 +133,14 @@ class CircuitBreaker:
             self._trial_running = False
 
 
-def deliver_with_retry(channel: Channel, message: OutboundMessage, *, policy: RetryPolicy,
-                       sleep: Callable[[float], None],
-                       breaker: CircuitBreaker | None = None) -> DeliveryResult:
+def deliver_with_retry(
+    channel: Channel,
+    message: OutboundMessage,
+    *,
+    policy: RetryPolicy,
+    sleep: Callable[[float], None],
+    breaker: CircuitBreaker | None = None,
+) -> DeliveryResult:
     """Deliver, retrying Transient failures per ``policy``; re-raise all others at once."""
     attempt = 0
     while True:
@@ -150,8 +155,14 @@ def deliver_with_retry(channel: Channel, message: OutboundMessage, *, policy: Re
                 if breaker.state != "closed":
                     raise breaker.open_error() from exc
             wait = policy.delay(attempt, exc.retry_after) if attempt < policy.max_attempts else None
-            log.warning("channel.transient", provider=channel.name, attempt=attempt,
-                        status=exc.status, retry_in=wait, key=message.idempotency_key)
+            log.warning(
+                "channel.transient",
+                provider=channel.name,
+                attempt=attempt,
+                status=exc.status,
+                retry_in=wait,
+                key=message.idempotency_key,
+            )
             if wait is None:
                 raise
             sleep(wait)
@@ -187,8 +198,9 @@ class ResilientChannel:
         return bool(getattr(self.inner, "idempotent_by_key", False))
 
     def deliver(self, message: OutboundMessage) -> DeliveryResult:
-        return deliver_with_retry(self.inner, message, policy=self.policy, sleep=self.sleep,
-                                  breaker=self.breaker)
+        return deliver_with_retry(
+            self.inner, message, policy=self.policy, sleep=self.sleep, breaker=self.breaker
+        )
 
     def lookup(self, idempotency_key: str) -> DeliveryResult | None:
         return self.inner.lookup(idempotency_key)

@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import smtplib
 import ssl
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable, ClassVar
+from typing import ClassVar
 
 from core.errors import (
     InvalidInput,
@@ -52,13 +53,14 @@ def classify_smtp_error(exc: Exception) -> ProviderError:
         return _classify_recipient(code, reply, address)
     if isinstance(exc, smtplib.SMTPAuthenticationError):
         if 400 <= exc.smtp_code < 500:
-            return Transient(f"authentication deferred: {exc.smtp_code}", provider=PROVIDER,
-                             status=exc.smtp_code)
-        return ProviderConfigError(f"authentication rejected: {exc.smtp_code}",
-                                   provider=PROVIDER, status=exc.smtp_code)
+            return Transient(
+                f"authentication deferred: {exc.smtp_code}", provider=PROVIDER, status=exc.smtp_code
+            )
+        return ProviderConfigError(
+            f"authentication rejected: {exc.smtp_code}", provider=PROVIDER, status=exc.smtp_code
+        )
     if isinstance(exc, smtplib.SMTPNotSupportedError):
-        return ProviderConfigError(f"server does not support a required extension: {exc}",
-                                   provider=PROVIDER)
+        return ProviderConfigError(f"server does not support a required extension: {exc}", provider=PROVIDER)
     if isinstance(exc, smtplib.SMTPServerDisconnected):
         return Transient("server disconnected", provider=PROVIDER)
     if isinstance(exc, smtplib.SMTPResponseException):
@@ -66,11 +68,11 @@ def classify_smtp_error(exc: Exception) -> ProviderError:
         if 400 <= code < 500:
             return Transient(f"{code} {text}", provider=PROVIDER, status=code)
         if isinstance(exc, (smtplib.SMTPConnectError, smtplib.SMTPHeloError)):
-            return ProviderConfigError(f"server refused the session: {code} {text}",
-                                       provider=PROVIDER, status=code)
+            return ProviderConfigError(
+                f"server refused the session: {code} {text}", provider=PROVIDER, status=code
+            )
         if isinstance(exc, smtplib.SMTPSenderRefused):
-            return ProviderConfigError(f"sender refused: {code} {text}", provider=PROVIDER,
-                                       status=code)
+            return ProviderConfigError(f"sender refused: {code} {text}", provider=PROVIDER, status=code)
         if code in _BAD_MAILBOX:
             return PermanentFailure(f"{code} {text}", provider=PROVIDER, status=code)
         return InvalidInput(f"{code} {text}", provider=PROVIDER, status=code)
@@ -111,15 +113,17 @@ class SmtpChannel:
                     smtp.ehlo()
                 if self.username:
                     smtp.login(self.username, self.password)
-                refused = smtp.send_message(mail, from_addr=message.sender.email,
-                                            to_addrs=[message.recipient.email])
+                refused = smtp.send_message(
+                    mail, from_addr=message.sender.email, to_addrs=[message.recipient.email]
+                )
         except (OSError, smtplib.SMTPException) as exc:
             raise classify_smtp_error(exc) from exc
         if refused:
             address, (code, reply) = next(iter(refused.items()))
             raise _classify_recipient(code, reply, address)
-        return DeliveryResult(provider=PROVIDER, provider_message_id=mail["Message-ID"],
-                              detail={"host": self.host})
+        return DeliveryResult(
+            provider=PROVIDER, provider_message_id=mail["Message-ID"], detail={"host": self.host}
+        )
 
     def lookup(self, idempotency_key: str) -> DeliveryResult | None:
         return None

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import warnings
+from collections.abc import Iterator
 from contextlib import ExitStack
-from typing import Iterator
 
 import httpx
 import pytest
@@ -26,8 +26,9 @@ def adapter(request) -> Iterator[tuple[str, Channel]]:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 server = stack.enter_context(FakeSmtpServer())
-            channel: Channel = SmtpChannel(host=server.host, port=server.port, starttls=False,
-                                           timeout=5.0, domain="acme.example")
+            channel: Channel = SmtpChannel(
+                host=server.host, port=server.port, starttls=False, timeout=5.0, domain="acme.example"
+            )
         else:
             api = stack.enter_context(FakeVendorApi(provider, secret=SECRET))
             client = stack.enter_context(httpx.Client(trust_env=False))

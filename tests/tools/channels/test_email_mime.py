@@ -46,14 +46,14 @@ def test_one_click_unsubscribe_headers_follow_rfc_8058():
     """List-Unsubscribe has the https URL then the mailto, with the One-Click POST header."""
     parsed = _roundtrip(build_email(make_message(), domain="acme.example"))
     assert parsed["List-Unsubscribe"] == (
-        f"<{UNSUBSCRIBE_URL}>, <mailto:unsubscribe@acme.example?subject=unsubscribe>")
+        f"<{UNSUBSCRIBE_URL}>, <mailto:unsubscribe@acme.example?subject=unsubscribe>"
+    )
     assert parsed["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
 
 
 def test_one_click_header_needs_an_https_url():
     """A mailto-only sender gets List-Unsubscribe but no One-Click POST header."""
-    message = make_message(sender=make_sender(unsubscribe_url="",
-                                              unsubscribe_mailto="out@acme.example"))
+    message = make_message(sender=make_sender(unsubscribe_url="", unsubscribe_mailto="out@acme.example"))
     mail = build_email(message, domain="acme.example")
     assert mail["List-Unsubscribe"] == "<mailto:out@acme.example>"
     assert mail["List-Unsubscribe-Post"] is None
@@ -68,8 +68,7 @@ def test_first_touch_has_no_reply_headers():
 
 def test_follow_up_carries_in_reply_to_and_references():
     """A real follow-up threads under the earlier message."""
-    thread = {"in_reply_to": "<first@acme.example>",
-              "references": "<zero@acme.example> <first@acme.example>"}
+    thread = {"in_reply_to": "<first@acme.example>", "references": "<zero@acme.example> <first@acme.example>"}
     mail = build_email(make_message(thread=thread), domain="acme.example")
     assert mail["In-Reply-To"] == "<first@acme.example>"
     assert mail["References"] == "<zero@acme.example> <first@acme.example>"
@@ -77,8 +76,7 @@ def test_follow_up_carries_in_reply_to_and_references():
 
 def test_references_default_to_in_reply_to():
     """A follow-up given only In-Reply-To also gets References with that id."""
-    mail = build_email(make_message(thread={"in_reply_to": "<first@acme.example>"}),
-                       domain="acme.example")
+    mail = build_email(make_message(thread={"in_reply_to": "<first@acme.example>"}), domain="acme.example")
     assert mail["References"] == "<first@acme.example>"
 
 

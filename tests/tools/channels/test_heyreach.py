@@ -27,11 +27,16 @@ def test_connect_request_shape(vendor_api, http_client):
     [pair] = request.body["accountLeadPairs"]
     assert pair["linkedInAccountId"] == 4242
     lead = pair["lead"]
-    assert {k: lead[k] for k in ("firstName", "lastName", "profileUrl", "companyName",
-                                 "position", "emailAddress")} == {
-        "firstName": "Grace", "lastName": "Hopper",
-        "profileUrl": "https://www.linkedin.com/in/grace-hopper", "companyName": "Example Corp",
-        "position": "VP Engineering", "emailAddress": "grace@example.com"}
+    assert {
+        k: lead[k] for k in ("firstName", "lastName", "profileUrl", "companyName", "position", "emailAddress")
+    } == {
+        "firstName": "Grace",
+        "lastName": "Hopper",
+        "profileUrl": "https://www.linkedin.com/in/grace-hopper",
+        "companyName": "Example Corp",
+        "position": "VP Engineering",
+        "emailAddress": "grace@example.com",
+    }
     fields = {f["name"]: f["value"] for f in lead["customUserFields"]}
     assert fields["connection_note"].startswith("Hi Grace")
     assert fields["idempotency_key"] == KEY
@@ -54,9 +59,11 @@ def test_message_request_shape(vendor_api, http_client):
     result = make_adapter("heyreach", api, http_client).deliver(message)
     [request] = api.requests
     assert request.path == "/api/public/inbox/SendMessage"
-    assert request.body == {"linkedInAccountId": 4242,
-                            "profileUrl": "https://www.linkedin.com/in/grace-hopper",
-                            "message": "Thanks for connecting, Grace."}
+    assert request.body == {
+        "linkedInAccountId": 4242,
+        "profileUrl": "https://www.linkedin.com/in/grace-hopper",
+        "message": "Thanks for connecting, Grace.",
+    }
     assert result.provider_message_id == f"message:{KEY}"
 
 
@@ -64,16 +71,16 @@ def test_note_over_300_characters_is_refused_locally(vendor_api, http_client):
     """A connection note longer than LinkedIn allows is InvalidInput, never truncated."""
     api = vendor_api("heyreach")
     with pytest.raises(InvalidInput, match="301 characters"):
-        make_adapter("heyreach", api, http_client).deliver(
-            make_message("linkedin_connect", body="x" * 301))
+        make_adapter("heyreach", api, http_client).deliver(make_message("linkedin_connect", body="x" * 301))
     assert api.requests == []
 
 
 def test_malformed_profile_url_is_permanent(vendor_api, http_client):
     """A recipient without a linkedin.com/in/ URL cannot be reached on LinkedIn."""
     api = vendor_api("heyreach")
-    message = make_message("linkedin_connect",
-                           recipient=make_recipient(linkedin_url="https://example.com/grace"))
+    message = make_message(
+        "linkedin_connect", recipient=make_recipient(linkedin_url="https://example.com/grace")
+    )
     with pytest.raises(PermanentFailure):
         make_adapter("heyreach", api, http_client).deliver(message)
     assert api.requests == []
@@ -82,8 +89,10 @@ def test_malformed_profile_url_is_permanent(vendor_api, http_client):
 def test_lead_the_vendor_fails_is_permanent(vendor_api, http_client):
     """A profile the vendor counts as failed is a PermanentFailure."""
     api = vendor_api("heyreach")
-    message = make_message("linkedin_connect", recipient=make_recipient(
-        linkedin_url="https://www.linkedin.com/in/does-not-exist"))
+    message = make_message(
+        "linkedin_connect",
+        recipient=make_recipient(linkedin_url="https://www.linkedin.com/in/does-not-exist"),
+    )
     with pytest.raises(PermanentFailure):
         make_adapter("heyreach", api, http_client).deliver(message)
 

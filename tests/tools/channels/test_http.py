@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import httpx
 import pytest
@@ -15,7 +15,7 @@ from core.errors import (
 )
 from tools.channels.http import HttpCall, classify_response, parse_retry_after
 
-NOW = datetime(2025, 3, 4, 12, 0, 0, tzinfo=timezone.utc)
+NOW = datetime(2025, 3, 4, 12, 0, 0, tzinfo=UTC)
 SECRET = "sk-live-abcdef123456"
 
 
@@ -54,8 +54,9 @@ def test_retry_after_parses_seconds_and_http_dates(value, expected):
 )
 def test_status_codes_map_to_the_error_tree(status, error_type):
     """Each error status becomes the documented ProviderError subclass with its status."""
-    error = classify_response(httpx.Response(status, json={"message": "nope"}),
-                              provider="acme", now=lambda: NOW)
+    error = classify_response(
+        httpx.Response(status, json={"message": "nope"}), provider="acme", now=lambda: NOW
+    )
     assert type(error) is error_type
     assert error.status == status
     assert error.provider == "acme"
@@ -89,8 +90,7 @@ def test_transport_error_text_never_contains_the_url():
         raise httpx.ConnectError(f"cannot reach {request.url}", request=request)
 
     with httpx.Client(transport=httpx.MockTransport(refuse)) as client:
-        call = HttpCall(client=client, provider="acme", base_url="http://127.0.0.1:9",
-                        secrets=(SECRET,))
+        call = HttpCall(client=client, provider="acme", base_url="http://127.0.0.1:9", secrets=(SECRET,))
         with pytest.raises(Transient) as caught:
             call.request("POST", "/leads", params={"api_key": SECRET})
     assert SECRET not in str(caught.value)

@@ -61,8 +61,7 @@ def test_rate_limit_is_retried_after_the_given_wait(setup, sleep):
     """A 429 with Retry-After: 3 is retried once the injected sleep saw 3 seconds."""
     vendor, api, channel = setup
     api.script(Scripted(429, {"message": "Too Many Requests"}, headers={"Retry-After": "3"}))
-    result = deliver_with_retry(channel, make_message(KIND_FOR_VENDOR[vendor]), policy=POLICY,
-                                sleep=sleep)
+    result = deliver_with_retry(channel, make_message(KIND_FOR_VENDOR[vendor]), policy=POLICY, sleep=sleep)
     assert result.provider == vendor
     assert sleep.calls == [3.0]
     assert len(api.requests) == 2
@@ -73,8 +72,7 @@ def test_server_errors_exhaust_the_attempts(setup, sleep):
     vendor, api, channel = setup
     api.script(*[Scripted(503, {"message": "unavailable"})] * 4)
     with pytest.raises(Transient) as caught:
-        deliver_with_retry(channel, make_message(KIND_FOR_VENDOR[vendor]), policy=POLICY,
-                           sleep=sleep)
+        deliver_with_retry(channel, make_message(KIND_FOR_VENDOR[vendor]), policy=POLICY, sleep=sleep)
     assert caught.value.status == 503
     assert len(api.requests) == 4
     assert sleep.calls == [0.5, 1.0, 2.0]
@@ -92,14 +90,12 @@ def test_timeout_is_transient_for_every_vendor(vendor, vendor_api, http_client):
 
 
 @pytest.mark.parametrize("vendor", HTTP_VENDORS)
-def test_wrong_key_is_a_configuration_error_and_not_retried(vendor, vendor_api, http_client,
-                                                           sleep):
+def test_wrong_key_is_a_configuration_error_and_not_retried(vendor, vendor_api, http_client, sleep):
     """A 401 from a wrong key is ProviderConfigError after one call, without the key."""
     api = vendor_api(vendor, secret="the-right-key")
     channel = make_adapter(vendor, api, http_client, secret=SECRET)
     with pytest.raises(ProviderConfigError) as caught:
-        deliver_with_retry(channel, make_message(KIND_FOR_VENDOR[vendor]), policy=POLICY,
-                           sleep=sleep)
+        deliver_with_retry(channel, make_message(KIND_FOR_VENDOR[vendor]), policy=POLICY, sleep=sleep)
     assert caught.value.status == 401
     assert SECRET not in str(caught.value)
     assert SECRET not in repr(channel)
@@ -110,8 +106,7 @@ def test_breaker_opens_then_half_opens(setup, sleep, clock):
     """After 3 failing calls the breaker stops calling the vendor; after the reset one
     trial goes through and, succeeding, closes it."""
     vendor, api, channel = setup
-    breaker = CircuitBreaker(failure_threshold=3, reset_after_s=60, clock=clock,
-                             provider=vendor)
+    breaker = CircuitBreaker(failure_threshold=3, reset_after_s=60, clock=clock, provider=vendor)
     once = RetryPolicy(max_attempts=1, jitter=0.0)
     message = make_message(KIND_FOR_VENDOR[vendor])
     api.script(*[Scripted(502, {"message": "bad gateway"})] * 3)

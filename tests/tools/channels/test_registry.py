@@ -13,20 +13,41 @@ from tools.channels.registry import build_channel
 from tools.channels.sendoso import SendosoChannel
 from tools.channels.smtp import SmtpChannel
 
-ENV = {"INSTANTLY_API_KEY": SECRET, "SMARTLEAD_API_KEY": SECRET, "HEYREACH_API_KEY": SECRET,
-       "SENDOSO_TOKEN": SECRET, "SMTP_PASSWORD": SECRET}
+ENV = {
+    "INSTANTLY_API_KEY": SECRET,
+    "SMARTLEAD_API_KEY": SECRET,
+    "HEYREACH_API_KEY": SECRET,
+    "SENDOSO_TOKEN": SECRET,
+    "SMTP_PASSWORD": SECRET,
+}
 CASES = [
-    ("email", "smtp", {"host": "smtp.acme.example", "port": "2525", "username": "ada",
-                       "password_env": "SMTP_PASSWORD", "starttls": "false",
-                       "domain": "acme.example"}, SmtpChannel),
-    ("email", "instantly", {"api_key_env": "INSTANTLY_API_KEY", "campaign_id": "c1"},
-     SequencerChannel),
-    ("email", "smartlead", {"api_key_env": "SMARTLEAD_API_KEY", "campaign_id": "c1"},
-     SequencerChannel),
-    ("linkedin", "heyreach", {"api_key_env": "HEYREACH_API_KEY", "campaign_id": "7",
-                              "linkedin_account_id": "99"}, HeyReachChannel),
-    ("direct_mail", "sendoso", {"access_token_env": "SENDOSO_TOKEN", "touch_id": "t1",
-                                "cost_per_send_usd": "35.5"}, SendosoChannel),
+    (
+        "email",
+        "smtp",
+        {
+            "host": "smtp.acme.example",
+            "port": "2525",
+            "username": "ada",
+            "password_env": "SMTP_PASSWORD",
+            "starttls": "false",
+            "domain": "acme.example",
+        },
+        SmtpChannel,
+    ),
+    ("email", "instantly", {"api_key_env": "INSTANTLY_API_KEY", "campaign_id": "c1"}, SequencerChannel),
+    ("email", "smartlead", {"api_key_env": "SMARTLEAD_API_KEY", "campaign_id": "c1"}, SequencerChannel),
+    (
+        "linkedin",
+        "heyreach",
+        {"api_key_env": "HEYREACH_API_KEY", "campaign_id": "7", "linkedin_account_id": "99"},
+        HeyReachChannel,
+    ),
+    (
+        "direct_mail",
+        "sendoso",
+        {"access_token_env": "SENDOSO_TOKEN", "touch_id": "t1", "cost_per_send_usd": "35.5"},
+        SendosoChannel,
+    ),
 ]
 
 
@@ -60,8 +81,7 @@ def test_settings_are_typed_and_defaults_applied():
     lead = build_channel("email", "smartlead", CASES[2][2], env=ENV, http_client_factory=make)
     assert lead.mapping is SMARTLEAD
     assert lead._http.base_url == SMARTLEAD.default_base_url
-    gift = build_channel("direct_mail", "sendoso", CASES[4][2], env=ENV,
-                         http_client_factory=make)
+    gift = build_channel("direct_mail", "sendoso", CASES[4][2], env=ENV, http_client_factory=make)
     assert gift.cost_per_send_usd == 35.5 and gift.expire_after_days == 5
     for client in clients:
         client.close()
@@ -85,8 +105,9 @@ def test_secret_value_is_not_shown_in_the_channel_repr():
 
 def test_smtp_without_username_needs_no_password():
     """An unauthenticated relay needs no password variable."""
-    channel = build_channel("email", "smtp", {"host": "relay", "domain": "acme.example"},
-                            env={}, http_client_factory=httpx.Client)
+    channel = build_channel(
+        "email", "smtp", {"host": "relay", "domain": "acme.example"}, env={}, http_client_factory=httpx.Client
+    )
     assert channel.username == "" and channel.password == ""
 
 
@@ -96,9 +117,12 @@ def test_smtp_without_username_needs_no_password():
         ("email", "instantly", {"api_key_env": "INSTANTLY_API_KEY"}, "email.campaign_id"),
         ("email", "smtp", {"host": "h", "domain": "d", "port": "five"}, "email.port"),
         ("email", "smtp", {"host": "h", "domain": "d", "starttls": "maybe"}, "email.starttls"),
-        ("direct_mail", "sendoso", {"access_token_env": "SENDOSO_TOKEN", "touch_id": "t",
-                                    "expire_after_days": "30"},
-         "direct_mail.expire_after_days"),
+        (
+            "direct_mail",
+            "sendoso",
+            {"access_token_env": "SENDOSO_TOKEN", "touch_id": "t", "expire_after_days": "30"},
+            "direct_mail.expire_after_days",
+        ),
         ("linkedin", "sendoso", CASES[4][2], "linkedin.provider"),
         ("email", "carrier-pigeon", {}, "email.provider"),
     ],
@@ -106,8 +130,7 @@ def test_smtp_without_username_needs_no_password():
 def test_bad_settings_name_the_key(channel_name, provider, settings, key):
     """A missing, malformed or mismatched setting is ConfigError naming channel.key."""
     with pytest.raises(ConfigError) as caught:
-        build_channel(channel_name, provider, settings, env=ENV,
-                      http_client_factory=httpx.Client)
+        build_channel(channel_name, provider, settings, env=ENV, http_client_factory=httpx.Client)
     assert caught.value.key == key
 
 
@@ -115,9 +138,13 @@ def test_built_channel_delivers_to_the_configured_base_url(vendor_api):
     """A registry-built Instantly channel talks to the base_url from settings."""
     api = vendor_api("instantly")
     make, clients = _factory()
-    channel = build_channel("email", "instantly",
-                            {**CASES[1][2], "base_url": api.base_url, "timeout_s": "2"},
-                            env=ENV, http_client_factory=make)
+    channel = build_channel(
+        "email",
+        "instantly",
+        {**CASES[1][2], "base_url": api.base_url, "timeout_s": "2"},
+        env=ENV,
+        http_client_factory=make,
+    )
     assert channel.mapping is INSTANTLY
     assert channel.deliver(make_message()).provider == "instantly"
     assert api.requests[0].body["campaign"] == "c1"

@@ -90,8 +90,10 @@ def test_attempts_are_bounded(sleep):
     assert len(sleep.calls) == 3
 
 
-@pytest.mark.parametrize("error", [ProviderConfigError("key"), InvalidInput("bad"),
-                                   PermanentFailure("bounced"), QuotaExceeded("funds")])
+@pytest.mark.parametrize(
+    "error",
+    [ProviderConfigError("key"), InvalidInput("bad"), PermanentFailure("bounced"), QuotaExceeded("funds")],
+)
 def test_non_transient_errors_are_not_retried(error, sleep):
     """Configuration, input, permanent and quota errors surface after one call."""
     channel = ScriptedChannel([error])
@@ -155,8 +157,7 @@ def test_open_circuit_is_not_retried_in_the_loop(clock, sleep):
     breaker = CircuitBreaker(failure_threshold=2, reset_after_s=60, clock=clock)
     channel = ScriptedChannel([Transient("a"), Transient("b"), Transient("c")])
     with pytest.raises(CircuitOpen):
-        deliver_with_retry(channel, make_message(), policy=NO_JITTER, sleep=sleep,
-                           breaker=breaker)
+        deliver_with_retry(channel, make_message(), policy=NO_JITTER, sleep=sleep, breaker=breaker)
     assert channel.calls == 2
     assert sleep.calls == [0.5]
 
@@ -166,8 +167,13 @@ def test_provider_answers_that_are_not_outages_do_not_trip_the_breaker(clock, sl
     breaker = CircuitBreaker(failure_threshold=2, clock=clock)
     breaker.record_failure()
     with pytest.raises(InvalidInput):
-        deliver_with_retry(ScriptedChannel([InvalidInput("bad")]), make_message(),
-                           policy=NO_JITTER, sleep=sleep, breaker=breaker)
+        deliver_with_retry(
+            ScriptedChannel([InvalidInput("bad")]),
+            make_message(),
+            policy=NO_JITTER,
+            sleep=sleep,
+            breaker=breaker,
+        )
     breaker.record_failure()
     assert breaker.state == "closed"
 
@@ -199,7 +205,6 @@ def test_a_crash_on_our_side_frees_the_half_open_trial(clock, sleep):
     breaker.record_failure()
     clock.advance(10)
     with pytest.raises(RuntimeError):
-        deliver_with_retry(Broken([]), make_message(), policy=NO_JITTER, sleep=sleep,
-                           breaker=breaker)
+        deliver_with_retry(Broken([]), make_message(), policy=NO_JITTER, sleep=sleep, breaker=breaker)
     breaker.before_call()
     assert breaker.state == "half_open"

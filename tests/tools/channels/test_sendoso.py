@@ -20,10 +20,18 @@ def test_send_request_shape_and_cost(vendor_api, http_client):
     assert request.path == "/api/v3/send"
     assert request.headers["authorization"] == f"Bearer {SECRET}"
     assert request.headers["idempotency-key"] == KEY
-    assert request.body == {"send": {
-        "touch_id": "touch-9", "name": "Grace Hopper", "email": "grace@example.com",
-        "custom_message": BODY, "confirm_address": True, "address_confirmation_via": "email",
-        "expire_after_days": 5, "via": "single_person_or_company"}}
+    assert request.body == {
+        "send": {
+            "touch_id": "touch-9",
+            "name": "Grace Hopper",
+            "email": "grace@example.com",
+            "custom_message": BODY,
+            "confirm_address": True,
+            "address_confirmation_via": "email",
+            "expire_after_days": 5,
+            "via": "single_person_or_company",
+        }
+    }
     assert result.provider_message_id == "sendoso-1"
     assert result.cost_usd == 42.5
 

@@ -24,11 +24,19 @@ def test_instantly_request_shape(vendor_api, http_client):
     assert request.path == "/api/v2/leads"
     assert request.headers["authorization"] == f"Bearer {SECRET}"
     assert request.body == {
-        "campaign": "camp-1", "email": "grace@example.com", "first_name": "Grace",
-        "last_name": "Hopper", "company_name": "Example Corp", "job_title": "VP Engineering",
+        "campaign": "camp-1",
+        "email": "grace@example.com",
+        "first_name": "Grace",
+        "last_name": "Hopper",
+        "company_name": "Example Corp",
+        "job_title": "VP Engineering",
         "skip_if_in_campaign": True,
-        "custom_variables": {"subject": "Platform hiring at Example Corp", "body": BODY,
-                             "idempotency_key": KEY, "step_id": "step1"},
+        "custom_variables": {
+            "subject": "Platform hiring at Example Corp",
+            "body": BODY,
+            "idempotency_key": KEY,
+            "step_id": "step1",
+        },
     }
     assert result.provider_message_id == "instantly-1"
 
@@ -78,8 +86,10 @@ def test_smartlead_invalid_email_is_permanent(vendor_api, http_client):
 def test_smartlead_batches_at_most_400_leads(vendor_api, http_client):
     """401 messages go out in two requests of 400 and 1 leads."""
     api = vendor_api("smartlead")
-    messages = [with_key(make_message(recipient=make_recipient(email=f"p{n}@example.com")),
-                         f"key-{n}") for n in range(401)]
+    messages = [
+        with_key(make_message(recipient=make_recipient(email=f"p{n}@example.com")), f"key-{n}")
+        for n in range(401)
+    ]
     results = make_adapter("smartlead", api, http_client).deliver_batch(messages)
     assert [len(r.body["lead_list"]) for r in api.requests] == [400, 1]
     assert len(results) == 401

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import socket
 import warnings
-from typing import Iterator
+from collections.abc import Iterator
 
 import pytest
 
@@ -31,8 +31,15 @@ def smtp_server() -> Iterator[FakeSmtpServer]:
 
 
 def _channel(server: FakeSmtpServer, **overrides) -> SmtpChannel:
-    values = dict(host=server.host, port=server.port, username=USER, password=PASSWORD,
-                  starttls=False, timeout=5.0, domain="mail.acme.example")
+    values = dict(
+        host=server.host,
+        port=server.port,
+        username=USER,
+        password=PASSWORD,
+        starttls=False,
+        timeout=5.0,
+        domain="mail.acme.example",
+    )
     values.update(overrides)
     return SmtpChannel(**values)
 
@@ -60,8 +67,7 @@ def test_send_delivers_the_built_message_with_auth(smtp_server):
 
 def test_follow_up_is_threaded_on_the_wire(smtp_server):
     """A follow-up arrives with In-Reply-To and References set."""
-    thread = {"in_reply_to": "<first@mail.acme.example>",
-              "references": "<first@mail.acme.example>"}
+    thread = {"in_reply_to": "<first@mail.acme.example>", "references": "<first@mail.acme.example>"}
     _channel(smtp_server).deliver(make_message(thread=thread))
     parsed = smtp_server.parsed()
     assert parsed["In-Reply-To"] == "<first@mail.acme.example>"
@@ -103,8 +109,7 @@ def test_connection_refused_is_transient():
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    channel = SmtpChannel(host="127.0.0.1", port=port, starttls=False, timeout=1.0,
-                          domain="acme.example")
+    channel = SmtpChannel(host="127.0.0.1", port=port, starttls=False, timeout=1.0, domain="acme.example")
     with pytest.raises(Transient):
         channel.deliver(make_message())
 
