@@ -21,6 +21,7 @@ from core.errors import NotFound, OutboundError
 from core.timeutil import parse_instant
 from state import repo
 from state.db import session_scope
+from state.ledger import record_cost
 from state.models import Company, Draft, Evidence, LookupCache, OutboxMessage, Prospect
 from tools.channels.base import OutboundMessage, Recipient
 
@@ -116,6 +117,19 @@ def _finish_research(
                         created_at=now,
                     )
                 )
+                record_cost(
+                    session,
+                    workspace=ctx.ws_id,
+                    key=f"{tool['name']}:{company.domain}",
+                    at=now,
+                    kind="research",
+                    provider=tool["name"],
+                    credits=credits,
+                    usd=usd,
+                    run_id=state["run_id"],
+                    prospect_id=state["prospect_id"],
+                    detail={"status": status, "domain": company.domain},
+                )
             known = set(
                 session.exec(
                     select(Evidence.id).where(
@@ -201,6 +215,19 @@ def enrich(state: ProspectState, ctx: AgentContext) -> dict[str, Any]:
                     usd=usd,
                     created_at=now,
                 )
+            )
+            record_cost(
+                session,
+                workspace=ctx.ws_id,
+                key=f"{provider}:{key}",
+                at=now,
+                kind="enrichment",
+                provider=provider,
+                credits=credits,
+                usd=usd,
+                run_id=state["run_id"],
+                prospect_id=state["prospect_id"],
+                detail={"status": status},
             )
         prospect = _prospect(session, state)
         prospect.enrichment_status = status

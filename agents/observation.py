@@ -167,7 +167,7 @@ def usage_counters(
 
 
 def _spend(raw: dict[str, float]) -> dict[str, float]:
-    return {"credits": raw["credits"], "llm_usd": 0.0, "usd": raw["usd"]}
+    return {"credits": raw["credits"], "llm_usd": raw.get("llm_usd", 0.0), "usd": raw["usd"]}
 
 
 def day_start(now: datetime, tz: Any) -> datetime:

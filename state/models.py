@@ -8,18 +8,11 @@ core.timeutil.to_utc). JSON columns are reassigned, never mutated in place.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
-from sqlalchemy import JSON, Column, Index, Text, UniqueConstraint
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy import Column, Index, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-JsonCol = JSON().with_variant(JSONB(), "postgresql")
-
-
-def json_field(default: Any = None) -> Any:
-    factory = (lambda: dict(default or {})) if not isinstance(default, list) else (lambda: [])
-    return Field(default_factory=factory, sa_column=Column(JsonCol, nullable=False))
+from state.columns import JsonCol, json_field  # noqa: F401  (JsonCol is re-exported)
 
 
 class Company(SQLModel, table=True):
@@ -334,3 +327,6 @@ class ChannelState(SQLModel, table=True):
     reason: str = ""
     error_class: str = ""
     changed_at: datetime
+
+
+from state.models_ledger import CostEntry  # noqa: E402,F401  (registers the ledger table)

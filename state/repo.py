@@ -173,12 +173,9 @@ def cached_lookup(session: Session, *, workspace: str, provider: str, key: str) 
 
 
 def spend_since(session: Session, *, workspace: str, since: datetime) -> dict[str, float]:
-    row = session.exec(
-        select(
-            func.coalesce(func.sum(LookupCache.credits), 0.0), func.coalesce(func.sum(LookupCache.usd), 0.0)
-        ).where(LookupCache.workspace == workspace, LookupCache.created_at >= since)
-    ).first()
-    return {"credits": float(row[0]), "usd": float(row[1])} if row else {"credits": 0.0, "usd": 0.0}
+    from state.ledger import spend
+
+    return spend(session, workspace=workspace, since=since).to_dict()
 
 
 def pending_reviews(session: Session, *, workspace: str) -> Sequence[Review]:
@@ -276,24 +273,10 @@ def direct_mail_usd(session: Session, *, workspace: str, since: datetime) -> flo
 
 
 def spend_for_prospect(session: Session, *, workspace: str, prospect_id: str) -> dict[str, float]:
-    """Credits spent on this prospect's own lookups (enrichment), from its decisions' cost."""
-    from state.models import DecisionRecord
+    """Credits and dollars recorded in the cost ledger against this prospect."""
+    from state.ledger import spend
 
-    rows = session.exec(
-        select(DecisionRecord.body).where(
-            DecisionRecord.workspace == workspace,
-            DecisionRecord.prospect_id == prospect_id,
-            DecisionRecord.action == "enrich",
-        )
-    ).all()
-    import json
-
-    credits = usd = 0.0
-    for body in rows:
-        cost = json.loads(body).get("cost") or {}
-        credits += float(cost.get("credits") or 0)
-        usd += float(cost.get("usd") or 0)
-    return {"credits": credits, "usd": usd}
+    return spend(session, workspace=workspace, prospect_id=prospect_id).to_dict()
 
 
 def sends_by_period(
@@ -321,20 +304,11 @@ def sends_by_period(
 def spend_by_period(
     session: Session, *, workspace: str, run_since: datetime, month: datetime
 ) -> dict[str, dict[str, float]]:
-    """Credits and dollars of paid lookups in this run and this month, in one query."""
-    row = session.exec(
-        select(
-            func.coalesce(
-                func.sum(case((LookupCache.created_at >= run_since, LookupCache.credits), else_=0.0)), 0.0
-            ),
-            func.coalesce(
-                func.sum(case((LookupCache.created_at >= run_since, LookupCache.usd), else_=0.0)), 0.0
-            ),
-            func.coalesce(func.sum(LookupCache.credits), 0.0),
-            func.coalesce(func.sum(LookupCache.usd), 0.0),
-        ).where(LookupCache.workspace == workspace, LookupCache.created_at >= min(run_since, month))
-    ).first()
-    run_c, run_u, month_c, month_u = (float(x) for x in row)
-    if run_since < month:  # a run never starts before the month it is in; keep it exact anyway
-        month_c, month_u = spend_since(session, workspace=workspace, since=month).values()
-    return {"run": {"credits": run_c, "usd": run_u}, "month": {"credits": month_c, "usd": month_u}}
+    """Credits, dollars and LLM dollars in the cost ledger in this run (everything stamped at or
+    after the run's instant) and this month."""
+    from state.ledger import spend
+
+    return {
+        "run": spend(session, workspace=workspace, since=run_since).to_dict(),
+        "month": spend(session, workspace=workspace, since=min(run_since, month)).to_dict(),
+    }

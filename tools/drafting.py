@@ -131,11 +131,10 @@ def pick_evidence(evidence: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     by_kind: dict[str, list[Mapping[str, Any]]] = {}
     for e in evidence:
         by_kind.setdefault(e["kind"], []).append(e)
-    newest = lambda items: sorted(
-        items,
-        key=lambda e: (e.get("data") or {}).get("date", ""),  # noqa: E731
-        reverse=True,
-    )
+
+    def newest(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return sorted(items, key=lambda e: (e.get("data") or {}).get("date", ""), reverse=True)
+
     hiring = by_kind.get("hiring", [])
     finance = [e for e in hiring if (e.get("data") or {}).get("finance_role")]
     about = by_kind.get("about", [])
