@@ -3,6 +3,7 @@ each other)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import JSON, Column
@@ -14,5 +15,5 @@ JsonCol = JSON().with_variant(JSONB(), "postgresql")
 
 def json_field(default: Any = None) -> Any:
     """A JSON column (JSONB on PostgreSQL) holding a dict, or a list when `default` is a list."""
-    factory = (lambda: dict(default or {})) if not isinstance(default, list) else (lambda: [])
+    factory: Callable[[], Any] = list if isinstance(default, list) else (lambda: dict(default or {}))
     return Field(default_factory=factory, sa_column=Column(JsonCol, nullable=False))
