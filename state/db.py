@@ -7,9 +7,10 @@ The schema is created and changed only by the Alembic migrations in `migrations/
 
 from __future__ import annotations
 
+import os
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from functools import lru_cache
 from pathlib import Path
 
 from sqlalchemy import event
@@ -17,6 +18,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, create_engine
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
+WRITE_OPTION = "outbound_write"
 
 
 def make_engine(url: str) -> Engine:
@@ -36,10 +38,13 @@ def make_engine(url: str) -> Engine:
             cur.close()
 
         @event.listens_for(engine, "begin")
-        def _begin_immediate(conn):  # noqa: ANN001
-            # Take the write lock at BEGIN so read-then-write transactions (the hash
-            # chain head) cannot interleave between processes.
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        def _begin(conn):  # noqa: ANN001
+            # A write transaction (session_scope) takes the write lock at BEGIN so
+            # read-then-write transactions (the hash chain head, counters) cannot interleave
+            # between processes; a read (a plain Session) takes no lock at all, so readers
+            # never hold writers up.
+            write = conn.get_execution_options().get(WRITE_OPTION, False)
+            conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
 
         _disable_pysqlite_autobegin(engine)
         return engine
@@ -64,18 +69,36 @@ def migrate(engine: Engine) -> None:
         command.upgrade(cfg, "head")
 
 
-@lru_cache(maxsize=16)
+_ENGINES: dict[str, Engine] = {}
+_ENGINES_LOCK = threading.Lock()
+
+
 def engine_for(url: str) -> Engine:
     """One migrated engine per database URL per process."""
-    engine = make_engine(url)
-    migrate(engine)
-    return engine
+    with _ENGINES_LOCK:
+        engine = _ENGINES.get(url)
+        if engine is None:
+            engine = make_engine(url)
+            migrate(engine)
+            _ENGINES[url] = engine
+        return engine
+
+
+def _forget_inherited_connections() -> None:
+    """In a forked worker, drop the parent's pooled connections without closing them (they
+    still belong to the parent), so the worker opens its own and never shares a socket."""
+    for engine in _ENGINES.values():
+        engine.dispose(close=False)
+
+
+os.register_at_fork(after_in_child=_forget_inherited_connections)
 
 
 @contextmanager
 def session_scope(engine: Engine) -> Iterator[Session]:
-    """A session whose transaction commits on success and rolls back on error."""
-    with Session(engine, expire_on_commit=False) as session:
+    """A write transaction: commits on success and rolls back on error. On SQLite it holds
+    the write lock from BEGIN (see make_engine); a plain `Session(engine)` is for reads."""
+    with Session(engine.execution_options(**{WRITE_OPTION: True}), expire_on_commit=False) as session:
         try:
             yield session
             session.commit()
