@@ -5,7 +5,8 @@ Adapters raise the typed errors of `core.errors` (Transient, PermanentFailure,
 ProviderConfigError, InvalidInput, QuotaExceeded, NotFound) so the outbox can classify
 failures; they never decide policy. The idempotency key is passed to providers that
 accept one; `idempotent_by_key` says whether calling `deliver` again with the same key
-after a crash is harmless (the outbox reconciles a crashed send accordingly).
+after a crash or an unknown outcome is harmless (the outbox reconciles a crashed or
+unknown send accordingly; see ``repeatable``).
 """
 
 from __future__ import annotations
@@ -62,6 +63,8 @@ class DeliveryResult:
     already_delivered: bool = False  # the provider/outbox already had this key
     cost_usd: float = 0.0
     detail: Mapping[str, Any] = field(default_factory=dict)
+    # Every provider call made for this delivery and its outcome (set by the retry loop).
+    attempts: tuple[Mapping[str, Any], ...] = ()
 
 
 @runtime_checkable
@@ -81,3 +84,14 @@ class Channel(Protocol):
         """Whether a message with this key was already delivered (for reconciling a
         crash between 'sending' and 'sent'); None when unknown or not delivered."""
         ...
+
+
+def repeatable(channel: Channel, message: OutboundMessage) -> bool:
+    """Whether calling ``channel.deliver(message)`` again, with the same key, after an
+    unknown outcome reaches the recipient at most once. A channel may decide per message
+    (a ``repeatable(message)`` method: e.g. re-adding a lead to a campaign is harmless,
+    a direct message is not); otherwise its ``idempotent_by_key`` decides."""
+    decide = getattr(channel, "repeatable", None)
+    if callable(decide):
+        return bool(decide(message))
+    return bool(getattr(channel, "idempotent_by_key", False))
