@@ -15,7 +15,6 @@ from typing import Any
 import httpx
 import pytest
 from sqlmodel import Session, select
-from typer.testing import CliRunner
 
 from agents.context import build_context
 from agents.delivery import deliver, reconcile_unknown, resolve_unknown
