@@ -593,7 +593,8 @@ def _pause(
 
 
 def channel_states(engine: Engine, *, workspace: str, channels: Sequence[str]) -> list[dict[str, Any]]:
-    """Each channel's pause state and how many sends wait on it."""
+    """Each channel's pause state, how many sends wait on it and how many have an unknown
+    outcome (the provider may have acted; see `outbox reconcile`)."""
     out = []
     with Session(engine) as session:
         for name in channels:
@@ -607,10 +608,20 @@ def channel_states(engine: Engine, *, workspace: str, channels: Sequence[str]) -
                     )
                 ).all()
             )
+            unknown = len(
+                session.exec(
+                    select(OutboxMessage.id).where(
+                        OutboxMessage.workspace == workspace,
+                        OutboxMessage.channel == name,
+                        OutboxMessage.status == UNKNOWN_STATUS,
+                    )
+                ).all()
+            )
             out.append(
                 {
                     "channel": name,
                     "paused": bool(st and st.paused),
+                    "unknown": unknown,
                     "reason": st.reason if st else "",
                     "error_class": st.error_class if st else "",
                     "changed_at": iso(st.changed_at) if st else None,

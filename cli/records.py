@@ -7,7 +7,17 @@ from pathlib import Path
 import typer
 from sqlmodel import Session
 
-from cli.common import JsonOpt, WorkspaceOpt, console, emit_json, handle_errors, table, workspace
+from cli.common import (
+    JsonOpt,
+    NowOpt,
+    WorkspaceOpt,
+    console,
+    emit_json,
+    handle_errors,
+    now_from,
+    table,
+    workspace,
+)
 from core.errors import InputError
 from core.timeutil import iso
 from state import repo
@@ -165,10 +175,12 @@ def prospects_show(
 @handle_errors
 def outbox_list(
     workspace_dir: str = WorkspaceOpt,
-    status: str | None = typer.Option(None, "--status", help="pending | sending | sent | failed"),
+    status: str | None = typer.Option(
+        None, "--status", help="pending | sending | sent | failed | unknown (the provider may have acted)"
+    ),
     as_json: bool = JsonOpt,
 ) -> None:
-    """Outbox rows: one per (prospect, step, channel), with delivery status."""
+    """Outbox rows: one per (prospect, step, channel), with delivery status and provider calls."""
     ws = workspace(workspace_dir)
     with Session(engine_for(ws.database_url)) as s:
         data = [
@@ -186,6 +198,8 @@ def outbox_list(
                 "error_class": o.error_class,
                 "error": o.error,
                 "path": o.payload.get("path", ""),
+                "provider_calls": int(o.payload.get("provider_calls") or 0),
+                "unconfirmed": bool(o.payload.get("unconfirmed")),
             }
             for o in repo.outbox_list(s, workspace=ws.id, status=status)
         ]
@@ -195,20 +209,113 @@ def outbox_list(
     console.print(
         table(
             f"outbox ({len(data)})",
-            ["prospect", "step", "channel", "status", "sent at", "file / error"],
+            ["prospect", "step", "channel", "status", "calls", "sent at", "file / error", "key"],
             [
                 [
                     d["prospect_id"],
                     d["step_id"],
                     d["channel"],
-                    d["status"],
+                    _status_cell(d),
+                    d["provider_calls"],
                     d["sent_at"],
                     d["path"] or d["error"],
+                    d["idempotency_key"] if d["status"] == "unknown" else "",
                 ]
                 for d in data
             ],
         )
     )
+    unknown = sum(1 for d in data if d["status"] == "unknown")
+    if unknown:
+        console.print(
+            f"[yellow]{unknown} send(s) with an unknown outcome[/]: the provider may have acted. "
+            "Run `outbox reconcile`, or settle each with `outbox resolve KEY --sent|--not-sent`."
+        )
+
+
+def _status_cell(d: dict) -> str:
+    if d["status"] == "unknown":
+        return "[bold yellow]unknown[/]"
+    if d["status"] == "sent" and d["unconfirmed"]:
+        return "sent (unconfirmed)"
+    return d["status"]
+
+
+@outbox_app.command("reconcile")
+@handle_errors
+def outbox_reconcile(
+    workspace_dir: str = WorkspaceOpt, now: str | None = NowOpt, as_json: bool = JsonOpt
+) -> None:
+    """Ask each provider about the sends whose outcome is unknown; confirmed ones become sent.
+    The others stay unknown with their operator task (exit 1 while any remain)."""
+    import os
+
+    from agents.context import build_channels
+    from agents.delivery import reconcile_unknown
+
+    ws = workspace(workspace_dir)
+    channels = build_channels(ws, env=os.environ)
+    result = reconcile_unknown(
+        engine_for(ws.database_url), workspace=ws.id, channels=channels, now=now_from(now)
+    )
+    if as_json:
+        emit_json(result)
+    else:
+        console.print(
+            table(
+                f"unknown sends ({len(result)})",
+                ["key", "channel", "now", "provider id / why not"],
+                [
+                    [
+                        r["idempotency_key"],
+                        r["channel"],
+                        r["status"],
+                        r.get("provider_message_id") or r.get("problem", ""),
+                    ]
+                    for r in result
+                ],
+            )
+        )
+    if any(r["status"] == "unknown" for r in result):
+        raise typer.Exit(1)
+
+
+@outbox_app.command("resolve")
+@handle_errors
+def outbox_resolve(
+    key: str = typer.Argument(..., help="The idempotency key of an outbox row in status 'unknown'."),
+    sent: bool = typer.Option(
+        ...,
+        "--sent/--not-sent",
+        help="--sent: it reached the recipient; --not-sent: send it once on the next run.",
+    ),
+    actor: str | None = typer.Option(
+        None, "--as", help="Who settles it (recorded in the decision log); defaults to cli:<login>."
+    ),
+    workspace_dir: str = WorkspaceOpt,
+    now: str | None = NowOpt,
+    as_json: bool = JsonOpt,
+) -> None:
+    """Settle one send whose outcome is unknown, after checking with the provider."""
+    import getpass
+
+    from agents.delivery import resolve_unknown
+
+    ws = workspace(workspace_dir)
+    result = resolve_unknown(
+        engine_for(ws.database_url),
+        workspace=ws.id,
+        key=key,
+        delivered=sent,
+        actor=actor or f"cli:{getpass.getuser()}",
+        now=now_from(now),
+    )
+    if as_json:
+        emit_json(result)
+    elif result["status"] == "sent":
+        console.print(f"{key}: recorded as sent (unconfirmed by the provider); it is never sent again.")
+    else:
+        console.print(f"{key}: back to pending; the next run sends it once.")
 
 
 @audit_app.command("verify")

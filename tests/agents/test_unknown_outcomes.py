@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 import pytest
 from sqlmodel import Session, select
+from typer.testing import CliRunner
 
 from agents.context import build_context
 from agents.delivery import deliver, reconcile_unknown, resolve_unknown
@@ -313,3 +314,38 @@ def test_an_operator_settles_unknown_rows_once(ready_ws):
     assert [d["actor"] for d in _decisions(ready_ws, "send_resolved")] == ["ops@x", "ops@x"]
     with pytest.raises(InputError, match="not 'unknown'"):
         resolve_unknown(engine, workspace=ready_ws.id, key=went_out, delivered=False, actor="ops@x", now=NOW)
+
+
+def test_the_cli_shows_reconciles_and_resolves_unknown_sends(ready_ws):
+    """`outbox list` and `channels list` show unknown sends; `outbox reconcile` confirms the
+    one the file outbox holds (exit 1 while one remains); `outbox resolve` settles the other."""
+    from run import app
+
+    in_outbox, lost = _unknown_rows(ready_ws, 2)
+    folder = ready_ws.outbox_dir / "email"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"2026-11-23__{in_outbox[:16]}.eml").write_text("Subject: hi\n\nhello\n", encoding="utf-8")
+    runner, ws = CliRunner(), str(ready_ws.root)
+
+    listed = json.loads(
+        runner.invoke(app, ["outbox", "list", "-w", ws, "--status", "unknown", "--json"]).stdout
+    )
+    assert sorted(r["idempotency_key"] for r in listed) == sorted([in_outbox, lost])
+    channels = json.loads(runner.invoke(app, ["channels", "list", "-w", ws, "--json"]).stdout)
+    assert {c["channel"]: c["unknown"] for c in channels}["email"] == 2
+    table = runner.invoke(app, ["outbox", "list", "-w", ws])
+    assert "unknown outcome" in table.stdout and table.exit_code == 0
+
+    reconciled = runner.invoke(app, ["outbox", "reconcile", "-w", ws, "--now", NOW.isoformat(), "--json"])
+    assert reconciled.exit_code == 1
+    assert {r["idempotency_key"]: r["status"] for r in json.loads(reconciled.stdout)} == {
+        in_outbox: "sent",
+        lost: "unknown",
+    }
+    resolved = runner.invoke(
+        app, ["outbox", "resolve", lost, "--not-sent", "--as", "ops", "-w", ws, "--json"]
+    )
+    assert json.loads(resolved.stdout)["status"] == "pending"
+    again = runner.invoke(app, ["outbox", "resolve", lost, "--sent", "-w", ws])
+    assert again.exit_code == 2 and "not 'unknown'" in again.stderr
+    assert runner.invoke(app, ["outbox", "reconcile", "-w", ws, "--json"]).exit_code == 0
