@@ -25,7 +25,9 @@ from state.db import engine_for
 
 prospects_app = typer.Typer(help="List and inspect prospects.", no_args_is_help=True)
 outbox_app = typer.Typer(help="What was sent (or is waiting to be).", no_args_is_help=True)
-audit_app = typer.Typer(help="Verify the hash-chained decision log.", no_args_is_help=True)
+audit_app = typer.Typer(
+    help="Verify the hash-chained decision log and anchor it outside the database.", no_args_is_help=True
+)
 
 PROSPECT_FIELDS = (
     "id",
@@ -320,23 +322,112 @@ def outbox_resolve(
 
 @audit_app.command("verify")
 @handle_errors
-def audit_verify(workspace_dir: str = WorkspaceOpt, as_json: bool = JsonOpt) -> None:
+def audit_verify(
+    workspace_dir: str = WorkspaceOpt,
+    anchor: Path | None = typer.Option(
+        None,
+        "--anchor",
+        help="A JSONL file of signed anchors (from `audit anchor`): also check that the chain still "
+        "holds every anchored head (detects truncation, a replaced tail, a rewritten chain).",
+    ),
+    public_key: Path | None = typer.Option(
+        None, "--public-key", help="The anchors' public key (PEM); default: the one beside the anchor file."
+    ),
+    as_json: bool = JsonOpt,
+) -> None:
     """Recompute the hash chain; name the first broken record. Exit 1 when broken."""
     from state.decision_log import verify
 
     ws = workspace(workspace_dir)
-    result = verify(engine_for(ws.database_url), ws.id)
-    if as_json:
-        emit_json(result.to_dict())
-    elif result.ok:
-        console.print(f"[green]chain intact[/]: {result.records} records, head seq {result.head_seq}")
+    engine = engine_for(ws.database_url)
+    if anchor is not None:
+        from agents.audit import verify_with_anchors
+
+        result = verify_with_anchors(engine, ws.id, anchor, public_key_file=public_key)
     else:
-        console.print(
-            f"[bold red]chain broken[/] at seq {result.first_broken_seq} "
-            f"(record {result.first_broken_id}): {result.problem}"
-        )
-    if not result.ok:
+        result = verify(engine, ws.id).to_dict()
+    if as_json:
+        emit_json(result)
+    elif result["ok"]:
+        console.print(f"[green]chain intact[/]: {result['records']} records, head seq {result['head_seq']}")
+        if anchor is not None and result.get("newest_anchor"):
+            newest = result["newest_anchor"]
+            console.print(
+                f"matches {result['anchors']} anchor(s); newest at seq {newest['seq']} ({newest['at']}); "
+                f"{result['unanchored_records']} record(s) after it are not anchored yet"
+            )
+    else:
+        console.print(f"[bold red]chain broken[/] at seq {result['first_broken_seq']}:")
+        for problem in result.get("problems") or [result["problem"]]:
+            console.print(f"  - {problem}")
+    if not result["ok"]:
         raise typer.Exit(1)
+
+
+@audit_app.command("anchor")
+@handle_errors
+def audit_anchor(
+    workspace_dir: str = WorkspaceOpt,
+    out: Path | None = typer.Option(
+        None, "--out", help="Anchor file to append to; default: [audit] anchor_file of the workspace."
+    ),
+    slack: bool = typer.Option(
+        False, "--slack", help="Also post the anchor to the workspace's Slack channel."
+    ),
+    now: str | None = NowOpt,
+    as_json: bool = JsonOpt,
+) -> None:
+    """Sign the decision log's head (workspace, seq, hash, time) with the anchor key and
+    append it to the anchor file (and Slack). Keep that file away from the database."""
+    from agents.audit import write_anchor
+
+    ws = workspace(workspace_dir)
+    client = None
+    if slack:
+        from service.sites import default_slack_client
+
+        client = default_slack_client(ws)
+        if client is None:
+            raise typer.BadParameter(
+                "Slack is not set up for this workspace (bot token env var and [slack] channel)",
+                param_hint="--slack",
+            )
+    result = write_anchor(ws, engine_for(ws.database_url), now=now_from(now), out=out, slack_client=client)
+    if as_json:
+        emit_json(result)
+        return
+    console.print(
+        f"anchored {ws.id} at seq {result['seq']} (head {result['hash'][:16]}…) in {result['file']}"
+        + (f"; posted to Slack {result['slack']['channel']}" if "slack" in result else "")
+    )
+    if "slack_error" in result:
+        console.print(f"[yellow]Slack post failed[/]: {result['slack_error']} (the file anchor is written)")
+
+
+@audit_app.command("keygen")
+@handle_errors
+def audit_keygen(
+    workspace_dir: str = WorkspaceOpt,
+    key_file: Path | None = typer.Option(
+        None,
+        "--key-file",
+        help="Where to write the private key (mode 0600, never overwritten); default: [audit] "
+        "anchor_key_file, else ~/.config/outbound-agent/anchor-<workspace>.key.",
+    ),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Create the Ed25519 key that signs anchors (outside the database) and its public key."""
+    from agents.audit import generate_key
+
+    ws = workspace(workspace_dir)
+    result = generate_key(ws, path=key_file)
+    if as_json:
+        emit_json(result)
+        return
+    console.print(f"private key: {result['key_file']} (mode 0600; back it up, never commit it)")
+    console.print(f"public key:  {result['public_key_file']} (key id {result['key_id']})")
+    if key_file is not None:
+        console.print(f'Add to workspace.toml:\n[audit]\nanchor_key_file = "{result["key_file"]}"')
 
 
 @handle_errors

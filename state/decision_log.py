@@ -166,5 +166,20 @@ def _check(rec: DecisionRecord, prev: str, expected_seq: int) -> str:
     return ""
 
 
+def record_at(engine: Engine, workspace: str, seq: int) -> DecisionRecord | None:
+    """The record at ``seq`` in the workspace's chain, or None."""
+    with Session(engine) as session:
+        return session.exec(
+            select(DecisionRecord).where(DecisionRecord.workspace == workspace, DecisionRecord.seq == seq)
+        ).first()
+
+
+def head(engine: Engine, workspace: str) -> tuple[int, str]:
+    """The chain head (seq, hash) as the database states it; (0, GENESIS) when empty."""
+    with Session(engine) as session:
+        row = session.get(ChainHead, workspace)
+    return (row.seq, row.hash) if row is not None else (0, GENESIS)
+
+
 def load_body(rec: DecisionRecord) -> dict[str, Any]:
     return {**json.loads(rec.body), "hash": rec.hash}
