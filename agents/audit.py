@@ -216,8 +216,8 @@ def make_anchor(engine: Engine, workspace: str, key: Ed25519PrivateKey, *, now: 
         workspace=workspace,
         seq=seq,
         hash=digest,
-        at=iso(to_utc(now)),
-        head_at=iso(to_utc(rec.at)) if rec is not None else "",
+        at=iso(to_utc(now)) or "",
+        head_at=(iso(to_utc(rec.at)) or "") if rec is not None else "",
         key_id=key_id(key.public_key()),
     )
     signature = key.sign(canonical_json(unsigned.signed_part()).encode("utf-8"))

@@ -35,7 +35,7 @@ from typing import Any
 import structlog
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from agents.context import DEFAULT_MAX_DELIVERY_ATTEMPTS, AgentContext
 from agents.records import append, record
@@ -555,6 +555,8 @@ def _record_failure(
 def _mark_prospect(session: Session, prospect_id: str, channel: str) -> None:
     """A bounced address or an invalid profile is never used again."""
     p = session.get(Prospect, prospect_id)
+    if p is None:
+        return
     if channel == "email":
         p.email_status = "invalid"
     elif channel == "linkedin" and p.linkedin_url:
@@ -604,7 +606,7 @@ def channel_states(engine: Engine, *, workspace: str, channels: Sequence[str]) -
                     select(OutboxMessage.id).where(
                         OutboxMessage.workspace == workspace,
                         OutboxMessage.channel == name,
-                        OutboxMessage.status.in_(("pending", "sending")),
+                        col(OutboxMessage.status).in_(("pending", "sending")),
                     )
                 ).all()
             )
@@ -645,7 +647,7 @@ def resume_channel(engine: Engine, *, workspace: str, channel: str, now: datetim
                 Task.workspace == workspace,
                 Task.kind == "channel_paused",
                 Task.status == "open",
-                Task.dedupe_key.startswith(f"channel_paused:{channel}:", autoescape=True),
+                col(Task.dedupe_key).startswith(f"channel_paused:{channel}:", autoescape=True),
             )
         ).all():
             task.status = "done"
@@ -665,7 +667,7 @@ def _operator_state(row: OutboxMessage, now: datetime, run_id: str) -> ProspectS
         prospect_id=row.prospect_id,
         thread_id=thread_id(row.workspace, row.prospect_id),
         run_id=run_id,
-        now=iso(now),
+        now=iso(now) or "",
     )
 
 
@@ -701,7 +703,7 @@ def reconcile_unknown(
         keys = session.exec(
             select(OutboxMessage.idempotency_key, OutboxMessage.channel)
             .where(OutboxMessage.workspace == workspace, OutboxMessage.status == UNKNOWN_STATUS)
-            .order_by(OutboxMessage.id)
+            .order_by(col(OutboxMessage.id))
         ).all()
     out = []
     for key, channel_name in keys:

@@ -69,12 +69,18 @@ class DeliveryResult:
 
 @runtime_checkable
 class Channel(Protocol):
-    name: str  # provider name, e.g. "file", "smtp", "instantly", "heyreach", "sendoso"
-    # True when delivering the same idempotency key twice is known to reach the recipient
-    # at most once (the provider or outbox deduplicates by key, lead or campaign). The
-    # outbox re-delivers a row left in "sending" by a crash only when this is True;
-    # otherwise it does not send again and asks the operator to check.
-    idempotent_by_key: bool
+    @property
+    def name(self) -> str:
+        """The provider name, e.g. "file", "smtp", "instantly", "heyreach", "sendoso"."""
+        ...
+
+    @property
+    def idempotent_by_key(self) -> bool:
+        """True when delivering the same idempotency key twice is known to reach the
+        recipient at most once (the provider or outbox deduplicates by key, lead or
+        campaign). The outbox re-delivers a row left in "sending" by a crash only when this
+        is True; otherwise it does not send again and asks the operator to check."""
+        ...
 
     def deliver(self, message: OutboundMessage) -> DeliveryResult:
         """Send once. Raise a core.errors.ProviderError subclass on failure."""

@@ -94,24 +94,28 @@ def classify_smtp_error(exc: Exception) -> ProviderError:
     raise TypeError(f"not an SMTP failure: {type(exc).__name__}")
 
 
-def _flatten(mail: EmailMessage) -> bytes:
-    """The message bytes as ``smtplib.SMTP.send_message`` would send them (CRLF, 8-bit
-    clean headers with SMTPUTF8 when an address is not ASCII)."""
+def _international(*addresses: str) -> bool:
+    return not "".join(addresses).isascii()
+
+
+def _flatten(mail: EmailMessage, *, international: bool) -> bytes:
+    """The message bytes exactly as ``smtplib.SMTP.send_message`` sends them (CRLF line
+    ends; raw UTF-8 headers only for an address that needs SMTPUTF8)."""
     buffer = io.BytesIO()
-    BytesGenerator(buffer, policy=mail.policy.clone(utf8=True)).flatten(mail, linesep="\r\n")
+    policy = mail.policy.clone(utf8=True) if international else mail.policy  # type: ignore[call-arg]
+    BytesGenerator(buffer, policy=policy).flatten(mail, linesep="\r\n")
     return buffer.getvalue()
 
 
 def _envelope(smtp: smtplib.SMTP, sender: str, recipient: str, content: bytes) -> None:
     """MAIL FROM and RCPT TO for one recipient; raise the smtplib error for a refusal."""
     options: list[str] = []
-    if smtp.does_esmtp:
-        if smtp.has_extn("size"):
-            options.append(f"size={len(content)}")
-        if smtp.has_extn("8bitmime"):
-            options.append("BODY=8BITMIME")
-        if smtp.has_extn("smtputf8") and not (sender + recipient).isascii():
-            options.append("SMTPUTF8")
+    if smtp.does_esmtp and smtp.has_extn("size"):
+        options.append(f"size={len(content)}")
+    if _international(sender, recipient):
+        if not smtp.has_extn("smtputf8"):
+            raise smtplib.SMTPNotSupportedError("the server does not support SMTPUTF8")
+        options += ["SMTPUTF8", "BODY=8BITMIME"]
     code, reply = smtp.mail(sender, options)
     if code != 250:
         _reset(smtp, code)
@@ -181,7 +185,9 @@ class SmtpChannel:
                 smtp.ehlo()
             if self.username:
                 smtp.login(self.username, self.password)
-            content = _flatten(mail)
+            content = _flatten(
+                mail, international=_international(message.sender.email, message.recipient.email)
+            )
             _envelope(smtp, message.sender.email, message.recipient.email, content)
             content_sent = True  # from here the server may have queued the message
             code, reply = smtp.data(content)
