@@ -188,7 +188,9 @@ def _calls(source: DeliveryResult | ProviderError) -> list[dict[str, Any]]:
 
 
 def _count_calls(row: OutboxMessage, calls: list[dict[str, Any]]) -> None:
-    row.payload = {**row.payload, "provider_calls": int(row.payload.get("provider_calls") or 0) + len(calls)}
+    """Add the calls that reached the provider (a refusal by the open breaker did not)."""
+    made = sum(1 for c in calls if c.get("outcome") != "circuit_open")
+    row.payload = {**row.payload, "provider_calls": int(row.payload.get("provider_calls") or 0) + made}
 
 
 def _unknown(
@@ -249,8 +251,9 @@ def _recheck_unknown(
             now=now,
             title=f"Did {message.channel} step {message.step_id} reach "
             f"{message.recipient.name or state['prospect_id']}?",
-            body=f"{provider} may have acted on this send but gave no answer, and it cannot be "
-            f"asked or repeated safely. Check the provider for idempotency key {key}, then run "
+            body=f"{provider} may have acted on this send but gave no answer; it does not confirm "
+            f"it by key and cannot repeat it safely, so it was not sent again. Check the provider "
+            f"(sent items, the recipient's activity) for idempotency key {key}, then run "
             f"`run.py outbox resolve {key} --sent` (it went out) or `--not-sent` (send it once more).",
         )
     reason = f"{message.channel} send outcome unknown; waiting for the provider or an operator" + (

@@ -349,3 +349,46 @@ def test_the_cli_shows_reconciles_and_resolves_unknown_sends(ready_ws):
     again = runner.invoke(app, ["outbox", "resolve", lost, "--sent", "-w", ws])
     assert again.exit_code == 2 and "not 'unknown'" in again.stderr
     assert runner.invoke(app, ["outbox", "reconcile", "-w", ws, "--json"]).exit_code == 0
+
+
+@pytest.mark.slow
+def test_daily_runs_with_faults_after_processing_never_act_twice(ready_ws, http_client, monkeypatch):
+    """Two daily runs of the demo over SMTP and HeyReach, each failing 20% of requests after
+    the provider acted: every Message-ID arrives once, no LinkedIn message or invitation is
+    acted on twice, and every unknown outcome is an unknown row with its operator task."""
+    from agents.runner import run_daily
+    from tests.agents.test_delivery import (
+        HEYREACH_ENV,
+        HEYREACH_KEY,
+        SMTP_ENV,
+        SMTP_PASSWORD,
+        SMTP_USER,
+        context,
+        wire,
+    )
+
+    monkeypatch.setenv(SMTP_ENV, SMTP_PASSWORD)
+    monkeypatch.setenv(HEYREACH_ENV, HEYREACH_KEY)
+    smtp_faults = AfterProcessingFaults(0.2, ("drop",), seed=1)
+    api_faults = AfterProcessingFaults(0.2, ("500", "reset"), seed=2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with (
+            FakeSmtpServer(users={SMTP_USER: SMTP_PASSWORD}, faults=smtp_faults) as smtp,
+            FakeVendorApi("heyreach", secret=HEYREACH_KEY, faults=api_faults) as heyreach,
+        ):
+            ws = wire(ready_ws, smtp, heyreach)
+            for now in ("2026-11-23T15:00:00Z", "2026-11-23T17:00:00Z", "2026-11-26T15:00:00Z"):
+                run_daily(ws, now=at(now), context=context(ws, http_client))
+            message_ids = Counter(smtp.parsed(i)["Message-ID"] for i in range(len(smtp.messages)))
+            acted = Counter((a["kind"], a["target"]) for a in heyreach.actions)
+    assert smtp_faults.injected and api_faults.injected
+    assert max(message_ids.values()) == 1 and max(acted.values()) == 1
+    rows = _rows(ws)
+    unknown = {r.idempotency_key for r in rows if r.status == "unknown"}
+    assert len(unknown) >= len(smtp_faults.injected)  # each SMTP drop is an unknown row
+    sent_email = [r for r in rows if r.channel == "email" and r.status == "sent"]
+    assert len(sent_email) + len([r for r in rows if r.channel == "email" and r.status == "unknown"]) == len(
+        message_ids
+    )
+    assert {t.dedupe_key for t in _tasks(ws)} == {f"delivery_unknown:{k}" for k in unknown}
