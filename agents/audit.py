@@ -94,6 +94,19 @@ def generate_key(ws: Workspace, *, path: Path | None = None) -> dict[str, str]:
     """Create a new Ed25519 key file (mode 0600, never overwritten) and write its public
     key beside the anchor file."""
     target = path or key_path(ws)
+    public = public_key_path(anchor_path(ws))
+    if target.exists():
+        raise ConfigError(
+            "a key file already exists here; it is never overwritten",
+            file=str(target),
+            next_step="Keep using it, or move it away first if you really mean to replace the key.",
+        )
+    if public.exists():
+        raise ConfigError(
+            "a public key is already kept beside the anchor file; its anchors would no longer verify",
+            file=str(public),
+            next_step="Keep the existing key, or point the audit.anchor_file setting at a new file for a new key.",
+        )
     target.parent.mkdir(parents=True, exist_ok=True)
     private = Ed25519PrivateKey.generate()
     pem = private.private_bytes(
@@ -109,7 +122,6 @@ def generate_key(ws: Workspace, *, path: Path | None = None) -> dict[str, str]:
         ) from None
     with os.fdopen(fd, "wb") as fh:
         fh.write(pem)
-    public = public_key_path(anchor_path(ws))
     public.parent.mkdir(parents=True, exist_ok=True)
     public.write_bytes(_public_pem(private.public_key()))
     return {"key_file": str(target), "public_key_file": str(public), "key_id": key_id(private.public_key())}
@@ -133,7 +145,7 @@ def load_private_key(ws: Workspace) -> Ed25519PrivateKey:
         raise ConfigError(
             "no anchor signing key",
             file=str(path),
-            next_step="Run `run.py audit keygen -w WORKSPACE` and set [audit] anchor_key_file if you moved it.",
+            next_step="Run `run.py audit keygen -w WORKSPACE` (and set audit.anchor_key_file if you moved the key).",
         )
     mode = stat.S_IMODE(path.stat().st_mode)
     if os.name == "posix" and mode & 0o077:

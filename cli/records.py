@@ -369,7 +369,7 @@ def audit_verify(
 def audit_anchor(
     workspace_dir: str = WorkspaceOpt,
     out: Path | None = typer.Option(
-        None, "--out", help="Anchor file to append to; default: [audit] anchor_file of the workspace."
+        None, "--out", help="Anchor file to append to; default: the workspace's audit.anchor_file setting."
     ),
     slack: bool = typer.Option(
         False, "--slack", help="Also post the anchor to the workspace's Slack channel."
@@ -389,7 +389,7 @@ def audit_anchor(
         client = default_slack_client(ws)
         if client is None:
             raise typer.BadParameter(
-                "Slack is not set up for this workspace (bot token env var and [slack] channel)",
+                "Slack is not set up for this workspace (bot token env var and slack.channel)",
                 param_hint="--slack",
             )
     result = write_anchor(ws, engine_for(ws.database_url), now=now_from(now), out=out, slack_client=client)
@@ -411,8 +411,8 @@ def audit_keygen(
     key_file: Path | None = typer.Option(
         None,
         "--key-file",
-        help="Where to write the private key (mode 0600, never overwritten); default: [audit] "
-        "anchor_key_file, else ~/.config/outbound-agent/anchor-<workspace>.key.",
+        help="Where to write the private key (mode 0600, never overwritten); default: the "
+        "audit.anchor_key_file setting, else ~/.config/outbound-agent/anchor-WORKSPACE.key.",
     ),
     as_json: bool = JsonOpt,
 ) -> None:
@@ -427,7 +427,9 @@ def audit_keygen(
     console.print(f"private key: {result['key_file']} (mode 0600; back it up, never commit it)")
     console.print(f"public key:  {result['public_key_file']} (key id {result['key_id']})")
     if key_file is not None:
-        console.print(f'Add to workspace.toml:\n[audit]\nanchor_key_file = "{result["key_file"]}"')
+        console.print(
+            f'Add to workspace.toml:\n[audit]\nanchor_key_file = "{result["key_file"]}"', markup=False
+        )
 
 
 @handle_errors

@@ -170,6 +170,9 @@ def test_the_cli_keygen_anchor_and_verify(ready_ws, tmp_path: Path, monkeypatch)
     assert stat.S_IMODE(os.stat(made["key_file"]).st_mode) == 0o600
     again = runner.invoke(app, ["audit", "keygen", "-w", ws])
     assert again.exit_code == 2 and "never overwritten" in again.stderr
+    elsewhere = runner.invoke(app, ["audit", "keygen", "-w", ws, "--key-file", str(tmp_path / "k2.pem")])
+    assert elsewhere.exit_code == 2 and "would no longer verify" in elsewhere.stderr
+    assert not (tmp_path / "k2.pem").exists()
 
     anchored = runner.invoke(app, ["audit", "anchor", "-w", ws, *now, "--json"])
     assert anchored.exit_code == 0, anchored.output
