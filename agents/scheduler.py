@@ -266,3 +266,14 @@ class ServiceScheduler:
             self._aps = None
         self._pool.shutdown(wait=wait)
         self.leader.release()
+
+
+ANCHOR_EVERY = timedelta(days=1)
+
+
+def schedule_anchors(scheduler: ServiceScheduler, jobs: dict[str, JobFn]) -> None:
+    """Anchor each workspace's decision log once a day (first at start-up). Not under the
+    workspace's run lock: the head is consistent at any moment (appends are transactional),
+    and a skipped anchor would wait a whole day."""
+    for ws_id, fn in jobs.items():
+        scheduler.every(f"anchor:{ws_id}", ANCHOR_EVERY, fn)

@@ -30,7 +30,8 @@ def _provider(ws, name: str) -> str:  # noqa: ANN001
 @channels_app.command("list")
 @handle_errors
 def channels_list(workspace_dir: str = WorkspaceOpt, as_json: bool = JsonOpt) -> None:
-    """Each channel with its provider, whether it is paused (and why) and the sends waiting."""
+    """Each channel with its provider, whether it is paused (and why), the sends waiting and
+    the sends whose outcome is unknown (see `outbox reconcile`)."""
     from agents.delivery import channel_states
 
     ws = workspace(workspace_dir)
@@ -43,7 +44,7 @@ def channels_list(workspace_dir: str = WorkspaceOpt, as_json: bool = JsonOpt) ->
     console.print(
         table(
             "channels",
-            ["channel", "provider", "state", "since", "waiting", "reason"],
+            ["channel", "provider", "state", "since", "waiting", "unknown", "reason"],
             [
                 [
                     r["channel"],
@@ -51,6 +52,7 @@ def channels_list(workspace_dir: str = WorkspaceOpt, as_json: bool = JsonOpt) ->
                     "paused" if r["paused"] else "active",
                     r["changed_at"],
                     r["waiting"],
+                    r["unknown"],
                     r["reason"],
                 ]
                 for r in rows

@@ -7,7 +7,17 @@ from pathlib import Path
 import typer
 from sqlmodel import Session
 
-from cli.common import JsonOpt, WorkspaceOpt, console, emit_json, handle_errors, table, workspace
+from cli.common import (
+    JsonOpt,
+    NowOpt,
+    WorkspaceOpt,
+    console,
+    emit_json,
+    handle_errors,
+    now_from,
+    table,
+    workspace,
+)
 from core.errors import InputError
 from core.timeutil import iso
 from state import repo
@@ -15,7 +25,9 @@ from state.db import engine_for
 
 prospects_app = typer.Typer(help="List and inspect prospects.", no_args_is_help=True)
 outbox_app = typer.Typer(help="What was sent (or is waiting to be).", no_args_is_help=True)
-audit_app = typer.Typer(help="Verify the hash-chained decision log.", no_args_is_help=True)
+audit_app = typer.Typer(
+    help="Verify the hash-chained decision log and anchor it outside the database.", no_args_is_help=True
+)
 
 PROSPECT_FIELDS = (
     "id",
@@ -165,10 +177,12 @@ def prospects_show(
 @handle_errors
 def outbox_list(
     workspace_dir: str = WorkspaceOpt,
-    status: str | None = typer.Option(None, "--status", help="pending | sending | sent | failed"),
+    status: str | None = typer.Option(
+        None, "--status", help="pending | sending | sent | failed | unknown (the provider may have acted)"
+    ),
     as_json: bool = JsonOpt,
 ) -> None:
-    """Outbox rows: one per (prospect, step, channel), with delivery status."""
+    """Outbox rows: one per (prospect, step, channel), with delivery status and provider calls."""
     ws = workspace(workspace_dir)
     with Session(engine_for(ws.database_url)) as s:
         data = [
@@ -186,6 +200,8 @@ def outbox_list(
                 "error_class": o.error_class,
                 "error": o.error,
                 "path": o.payload.get("path", ""),
+                "provider_calls": int(o.payload.get("provider_calls") or 0),
+                "unconfirmed": bool(o.payload.get("unconfirmed")),
             }
             for o in repo.outbox_list(s, workspace=ws.id, status=status)
         ]
@@ -195,41 +211,225 @@ def outbox_list(
     console.print(
         table(
             f"outbox ({len(data)})",
-            ["prospect", "step", "channel", "status", "sent at", "file / error"],
+            ["prospect", "step", "channel", "status", "calls", "sent at", "file / error", "key"],
             [
                 [
                     d["prospect_id"],
                     d["step_id"],
                     d["channel"],
-                    d["status"],
+                    _status_cell(d),
+                    d["provider_calls"],
                     d["sent_at"],
                     d["path"] or d["error"],
+                    d["idempotency_key"] if d["status"] == "unknown" else "",
                 ]
                 for d in data
             ],
         )
     )
+    unknown = sum(1 for d in data if d["status"] == "unknown")
+    if unknown:
+        console.print(
+            f"[yellow]{unknown} send(s) with an unknown outcome[/]: the provider may have acted. "
+            "Run `outbox reconcile`, or settle each with `outbox resolve KEY --sent|--not-sent`."
+        )
+
+
+def _status_cell(d: dict) -> str:
+    if d["status"] == "unknown":
+        return "[bold yellow]unknown[/]"
+    if d["status"] == "sent" and d["unconfirmed"]:
+        return "sent (unconfirmed)"
+    return d["status"]
+
+
+@outbox_app.command("reconcile")
+@handle_errors
+def outbox_reconcile(
+    workspace_dir: str = WorkspaceOpt, now: str | None = NowOpt, as_json: bool = JsonOpt
+) -> None:
+    """Ask each provider about the sends whose outcome is unknown; confirmed ones become sent.
+    The others stay unknown with their operator task (exit 1 while any remain)."""
+    import os
+
+    from agents.context import build_channels
+    from agents.delivery import reconcile_unknown
+
+    ws = workspace(workspace_dir)
+    channels = build_channels(ws, env=os.environ)
+    result = reconcile_unknown(
+        engine_for(ws.database_url), workspace=ws.id, channels=channels, now=now_from(now)
+    )
+    if as_json:
+        emit_json(result)
+    else:
+        console.print(
+            table(
+                f"unknown sends ({len(result)})",
+                ["key", "channel", "now", "provider id / why not"],
+                [
+                    [
+                        r["idempotency_key"],
+                        r["channel"],
+                        r["status"],
+                        r.get("provider_message_id") or r.get("problem", ""),
+                    ]
+                    for r in result
+                ],
+            )
+        )
+    if any(r["status"] == "unknown" for r in result):
+        raise typer.Exit(1)
+
+
+@outbox_app.command("resolve")
+@handle_errors
+def outbox_resolve(
+    key: str = typer.Argument(..., help="The idempotency key of an outbox row in status 'unknown'."),
+    sent: bool = typer.Option(
+        ...,
+        "--sent/--not-sent",
+        help="--sent: it reached the recipient; --not-sent: send it once on the next run.",
+    ),
+    actor: str | None = typer.Option(
+        None, "--as", help="Who settles it (recorded in the decision log); defaults to cli:<login>."
+    ),
+    workspace_dir: str = WorkspaceOpt,
+    now: str | None = NowOpt,
+    as_json: bool = JsonOpt,
+) -> None:
+    """Settle one send whose outcome is unknown, after checking with the provider."""
+    import getpass
+
+    from agents.delivery import resolve_unknown
+
+    ws = workspace(workspace_dir)
+    result = resolve_unknown(
+        engine_for(ws.database_url),
+        workspace=ws.id,
+        key=key,
+        delivered=sent,
+        actor=actor or f"cli:{getpass.getuser()}",
+        now=now_from(now),
+    )
+    if as_json:
+        emit_json(result)
+    elif result["status"] == "sent":
+        console.print(f"{key}: recorded as sent (unconfirmed by the provider); it is never sent again.")
+    else:
+        console.print(f"{key}: back to pending; the next run sends it once.")
 
 
 @audit_app.command("verify")
 @handle_errors
-def audit_verify(workspace_dir: str = WorkspaceOpt, as_json: bool = JsonOpt) -> None:
+def audit_verify(
+    workspace_dir: str = WorkspaceOpt,
+    anchor: Path | None = typer.Option(
+        None,
+        "--anchor",
+        help="A JSONL file of signed anchors (from `audit anchor`): also check that the chain still "
+        "holds every anchored head (detects truncation, a replaced tail, a rewritten chain).",
+    ),
+    public_key: Path | None = typer.Option(
+        None, "--public-key", help="The anchors' public key (PEM); default: the one beside the anchor file."
+    ),
+    as_json: bool = JsonOpt,
+) -> None:
     """Recompute the hash chain; name the first broken record. Exit 1 when broken."""
     from state.decision_log import verify
 
     ws = workspace(workspace_dir)
-    result = verify(engine_for(ws.database_url), ws.id)
-    if as_json:
-        emit_json(result.to_dict())
-    elif result.ok:
-        console.print(f"[green]chain intact[/]: {result.records} records, head seq {result.head_seq}")
+    engine = engine_for(ws.database_url)
+    if anchor is not None:
+        from agents.audit import verify_with_anchors
+
+        result = verify_with_anchors(engine, ws.id, anchor, public_key_file=public_key)
     else:
-        console.print(
-            f"[bold red]chain broken[/] at seq {result.first_broken_seq} "
-            f"(record {result.first_broken_id}): {result.problem}"
-        )
-    if not result.ok:
+        result = verify(engine, ws.id).to_dict()
+    if as_json:
+        emit_json(result)
+    elif result["ok"]:
+        console.print(f"[green]chain intact[/]: {result['records']} records, head seq {result['head_seq']}")
+        if anchor is not None and result.get("newest_anchor"):
+            newest = result["newest_anchor"]
+            console.print(
+                f"matches {result['anchors']} anchor(s); newest at seq {newest['seq']} ({newest['at']}); "
+                f"{result['unanchored_records']} record(s) after it are not anchored yet"
+            )
+    else:
+        console.print(f"[bold red]chain broken[/] at seq {result['first_broken_seq']}:")
+        for problem in result.get("problems") or [result["problem"]]:
+            console.print(f"  - {problem}")
+    if not result["ok"]:
         raise typer.Exit(1)
+
+
+@audit_app.command("anchor")
+@handle_errors
+def audit_anchor(
+    workspace_dir: str = WorkspaceOpt,
+    out: Path | None = typer.Option(
+        None, "--out", help="Anchor file to append to; default: the workspace's audit.anchor_file setting."
+    ),
+    slack: bool = typer.Option(
+        False, "--slack", help="Also post the anchor to the workspace's Slack channel."
+    ),
+    now: str | None = NowOpt,
+    as_json: bool = JsonOpt,
+) -> None:
+    """Sign the decision log's head (workspace, seq, hash, time) with the anchor key and
+    append it to the anchor file (and Slack). Keep that file away from the database."""
+    from agents.audit import write_anchor
+
+    ws = workspace(workspace_dir)
+    client = None
+    if slack:
+        from service.sites import default_slack_client
+
+        client = default_slack_client(ws)
+        if client is None:
+            raise typer.BadParameter(
+                "Slack is not set up for this workspace (bot token env var and slack.channel)",
+                param_hint="--slack",
+            )
+    result = write_anchor(ws, engine_for(ws.database_url), now=now_from(now), out=out, slack_client=client)
+    if as_json:
+        emit_json(result)
+        return
+    console.print(
+        f"anchored {ws.id} at seq {result['seq']} (head {result['hash'][:16]}…) in {result['file']}"
+        + (f"; posted to Slack {result['slack']['channel']}" if "slack" in result else "")
+    )
+    if "slack_error" in result:
+        console.print(f"[yellow]Slack post failed[/]: {result['slack_error']} (the file anchor is written)")
+
+
+@audit_app.command("keygen")
+@handle_errors
+def audit_keygen(
+    workspace_dir: str = WorkspaceOpt,
+    key_file: Path | None = typer.Option(
+        None,
+        "--key-file",
+        help="Where to write the private key (mode 0600, never overwritten); default: the "
+        "audit.anchor_key_file setting, else ~/.config/outbound-agent/anchor-WORKSPACE.key.",
+    ),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Create the Ed25519 key that signs anchors (outside the database) and its public key."""
+    from agents.audit import generate_key
+
+    ws = workspace(workspace_dir)
+    result = generate_key(ws, path=key_file)
+    if as_json:
+        emit_json(result)
+        return
+    console.print(f"private key: {result['key_file']} (mode 0600; back it up, never commit it)")
+    console.print(f"public key:  {result['public_key_file']} (key id {result['key_id']})")
+    if key_file is not None:
+        console.print(
+            f'Add to workspace.toml:\n[audit]\nanchor_key_file = "{result["key_file"]}"', markup=False
+        )
 
 
 @handle_errors

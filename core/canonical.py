@@ -1,4 +1,7 @@
-"""Canonical JSON: the exact bytes that are hashed in the decision log."""
+"""Canonical JSON: the exact bytes that are hashed (and signed) in the decision log.
+
+Keys sorted, no whitespace, UTF-8 as is. NaN and the infinities are refused: they are
+not JSON (RFC 8259) and other implementations cannot reproduce a hash over them."""
 
 from __future__ import annotations
 
@@ -20,8 +23,22 @@ def _default(value: Any) -> Any:
     raise TypeError(f"not JSON-serialisable: {type(value).__name__}")
 
 
+class NotCanonical(ValueError):
+    """The value has no canonical JSON form (NaN, an infinity, an unsupported type)."""
+
+
 def canonical_json(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=_default)
+    try:
+        return json.dumps(
+            value,
+            sort_keys=True,
+            separators=(",", ":"),
+            ensure_ascii=False,
+            allow_nan=False,
+            default=_default,
+        )
+    except ValueError as exc:  # json's message for NaN/inf: "Out of range float values ..."
+        raise NotCanonical(f"canonical JSON refuses NaN and infinities ({exc})") from None
 
 
 def sha256_hex(text: str) -> str:

@@ -7,6 +7,7 @@ can be classified (and shown with a next step) instead of turned into a string.
     ├── ProviderError                  an outside system failed; has .error_class
     │   ├── NotFound                   the thing looked up does not exist       -> "not_found"
     │   ├── Transient                  retry later (timeouts, 429, 5xx)         -> "transient"
+    │   │   └── OutcomeUnknown         the request left; the provider may have acted (retry only by key)
     │   ├── InvalidInput               the provider rejected what we sent       -> "bad_input"
     │   ├── PermanentFailure           bounced address, invalid profile         -> "permanent"
     │   ├── ProviderConfigError        bad key / auth: pause the channel        -> "configuration"
@@ -113,6 +114,17 @@ class NotFound(ProviderError):
 class Transient(ProviderError):
     error_class = "transient"
     next_step = "Retried automatically with backoff; if it persists, check the provider's status."
+
+
+class OutcomeUnknown(Transient):
+    """The request reached the provider but no answer came back (timeout, reset or 5xx
+    after sending, SMTP drop after DATA): the provider may have acted. Repeating it is
+    safe only on a provider that deduplicates by our key."""
+
+    next_step = (
+        "The provider may have acted: the outbox row is 'unknown' until `run.py outbox reconcile` "
+        "confirms it or an operator resolves it; it is never re-sent blindly."
+    )
 
 
 class InvalidInput(ProviderError):

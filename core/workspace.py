@@ -210,6 +210,23 @@ class ServiceConfig(_Section):
     )
 
 
+class AuditConfig(_Section):
+    """Anchoring the decision log outside the database (see docs/audit.md)."""
+
+    anchor_key_file: str = Field(
+        "",
+        description="Ed25519 private key (PEM) that signs anchors, from `audit keygen`; relative "
+        "paths are under the workspace folder. Never stored in the database.",
+    )
+    anchor_key_env: str = Field("", description="Or: env var holding that PEM (takes precedence).")
+    anchor_file: str = Field(
+        "anchors/anchors.jsonl",
+        description="Append-only JSONL of signed anchors; the public key is kept beside it.",
+    )
+    anchor_slack: bool = Field(False, description="Also post each scheduled anchor to the Slack channel.")
+    anchor_daily: bool = Field(True, description="The service anchors once a day when a key is set.")
+
+
 class WorkspaceConfig(_Section):
     client: ClientConfig
     sender: SenderConfig
@@ -231,6 +248,7 @@ class WorkspaceConfig(_Section):
     review: ReviewTimingConfig = ReviewTimingConfig()
     webhooks: WebhooksConfig = WebhooksConfig()
     service: ServiceConfig = ServiceConfig()
+    audit: AuditConfig = AuditConfig()
 
 
 class Workspace:

@@ -27,7 +27,8 @@ from fastapi import BackgroundTasks, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from sqlmodel import Session, select
 
-from agents.scheduler import ServiceScheduler, leader_for
+from agents.audit import anchor_job
+from agents.scheduler import ServiceScheduler, leader_for, schedule_anchors
 from core.errors import InputError
 from core.timeutil import Clock, SystemClock
 from core.workspace import Workspace
@@ -256,4 +257,12 @@ def build_scheduler(
                 lambda now, s=site: wakeup_job(s, scheduler, metrics, now),
                 workspace=site.id,
             )
+    schedule_anchors(
+        scheduler,
+        {
+            s.id: lambda now, s=s: anchor_job(s.ws, s.engine, now, s.slack)
+            for s in sites.values()
+            if s.ws.config.audit.anchor_daily
+        },
+    )
     return scheduler

@@ -17,7 +17,7 @@ from typing import Any
 
 from sqlalchemy import insert, update
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from core.canonical import canonical_json, sha256_hex
 from core.timeutil import iso, parse_instant, to_utc
@@ -38,7 +38,7 @@ def append(session: Session, workspace: str, bodies: Iterable[Mapping[str, Any]]
 
     Uses Core statements (one locked read of the head, one multi-row insert, one head
     update): this is on every decision's path."""
-    heads = ChainHead.__table__
+    heads = ChainHead.__table__  # type: ignore[attr-defined]
     conn = session.connection()
     row = conn.execute(
         select(heads.c.seq, heads.c.hash).where(heads.c.workspace == workspace).with_for_update()
@@ -76,7 +76,7 @@ def append(session: Session, workspace: str, bodies: Iterable[Mapping[str, Any]]
         prev = digest
         stored.append({**body, "hash": digest})
     if rows:
-        conn.execute(insert(DecisionRecord.__table__), rows)
+        conn.execute(insert(DecisionRecord.__table__), rows)  # type: ignore[attr-defined]
         conn.execute(update(heads).where(heads.c.workspace == workspace).values(seq=seq, hash=prev))
     return stored
 
@@ -109,7 +109,7 @@ def iter_records(engine: Engine, workspace: str, *, batch: int = 2000) -> Iterat
             rows = session.exec(
                 select(DecisionRecord)
                 .where(DecisionRecord.workspace == workspace, DecisionRecord.seq > last)
-                .order_by(DecisionRecord.seq)
+                .order_by(col(DecisionRecord.seq))
                 .limit(batch)
             ).all()
         if not rows:
@@ -158,12 +158,27 @@ def _check(rec: DecisionRecord, prev: str, expected_seq: int) -> str:
     body = json.loads(rec.body)
     if body.get("prev_hash") != prev or body.get("seq") != rec.seq:
         return "the record's body disagrees with its position in the chain"
-    for col in INDEXED:
-        stored = getattr(rec, col)
-        value = iso(to_utc(stored)) if col == "at" else stored
-        if body.get(col, "") != value:
-            return f"column {col!r} was changed outside the hashed body"
+    for name in INDEXED:
+        stored = getattr(rec, name)
+        value = iso(to_utc(stored)) if name == "at" else stored
+        if body.get(name, "") != value:
+            return f"column {name!r} was changed outside the hashed body"
     return ""
+
+
+def record_at(engine: Engine, workspace: str, seq: int) -> DecisionRecord | None:
+    """The record at ``seq`` in the workspace's chain, or None."""
+    with Session(engine) as session:
+        return session.exec(
+            select(DecisionRecord).where(DecisionRecord.workspace == workspace, DecisionRecord.seq == seq)
+        ).first()
+
+
+def head(engine: Engine, workspace: str) -> tuple[int, str]:
+    """The chain head (seq, hash) as the database states it; (0, GENESIS) when empty."""
+    with Session(engine) as session:
+        row = session.get(ChainHead, workspace)
+    return (row.seq, row.hash) if row is not None else (0, GENESIS)
 
 
 def load_body(rec: DecisionRecord) -> dict[str, Any]:

@@ -3,6 +3,10 @@
 It accepts AUTH PLAIN/LOGIN without TLS for the users it is given, refuses the
 recipients in ``refuse`` with ``550 5.1.1``, and keeps every accepted message as
 bytes; ``parsed(i)`` returns it as an ``EmailMessage``.
+
+``faults=AfterProcessingFaults(rate, ("drop",))`` makes the server accept and keep a
+message at DATA and then close the connection without sending its reply: the message is
+delivered, the client cannot know it ("SMTP connection dropped after DATA").
 """
 
 from __future__ import annotations
@@ -17,6 +21,8 @@ from typing import Any
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
+
+from tests.fakes.faults import AfterProcessingFaults
 
 
 def free_port() -> int:
@@ -36,6 +42,7 @@ class Received:
 @dataclass
 class _Handler:
     refuse: frozenset[str]
+    faults: AfterProcessingFaults | None = None
     messages: list[Received] = field(default_factory=list)
 
     async def handle_RCPT(
@@ -56,6 +63,9 @@ class _Handler:
                 login,
             )
         )
+        if self.faults is not None and self.faults.draw():
+            server.transport.close()  # accepted and queued, but the reply never leaves
+            return "250 2.0.0 Queued"
         return "250 2.0.0 Queued"
 
 
@@ -63,12 +73,16 @@ class FakeSmtpServer:
     """Start with ``with FakeSmtpServer(users={"u": "p"}) as server:``."""
 
     def __init__(
-        self, *, users: dict[str, str] | None = None, refuse: set[str] | frozenset[str] = frozenset()
+        self,
+        *,
+        users: dict[str, str] | None = None,
+        refuse: set[str] | frozenset[str] = frozenset(),
+        faults: AfterProcessingFaults | None = None,
     ) -> None:
         self.users = dict(users or {})
         self.host = "127.0.0.1"
         self.port = free_port()
-        self._handler = _Handler(frozenset(a.lower() for a in refuse))
+        self._handler = _Handler(frozenset(a.lower() for a in refuse), faults)
         self._controller = Controller(
             self._handler,
             hostname=self.host,

@@ -6,6 +6,14 @@ Each vendor checks its own credential (bearer token, ``api_key`` query parameter
 ``script(Scripted(429, headers={"Retry-After": "2"}), ...)`` queues answers used in
 order before the vendor's normal behaviour resumes. ``Scripted(delay_s=...)`` holds
 the answer back (until ``stop``) to provoke a client timeout.
+
+``faults=AfterProcessingFaults(rate, ("500", "reset", "timeout"))`` makes the vendor
+act on a request (record it in ``actions``) and then lose the answer: a 500, a closed
+connection without a response, or no answer within ``fault_delay_s``. ``actions`` holds
+every side effect the vendor performed (an invitation, a message, a send), so a test can
+count what reached a recipient. Sendoso and HeyReach's SendMessage do not deduplicate
+by key (like the real APIs, as far as documented); adding a lead already in a HeyReach
+campaign updates it and invites nobody.
 """
 
 from __future__ import annotations
@@ -18,6 +26,8 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
+
+from tests.fakes.faults import AfterProcessingFaults
 
 VENDORS = ("instantly", "smartlead", "heyreach", "sendoso")
 
@@ -45,12 +55,22 @@ Reply = tuple[int, Any]
 class FakeVendorApi:
     """Start with ``with FakeVendorApi("heyreach", secret="k") as api:``."""
 
-    def __init__(self, vendor: str, *, secret: str) -> None:
+    def __init__(
+        self,
+        vendor: str,
+        *,
+        secret: str,
+        faults: AfterProcessingFaults | None = None,
+        fault_delay_s: float = 1.0,
+    ) -> None:
         if vendor not in VENDORS:
             raise ValueError(f"unknown vendor {vendor}")
         self.vendor = vendor
         self.secret = secret
+        self.faults = faults
+        self.fault_delay_s = fault_delay_s
         self.requests: list[RecordedRequest] = []
+        self.actions: list[dict[str, str]] = []  # side effects the vendor performed
         self._script: deque[Scripted] = deque()
         self._lock = threading.Lock()
         self._release = threading.Event()
@@ -92,6 +112,12 @@ class FakeVendorApi:
         if self.vendor == "heyreach":
             return request.headers.get("x-api-key") == self.secret
         return request.headers.get("authorization") == f"Bearer {self.secret}"
+
+    def _act(self, kind: str, request: RecordedRequest, target: str) -> None:
+        with self._lock:
+            self.actions.append(
+                {"kind": kind, "key": request.headers.get("idempotency-key", ""), "target": target}
+            )
 
     def _lead_id(self, identity: str) -> tuple[str, bool]:
         with self._lock:
@@ -146,10 +172,13 @@ class FakeVendorApi:
                     continue
                 _, seen = self._lead_id(f"{body.get('campaignId')}:{profile}")
                 counts["updatedLeadsCount" if seen else "addedLeadsCount"] += 1
+                if not seen:
+                    self._act("invite", request, profile)
             return 200, counts
         if (request.method, request.path) == ("POST", "/api/public/inbox/SendMessage"):
             if not body.get("message") or not body.get("profileUrl"):
                 return 400, {"errorMessage": "message and profileUrl are required"}
+            self._act("message", request, body["profileUrl"])
             return 200, {}
         return 404, {"errorMessage": "Not Found"}
 
@@ -159,7 +188,9 @@ class FakeVendorApi:
         send = (request.body or {}).get("send") or {}
         if not send.get("touch_id") or not send.get("email"):
             return 422, {"success": False, "message": "touch_id and email are required"}
-        tracking, _ = self._lead_id(request.headers.get("idempotency-key", "") or send["email"])
+        with self._lock:
+            tracking = f"sendoso-{len(self.actions) + 1}"
+        self._act("send", request, send["email"])
         return 200, {"success": True, "message": "Send created", "tracking_code": tracking}
 
     def _answer(self, request: RecordedRequest) -> Scripted:
@@ -176,6 +207,13 @@ class FakeVendorApi:
             "sendoso": self._sendoso,
         }
         status, body = behaviour[self.vendor](request)
+        fault = self.faults.draw() if self.faults is not None and status < 400 else None
+        if fault == "500":
+            return Scripted(500, {"message": "Internal Server Error"})
+        if fault == "reset":
+            return Scripted(0)
+        if fault == "timeout":
+            return Scripted(status, body, delay_s=self.fault_delay_s)
         return Scripted(status, body)
 
     def _handler_class(self) -> type[BaseHTTPRequestHandler]:
@@ -200,6 +238,9 @@ class FakeVendorApi:
                 with fake._lock:
                     fake.requests.append(request)
                 answer = fake._answer(request)
+                if answer.status == 0:  # acted, then the connection drops without an answer
+                    self.close_connection = True
+                    return
                 if answer.delay_s and fake._release.wait(answer.delay_s):
                     return
                 payload = b"" if answer.body is None else json.dumps(answer.body).encode()

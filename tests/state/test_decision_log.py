@@ -95,3 +95,25 @@ def test_reordered_records_are_detected(chain) -> None:  # noqa: ANN001
     _exec(engine, "UPDATE decisions SET seq = 4 WHERE workspace = :w AND seq = -1", w=ws)
     result = dl.verify(engine, ws)
     assert not result.ok and result.first_broken_seq == 3
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), float("-inf")])
+def test_canonical_json_refuses_nan_and_infinities(bad: float) -> None:
+    """NaN and the infinities have no JSON form, so canonical JSON refuses them."""
+    from core.canonical import NotCanonical, canonical_json
+
+    with pytest.raises(NotCanonical, match="NaN and infinities"):
+        canonical_json({"cost": {"usd": bad}})
+
+
+def test_a_record_holding_nan_is_not_appended(chain) -> None:  # noqa: ANN001
+    """Appending a record with a NaN fails before anything is written; the chain stays whole."""
+    from core.canonical import NotCanonical
+
+    engine, ws = chain
+    with pytest.raises(NotCanonical), session_scope(engine) as s:
+        dl.append(
+            s, ws, [{"at": datetime(2026, 11, 24, tzinfo=UTC), "action": "x", "cost": {"usd": float("nan")}}]
+        )
+    result = dl.verify(engine, ws)
+    assert result.ok and result.records == 9

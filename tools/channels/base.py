@@ -5,7 +5,8 @@ Adapters raise the typed errors of `core.errors` (Transient, PermanentFailure,
 ProviderConfigError, InvalidInput, QuotaExceeded, NotFound) so the outbox can classify
 failures; they never decide policy. The idempotency key is passed to providers that
 accept one; `idempotent_by_key` says whether calling `deliver` again with the same key
-after a crash is harmless (the outbox reconciles a crashed send accordingly).
+after a crash or an unknown outcome is harmless (the outbox reconciles a crashed or
+unknown send accordingly; see ``repeatable``).
 """
 
 from __future__ import annotations
@@ -62,16 +63,24 @@ class DeliveryResult:
     already_delivered: bool = False  # the provider/outbox already had this key
     cost_usd: float = 0.0
     detail: Mapping[str, Any] = field(default_factory=dict)
+    # Every provider call made for this delivery and its outcome (set by the retry loop).
+    attempts: tuple[Mapping[str, Any], ...] = ()
 
 
 @runtime_checkable
 class Channel(Protocol):
-    name: str  # provider name, e.g. "file", "smtp", "instantly", "heyreach", "sendoso"
-    # True when delivering the same idempotency key twice is known to reach the recipient
-    # at most once (the provider or outbox deduplicates by key, lead or campaign). The
-    # outbox re-delivers a row left in "sending" by a crash only when this is True;
-    # otherwise it does not send again and asks the operator to check.
-    idempotent_by_key: bool
+    @property
+    def name(self) -> str:
+        """The provider name, e.g. "file", "smtp", "instantly", "heyreach", "sendoso"."""
+        ...
+
+    @property
+    def idempotent_by_key(self) -> bool:
+        """True when delivering the same idempotency key twice is known to reach the
+        recipient at most once (the provider or outbox deduplicates by key, lead or
+        campaign). The outbox re-delivers a row left in "sending" by a crash only when this
+        is True; otherwise it does not send again and asks the operator to check."""
+        ...
 
     def deliver(self, message: OutboundMessage) -> DeliveryResult:
         """Send once. Raise a core.errors.ProviderError subclass on failure."""
@@ -81,3 +90,14 @@ class Channel(Protocol):
         """Whether a message with this key was already delivered (for reconciling a
         crash between 'sending' and 'sent'); None when unknown or not delivered."""
         ...
+
+
+def repeatable(channel: Channel, message: OutboundMessage) -> bool:
+    """Whether calling ``channel.deliver(message)`` again, with the same key, after an
+    unknown outcome reaches the recipient at most once. A channel may decide per message
+    (a ``repeatable(message)`` method: e.g. re-adding a lead to a campaign is harmless,
+    a direct message is not); otherwise its ``idempotent_by_key`` decides."""
+    decide = getattr(channel, "repeatable", None)
+    if callable(decide):
+        return bool(decide(message))
+    return bool(getattr(channel, "idempotent_by_key", False))

@@ -158,5 +158,10 @@ class HeyReachChannel:
             )
         raise InvalidInput(f"kind {message.kind!r} is not a LinkedIn action", provider=PROVIDER)
 
+    def repeatable(self, message: OutboundMessage) -> bool:
+        """An invitation may be re-sent by key (a lead already in the campaign is updated,
+        not invited again); a direct message may not (SendMessage does not deduplicate)."""
+        return message.kind == "linkedin_connect"
+
     def lookup(self, idempotency_key: str) -> DeliveryResult | None:
         return None

@@ -1,13 +1,18 @@
 """One HTTP call helper shared by the API adapters, so every provider's failures are
 classified the same way:
 
-    httpx.TimeoutException / TransportError -> Transient
+    connect error / connect or pool timeout (nothing left us) -> Transient
+    read timeout, reset, dropped connection (the request left) -> OutcomeUnknown
     429 (Retry-After in seconds or as an HTTP-date) -> Transient(retry_after=...)
-    5xx -> Transient
+    5xx (the request reached the server, which may have acted) -> OutcomeUnknown
     401 / 403 -> ProviderConfigError
     400 / 422 -> InvalidInput
     404 -> NotFound
     other 4xx -> InvalidInput
+
+Transient means the provider did not act and the call may be repeated; OutcomeUnknown
+(a Transient) means it may have acted, so only a provider that deduplicates by our key
+may be called again (see ``tools.channels.resilience``).
 
 An adapter may pass ``classify`` to recognise vendor-specific failures first (an
 invalid profile, insufficient funds). Secrets given in ``secrets`` are removed from
@@ -28,6 +33,7 @@ import httpx
 from core.errors import (
     InvalidInput,
     NotFound,
+    OutcomeUnknown,
     ProviderConfigError,
     ProviderError,
     Transient,
@@ -36,6 +42,15 @@ from core.errors import (
 REDACTED = "[redacted]"
 _DETAIL_LIMIT = 200
 _DETAIL_KEYS = ("message", "error", "errorMessage", "error_message", "detail", "title")
+
+# Failures raised before any byte of the request reached the provider: safe to repeat.
+BEFORE_SEND: tuple[type[Exception], ...] = (
+    httpx.ConnectError,
+    httpx.ConnectTimeout,
+    httpx.PoolTimeout,
+    httpx.ProxyError,
+    httpx.UnsupportedProtocol,
+)
 
 Classifier = Callable[[httpx.Response, Any], ProviderError | None]
 
@@ -114,7 +129,7 @@ def classify_response(
         return Transient(f"rate limited ({text})", provider=provider, status=status, retry_after=retry_after)
     if status >= 500:
         retry_after = parse_retry_after(response.headers.get("Retry-After"), now=now())
-        return Transient(text, provider=provider, status=status, retry_after=retry_after)
+        return OutcomeUnknown(text, provider=provider, status=status, retry_after=retry_after)
     if status in (401, 403):
         return ProviderConfigError(f"not authorised ({text})", provider=provider, status=status)
     if status == 404:
@@ -160,12 +175,17 @@ class HttpCall:
                 headers=dict(headers or {}),
                 timeout=self.timeout_s,
             )
+        except BEFORE_SEND as exc:
+            raise Transient(f"connection failed ({type(exc).__name__})", provider=self.provider) from None
         except httpx.TimeoutException as exc:
-            raise Transient(
-                f"timed out after {self.timeout_s:g}s ({type(exc).__name__})", provider=self.provider
+            raise OutcomeUnknown(
+                f"no answer within {self.timeout_s:g}s after sending ({type(exc).__name__})",
+                provider=self.provider,
             ) from None
         except httpx.TransportError as exc:
-            raise Transient(f"connection failed ({type(exc).__name__})", provider=self.provider) from None
+            raise OutcomeUnknown(
+                f"connection lost after sending ({type(exc).__name__})", provider=self.provider
+            ) from None
         body = response_json(response)
         if classify is not None:
             specific = classify(response, body)

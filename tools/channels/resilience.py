@@ -1,5 +1,14 @@
 """Retries with backoff and a circuit breaker around any Channel.
 
+At most once per attempt, never silently twice: a ``Transient`` failure (nothing reached
+the provider, or it refused before acting: connection refused, 429) is retried; an
+``OutcomeUnknown`` (the request left and no answer came back: timeout, reset, 5xx, SMTP
+drop after DATA) is retried only when the channel may repeat this message
+(``repeatable``: the provider deduplicates by our key, which every retry carries);
+otherwise it goes back at once to the outbox, which marks the row ``unknown``.
+Every call is kept in ``attempts`` (on the result and on the raised error) so the
+decision log shows each attempt and its outcome.
+
 Only ``Transient`` is retried; every other ProviderError (bad key, invalid input,
 bounced address, quota) is re-raised at once. A provider's Retry-After is honoured
 when it fits within ``RetryPolicy.max_delay``; a longer one ends the retries and the
@@ -19,13 +28,13 @@ import random
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Literal
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal
 
 import structlog
 
-from core.errors import ProviderError, Transient
-from tools.channels.base import Channel, DeliveryResult, OutboundMessage
+from core.errors import OutcomeUnknown, ProviderError, Transient
+from tools.channels.base import Channel, DeliveryResult, OutboundMessage, repeatable
 
 log = structlog.get_logger(__name__)
 
@@ -133,6 +142,13 @@ class CircuitBreaker:
             self._trial_running = False
 
 
+def _attempt_record(attempt: int, outcome: str, exc: ProviderError | None = None) -> dict[str, Any]:
+    entry: dict[str, Any] = {"attempt": attempt, "outcome": outcome}
+    if exc is not None:
+        entry.update(error_class=exc.error_class, error=exc.message, status=exc.status)
+    return entry
+
+
 def deliver_with_retry(
     channel: Channel,
     message: OutboundMessage,
@@ -141,19 +157,40 @@ def deliver_with_retry(
     sleep: Callable[[float], None],
     breaker: CircuitBreaker | None = None,
 ) -> DeliveryResult:
-    """Deliver, retrying Transient failures per ``policy``; re-raise all others at once."""
+    """Deliver, retrying Transient failures per ``policy`` and unknown outcomes only on a
+    channel that may repeat the message by key; re-raise all others at once.
+
+    The returned result (and any raised ProviderError, as ``.attempts``) lists every call:
+    ``{"attempt", "outcome": "delivered" | "transient" | "unknown" | error class, ...}``."""
     attempt = 0
+    attempts: list[dict[str, Any]] = []
+    may_repeat = repeatable(channel, message)
     while True:
         attempt += 1
-        if breaker is not None:
-            breaker.before_call()
         try:
+            if breaker is not None:
+                breaker.before_call()
             result = channel.deliver(message)
+        except CircuitOpen as exc:
+            attempts.append(_attempt_record(attempt, "circuit_open", exc))
+            raise _with_attempts(exc, attempts) from None
         except Transient as exc:
+            unknown = isinstance(exc, OutcomeUnknown)
+            attempts.append(_attempt_record(attempt, "unknown" if unknown else "transient", exc))
             if breaker is not None:
                 breaker.record_failure()
-                if breaker.state != "closed":
-                    raise breaker.open_error() from exc
+            if unknown and not may_repeat:
+                log.warning(
+                    "channel.outcome_unknown",
+                    provider=channel.name,
+                    attempt=attempt,
+                    status=exc.status,
+                    key=message.idempotency_key,
+                )
+                _with_attempts(exc, attempts)
+                raise
+            if breaker is not None and breaker.state != "closed":
+                raise _with_attempts(breaker.open_error(), attempts) from exc
             wait = policy.delay(attempt, exc.retry_after) if attempt < policy.max_attempts else None
             log.warning(
                 "channel.transient",
@@ -161,15 +198,19 @@ def deliver_with_retry(
                 attempt=attempt,
                 status=exc.status,
                 retry_in=wait,
+                unknown=unknown,
                 key=message.idempotency_key,
             )
             if wait is None:
+                _with_attempts(exc, attempts)
                 raise
             sleep(wait)
             continue
-        except ProviderError:
+        except ProviderError as exc:
+            attempts.append(_attempt_record(attempt, exc.error_class, exc))
             if breaker is not None:
                 breaker.record_success()  # the provider answered; this is not an outage
+            _with_attempts(exc, attempts)
             raise
         except BaseException:
             if breaker is not None:
@@ -177,7 +218,13 @@ def deliver_with_retry(
             raise
         if breaker is not None:
             breaker.record_success()
-        return result
+        attempts.append(_attempt_record(attempt, "delivered"))
+        return replace(result, attempts=tuple(attempts))
+
+
+def _with_attempts(exc: ProviderError, attempts: list[dict[str, Any]]) -> ProviderError:
+    exc.attempts = tuple(attempts)  # type: ignore[attr-defined]
+    return exc
 
 
 @dataclass
@@ -201,6 +248,9 @@ class ResilientChannel:
         return deliver_with_retry(
             self.inner, message, policy=self.policy, sleep=self.sleep, breaker=self.breaker
         )
+
+    def repeatable(self, message: OutboundMessage) -> bool:
+        return repeatable(self.inner, message)
 
     def lookup(self, idempotency_key: str) -> DeliveryResult | None:
         return self.inner.lookup(idempotency_key)

@@ -12,7 +12,7 @@ import pytest
 from tests.fakes.smtp_server import FakeSmtpServer
 from tests.fakes.vendor_api import FakeVendorApi
 from tests.tools.channels.factories import KEY, KIND_FOR_VENDOR, SECRET, make_adapter, make_message
-from tools.channels.base import Channel, DeliveryResult
+from tools.channels.base import Channel, DeliveryResult, repeatable
 from tools.channels.smtp import SmtpChannel
 
 ADAPTERS = ("smtp", "instantly", "smartlead", "heyreach", "sendoso")
@@ -53,12 +53,17 @@ def test_deliver_returns_provider_and_message_id(adapter):
     assert result.cost_usd >= 0
 
 
-def test_deliver_is_safe_to_repeat_with_the_same_key(adapter):
-    """A second deliver with the same key succeeds with the same provider message id."""
+def test_a_repeat_with_the_same_key_keeps_the_id_unless_declared_unsafe(adapter):
+    """A second deliver with the same key gives the same provider message id, except on a
+    provider that declares a repeat unsafe (Sendoso: every call is a new send)."""
     provider, channel = adapter
     message = make_message(KIND_FOR_VENDOR[provider])
     first, second = channel.deliver(message), channel.deliver(message)
-    assert first.provider_message_id == second.provider_message_id
+    if provider == "sendoso":
+        assert not repeatable(channel, message)
+        assert first.provider_message_id != second.provider_message_id
+    else:
+        assert first.provider_message_id == second.provider_message_id
 
 
 def test_lookup_answers_none_or_a_result(adapter):

@@ -10,6 +10,7 @@ import pytest
 from core.errors import (
     InvalidInput,
     NotFound,
+    OutcomeUnknown,
     ProviderConfigError,
     Transient,
 )
@@ -41,9 +42,9 @@ def test_retry_after_parses_seconds_and_http_dates(value, expected):
     ("status", "error_type"),
     [
         (429, Transient),
-        (500, Transient),
-        (502, Transient),
-        (503, Transient),
+        (500, OutcomeUnknown),
+        (502, OutcomeUnknown),
+        (503, OutcomeUnknown),
         (401, ProviderConfigError),
         (403, ProviderConfigError),
         (400, InvalidInput),
@@ -111,3 +112,28 @@ def test_vendor_classifier_runs_before_the_generic_rules():
         call = HttpCall(client=client, provider="acme", base_url="http://127.0.0.1:9")
         with pytest.raises(InvalidInput):
             call.request("POST", "/send", classify=classify)
+
+
+@pytest.mark.parametrize(
+    ("failure", "error_type"),
+    [
+        (httpx.ConnectError, Transient),
+        (httpx.ConnectTimeout, Transient),
+        (httpx.PoolTimeout, Transient),
+        (httpx.ReadTimeout, OutcomeUnknown),
+        (httpx.ReadError, OutcomeUnknown),
+        (httpx.RemoteProtocolError, OutcomeUnknown),
+        (httpx.WriteError, OutcomeUnknown),
+    ],
+)
+def test_transport_failures_are_split_by_whether_the_request_left(failure, error_type):
+    """Failures before the request left are plain Transient; after it left the outcome is unknown."""
+
+    def fail(request: httpx.Request) -> httpx.Response:
+        raise failure("boom", request=request)
+
+    with httpx.Client(transport=httpx.MockTransport(fail)) as client:
+        call = HttpCall(client=client, provider="acme", base_url="http://127.0.0.1:9")
+        with pytest.raises(Transient) as caught:
+            call.request("POST", "/send")
+    assert type(caught.value) is error_type

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from core.errors import ProviderConfigError, Transient
+from core.errors import OutcomeUnknown, ProviderConfigError, Transient
 from tests.fakes.vendor_api import Scripted
 from tests.tools.channels.factories import (
     KEY,
@@ -67,15 +67,23 @@ def test_rate_limit_is_retried_after_the_given_wait(setup, sleep):
     assert len(api.requests) == 2
 
 
-def test_server_errors_exhaust_the_attempts(setup, sleep):
-    """Repeated 503s are retried max_attempts times and end as Transient."""
+def test_server_errors_are_retried_only_where_a_repeat_is_safe(setup, sleep):
+    """Repeated 503s (the outcome is unknown) are retried max_attempts times, each with the
+    same key, on a provider that deduplicates by key; Sendoso, which does not, is called
+    once and the unknown outcome goes back to the caller with its one attempt."""
     vendor, api, channel = setup
     api.script(*[Scripted(503, {"message": "unavailable"})] * 4)
-    with pytest.raises(Transient) as caught:
+    with pytest.raises(OutcomeUnknown) as caught:
         deliver_with_retry(channel, make_message(KIND_FOR_VENDOR[vendor]), policy=POLICY, sleep=sleep)
     assert caught.value.status == 503
-    assert len(api.requests) == 4
-    assert sleep.calls == [0.5, 1.0, 2.0]
+    if vendor == "sendoso":
+        assert len(api.requests) == 1 and sleep.calls == []
+        assert [a["outcome"] for a in caught.value.attempts] == ["unknown"]
+    else:
+        assert len(api.requests) == 4
+        assert {r.headers["idempotency-key"] for r in api.requests} == {KEY}
+        assert sleep.calls == [0.5, 1.0, 2.0]
+        assert [a["outcome"] for a in caught.value.attempts] == ["unknown"] * 4
 
 
 @pytest.mark.parametrize("vendor", HTTP_VENDORS)
@@ -110,7 +118,9 @@ def test_breaker_opens_then_half_opens(setup, sleep, clock):
     once = RetryPolicy(max_attempts=1, jitter=0.0)
     message = make_message(KIND_FOR_VENDOR[vendor])
     api.script(*[Scripted(502, {"message": "bad gateway"})] * 3)
-    for expected in (Transient, Transient, CircuitOpen):
+    # An unknown outcome on Sendoso goes back as such (the outbox marks the row "unknown").
+    third = OutcomeUnknown if vendor == "sendoso" else CircuitOpen
+    for expected in (Transient, Transient, third):
         with pytest.raises(expected):
             deliver_with_retry(channel, message, policy=once, sleep=sleep, breaker=breaker)
     assert len(api.requests) == 3

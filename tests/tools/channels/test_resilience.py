@@ -8,6 +8,7 @@ import pytest
 
 from core.errors import (
     InvalidInput,
+    OutcomeUnknown,
     PermanentFailure,
     ProviderConfigError,
     ProviderError,
@@ -208,3 +209,59 @@ def test_a_crash_on_our_side_frees_the_half_open_trial(clock, sleep):
         deliver_with_retry(Broken([]), make_message(), policy=NO_JITTER, sleep=sleep, breaker=breaker)
     breaker.before_call()
     assert breaker.state == "half_open"
+
+
+@dataclass
+class RepeatableChannel(ScriptedChannel):
+    """A scripted channel that deduplicates by key, so a repeat is harmless."""
+
+    idempotent_by_key: bool = True
+
+
+def test_an_unknown_outcome_is_not_retried_on_a_provider_that_cannot_repeat(sleep):
+    """A timeout after the request left, on a provider without key deduplication, goes back
+    after one call with its attempt recorded as unknown."""
+    channel = ScriptedChannel([OutcomeUnknown("read timeout")])
+    with pytest.raises(OutcomeUnknown) as caught:
+        deliver_with_retry(channel, make_message(), policy=NO_JITTER, sleep=sleep)
+    assert channel.calls == 1 and sleep.calls == []
+    assert [a["outcome"] for a in caught.value.attempts] == ["unknown"]
+
+
+def test_an_unknown_outcome_is_retried_with_the_key_where_a_repeat_is_safe(sleep):
+    """On a provider that deduplicates by key an unknown outcome is retried, and the result
+    lists every call with its outcome."""
+    channel = RepeatableChannel([OutcomeUnknown("reset"), Transient("refused")])
+    result = deliver_with_retry(channel, make_message(), policy=NO_JITTER, sleep=sleep)
+    assert channel.calls == 3
+    assert [a["outcome"] for a in result.attempts] == ["unknown", "transient", "delivered"]
+
+
+def test_a_per_message_repeatable_decision_wins_over_the_channel_flag(sleep):
+    """A channel's repeatable(message) decides per message (HeyReach: invitations yes,
+    messages no) instead of its idempotent_by_key flag."""
+
+    @dataclass
+    class PerKind(ScriptedChannel):
+        idempotent_by_key: bool = False
+
+        def repeatable(self, message: OutboundMessage) -> bool:
+            return message.kind == "linkedin_connect"
+
+    connect = PerKind([OutcomeUnknown("504")])
+    deliver_with_retry(connect, make_message("linkedin_connect"), policy=NO_JITTER, sleep=sleep)
+    assert connect.calls == 2
+    dm = PerKind([OutcomeUnknown("504")])
+    with pytest.raises(OutcomeUnknown):
+        deliver_with_retry(dm, make_message("linkedin_message"), policy=NO_JITTER, sleep=sleep)
+    assert dm.calls == 1
+
+
+def test_an_unknown_outcome_that_opens_the_breaker_still_reports_unknown(clock, sleep):
+    """When the call that trips the breaker had an unknown outcome on a non-repeatable
+    provider, the caller learns the outcome is unknown, not that the circuit is open."""
+    breaker = CircuitBreaker(failure_threshold=1, clock=clock)
+    channel = ScriptedChannel([OutcomeUnknown("502")])
+    with pytest.raises(OutcomeUnknown):
+        deliver_with_retry(channel, make_message(), policy=NO_JITTER, sleep=sleep, breaker=breaker)
+    assert breaker.state == "open"
