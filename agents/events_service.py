@@ -274,10 +274,11 @@ def _reply(
 
 def _return_instant(ws: Workspace, p: Prospect, return_date: str | None, received: datetime) -> datetime:
     tz = zone(p.timezone) or zone("UTC")
+    window = ws.config.policy.window
     if return_date:  # back on that day: the first opening on or after it
-        return ws.config.policy.window.opening_after(datetime.fromisoformat(return_date).date(), 0, tz)
-    return ws.config.policy.window.opening_after(
-        to_utc(received).astimezone(tz).date(), DEFAULT_OOO_BUSINESS_DAYS, tz
+        return window.opening_after(datetime.fromisoformat(return_date).date(), 0, tz, country=p.country)
+    return window.opening_after(
+        to_utc(received).astimezone(tz).date(), DEFAULT_OOO_BUSINESS_DAYS, tz, country=p.country
     )
 
 
