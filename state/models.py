@@ -334,3 +334,6 @@ class ChannelState(SQLModel, table=True):
     reason: str = ""
     error_class: str = ""
     changed_at: datetime
+
+
+from state.models_schedule import DailyRunMark  # noqa: E402, F401  (daily run marks)

@@ -365,3 +365,32 @@ def spend_by_period(
     if run_since < month:  # a run never starts before the month it is in; keep it exact anyway
         month_c, month_u = spend_since(session, workspace=workspace, since=month).values()
     return {"run": {"credits": run_c, "usd": run_u}, "month": {"credits": month_c, "usd": month_u}}
+
+
+def last_daily_fire(session: Session, *, workspace: str) -> datetime | None:
+    """The latest daily fire time a run was started for; before the scheduler kept
+    marks (an upgraded workspace), the logical time of the latest run of any kind."""
+    from state.models_schedule import DailyRunMark
+
+    mark = session.exec(
+        select(func.max(DailyRunMark.fire_at)).where(DailyRunMark.workspace == workspace)
+    ).first()
+    if mark is not None:
+        return mark
+    return session.exec(select(func.max(Run.now)).where(Run.workspace == workspace)).first()
+
+
+def mark_daily_fire(session: Session, *, workspace: str, fire_at: datetime, started_at: datetime) -> bool:
+    """Record that a run starts for this daily fire time; False when one already did
+    (the caller then skips it). Commits on its own so the mark holds before the run."""
+    from sqlalchemy.exc import IntegrityError
+
+    from state.models_schedule import DailyRunMark
+
+    session.add(DailyRunMark(workspace=workspace, fire_at=fire_at, started_at=started_at))
+    try:
+        session.commit()
+    except IntegrityError:
+        session.rollback()
+        return False
+    return True
