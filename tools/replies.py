@@ -450,8 +450,13 @@ def _latest_reply(text: str) -> str:
     if signature and _is_closing(signature.strip().split("\n", 1)[0]):
         at = content.rfind(signature)
         if at >= 0:
-            content = content[:at]
+            # A postscript below the sign-off is still the prospect writing.
+            postscript = [line for line in signature.split("\n") if _POSTSCRIPT.match(line)]
+            content = content[:at] + "".join(f"\n{line}" for line in postscript)
     return content
+
+
+_POSTSCRIPT = re.compile(r"^\s*P\.?\s?P?\.?\s?S\b\.?\s*[:,-]?\s*\S", re.IGNORECASE)
 
 
 _CLOSING = re.compile(

@@ -254,3 +254,10 @@ def test_out_of_office_return_date_read_from_own_text_only() -> None:
     result = classify_reply(raw, received_at=RECEIVED, sent_texts=[OURS])
     assert result.kind == "out_of_office"
     assert result.return_date is not None and result.return_date.isoformat() == "2026-12-02"
+
+
+def test_postscript_below_the_signature_is_the_prospects() -> None:
+    """A "P.S." after the sign-off is kept, so a request made there is honoured."""
+    raw = "Thanks for the note.\n\nBest regards,\nAnna\nCFO, Acme AB\n\nP.S. please remove me from your list"
+    assert prospect_text(raw) == "Thanks for the note.\n\nP.S. please remove me from your list"
+    assert classify_reply(raw, received_at=RECEIVED).kind == "unsubscribe"
