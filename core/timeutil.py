@@ -73,6 +73,28 @@ def public_holidays(country: str, year: int, subdivision: str = "") -> frozenset
     return frozenset(calendar.keys())
 
 
+@lru_cache(maxsize=1)
+def _zone_countries() -> dict[str, str]:
+    from importlib import resources
+
+    try:
+        text = resources.files("tzdata").joinpath("zoneinfo/zone.tab").read_text(encoding="utf-8")
+    except (ModuleNotFoundError, FileNotFoundError, OSError):
+        return {}
+    out = {}
+    for line in text.splitlines():
+        parts = line.split("\t")
+        if len(parts) >= 3 and not line.startswith("#"):
+            out[parts[2]] = parts[0]
+    return out
+
+
+def zone_country(name: str | None) -> str:
+    """The ISO country of an IANA zone per the tz database's zone.tab
+    ("America/New_York" -> "US"); "" for zones like "UTC" that belong to none."""
+    return _zone_countries().get(name or "", "")
+
+
 def holiday_name(country: str, day: date, subdivision: str = "") -> str:
     """The library's name of a public holiday ("Thanksgiving Day"), or "" when `day` is none."""
     if day not in public_holidays(country, day.year, subdivision):

@@ -24,6 +24,7 @@ from core.timeutil import (
     holiday_name,
     local_instant,
     public_holidays,
+    zone_country,
 )
 
 # EU member states plus Iceland, Liechtenstein and Norway (the EEA).
@@ -257,7 +258,8 @@ class WindowConfig(_Section):
     ``holidays`` library, observed days included) unless ``public_holidays = "none"`` or
     its country's entry in ``public_holidays_by_country`` says otherwise, plus
     ``holidays`` (every country) and ``holidays_by_country[country]``. A prospect without
-    a usable country gets only ``holidays``."""
+    a usable country is taken to be in its time zone's country (tz database zone.tab:
+    America/New_York is US); with neither it gets only ``holidays``."""
 
     days: tuple[str, ...] = Field(
         ("mon", "tue", "wed", "thu", "fri"), description="Local weekdays on which messages may go out."
@@ -348,8 +350,8 @@ class WindowConfig(_Section):
     def opening_after(self, day: date, business_days: int, tz: ZoneInfo, *, country: str = "") -> datetime:
         """The window's first opening `business_days` business days after local `day`
         (0: on `day` itself, or the next business day), as a UTC instant; weekends and
-        the no-send days of a prospect in `country` are skipped."""
-        window = self.window_for(country, day)
+        the no-send days of a prospect in `country` (else the country of `tz`) are skipped."""
+        window = self.window_for(country_code(country) or zone_country(tz.key), day)
         target = add_business_days(day, business_days, window.days, window.holidays)
         return window.next_open(local_instant(target, self.start, tz), tz)
 

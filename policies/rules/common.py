@@ -8,7 +8,7 @@ import re
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from core.timeutil import Window, local_instant, to_utc, zone
+from core.timeutil import Window, local_instant, to_utc, zone, zone_country
 from policies.config import PolicyConfig, country_code
 from policies.types import TOUCH_ACTIONS, PolicyInput
 
@@ -39,8 +39,10 @@ def sender_zone(inp: PolicyInput) -> ZoneInfo:
 def window_for(inp: PolicyInput, cfg: PolicyConfig) -> Window:
     """The configured sending window with the no-send days of the prospect's country
     (its public holidays unless switched off, plus the configured extra dates)."""
-    tz = prospect_zone(inp) or UTC_ZONE
-    return cfg.window.window_for(country(inp), local_date(inp.now, tz))
+    tz = prospect_zone(inp)
+    # Without a country, the zone's country (America/New_York -> US) decides the holidays.
+    where = country(inp) or (zone_country(tz.key) if tz is not None else "")
+    return cfg.window.window_for(where, local_date(inp.now, tz or UTC_ZONE))
 
 
 def windowed(inp: PolicyInput, cfg: PolicyConfig) -> bool:

@@ -82,8 +82,9 @@ def cfg(**window: object) -> PolicyConfig:
             "defer",
             "2026-12-28T07:00:00Z",
         ),
-        # No usable country: only the configured dates apply.
-        ("", "America/New_York", "2026-11-26T15:00:00Z", {}, "allow", None),
+        # No usable country: the zone's country (tz database) decides; UTC belongs to none.
+        ("", "America/New_York", "2026-11-26T15:00:00Z", {}, "defer", "2026-11-27T13:00:00Z"),
+        ("", "UTC", "2026-11-26T15:00:00Z", {}, "allow", None),
     ],
     ids=[
         "us-thanksgiving",
@@ -98,7 +99,8 @@ def cfg(**window: object) -> PolicyConfig:
         "germany-no-epiphany",
         "extra-country-date",
         "extra-date-all",
-        "no-country",
+        "no-country-zone-us",
+        "no-country-utc",
     ],
 )
 def test_send_window_skips_holidays(country, tz, now, window, outcome, until) -> None:  # noqa: ANN001
