@@ -13,8 +13,8 @@ follow the tz database; the tick on the injected clock is what makes it testable
 A daily run missed while the service was down runs when it comes back, once: each run
 started for a fire time is marked in the workspace's database (:class:`DatabaseMarks`,
 table ``daily_run_marks``) before it starts. On its first tick as leader the scheduler
-compares the latest mark (or, for a workspace without marks yet, the latest run) with
-the trigger: if a fire time has passed since, that run is due now (several missed fire
+compares the latest mark or run in ``runs`` (a manual or wake-up run counts) with the
+trigger: if a fire time has passed since, that run is due now (several missed fire
 times give one run). A fire time that already has a mark is not run again, so a restart
 or a new leader never repeats a day.
 

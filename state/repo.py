@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import case, func, or_
 from sqlmodel import Session, col, select
 
+from core.timeutil import to_utc
 from state.models import (
     Company,
     Draft,
@@ -368,16 +369,18 @@ def spend_by_period(
 
 
 def last_daily_fire(session: Session, *, workspace: str) -> datetime | None:
-    """The latest daily fire time a run was started for; before the scheduler kept
-    marks (an upgraded workspace), the logical time of the latest run of any kind."""
+    """When the workspace last had its day run: the latest daily fire time the scheduler
+    started a run for, or the logical time of the latest run of any kind (a manual
+    `daily`, a wake-up, or a workspace from before the scheduler kept marks), whichever
+    is later."""
     from state.models_schedule import DailyRunMark
 
     mark = session.exec(
         select(func.max(DailyRunMark.fire_at)).where(DailyRunMark.workspace == workspace)
     ).first()
-    if mark is not None:
-        return mark
-    return session.exec(select(func.max(Run.now)).where(Run.workspace == workspace)).first()
+    run = session.exec(select(func.max(Run.now)).where(Run.workspace == workspace)).first()
+    known = [to_utc(v) for v in (mark, run) if v is not None]
+    return max(known) if known else None
 
 
 def mark_daily_fire(session: Session, *, workspace: str, fire_at: datetime, started_at: datetime) -> bool:

@@ -98,3 +98,34 @@ def test_a_fire_time_already_marked_is_not_run_again(demo_ws: Any) -> None:
     first.shutdown()
     second.shutdown()
     assert ran == ["first"]
+
+
+def test_a_manual_run_after_the_missed_fire_counts_as_the_days_run(demo_ws: Any) -> None:
+    """An operator's `daily` run made while the service was down (after the missed fire
+    time) is that day's run: no catch-up on restart."""
+    from sqlmodel import Session
+
+    from state.db import engine_for
+    from state.models import Run
+
+    clock = MutableClock(at("2026-11-23T12:00:00Z"))
+    ran: list[datetime] = []
+    first = ServiceScheduler([demo_ws], clock=clock, daily=lambda _ws, now: ran.append(now))
+    clock.at = at("2026-11-23T13:31:00Z")
+    first.tick(wait=True)
+    first.shutdown()
+    with Session(engine_for(demo_ws.database_url)) as s:
+        s.add(
+            Run(
+                id="manual",
+                workspace=demo_ws.id,
+                now=at("2026-11-24T15:00:00Z"),
+                started_at=at("2026-11-24T15:00:00Z"),
+            )
+        )
+        s.commit()
+    clock.at = at("2026-11-24T16:00:00Z")
+    second = ServiceScheduler([demo_ws], clock=clock, daily=lambda _ws, now: ran.append(now))
+    assert second.tick(wait=True).daily == []
+    second.shutdown()
+    assert len(ran) == 1
