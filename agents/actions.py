@@ -84,6 +84,12 @@ def research(state: ProspectState, ctx: AgentContext) -> dict[str, Any]:
                 "status": "found",
                 "pages": list(result.pages),
                 "evidence_ids": [e["id"] for e in items],
+                # Untrusted page text that was flagged (never used in drafts), per flag.
+                "flags": [
+                    {"evidence_id": e["id"], "url": e["url"], "rule": f["rule"], "reason": f["reason"]}
+                    for e in items
+                    for f in e["data"].get("flags", ())
+                ],
             },
         },
     )

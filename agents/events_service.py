@@ -31,6 +31,7 @@ from sqlmodel import Session, select
 from agents.records import append
 from core.timeutil import iso, to_utc, zone
 from core.workspace import Workspace
+from state import repo
 from state.db import engine_for, session_scope
 from state.models import EngagementEventRow, OutboxMessage, Prospect, Suppression, Task
 from tools.events import EngagementEvent
@@ -126,7 +127,8 @@ def _ingest_one(
         raw["reply_kind"], raw["confidence"], etype = PROVIDER_REPLY_KINDS[etype], 0.9, "replied"
     elif etype in REPLY_TYPES:
         tz = prospect.timezone if prospect else None
-        c = classify_reply(e.text or "", received_at=e.occurred_at, tz=tz or None)
+        sent = repo.sent_texts_for(session, workspace=ws.id, prospect_id=prospect.id) if prospect else []
+        c = classify_reply(e.text or "", received_at=e.occurred_at, tz=tz or None, sent_texts=sent)
         raw.update(
             reply_kind=c.kind,
             confidence=c.confidence,
@@ -272,10 +274,11 @@ def _reply(
 
 def _return_instant(ws: Workspace, p: Prospect, return_date: str | None, received: datetime) -> datetime:
     tz = zone(p.timezone) or zone("UTC")
+    window = ws.config.policy.window
     if return_date:  # back on that day: the first opening on or after it
-        return ws.config.policy.window.opening_after(datetime.fromisoformat(return_date).date(), 0, tz)
-    return ws.config.policy.window.opening_after(
-        to_utc(received).astimezone(tz).date(), DEFAULT_OOO_BUSINESS_DAYS, tz
+        return window.opening_after(datetime.fromisoformat(return_date).date(), 0, tz, country=p.country)
+    return window.opening_after(
+        to_utc(received).astimezone(tz).date(), DEFAULT_OOO_BUSINESS_DAYS, tz, country=p.country
     )
 
 

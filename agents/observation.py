@@ -112,7 +112,13 @@ def build_observation(session: Session, ws: Workspace, prospect: Prospect, now: 
         },
     }
     obs["events"]["account_replied_at"] = iso(
-        repo.account_replied_at(session, workspace=wid, company_id=prospect.company_id, exclude=prospect.id)
+        repo.account_replied_at(
+            session,
+            workspace=wid,
+            company_id=prospect.company_id,
+            exclude=prospect.id,
+            ignore_kinds=ws.config.policy.frequency.pause_reply_kinds,
+        )
     )
     cited = sorted(
         {i for d in obs["drafts"].values() for sen in d["sentences"] for i in sen.get("evidence_ids", [])}

@@ -79,8 +79,12 @@ def due_at(step: PlaybookStep, obs: Mapping[str, Any], policy: PolicyConfig) -> 
         return now
     tz = zone((obs.get("prospect") or {}).get("timezone")) or zone("UTC")
     last = max(parse_instant(t["at"]) for t in touches)
+    country = (obs.get("prospect") or {}).get("country") or ""
     return max(
-        now, policy.window.opening_after(to_utc(last).astimezone(tz).date(), step.delay_business_days, tz)
+        now,
+        policy.window.opening_after(
+            to_utc(last).astimezone(tz).date(), step.delay_business_days, tz, country=country
+        ),
     )
 
 
@@ -269,7 +273,8 @@ def _waiting_on_event(playbook: PlaybookConfig, cond: Mapping[str, bool], skip: 
 def _recheck_at(obs: Mapping[str, Any], policy: PolicyConfig, days: int = RECHECK_BUSINESS_DAYS) -> datetime:
     now = parse_instant(obs["now"])
     tz = zone((obs.get("prospect") or {}).get("timezone")) or zone("UTC")
-    return policy.window.opening_after(now.astimezone(tz).date(), days, tz)
+    country = (obs.get("prospect") or {}).get("country") or ""
+    return policy.window.opening_after(now.astimezone(tz).date(), days, tz, country=country)
 
 
 def _usd(obs: Mapping[str, Any], credits: float) -> float:

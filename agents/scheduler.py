@@ -10,6 +10,14 @@ passed. Several missed fire times (the service was down, the machine slept) are
 coalesced into one run. The fire-time arithmetic is APScheduler's, so DST changes
 follow the tz database; the tick on the injected clock is what makes it testable.
 
+A daily run missed while the service was down runs when it comes back, once: each run
+started for a fire time is marked in the workspace's database (:class:`DatabaseMarks`,
+table ``daily_run_marks``) before it starts. On its first tick as leader the scheduler
+compares the latest mark or run in ``runs`` (a manual or wake-up run counts) with the
+trigger: if a fire time has passed since, that run is due now (several missed fire
+times give one run). A fire time that already has a mark is not run again, so a restart
+or a new leader never repeats a day.
+
 Never two runs of one workspace at once: daily runs and workspace jobs take the
 workspace's lock without waiting and are skipped (logged) while it is held.
 
@@ -36,7 +44,7 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from core.errors import ConfigError
-from core.timeutil import Clock
+from core.timeutil import Clock, iso, to_utc
 from core.workspace import Workspace
 
 log = structlog.get_logger(__name__)
@@ -109,6 +117,59 @@ class PgAdvisoryLeader:
                 self._conn = None
 
 
+class DailyMarks(Protocol):
+    """Where the scheduler remembers which daily fire times it started runs for."""
+
+    def last(self, ws: Workspace) -> datetime | None: ...
+
+    def record(self, ws: Workspace, fire: datetime, started: datetime) -> bool:
+        """Mark a run for `fire`; False when one was already marked (skip it)."""
+        ...
+
+
+class DatabaseMarks:
+    """Marks in the workspace's own database (they survive restarts and are shared by
+    every service on that database)."""
+
+    def last(self, ws: Workspace) -> datetime | None:
+        from sqlmodel import Session
+
+        from state import repo
+        from state.db import engine_for
+
+        with Session(engine_for(ws.database_url)) as session:
+            value = repo.last_daily_fire(session, workspace=ws.id)
+        return None if value is None else to_utc(value)
+
+    def record(self, ws: Workspace, fire: datetime, started: datetime) -> bool:
+        from sqlmodel import Session
+
+        from state import repo
+        from state.db import engine_for
+
+        with Session(engine_for(ws.database_url)) as session:
+            return repo.mark_daily_fire(
+                session, workspace=ws.id, fire_at=to_utc(fire), started_at=to_utc(started)
+            )
+
+
+class MemoryMarks:
+    """Marks kept in this process only (no catch-up across restarts); for tests."""
+
+    def __init__(self) -> None:
+        self.fires: dict[str, set[datetime]] = {}
+
+    def last(self, ws: Workspace) -> datetime | None:
+        return max(self.fires.get(ws.id, ()), default=None)
+
+    def record(self, ws: Workspace, fire: datetime, started: datetime) -> bool:
+        seen = self.fires.setdefault(ws.id, set())
+        if to_utc(fire) in seen:
+            return False
+        seen.add(to_utc(fire))
+        return True
+
+
 def leader_for(workspaces: Sequence[Workspace]) -> LeaderLock:
     urls = {ws.database_url for ws in workspaces}
     pg = [u for u in urls if u.startswith("postgresql")]
@@ -164,10 +225,13 @@ class ServiceScheduler:
         daily: DailyFn,
         leader: LeaderLock | None = None,
         tick_seconds: float = 20.0,
+        marks: DailyMarks | None = None,
     ) -> None:
         self.clock = clock
         self.daily_fn = daily
         self.leader = leader or SingleProcessLeader()
+        self.marks: DailyMarks = marks if marks is not None else DatabaseMarks()
+        self._caught_up: set[str] = set()  # workspaces checked for a missed run as leader
         self.tick_seconds = tick_seconds
         self.stopping = threading.Event()
         now = clock.now()
@@ -201,9 +265,14 @@ class ServiceScheduler:
         """Run whatever is due at the clock's now (only when this process is the leader)."""
         now = self.clock.now()
         result = TickResult(leader=self.leader.acquire())
+        if not result.leader:
+            self._caught_up.clear()  # a later leadership checks for missed runs again
         if not result.leader or self.stopping.is_set():
             return result
         for ws_id, d in self._daily.items():
+            if ws_id not in self._caught_up:
+                self._caught_up.add(ws_id)
+                self._catch_up(ws_id, d, now)
             if d.next_run is None or d.next_run > now:
                 continue
             fire, missed = d.next_run, 0
@@ -218,7 +287,7 @@ class ServiceScheduler:
             result.daily.append((ws_id, fire, missed + 1))
             result.futures.append(
                 self._pool.submit(
-                    self._locked, self._locks[ws_id], f"daily:{ws_id}", self.daily_fn, d.ws, now
+                    self._locked, self._locks[ws_id], f"daily:{ws_id}", self._daily_run, d.ws, fire, now
                 )
             )
         for job in self._periodic:
@@ -232,6 +301,32 @@ class ServiceScheduler:
             for fut in result.futures:
                 fut.result()
         return result
+
+    def _catch_up(self, ws_id: str, d: _Daily, now: datetime) -> None:
+        """Make a daily fire time that passed since the last marked run due now."""
+        try:
+            last = self.marks.last(d.ws)
+        except Exception:  # no marks readable: no catch-up, the schedule goes on
+            log.exception("daily_marks_unreadable", workspace=ws_id)
+            return
+        if last is None:
+            return  # a workspace that never ran: start with the next fire time
+        missed = d.trigger.get_next_fire_time(None, to_utc(last) + timedelta(microseconds=1))
+        if missed is not None and missed <= now and (d.next_run is None or missed < d.next_run):
+            log.info("daily_run_catch_up", workspace=ws_id, missed=iso(missed), last=iso(last))
+            d.next_run = missed
+
+    def _daily_run(self, ws: Workspace, fire: datetime, now: datetime) -> Any:
+        """Mark the fire time, then run; a fire time already marked is not run again."""
+        try:
+            fresh = self.marks.record(ws, fire, now)
+        except Exception:  # the run is idempotent (outbox keys): better run than skip a day
+            log.exception("daily_mark_failed", workspace=ws.id)
+            fresh = True
+        if not fresh:
+            log.info("daily_run_already_done", workspace=ws.id, fire=iso(fire))
+            return None
+        return self.daily_fn(ws, now)
 
     def _locked(self, lock: threading.Lock, name: str, fn: Callable[..., Any], *args: Any) -> Any:
         if not lock.acquire(blocking=False):

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from functools import lru_cache
 from typing import Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -53,6 +54,62 @@ def zone(name: str | None) -> ZoneInfo | None:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
         return None
+
+
+@lru_cache(maxsize=1024)
+def public_holidays(country: str, year: int, subdivision: str = "") -> frozenset[date]:
+    """The public holidays (observed days included) of an ISO alpha-2 country, optionally
+    one of its subdivisions, in one year, from the maintained ``holidays`` library;
+    empty for a country the library does not know."""
+    import holidays
+
+    code = country.strip().upper()
+    if not code:
+        return frozenset()
+    try:
+        calendar = holidays.country_holidays(code, subdiv=subdivision or None, years=year)
+    except NotImplementedError:
+        return frozenset()
+    return frozenset(calendar.keys())
+
+
+@lru_cache(maxsize=1)
+def _zone_countries() -> dict[str, str]:
+    from importlib import resources
+
+    try:
+        text = resources.files("tzdata").joinpath("zoneinfo/zone.tab").read_text(encoding="utf-8")
+    except (ModuleNotFoundError, FileNotFoundError, OSError):
+        return {}
+    out = {}
+    for line in text.splitlines():
+        parts = line.split("\t")
+        if len(parts) >= 3 and not line.startswith("#"):
+            out[parts[2]] = parts[0]
+    return out
+
+
+def zone_country(name: str | None) -> str:
+    """The ISO country of an IANA zone per the tz database's zone.tab
+    ("America/New_York" -> "US"); "" for zones like "UTC" that belong to none."""
+    return _zone_countries().get(name or "", "")
+
+
+def holiday_name(country: str, day: date, subdivision: str = "") -> str:
+    """The library's name of a public holiday ("Thanksgiving Day"), or "" when `day` is none."""
+    if day not in public_holidays(country, day.year, subdivision):
+        return ""
+    import holidays
+
+    calendar = holidays.country_holidays(country.strip().upper(), subdiv=subdivision or None, years=day.year)
+    return str(calendar.get(day) or "")
+
+
+def holiday_countries() -> dict[str, tuple[str, ...]]:
+    """Every country code the holiday library knows, with its subdivision codes."""
+    import holidays
+
+    return {code: tuple(subs) for code, subs in holidays.list_supported_countries().items()}
 
 
 def is_business_day(day: date, workdays: Iterable[str] = WEEKDAYS[:5], holidays: Iterable[date] = ()) -> bool:

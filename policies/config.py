@@ -9,13 +9,23 @@ docs/policies.md names the public rule or practice behind each default.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterable
 from datetime import date, datetime, time
 from typing import Literal
 from zoneinfo import ZoneInfo
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from core.timeutil import Window, add_business_days, local_instant
+from core.timeutil import (
+    Window,
+    add_business_days,
+    holiday_countries,
+    holiday_name,
+    local_instant,
+    public_holidays,
+    zone_country,
+)
 
 # EU member states plus Iceland, Liechtenstein and Norway (the EEA).
 EEA_COUNTRIES: tuple[str, ...] = (
@@ -238,15 +248,35 @@ class FrequencyConfig(_Section):
     )
 
 
+HolidaySource = str  # "auto", "none", or a subdivision code of the country ("BY" for Bavaria)
+
+
 class WindowConfig(_Section):
-    """Timing family: the sending window in the recipient's local time."""
+    """Timing family: the sending window in the recipient's local time.
+
+    No-send days of a prospect = the public holidays of its country (from the maintained
+    ``holidays`` library, observed days included) unless ``public_holidays = "none"`` or
+    its country's entry in ``public_holidays_by_country`` says otherwise, plus
+    ``holidays`` (every country) and ``holidays_by_country[country]``. A prospect without
+    a usable country is taken to be in its time zone's country (tz database zone.tab:
+    America/New_York is US); with neither it gets only ``holidays``."""
 
     days: tuple[str, ...] = Field(
         ("mon", "tue", "wed", "thu", "fri"), description="Local weekdays on which messages may go out."
     )
     start: time = Field(time(8, 0), description="Local opening time of the sending window.")
     end: time = Field(time(17, 0), description="Local closing time (exclusive).")
-    holidays: tuple[date, ...] = Field((), description="Local dates with no sends.")
+    public_holidays: Literal["auto", "none"] = Field(
+        "auto",
+        description='"auto": no sends on the public holidays of the prospect\'s country; "none": only '
+        "the dates listed in holidays / holidays_by_country.",
+    )
+    public_holidays_by_country: dict[str, HolidaySource] = Field(
+        default_factory=dict,
+        description='Per-country override of public_holidays (ISO alpha-2 -> "auto", "none", or a '
+        'subdivision code such as "BY" for that region\'s holidays).',
+    )
+    holidays: tuple[date, ...] = Field((), description="Extra local dates with no sends, for every prospect.")
     holidays_by_country: dict[str, tuple[date, ...]] = Field(
         default_factory=dict, description="Extra no-send dates per prospect country (ISO alpha-2 -> dates)."
     )
@@ -257,12 +287,81 @@ class WindowConfig(_Section):
         24, ge=1, description="When the zone is unknown and the policy defers: check again after."
     )
 
-    def opening_after(self, day: date, business_days: int, tz: ZoneInfo) -> datetime:
+    @field_validator("public_holidays_by_country", "holidays_by_country", mode="before")
+    @classmethod
+    def _country_keys(cls, value: object) -> object:
+        if not isinstance(value, dict):
+            return value
+        out = {}
+        for key, item in value.items():
+            code = country_code(str(key))
+            if not code:
+                raise ValueError(f"{key!r} is not an ISO alpha-2 country code")
+            out[code] = item
+        return out
+
+    @field_validator("public_holidays_by_country")
+    @classmethod
+    def _known_sources(cls, value: dict[str, str]) -> dict[str, str]:
+        known = holiday_countries()
+        for code, source in value.items():
+            if code not in known:
+                raise ValueError(f"the holiday library has no calendar for country {code!r}")
+            if source not in ("auto", "none") and source.upper() not in known[code]:
+                raise ValueError(
+                    f'{code} = {source!r}: use "auto", "none" or one of its subdivisions '
+                    f"({', '.join(known[code][:12])}{', ...' if len(known[code]) > 12 else ''})"
+                )
+        return value
+
+    def holidays_for(self, country: str, years: Iterable[int]) -> frozenset[date]:
+        """Every no-send date of a prospect in `country` (ISO alpha-2, "" if unknown) in
+        the given years."""
+        code = country_code(country)
+        out = set(self.holidays) | set(self.holidays_by_country.get(code, ()))
+        source = self.public_holidays_by_country.get(code, self.public_holidays) if code else "none"
+        if source != "none":
+            subdivision = "" if source == "auto" else source.upper()
+            for year in years:
+                out |= public_holidays(code, year, subdivision)
+        return frozenset(out)
+
+    def holiday_reason(self, country: str, day: date) -> str:
+        """Why `day` is a no-send day for a prospect in `country` ("" when it is not one)."""
+        code = country_code(country)
+        if day in self.holidays or day in self.holidays_by_country.get(code, ()):
+            return f"{day.isoformat()} is a no-send day set in [policy.window]"
+        source = self.public_holidays_by_country.get(code, self.public_holidays) if code else "none"
+        if source == "none":
+            return ""
+        subdivision = "" if source == "auto" else source.upper()
+        name = holiday_name(code, day, subdivision)
+        where = f"{code}-{subdivision}" if subdivision else code
+        return f"{day.isoformat()} is a public holiday in {where} ({name})" if name else ""
+
+    def window_for(self, country: str, around: date) -> Window:
+        """The window of a prospect in `country`, with the holidays of the years around
+        `around` (the searches of a window reach about a year ahead)."""
+        years = range(around.year - 1, around.year + 3)
+        return Window(
+            days=self.days, start=self.start, end=self.end, holidays=self.holidays_for(country, years)
+        )
+
+    def opening_after(self, day: date, business_days: int, tz: ZoneInfo, *, country: str = "") -> datetime:
         """The window's first opening `business_days` business days after local `day`
-        (0: on `day` itself, or the next business day), as a UTC instant."""
-        target = add_business_days(day, business_days, self.days, self.holidays)
-        window = Window(days=self.days, start=self.start, end=self.end, holidays=frozenset(self.holidays))
+        (0: on `day` itself, or the next business day), as a UTC instant; weekends and
+        the no-send days of a prospect in `country` (else the country of `tz`) are skipped."""
+        window = self.window_for(country_code(country) or zone_country(tz.key), day)
+        target = add_business_days(day, business_days, window.days, window.holidays)
         return window.next_open(local_instant(target, self.start, tz), tz)
+
+
+def country_code(raw: str | None) -> str:
+    """An ISO alpha-2 country code, upper-case ("UK" read as "GB"); "" when unusable."""
+    code = str(raw or "").strip().upper()
+    if code == "UK":
+        code = "GB"
+    return code if re.fullmatch(r"[A-Z]{2}", code) else ""
 
 
 class CapacityConfig(_Section):

@@ -330,3 +330,4 @@ class ChannelState(SQLModel, table=True):
 
 
 from state.models_ledger import CostEntry  # noqa: E402,F401  (registers the ledger table)
+from state.models_schedule import DailyRunMark  # noqa: E402, F401  (daily run marks)

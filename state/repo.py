@@ -8,8 +8,9 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import case, func, or_
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
+from core.timeutil import to_utc
 from state.models import (
     Company,
     Draft,
@@ -101,22 +102,49 @@ def events_for(session: Session, *, workspace: str, prospect_id: str) -> Sequenc
     ).all()
 
 
+AWAY_REPLY_KINDS = ("out_of_office", "auto_reply")
+
+
 def account_replied_at(
-    session: Session, *, workspace: str, company_id: str | None, exclude: str
+    session: Session,
+    *,
+    workspace: str,
+    company_id: str | None,
+    exclude: str,
+    ignore_kinds: Iterable[str] = AWAY_REPLY_KINDS,
 ) -> datetime | None:
+    """The latest real reply from anyone else at the account: replies classified as one
+    of `ignore_kinds` (out-of-office and auto-replies by default) pause only their own
+    prospect and are not counted."""
     if not company_id:
         return None
-    q = (
-        select(func.max(EngagementEventRow.occurred_at))
-        .join(Prospect, Prospect.id == EngagementEventRow.prospect_id)
+    ignored = set(ignore_kinds)
+    rows = session.exec(
+        select(EngagementEventRow.occurred_at, EngagementEventRow.raw)
+        .join(Prospect, col(Prospect.id) == col(EngagementEventRow.prospect_id))
         .where(
             EngagementEventRow.workspace == workspace,
             Prospect.company_id == company_id,
             Prospect.id != exclude,
-            EngagementEventRow.type.in_(("replied", "linkedin_replied")),
+            col(EngagementEventRow.type).in_(("replied", "linkedin_replied")),
         )
-    )
-    return session.exec(q).first()
+        .order_by(col(EngagementEventRow.occurred_at).desc())
+    ).all()
+    for occurred_at, raw in rows:
+        if str((raw or {}).get("reply_kind") or "") not in ignored:
+            return occurred_at
+    return None
+
+
+def sent_texts_for(session: Session, *, workspace: str, prospect_id: str) -> list[str]:
+    """The subject and body of every message drafted for the prospect (what a reply may
+    quote back to us), oldest first."""
+    rows = session.exec(
+        select(Draft.subject, Draft.body)
+        .where(Draft.workspace == workspace, Draft.prospect_id == prospect_id)
+        .order_by(col(Draft.created_at))
+    ).all()
+    return [text for subject, body in rows for text in (subject, body) if text]
 
 
 def account_contacts_touched(
@@ -312,3 +340,34 @@ def spend_by_period(
         "run": spend(session, workspace=workspace, since=run_since).to_dict(),
         "month": spend(session, workspace=workspace, since=min(run_since, month)).to_dict(),
     }
+
+
+def last_daily_fire(session: Session, *, workspace: str) -> datetime | None:
+    """When the workspace last had its day run: the latest daily fire time the scheduler
+    started a run for, or the logical time of the latest run of any kind (a manual
+    `daily`, a wake-up, or a workspace from before the scheduler kept marks), whichever
+    is later."""
+    from state.models_schedule import DailyRunMark
+
+    mark = session.exec(
+        select(func.max(DailyRunMark.fire_at)).where(DailyRunMark.workspace == workspace)
+    ).first()
+    run = session.exec(select(func.max(Run.now)).where(Run.workspace == workspace)).first()
+    known = [to_utc(v) for v in (mark, run) if v is not None]
+    return max(known) if known else None
+
+
+def mark_daily_fire(session: Session, *, workspace: str, fire_at: datetime, started_at: datetime) -> bool:
+    """Record that a run starts for this daily fire time; False when one already did
+    (the caller then skips it). Commits on its own so the mark holds before the run."""
+    from sqlalchemy.exc import IntegrityError
+
+    from state.models_schedule import DailyRunMark
+
+    session.add(DailyRunMark(workspace=workspace, fire_at=fire_at, started_at=started_at))
+    try:
+        session.commit()
+    except IntegrityError:
+        session.rollback()
+        return False
+    return True

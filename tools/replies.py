@@ -1,8 +1,10 @@
 """An offline, rule-based reply classifier that says how sure it is.
 
-:func:`classify_reply` looks only at the new part of a reply (quoted history below
-"On ... wrote:", "-----Original Message-----", "From:/Von:/De:" headers and ``>``
-lines is cut off), in a normalised form: lower case, accents folded ("Büro" ->
+:func:`classify_reply` looks only at the prospect's own words, :func:`prospect_text`:
+quoted history (reply headers of Gmail, Apple Mail and Outlook in en, de, fr, nl, sv,
+es, it and da found by the mail-parser-reply library, ``>`` lines), "Sent from my ..."
+lines, signatures and any run of the text we sent them are removed before any rule
+runs. The result is read in a normalised form: lower case, accents folded ("Büro" ->
 "buro"), curly quotes straightened, whitespace collapsed. Each rule is a phrase
 pattern with a weight (how strongly it signals its kind); ``matched`` lists the
 phrases found, as they appear in the normalised text.
@@ -369,29 +371,178 @@ _NEG_RE = re.compile(rf"(?:^|\s|\b){_NEG}\b|n't\b")
 # ---------------------------------------------------------------- text preparation
 
 _QUOTE_MARKERS = (
+    # "On <date>, <name> wrote:" and its translations, possibly wrapped over two lines
+    # (the library matches only the one-line form).
     re.compile(r"^\s*On\b[^\n]{0,200}(?:\n[^\n]{0,200})?\bwrote:\s*$", re.MULTILINE),
     re.compile(r"^\s*Am\b[^\n]{0,200}(?:\n[^\n]{0,200})?\bschrieb[^\n]{0,80}:\s*$", re.MULTILINE),
     re.compile(r"^\s*Le\b[^\n]{0,200}(?:\n[^\n]{0,200})?\ba [ée]crit\s*:\s*$", re.MULTILINE),
+    re.compile(r"^\s*Op\b[^\n]{0,200}(?:\n[^\n]{0,200})?\bschreef[^\n]{0,80}:\s*$", re.MULTILINE),
+    re.compile(r"^\s*Den\b[^\n]{0,200}(?:\n[^\n]{0,200})?\bskrev[^\n]{0,80}:\s*$", re.MULTILINE),
+    re.compile(r"^\s*El\b[^\n]{0,200}(?:\n[^\n]{0,200})?\bescribi[óo][^\n]{0,80}:\s*$", re.MULTILINE),
     re.compile(
-        r"^\s*-{2,}\s*(?:Original Message|Urspr[üu]ngliche Nachricht"
-        r"|Message d'origine)\s*-{2,}",
+        r"^\s*-{2,}\s*(?:Original Message|Urspr[üu]ngliche Nachricht|Message d'origine"
+        r"|Oorspronkelijk bericht|Ursprungligt meddelande|Mensaje original)\s*-{2,}",
         re.MULTILINE | re.IGNORECASE,
     ),
-    re.compile(r"^\s*(?:From|Von|De)\s*:[^\n]*\n\s*(?:Sent|Date|Gesendet|Datum|Envoy[ée])\s*:", re.MULTILINE),
+    # Outlook's header block: a From line followed by a Sent/Date line, in any language
+    # Outlook writes (en, de, fr, nl, sv, es).
+    re.compile(
+        r"^\s*\**(?:From|Von|De|Van|Fr[åa]n)\s?:[^\n]*\n\s*\**(?:Sent|Date|Gesendet|Datum|Envoy[ée]"
+        r"|Verzonden|Skickat|Enviado(?: el)?|Fecha)\s?:",
+        re.MULTILINE | re.IGNORECASE,
+    ),
     re.compile(r"^_{10,}\s*$", re.MULTILINE),
 )
+# Languages whose reply headers, signatures and "Sent from" lines mail-parser-reply knows
+# and that we read replies in (Polish is left out: its one-line header rule cuts any line
+# starting "Data:" or "Do:").
+REPLY_LANGUAGES = ("en", "de", "fr", "nl", "sv", "es", "it", "da")
+# Our own sent text is removed where at least this many words in a row match it.
+SENT_RUN_WORDS = 5
+_WORD = re.compile(r"\w+(?:['\u2019]\w+)*")
+_FROM_STYLE_HEADER = re.compile(r"^[>\s*]*(?:-{3,}|[^\W\d_]{1,20}(?: [^\W\d_]{1,10})?\s?:)")
 
 
-def new_part(text: str) -> str:
-    """The reply without the quoted history below it (the whole text if all quoted)."""
+def prospect_text(raw: str, sent_texts: Iterable[str] = ()) -> str:
+    """The prospect's own words in a reply: quoted history, "Sent from my ..." lines,
+    signatures and any run of our own sent text removed; "" when nothing is theirs.
+
+    Steps: mail-parser-reply splits the message at reply headers (Gmail, Apple Mail,
+    Outlook in en, de, fr, nl, sv, es, it, da) and finds the signature; the part above
+    the first header is kept (an Outlook/"Original Message" header at the very top
+    means the prospect wrote nothing above the quote; a "wrote:" header at the top is a
+    bottom-posted reply, whose unquoted lines are kept). Lines starting with ``>`` are
+    quotes and go first. A signature is cut only when its first line is a closing ("Best regards,
+    Anna", "Sent from my iPhone", "--"), never when that line goes on in the prospect's
+    words ("Thanks, but remove me"). Finally every run of ``SENT_RUN_WORDS`` or more
+    words that also occurs in one of ``sent_texts`` (the messages we sent this prospect)
+    is removed, so a quote the mail client did not mark is not read as theirs.
+    """
+    text = (raw or "").replace("\r\n", "\n").replace("\r", "\n")
+    if not text.strip():
+        return ""
+    text = "\n".join(line for line in text.split("\n") if not line.lstrip().startswith(">"))
+    text = _latest_reply(text)
     cut = len(text)
     for marker in _QUOTE_MARKERS:
         match = marker.search(text)
-        if match and 0 < match.start() < cut:
+        if match and match.start() < cut:
             cut = match.start()
-    lines = [line for line in text[:cut].splitlines() if not line.lstrip().startswith(">")]
-    kept = "\n".join(lines).strip()
-    return kept or text.strip()
+    kept = _remove_sent_runs(text[:cut], sent_texts)
+    kept = re.sub(r"[ \t]+\n", "\n", kept)
+    return re.sub(r"\n{3,}", "\n\n", kept).strip()
+
+
+def _latest_reply(text: str) -> str:
+    """The newest part of the message per mail-parser-reply, signature cut when safe."""
+    from mailparser_reply import EmailMessage
+
+    message = EmailMessage(text=text, languages=list(REPLY_LANGUAGES), keep_hyphen_lists=True).read()
+    if not message.replies:
+        return text
+    latest = message.replies[0]
+    content = latest.content
+    if latest.headers:
+        if _FROM_STYLE_HEADER.match(latest.headers):
+            return ""  # the message starts with a forwarded/quoted header: nothing above it
+        content = content.replace(latest.headers, "", 1)
+    signature = latest.signatures
+    if signature and _is_closing(signature.strip().split("\n", 1)[0]):
+        at = content.rfind(signature)
+        if at >= 0:
+            # A postscript below the sign-off is still the prospect writing.
+            postscript = [line for line in signature.split("\n") if _POSTSCRIPT.match(line)]
+            content = content[:at] + "".join(f"\n{line}" for line in postscript)
+    return content
+
+
+_POSTSCRIPT = re.compile(r"^\s*P\.?\s?P?\.?\s?S\b\.?\s*[:,-]?\s*\S", re.IGNORECASE)
+
+
+_CLOSING = re.compile(
+    r"^\W*(?:--|_{2,}|sent from|get outlook|gesendet von|envoy[ée] depuis|verzonden (?:vanaf|met)|"
+    r"skickat fr[åa]n|enviado desde|inviato da|sendt fra)",
+    re.IGNORECASE,
+)
+
+
+def _signoff_pattern() -> re.Pattern[str]:
+    from mailparser_reply.constants import MAIL_LANGUAGES
+
+    phrases = [
+        p
+        for lang in REPLY_LANGUAGES
+        for p in MAIL_LANGUAGES.get(lang, {}).get("signatures", [])
+        if not p.startswith("/")
+    ]
+    return re.compile(r"^(?:" + "|".join(phrases) + r")", re.IGNORECASE)
+
+
+_SIGNOFF = _signoff_pattern()
+
+
+def _is_closing(line: str) -> bool:
+    """Whether a signature's first line only closes the message: a "Sent from" line, a
+    separator, or a sign-off phrase followed by nothing but names ("Best regards, Anna");
+    "Thanks, but please remove me" goes on in the prospect's words and is kept."""
+    line = line.strip().lstrip(">").strip()
+    if not line or _CLOSING.match(line):
+        return True
+    match = _SIGNOFF.match(line) or re.match(r"^/\w+\s*$", line)
+    if match is None:
+        return False
+    return not any(w[:1].islower() for w in _WORD.findall(line[match.end() :]))
+
+
+def _tokens(text: str) -> list[tuple[str, int, int]]:
+    return [(fold(m.group(0)), m.start(), m.end()) for m in _WORD.finditer(text)]
+
+
+def _remove_sent_runs(text: str, sent_texts: Iterable[str]) -> str:
+    """`text` without the runs of words it shares with any of `sent_texts`."""
+    shingles: set[tuple[str, ...]] = set()
+    sizes: set[int] = set()
+    for sent in sent_texts:
+        words = [t for t, _, _ in _tokens(sent or "")]
+        size = min(SENT_RUN_WORDS, len(words))
+        if size < 3:
+            continue
+        sizes.add(size)
+        shingles.update(tuple(words[i : i + size]) for i in range(len(words) - size + 1))
+    if not shingles:
+        return text
+    tokens = _tokens(text)
+    words = [t for t, _, _ in tokens]
+    covered = [False] * len(tokens)
+    for size in sizes:
+        for i in range(len(tokens) - size + 1):
+            if tuple(words[i : i + size]) in shingles:
+                covered[i : i + size] = [True] * size
+    out, pos, i = [], 0, 0
+    while i < len(tokens):
+        if not covered[i]:
+            i += 1
+            continue
+        j = i
+        while j + 1 < len(tokens) and covered[j + 1]:
+            j += 1
+        out.append(text[pos : tokens[i][1]])
+        pos = _run_end(text, tokens[j][2])
+        i = j + 1
+    out.append(text[pos:])
+    return "".join(out)
+
+
+def _run_end(text: str, end: int) -> int:
+    """Extend a removed run over the punctuation that closes it (not over a newline)."""
+    while end < len(text) and text[end] in ".,;:!?)]\"'\u201d\u2019 \t":
+        end += 1
+    return end
+
+
+def new_part(text: str) -> str:
+    """The prospect's own words when we do not know what we sent (see :func:`prospect_text`)."""
+    return prospect_text(text)
 
 
 def normalise(text: str) -> str:
@@ -564,9 +715,13 @@ def _email_near(body: str, start: int, name: str | None) -> str | None:
     return None
 
 
-def extract_referral(text: str) -> dict[str, str | None] | None:
+def extract_referral(text: str, sent_texts: Iterable[str] = ()) -> dict[str, str | None] | None:
     """``{name, email}`` for the person a reply points us to, or None when none is named."""
-    body = new_part(text).replace("\u2019", "'")
+    return _referral_in(prospect_text(text, sent_texts))
+
+
+def _referral_in(own: str) -> dict[str, str | None] | None:
+    body = own.replace("\u2019", "'")
     for pattern in (_RIGHT_PERSON_IS, _AFTER_VERB):
         for match in pattern.finditer(body):
             group = match.lastindex or 1
@@ -854,11 +1009,17 @@ def _dates(text: str, ref: date, tz: str | None) -> list[_Found]:
     return sorted(found, key=lambda f: f.start)
 
 
-def parse_return_date(text: str, *, received_at: datetime, tz: str | None = None) -> date | None:
+def parse_return_date(
+    text: str, *, received_at: datetime, tz: str | None = None, sent_texts: Iterable[str] = ()
+) -> date | None:
     """The date an out-of-office reply says its author is back, or None."""
+    return _return_date_in(prospect_text(text, sent_texts), received_at=received_at, tz=tz)
+
+
+def _return_date_in(own: str, *, received_at: datetime, tz: str | None) -> date | None:
     local = received_at if received_at.tzinfo else received_at.replace(tzinfo=UTC)
     ref = local.astimezone(zone(tz) or UTC).date()
-    body = normalise(new_part(text))
+    body = normalise(own)
     candidates = _dates(body, ref, tz)
     anchored = [
         f
@@ -876,9 +1037,15 @@ def parse_return_date(text: str, *, received_at: datetime, tz: str | None = None
 # ---------------------------------------------------------------- classification
 
 
-def classify_reply(text: str, *, received_at: datetime, tz: str | None = None) -> ReplyClassification:
-    """Classify a prospect's reply; see the module docstring for rules and confidence."""
-    body = normalise(new_part(text or ""))
+def classify_reply(
+    text: str, *, received_at: datetime, tz: str | None = None, sent_texts: Iterable[str] = ()
+) -> ReplyClassification:
+    """Classify a prospect's reply; see the module docstring for rules and confidence.
+
+    Only :func:`prospect_text` (the prospect's own words, without quoted history,
+    signatures and ``sent_texts``, the messages we sent them) is read."""
+    own = prospect_text(text or "", sent_texts)
+    body = normalise(own)
     if not body:
         return ReplyClassification(kind="unclear", confidence=0.0)
     found = _matches(body)
@@ -886,7 +1053,7 @@ def classify_reply(text: str, *, received_at: datetime, tz: str | None = None) -
     if not signals:
         return ReplyClassification(kind="unclear", confidence=0.2)
 
-    referral = extract_referral(text) if {"referral", "wrong_person"} & set(found) else None
+    referral = _referral_in(own) if {"referral", "wrong_person"} & set(found) else None
     winner = signals[0]
     if winner in ("referral", "wrong_person"):
         if referral is not None:
@@ -915,9 +1082,7 @@ def classify_reply(text: str, *, received_at: datetime, tz: str | None = None) -
         confidence *= 1.0 - 0.3 * families["away"]
 
     matched = tuple(phrase for kind in signals for phrase, _ in found[kind])
-    return_date = (
-        parse_return_date(text, received_at=received_at, tz=tz) if winner == "out_of_office" else None
-    )
+    return_date = _return_date_in(own, received_at=received_at, tz=tz) if winner == "out_of_office" else None
     return ReplyClassification(
         kind=winner,
         confidence=round(confidence, 3),

@@ -2,9 +2,12 @@
 
 Each page is parsed into evidence items: an exact quote from the page, its source URL,
 a kind (product, about, hiring, funding, expansion, tech, news) and extracted data
-(a role, an amount, a date). Page text is untrusted data: it is quoted, never obeyed;
-text that reads like instructions to an AI is kept but flagged `suspicious` and never
-used in drafts.
+(a role, an amount, a date). Page text is untrusted data: it is quoted, never obeyed.
+Text that :mod:`tools.untrusted` flags (instructions to an AI, claims of approval,
+requests to change recipients or suppression, encoded blobs, invisible characters) and
+text inside hidden elements is kept with ``suspicious`` set and its ``flags`` (rule,
+reason, excerpt); drafters never use it and the research decision lists each flag with
+the page URL.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from core.errors import NotFound
+from tools.untrusted import Flag, HiddenTracker, flag_text, flags_to_dicts
 
 PAGES = ("index", "about", "careers", "blog")
 FINANCE_ROLE = re.compile(
@@ -26,11 +30,6 @@ FINANCE_ROLE = re.compile(
 )
 AMOUNT = re.compile(r"[$€£]\s?\d+(?:[.,]\d+)?\s?(?:[MBK]|million|billion)?", re.I)
 SERIES = re.compile(r"\b(seed|series [a-f])\b", re.I)
-INJECTION = re.compile(
-    r"\b(ignore (all )?(previous|prior|above) instructions|you are an? (ai|assistant|"
-    r"language model)|system prompt|disregard (the|all) )",
-    re.I,
-)
 KIND_WORDS = (
     ("funding", re.compile(r"\b(raised|funding|series [a-f]|seed round|investment led by)\b", re.I)),
     (
@@ -94,8 +93,10 @@ class _PageParser(HTMLParser):
         self.meta_description = ""
         self._stack: list[tuple[str, dict[str, str], list[str]]] = []
         self.article_index = -1
+        self.hidden = HiddenTracker()
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.hidden.start(tag, dict(attrs))
         a = {k: v or "" for k, v in attrs}
         if tag == "meta" and a.get("name", "").lower() == "description":
             self.meta_description = a.get("content", "").strip()
@@ -103,9 +104,11 @@ class _PageParser(HTMLParser):
             self.article_index += 1
         if tag in self.BLOCKS:
             a["_article"] = str(self.article_index)
+            a["_hidden"] = self.hidden.reason
             self._stack.append((tag, a, []))
 
     def handle_endtag(self, tag: str) -> None:
+        self.hidden.end(tag)
         if self._stack and self._stack[-1][0] == tag:
             name, attrs, parts = self._stack.pop()
             text = re.sub(r"\s+", " ", "".join(parts)).strip()
@@ -137,9 +140,15 @@ def extract_evidence(domain: str, page: str, html: str) -> list[EvidenceItem]:
     parser.feed(html)
     items: list[EvidenceItem] = []
 
+    hidden = {text: attrs.get("_hidden", "") for _tag, text, attrs in parser.blocks if attrs.get("_hidden")}
+
     def add(kind: str, quote: str, **data: Any) -> None:
-        if INJECTION.search(quote):
+        flags = flag_text(quote)
+        if reason := next((why for text, why in hidden.items() if quote in text), ""):
+            flags.append(Flag("hidden_element", f"text a reader cannot see ({reason})", quote[:160]))
+        if flags:
             data["suspicious"] = True
+            data["flags"] = flags_to_dicts(flags)
         items.append(EvidenceItem(evidence_id(url, quote), kind, url, quote, data))
 
     if page == "careers":

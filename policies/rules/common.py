@@ -8,8 +8,8 @@ import re
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from core.timeutil import Window, local_instant, to_utc, zone
-from policies.config import PolicyConfig
+from core.timeutil import Window, local_instant, to_utc, zone, zone_country
+from policies.config import PolicyConfig, country_code
 from policies.types import TOUCH_ACTIONS, PolicyInput
 
 # Actions that spend money or reach the prospect; "wait" and "stop" are always allowed.
@@ -24,10 +24,7 @@ UTC_ZONE = ZoneInfo("UTC")
 
 def country(inp: PolicyInput) -> str:
     """The prospect's ISO alpha-2 country, upper-case ("UK" read as "GB"); "" if unusable."""
-    raw = str(inp.prospect.get("country") or "").strip().upper()
-    if raw == "UK":
-        raw = "GB"
-    return raw if re.fullmatch(r"[A-Z]{2}", raw) else ""
+    return country_code(inp.prospect.get("country"))
 
 
 def prospect_zone(inp: PolicyInput) -> ZoneInfo | None:
@@ -40,10 +37,12 @@ def sender_zone(inp: PolicyInput) -> ZoneInfo:
 
 
 def window_for(inp: PolicyInput, cfg: PolicyConfig) -> Window:
-    """The configured sending window, with the prospect country's holidays added."""
-    w = cfg.window
-    extra = w.holidays_by_country.get(country(inp), ())
-    return Window(days=w.days, start=w.start, end=w.end, holidays=frozenset(w.holidays) | frozenset(extra))
+    """The configured sending window with the no-send days of the prospect's country
+    (its public holidays unless switched off, plus the configured extra dates)."""
+    tz = prospect_zone(inp)
+    # Without a country, the zone's country (America/New_York -> US) decides the holidays.
+    where = country(inp) or (zone_country(tz.key) if tz is not None else "")
+    return cfg.window.window_for(where, local_date(inp.now, tz or UTC_ZONE))
 
 
 def windowed(inp: PolicyInput, cfg: PolicyConfig) -> bool:

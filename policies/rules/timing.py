@@ -1,14 +1,14 @@
 """Timing: messages go out inside the recipient's local sending window (weekdays, hours,
-holidays, per-country holidays), computed with the tz database so DST changes are
+the public holidays of the recipient's country and configured no-send days), computed with the tz database so DST changes are
 handled. An unknown zone is never guessed: the send is held or sent to a human."""
 
 from __future__ import annotations
 
 from datetime import timedelta
 
-from core.timeutil import iso, to_utc
+from core.timeutil import iso, to_utc, zone_country
 from policies.config import PolicyConfig
-from policies.rules.common import local_text, prospect_zone, window_for, windowed
+from policies.rules.common import country, local_date, local_text, prospect_zone, window_for, windowed
 from policies.types import PolicyInput, Verdict
 
 
@@ -35,9 +35,6 @@ def send_window(inp: PolicyInput, cfg: PolicyConfig) -> Verdict | None:
     if window.contains(inp.now, tz):
         return Verdict("send_window", "allow", f"inside the local sending window ({local_text(inp.now, tz)})")
     nxt = window.next_open(inp.now, tz)
-    return Verdict(
-        "send_window",
-        "defer",
-        f"{local_text(inp.now, tz)} is outside the sending window; next opening {local_text(nxt, tz)}",
-        until=iso(nxt),
-    )
+    holiday = cfg.window.holiday_reason(country(inp) or zone_country(tz.key), local_date(inp.now, tz))
+    why = f"{local_text(inp.now, tz)} is outside the sending window" + (f": {holiday}" if holiday else "")
+    return Verdict("send_window", "defer", f"{why}; next opening {local_text(nxt, tz)}", until=iso(nxt))

@@ -286,8 +286,9 @@ def test_kill_between_send_and_acknowledgement_sends_once(ready_ws, env, smtp_fa
     assert len(tasks(ws, "delivery_unconfirmed")) == 2
     assert [t.status for t in tasks(ws, "channel_paused")] == ["done"]
 
-    # Three business days on: the follow-up threads onto a confirmed intro, never onto the
-    # unconfirmed one.
+    # Three business days on (Thursday 26 November is US Thanksgiving, a no-send day for
+    # these US prospects, so Friday): the follow-up threads onto a confirmed intro, never
+    # onto the unconfirmed one.
     confirmed = next(
         r
         for r in sent
@@ -295,7 +296,7 @@ def test_kill_between_send_and_acknowledgement_sends_once(ready_ws, env, smtp_fa
     )
     ctx = context(ws, http_client)
     for pid in (email_row.prospect_id, confirmed.prospect_id):
-        run_one(ws, ctx, pid, at("2026-11-26T15:00:00Z"))
+        run_one(ws, ctx, pid, at("2026-11-27T15:00:00Z"))
     followups = {r.prospect_id: r for r in rows(ws, step_id="email_followup", status="sent")}
     threads = {smtp.parsed(i)["Message-ID"]: smtp.parsed(i)["In-Reply-To"] for i in range(len(smtp.messages))}
     assert threads[followups[confirmed.prospect_id].provider_message_id] == confirmed.provider_message_id

@@ -124,7 +124,8 @@ CASES = [
     ("followup_waits_three_days", obs(touches=SENT_INTRO), [], ("wait", "email_followup")),
     (
         "followup_due_after_three_days",
-        obs(now="2026-11-26T15:00:00Z", touches=SENT_INTRO),
+        # Thursday 26 November is US Thanksgiving (the zone's country): due on Friday.
+        obs(now="2026-11-27T15:00:00Z", touches=SENT_INTRO),
         [],
         ("draft", "email_followup"),
     ),
@@ -155,9 +156,10 @@ def test_defer_wait_carries_exact_instant() -> None:
 
 def test_followup_due_at_local_window_opening() -> None:
     """The follow-up waits 3 business days from the last touch, to the window opening in
-    the prospect's own zone (08:00 New York = 13:00 UTC in November)."""
+    the prospect's own zone (08:00 New York = 13:00 UTC in November); Thursday 26
+    November is US Thanksgiving, a no-send day, so Friday."""
     result = plan(obs(touches=SENT_INTRO), PB, POL, [])
-    assert result.proposal.until == "2026-11-26T13:00:00Z"
+    assert result.proposal.until == "2026-11-27T13:00:00Z"
 
 
 def test_planner_is_deterministic() -> None:
