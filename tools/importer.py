@@ -179,9 +179,13 @@ def _unique_headers(headers: list[str], warnings: list[str]) -> list[str]:
 def _header_warnings(mapping: Mapping[str, str], warnings: list[str]) -> None:
     unknown = [h for h, canon in mapping.items() if canon not in KNOWN]
     if unknown:
-        shown = ", ".join(repr(h) for h in unknown[:10]) + (f" and {len(unknown) - 10} more" if len(unknown) > 10 else "")
+        shown = ", ".join(repr(h) for h in unknown[:10]) + (
+            f" and {len(unknown) - 10} more" if len(unknown) > 10 else ""
+        )
         warnings.append(f"unrecognised columns kept as attributes: {shown}")
-    if not any(c in mapping.values() for c in ("email", "linkedin_url", "full_name", "first_name", "last_name")):
+    if not any(
+        c in mapping.values() for c in ("email", "linkedin_url", "full_name", "first_name", "last_name")
+    ):
         warnings.append(
             "no email, LinkedIn or name column was recognised: check the header row and the delimiter"
         )
@@ -231,9 +235,9 @@ def _jsonl_rows(text: str) -> Iterator[tuple[int, dict[str, str]]]:
 def _json_value(text: str) -> Any:
     """The parsed JSON, or a reason string when it is not JSON or nested too deeply."""
     try:
-        return jsonlimits.loads(text, limit=MAX_JSON_DEPTH)
-    except InputError as exc:
-        return exc.message.split(": ", 1)[-1] if exc.message.startswith("body") else exc.message
+        return jsonlimits.parse(text, limit=MAX_JSON_DEPTH)
+    except jsonlimits.BadJSON as exc:
+        return str(exc)
 
 
 def _cell(value: Any) -> str:
@@ -690,7 +694,10 @@ def _write_rejects(out: Path, rejects: list[dict[str, Any]]) -> None:
     write_csv(
         out,
         ["line", "field", "reason", *columns],
-        ([r["line"], r["field"], r["reason"], *(r["row"].get(c, "").replace("\x00", "") for c in columns)] for r in rejects),
+        (
+            [r["line"], r["field"], r["reason"], *(r["row"].get(c, "").replace("\x00", "") for c in columns)]
+            for r in rejects
+        ),
     )
 
 

@@ -30,21 +30,32 @@ def max_depth(text: str | bytes) -> int:
     return deepest
 
 
-def loads(text: str | bytes, *, limit: int = MAX_DEPTH, field: str = "body", line: int | None = None) -> Any:
-    """json.loads with a depth limit; InputError (naming the field or line) for bad JSON,
-    JSON nested deeper than ``limit``, or text that is not UTF-8."""
+class BadJSON(ValueError):
+    """The text is not JSON, not UTF-8, or nested deeper than the limit; str() says which."""
+
+
+def parse(text: str | bytes, *, limit: int = MAX_DEPTH) -> Any:
+    """json.loads with a depth limit; BadJSON with a plain reason otherwise."""
     if isinstance(text, bytes):
         try:
             text = text.decode("utf-8-sig")
         except UnicodeDecodeError as exc:
-            raise InputError(f"not UTF-8 (byte {exc.start})", field=field, line=line) from None
+            raise BadJSON(f"not valid UTF-8 (byte {exc.start})") from None
     depth = max_depth(text)
     if depth > limit:
-        raise InputError(f"JSON nested {depth} levels deep (limit {limit})", field=field, line=line)
+        raise BadJSON(f"JSON nested {depth} levels deep (limit {limit})")
     try:
         return json.loads(text)
     except RecursionError:
-        raise InputError(f"JSON nested too deeply (limit {limit})", field=field, line=line) from None
+        raise BadJSON(f"JSON nested too deeply (limit {limit})") from None
     except ValueError as exc:
         msg = exc.msg if isinstance(exc, json.JSONDecodeError) else str(exc)
-        raise InputError(f"not valid JSON: {msg}", field=field, line=line) from None
+        raise BadJSON(f"not valid JSON: {msg}") from None
+
+
+def loads(text: str | bytes, *, limit: int = MAX_DEPTH, field: str = "body", line: int | None = None) -> Any:
+    """:func:`parse`, with an InputError naming the field (or line) instead of BadJSON."""
+    try:
+        return parse(text, limit=limit)
+    except BadJSON as exc:
+        raise InputError(str(exc), field=field, line=line) from None

@@ -151,7 +151,9 @@ class _Data:
         self.country_city_zones: dict[str, set[str]] = defaultdict(set)
         self.region_zones: dict[tuple[str, str], set[str]] = defaultdict(set)
         for c in gc.get_cities().values():
-            city = _City(c["name"], c["countrycode"], c.get("admin1code") or "", c["timezone"], c["population"])
+            city = _City(
+                c["name"], c["countrycode"], c.get("admin1code") or "", c["timezone"], c["population"]
+            )
             self.country_city_zones[city.country].add(city.timezone)
             if city.country == "US":
                 self.region_zones[("US", f"US-{city.admin1}")].add(city.timezone)
