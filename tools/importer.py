@@ -18,6 +18,7 @@ Re-importing the same file changes nothing.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import re
@@ -486,10 +487,10 @@ def import_prospects(
             before_commit=before_commit,
         )
     except InputError:
-        tmp.unlink(missing_ok=True)
+        _remove(tmp)
         raise
     except (SQLAlchemyError, OSError, ValueError) as exc:
-        tmp.unlink(missing_ok=True)
+        _remove(tmp)
         raise InputError(
             f"nothing was imported: {type(exc).__name__}: {str(exc).splitlines()[0][:300]}", file=str(path)
         ) from exc
@@ -498,6 +499,11 @@ def import_prospects(
         tmp.replace(out)
         result.rejects_file = str(out)
     return result
+
+
+def _remove(path: Path) -> None:
+    with contextlib.suppress(OSError):
+        path.unlink(missing_ok=True)
 
 
 def _import_rows(

@@ -73,6 +73,11 @@ def decode(data: bytes, *, file: str) -> tuple[str, str]:
             "save it as CSV UTF-8",
             file=file,
         )
+    if best.encoding != "cp1252" and "cp1252" in (best.could_be_from_charset or []):
+        try:  # the same bytes read as Windows-1252, the usual Excel export in the West
+            return data.decode("cp1252"), "cp1252"
+        except UnicodeDecodeError:
+            pass
     return str(best), best.encoding
 
 

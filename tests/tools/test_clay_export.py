@@ -58,7 +58,9 @@ def test_clay_export_imports_country_time_zone_band_and_json_email(tmp_path: Pat
     assert set(people) == set(EXPECTED)
     for email, (country, tz, source) in EXPECTED.items():
         p = people[email]
-        assert (p.country, p.timezone, p.attributes.get("timezone_source", "")) == (country, tz, source), email
+        assert (p.country, p.timezone, p.attributes.get("timezone_source", "")) == (country, tz, source), (
+            email
+        )
     assert "several time zones" in people["sam.porter@quillstack.example"].attributes["timezone_note"]
     maya = people["maya.brooks@tidewaterpay.example"]
     assert maya.attributes["employee_band"] == "201-500" and tidewater.employee_count is not None
