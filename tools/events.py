@@ -497,11 +497,8 @@ def map_webhook(
     no ``received_at``) raises InputError. :func:`map_webhook_batch` keeps the good
     events of a batch and reports the bad ones instead.
     """
-    events, rejects = map_webhook_batch(provider, payload, received_at=received_at)
-    if rejects:
-        r = rejects[0]
-        raise InputError(r["reason"], field=r.get("field") or "events")
-    return events
+    name, items = _batch_items(provider, payload)
+    return [_map_item(name, item, received_at) for item in items]
 
 
 def map_webhook_batch(
@@ -511,6 +508,21 @@ def map_webhook_batch(
     on its own, and a bad one becomes a reject ``{"index", "reason", "field"}`` while the
     others are kept. InputError only for a body that cannot be a webhook at all (unknown
     provider, not an object, an empty or oversized batch)."""
+    name, items = _batch_items(provider, payload)
+    events: list[EngagementEvent] = []
+    rejects: list[dict[str, Any]] = []
+    for index, item in enumerate(items):
+        try:
+            events.append(_map_item(name, item, received_at))
+        except InputError as exc:
+            rejects.append({"index": index, "reason": exc.message, "field": exc.field or ""})
+        except (ValueError, TypeError, OverflowError) as exc:  # a value no rule foresaw
+            rejects.append({"index": index, "reason": f"cannot be read ({type(exc).__name__})", "field": ""})
+    return events, rejects
+
+
+def _batch_items(provider: str, payload: Any) -> tuple[str, list[Any]]:
+    """(provider name, the body's events): InputError for a body that is not a webhook."""
     name = (provider or "").strip().lower()
     if name not in PROVIDERS:
         raise InputError(
@@ -526,22 +538,15 @@ def map_webhook_batch(
         raise InputError("the events batch is empty: nothing to store", field="events")
     if isinstance(batch, list) and len(batch) > MAX_BATCH:
         raise InputError(f"{len(batch)} events in one batch (limit {MAX_BATCH})", field="events")
-    items = batch if isinstance(batch, list) else [payload]
-    events: list[EngagementEvent] = []
-    rejects: list[dict[str, Any]] = []
-    for index, item in enumerate(items):
-        try:
-            if not isinstance(item, Mapping):
-                raise InputError("a batched event must be a JSON object", field="events")
-            if name == "generic":
-                events.append(parse_generic(dict(item)))
-            else:
-                events.append(_map_one(name, item, received_at))
-        except InputError as exc:
-            rejects.append({"index": index, "reason": exc.message, "field": exc.field or ""})
-        except (ValueError, TypeError, OverflowError) as exc:  # a value no rule foresaw
-            rejects.append({"index": index, "reason": f"cannot be read ({type(exc).__name__})", "field": ""})
-    return events, rejects
+    return name, (batch if isinstance(batch, list) else [payload])
+
+
+def _map_item(name: str, item: Any, received_at: datetime | None) -> EngagementEvent:
+    if not isinstance(item, Mapping):
+        raise InputError("a batched event must be a JSON object", field="events")
+    if name == "generic":
+        return parse_generic(dict(item))
+    return _map_one(name, item, received_at)
 
 
 def _map_one(provider: str, payload: Mapping[str, Any], received_at: datetime | None) -> EngagementEvent:

@@ -201,7 +201,7 @@ def test_cli_import_exits_1_without_a_usable_row_and_lists_the_first_rejects(tmp
     assert "line 2" in text and "and 5 more" in text
     assert "all_bad.rejects.csv" in text and "no usable row" in text
     ok = tmp_path / "one.csv"
-    ok.write_text("email,Location\nann@acme.com,\"Lyon, France\"\n", encoding="utf-8")
+    ok.write_text('email,Location\nann@acme.com,"Lyon, France"\n', encoding="utf-8")
     good = CliRunner().invoke(
         app, ["import", str(ok), "-w", str(root), "--now", "2026-11-23T14:00:00Z", "--json"]
     )
