@@ -541,9 +541,22 @@ def _batch_items(provider: str, payload: Any) -> tuple[str, list[Any]]:
     return name, (batch if isinstance(batch, list) else [payload])
 
 
+def has_nul(value: Any) -> bool:
+    """A NUL character anywhere in a parsed JSON value (PostgreSQL cannot store one)."""
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, Mapping):
+        return any(has_nul(k) or has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(has_nul(v) for v in value)
+    return False
+
+
 def _map_item(name: str, item: Any, received_at: datetime | None) -> EngagementEvent:
     if not isinstance(item, Mapping):
         raise InputError("a batched event must be a JSON object", field="events")
+    if has_nul(item):
+        raise InputError("the event contains a NUL character", field="events")
     if name == "generic":
         return parse_generic(dict(item))
     return _map_one(name, item, received_at)
@@ -612,9 +625,6 @@ def read_events_file(path: str | Path) -> tuple[list[EngagementEvent], list[dict
                 {"line": number, "reason": f"line is {len(raw_line):,} bytes (limit {MAX_EVENT_BYTES:,})"}
             )
             continue
-        if b"\x00" in raw_line or b"\\u0000" in raw_line:
-            rejects.append({"line": number, "reason": "line contains a NUL character"})
-            continue
         try:
             obj = jsonlimits.parse(raw_line)
         except jsonlimits.BadJSON as exc:
@@ -629,6 +639,8 @@ def read_events_file(path: str | Path) -> tuple[list[EngagementEvent], list[dict
                 found, bad = map_webhook_batch(str(obj["provider"])[:40], obj["payload"])
                 events.extend(found)
                 rejects.extend({"line": number, **r} for r in bad)
+            elif has_nul(obj):
+                rejects.append({"line": number, "reason": "the event contains a NUL character"})
             else:
                 events.append(parse_generic(obj, line=number))
         except InputError as exc:

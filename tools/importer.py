@@ -273,6 +273,8 @@ class CleanRow:
 
 def _check_sizes(line: int, row: Mapping[str, str]) -> None:
     for key, value in row.items():
+        if "\x00" in key:
+            raise InputError(f"column {key.replace(chr(0), '')!r} has a NUL character in its name", line=line)
         if "\x00" in value:
             raise InputError(f"{key} contains a NUL character", line=line, field=key)
         limit = FIELD_LIMITS.get(key, SHORT_FIELD_LIMIT if key in KNOWN else FIELD_CAP)

@@ -160,7 +160,7 @@ def test_nul_characters_and_empty_batches_are_4xx(service) -> None:  # noqa: ANN
         {"type": "opened", "email": DANA, "occurred_at": "2026-11-24T10:00:00Z", "text": "a\x00b"}
     ).encode()
     nul = client.post("/webhooks/events/generic", content=body, headers=signed("generic", body))
-    assert nul.status_code == 400 and "NUL" in nul.json()["error"]
+    assert nul.status_code == 422 and "NUL" in nul.json()["rejects"][0]["reason"]
     body = b'{"events": []}'
     empty = client.post("/webhooks/events/instantly", content=body, headers=signed("instantly", body))
     assert empty.status_code == 422 and "empty" in empty.json()["error"]
