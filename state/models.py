@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, Index, Text, UniqueConstraint
+from sqlalchemy import JSON, Column, Index, Text, UniqueConstraint, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field, SQLModel
 
@@ -25,7 +25,15 @@ def json_field(default: Any = None) -> Any:
 class Company(SQLModel, table=True):
     __tablename__ = "companies"
     __table_args__ = (
-        UniqueConstraint("workspace", "domain"),
+        # unique when known: several companies may be known by name only (domain "")
+        Index(
+            "ux_companies_ws_domain",
+            "workspace",
+            "domain",
+            unique=True,
+            sqlite_where=text("domain <> ''"),
+            postgresql_where=text("domain <> ''"),
+        ),
         Index("ix_companies_ws_norm", "workspace", "norm_name"),
     )
 

@@ -207,3 +207,18 @@ def test_cli_import_exits_1_without_a_usable_row_and_lists_the_first_rejects(tmp
     )
     assert good.exit_code == 0, good.output
     assert '"timezone": {' in good.output and '"city": 1' in good.output
+
+
+def test_people_at_several_companies_without_domains_import(store, tmp_path: Path) -> None:
+    """Free-mail prospects at two different companies (both known by name only) import
+    instead of failing the whole file on the company domain constraint."""
+    path = tmp_path / "freemail.csv"
+    path.write_text(
+        "email,Company Name\na@gmail.com,Foo\nb@gmail.com,Bar\nc@t-online.de,Foo\n", encoding="utf-8"
+    )
+    result = run(store, tmp_path, path)
+    assert (result.imported, result.rejected) == (3, 0)
+    engine, ws = store
+    with Session(engine) as s:
+        names = sorted(c.norm_name for c in s.exec(select(Company).where(Company.workspace == ws)))
+    assert names == ["bar", "foo"]
