@@ -222,3 +222,21 @@ def test_people_at_several_companies_without_domains_import(store, tmp_path: Pat
     with Session(engine) as s:
         names = sorted(c.norm_name for c in s.exec(select(Company).where(Company.workspace == ws)))
     assert names == ["bar", "foo"]
+
+
+def test_suppression_list_in_cp1252_with_semicolons_and_formula_rejects(tmp_path: Path) -> None:
+    """Suppression lists are read like prospect files (encoding, delimiter) and their
+    rejects file is formula-safe too."""
+    from tools.lists import import_suppressions
+
+    engine = engine_for(f"sqlite:///{tmp_path}/s.db")
+    path = tmp_path / "supp.csv"
+    path.write_bytes(
+        "email;domain;reason\r\nzoë@acme.com;;unsubscribed\r\n=cmd;;unsubscribed\r\n".encode("cp1252")
+    )
+    result = import_suppressions(engine, "ws1", path, rejects_dir=tmp_path / "rejects", now=NOW)
+    assert (result["imported"], result["rejected"]) == (1, 1)
+    with open(result["rejects_file"], encoding="utf-8", newline="") as fh:
+        [row] = list(csv.DictReader(fh))
+    assert "=cmd" in row["reason"] and row["line"] == "3"
+    assert not any(v.startswith(("=", "+", "-", "@", "\t", "\r")) for v in row.values())
