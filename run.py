@@ -23,7 +23,7 @@ from cli.common import (
     table,
     workspace,
 )
-from cli.lists import events_app, signals_app, suppress_app
+from cli.lists import events_app, render_import, signals_app, suppress_app
 from cli.policy import app as policy_app
 from cli.queue import app as queue_app
 from cli.records import audit_app, outbox_app, prospects_app, replay_command
@@ -77,18 +77,10 @@ def import_cmd(
         result = import_file(ws, file, now=now_from(now), progress=tick)
     if as_json:
         emit_json(result.to_dict())
-        return
-    console.print(
-        table(
-            f"import {file.name}",
-            ["imported", "updated", "merged", "rejected"],
-            [[result.imported, result.updated, result.merged, result.rejected]],
-        )
-    )
-    for r in result.rejects[:20]:
-        console.print(f"  [red]line {r['line']}[/] {r['field'] or ''}: {r['reason']}")
-    if result.rejects_file:
-        console.print(f"rejected rows written to [bold]{result.rejects_file}[/]")
+    else:
+        render_import(result, file.name)
+    if not result.accepted:  # a file that yields no usable row is a failed import
+        raise typer.Exit(1)
 
 
 @app.command("init")

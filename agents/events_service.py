@@ -16,6 +16,18 @@ Effects, applied once with the stored event and logged as decisions (node "event
   may still be used); unsubscribed / complained -> suppression.
 - connection accepted, opens and the rest are facts the playbook conditions read; the
   prospect is woken so the next run considers them.
+- a provider's "meeting booked" is an interested reply (hand-off); "wrong person" ends
+  the sequence like a reply saying so.
+- account problems are the operator's, not the prospect's: Sendoso's insufficient funds
+  (``send.insufficient_funds``, or a failed send whose reason says so) pauses the
+  direct-mail channel with the existing channel-pause mechanism and opens one operator
+  task (told once while paused; ``run.py channels resume direct_mail`` after topping up);
+  Instantly's ``account_error`` opens one operator task per sending account.
+
+Each event is stored in its own transaction: an event that cannot be stored (a value out
+of range, a database refusal) is rolled back alone and reported as a reject with its
+index and reason, while the others are kept; a redelivery finds the stored ones by their
+dedupe key and stores nothing twice.
 """
 
 from __future__ import annotations
@@ -23,9 +35,11 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
+import structlog
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlmodel import Session, select
 
 from agents.records import append
@@ -33,13 +47,16 @@ from core.timeutil import iso, to_utc, zone
 from core.workspace import Workspace
 from state import repo
 from state.db import engine_for, session_scope
-from state.models import EngagementEventRow, OutboxMessage, Prospect, Suppression, Task
+from state.models import ChannelState, EngagementEventRow, OutboxMessage, Prospect, Suppression, Task
 from tools.events import EngagementEvent
 from tools.normalize import normalize_linkedin
 from tools.replies import classify_reply
 
+log = structlog.get_logger(__name__)
 REPLY_TYPES = {"replied", "linkedin_replied"}
 PROVIDER_REPLY_KINDS = {
+    "meeting_booked": "meeting",
+    "wrong_person": "wrong_person",
     "interested": "interested",
     "not_interested": "not_interested",
     "out_of_office": "out_of_office",
@@ -57,6 +74,7 @@ class IngestResult:
     unmatched: int = 0
     effects: dict[str, int] = field(default_factory=dict)
     unknown_events: list[dict[str, Any]] = field(default_factory=list)
+    failed: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -66,16 +84,38 @@ class IngestResult:
             "unmatched": self.unmatched,
             "effects": dict(self.effects),
             "unknown_events": self.unknown_events,
+            "failed": list(self.failed),
         }
 
 
 def ingest(ws: Workspace, events: Iterable[EngagementEvent], *, now: datetime) -> dict[str, Any]:
+    """Store and apply each event in its own transaction (see the module docstring)."""
     engine = engine_for(ws.database_url)
     result = IngestResult()
-    for event in events:
-        with session_scope(engine) as session:
-            _ingest_one(session, ws, event, now, result)
+    for index, event in enumerate(events):
+        local = IngestResult()
+        try:
+            with session_scope(engine) as session:
+                _ingest_one(session, ws, event, now, local)
+        except IntegrityError:  # a concurrent delivery of the same event stored it first
+            local = IngestResult(duplicates=1)
+        except (ValueError, OverflowError, TypeError, SQLAlchemyError) as exc:
+            reason = f"cannot be stored ({type(exc).__name__}: {str(exc).splitlines()[0][:200]})"
+            log.warning("event_not_stored", workspace=ws.id, index=index, error=type(exc).__name__)
+            local = IngestResult(failed=[{"index": index, "reason": reason}])
+        _merge(result, local)
     return result.to_dict()
+
+
+def _merge(total: IngestResult, part: IngestResult) -> None:
+    total.stored += part.stored
+    total.duplicates += part.duplicates
+    total.unknown += part.unknown
+    total.unmatched += part.unmatched
+    for k, n in part.effects.items():
+        total.effects[k] = total.effects.get(k, 0) + n
+    total.unknown_events.extend(part.unknown_events)
+    total.failed.extend(part.failed)
 
 
 def _match(session: Session, ws: Workspace, e: EngagementEvent) -> Prospect | None:
@@ -160,6 +200,9 @@ def _ingest_one(
                 "prospect_id": prospect.id if prospect else None,
             }
         )
+    account_effect = _account_problem(session, ws, e, now)
+    if account_effect:
+        result.effects[account_effect] = result.effects.get(account_effect, 0) + 1
     if prospect is None:
         result.unmatched += 1
         return
@@ -189,6 +232,68 @@ def _ingest_one(
                 },
                 "cost": {"credits": 0.0, "tokens": 0, "usd": 0.0},
             },
+        )
+
+
+def _insufficient_funds(e: EngagementEvent) -> bool:
+    if e.type != "mail_failed":
+        return False
+    if e.provider_event.lower() == "send.insufficient_funds":
+        return True
+    return "insufficient funds" in (e.text or "").lower() or "insufficient_funds" in (e.text or "").lower()
+
+
+def _account_problem(session: Session, ws: Workspace, e: EngagementEvent, now: datetime) -> str:
+    """Pause direct mail on insufficient funds / note an account error, telling the
+    operator once. Returns the effect name, or '' when there was nothing to do."""
+    if _insufficient_funds(e):
+        st = session.get(ChannelState, (ws.id, "direct_mail"))
+        if st is not None and st.paused:
+            return ""
+        if st is None:
+            st = ChannelState(workspace=ws.id, channel="direct_mail", changed_at=now)
+        reason = f"{e.provider}: insufficient funds for direct mail"
+        st.paused, st.reason, st.error_class, st.changed_at = True, reason, "quota", now
+        session.add(st)
+        _operator_task(
+            session,
+            ws,
+            f"channel_paused:direct_mail:funds:{iso(now)}",
+            f"direct_mail channel paused: {reason}",
+            "Top up the direct-mail balance, then run `run.py channels resume direct_mail`; "
+            "sends waiting on it go out on the next run.",
+            now,
+        )
+        log.warning("channel.paused", channel="direct_mail", provider=e.provider, error_class="quota")
+        return "channel_paused"
+    if e.type == "account_error":
+        account = str(e.raw.get("email_account") or e.raw.get("account") or e.raw.get("from_email") or "")
+        detail = str(e.raw.get("error") or e.raw.get("message") or e.text or "")[:300]
+        _operator_task(
+            session,
+            ws,
+            f"account_error:{e.provider}:{account[:200]}",
+            f"{e.provider} sending account {account or '(unnamed)'} reports an error",
+            f"{detail}\nFix the account in {e.provider}; sends from it may fail until then.",
+            now,
+        )
+        return "operator_told"
+    return ""
+
+
+def _operator_task(
+    session: Session, ws: Workspace, dedupe: str, title: str, body: str, now: datetime
+) -> None:
+    if session.exec(select(Task).where(Task.workspace == ws.id, Task.dedupe_key == dedupe)).first() is None:
+        session.add(
+            Task(
+                workspace=ws.id,
+                dedupe_key=dedupe,
+                kind="channel_paused" if dedupe.startswith("channel_paused") else "operator",
+                title=title,
+                body=body,
+                created_at=now,
+            )
         )
 
 
@@ -275,11 +380,16 @@ def _reply(
 def _return_instant(ws: Workspace, p: Prospect, return_date: str | None, received: datetime) -> datetime:
     tz = zone(p.timezone) or zone("UTC")
     window = ws.config.policy.window
-    if return_date:  # back on that day: the first opening on or after it
-        return window.opening_after(datetime.fromisoformat(return_date).date(), 0, tz, country=p.country)
-    return window.opening_after(
-        to_utc(received).astimezone(tz).date(), DEFAULT_OOO_BUSINESS_DAYS, tz, country=p.country
-    )
+    back = None
+    if return_date:
+        try:
+            back = datetime.fromisoformat(return_date).date()
+        except ValueError:
+            back = None
+    day = to_utc(received).astimezone(tz).date()
+    if back is not None and day <= back <= day + timedelta(days=366):  # a plausible return date
+        return window.opening_after(back, 0, tz, country=p.country)
+    return window.opening_after(day, DEFAULT_OOO_BUSINESS_DAYS, tz, country=p.country)
 
 
 def _wake(session: Session, p: Prospect, now: datetime, reason: str) -> str:

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import typer
+from rich.markup import escape
 
 from cli.common import (
     JsonOpt,
@@ -27,6 +28,47 @@ suppress_app = typer.Typer(
 )
 
 
+SHOWN_REJECTS = 10
+
+
+def _rejects(rejects: list[dict[str, Any]], path: str | None) -> None:
+    """The first rejects, then "and N more", then where they all are."""
+    for r in rejects[:SHOWN_REJECTS]:
+        where = f"line {r['line']}" if r.get("line") is not None else f"event {r.get('index')}"
+        if r.get("line") is not None and r.get("index") is not None:
+            where += f" event {r['index']}"
+        field = f" {r['field']}" if r.get("field") else ""
+        console.print(f"  [red]{where}[/]{field}: {escape(str(r['reason']))}")
+    if len(rejects) > SHOWN_REJECTS:
+        console.print(f"  and {len(rejects) - SHOWN_REJECTS} more")
+    if path:
+        console.print(f"rejected rows written to [bold]{escape(path)}[/]")
+
+
+def render_import(result: Any, name: str) -> None:
+    """The prospects import: counts, warnings, location inference, the first rejects."""
+    console.print(
+        table(
+            f"import {name}",
+            ["imported", "updated", "merged", "rejected"],
+            [[result.imported, result.updated, result.merged, result.rejected]],
+        )
+    )
+    for w in result.warnings:
+        console.print(f"[yellow]warning[/] {escape(w)}")
+    loc = result.to_dict()["location"]
+    if result.accepted:
+        tz = ", ".join(f"{n} {k}" for k, n in sorted(loc["timezone"].items()))
+        country = ", ".join(f"{n} {k}" for k, n in sorted(loc["country"].items()))
+        console.print(f"country: {country}; time zone: {tz}")
+    _rejects(result.rejects, result.rejects_file)
+    if not result.accepted:
+        console.print(
+            f"[red]no usable row in {escape(name)}[/]: nothing was imported"
+            + (" (see the rejects above)" if result.rejects else " (the file has no data rows)")
+        )
+
+
 def _show(title: str, result: dict[str, Any], as_json: bool) -> None:
     public = {k: v for k, v in result.items() if k != "rejects"}
     if as_json:
@@ -34,10 +76,7 @@ def _show(title: str, result: dict[str, Any], as_json: bool) -> None:
         return
     cols = [k for k in public if k not in ("rejects_file", "unknown_events")]
     console.print(table(title, cols, [[public[k] for k in cols]]))
-    for r in result.get("rejects", [])[:20]:
-        console.print(f"  [red]line {r['line']}[/] {r.get('field') or ''}: {r['reason']}")
-    if result.get("rejects_file"):
-        console.print(f"rejected rows written to [bold]{result['rejects_file']}[/]")
+    _rejects(result.get("rejects", []), result.get("rejects_file"))
 
 
 @signals_app.command("import")
@@ -83,6 +122,7 @@ def events_ingest(
 
     events, rejects = read_events_file(file)
     result = ingest(workspace(workspace_dir), events, now=now_from(now))
+    rejects = rejects + result.pop("failed", [])
     result["rejected"] = len(rejects)
     result["rejects"] = rejects
     if as_json:

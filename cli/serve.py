@@ -3,9 +3,11 @@ scheduler) for one or more workspaces."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
 
-from cli.common import handle_errors
+from cli.common import console, handle_errors
 
 
 @handle_errors
@@ -19,6 +21,13 @@ def serve_command(
 ) -> None:
     """Run the service: Slack review interactions, provider webhooks, inbound leads, the
     daily scheduler, /healthz and /metrics. Secrets come from env vars (docs/service.md)."""
+    from core.workspace import load_workspace
     from service.main import serve
+    from service.startup import startup_report
 
+    info, warnings = startup_report([load_workspace(Path(d)) for d in workspace_dirs], host=host, port=port)
+    for line in info:
+        console.print(line)
+    for line in warnings:
+        console.print(f"[yellow]warning[/] {line}")
     serve(workspace_dirs, host=host, port=port, verbose=verbose)

@@ -15,7 +15,6 @@ With more than one workspace, the webhook routes take ``?workspace=<id>``.
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
@@ -25,7 +24,9 @@ from urllib.parse import parse_qs
 import structlog
 from fastapi import BackgroundTasks, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
+from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session, select
+from starlette.concurrency import run_in_threadpool
 
 from agents.audit import anchor_job
 from agents.scheduler import ServiceScheduler, leader_for, schedule_anchors
@@ -40,6 +41,7 @@ from service.runs import daily_job, wakeup_job
 from service.sites import Site, SlackClientFactory, default_slack_client, make_sites
 from service.webhooks import authentic, ingest_webhook
 from state.models import InboundLead
+from tools import jsonlimits
 
 log = structlog.get_logger(__name__)
 SLACK_BODY_LIMIT = 262_144
@@ -65,6 +67,12 @@ async def read_body(request: Request, limit: int) -> bytes:
 
 def _error(status: int, message: str, **extra: Any) -> JSONResponse:
     return JSONResponse({"error": message, **extra}, status_code=status)
+
+
+def _parse_json(raw: bytes) -> Any:
+    """The body as JSON, refused (InputError) when not UTF-8 or nested too deeply (NUL
+    characters are refused per event or per field further on)."""
+    return jsonlimits.loads(raw or b"null", field="body")
 
 
 def create_app(
@@ -124,7 +132,11 @@ def create_app(
         except BodyTooLarge:
             return _error(413, f"body larger than {SLACK_BODY_LIMIT} bytes")
         headers = {k.lower(): v for k, v in request.headers.items()}
-        reply = interactions.handle(raw, headers)
+        try:  # database look-ups and Slack Web API calls: off the event loop
+            reply = await run_in_threadpool(interactions.handle, raw, headers)
+        except (SQLAlchemyError, OSError) as exc:
+            log.warning("slack_interaction_unavailable", error=type(exc).__name__)
+            return _error(503, "the review store is unavailable; Slack will retry")
         if reply.background is not None:
             tasks.add_task(reply.background)
         if reply.body is None:
@@ -145,15 +157,18 @@ def create_app(
             log.warning("webhook_unauthenticated", workspace=site.id, provider=name)
             return _error(401, f"missing or wrong secret for provider {name!r}")
         try:
-            payload = json.loads(raw or b"null")
-        except ValueError:
-            return _error(400, "the body is not valid JSON")
-        try:
-            counts = ingest_webhook(site, name, payload, now=clock.now())
+            payload = _parse_json(raw)
+        except InputError as exc:
+            return _error(400, exc.message, field=exc.field)
+        try:  # database work: off the event loop
+            counts = await run_in_threadpool(ingest_webhook, site, name, payload, now=clock.now())
         except InputError as exc:
             return _error(422, exc.message, field=exc.field)
-        except ImportError:
-            return _error(503, "event ingestion is not available in this build")
+        except SQLAlchemyError as exc:
+            log.warning("webhook_store_unavailable", workspace=site.id, error=type(exc).__name__)
+            return _error(503, "the event store is unavailable; retry later")
+        if counts.get("rejected") and not (counts.get("stored") or counts.get("duplicates")):
+            return _error(422, "no event in the body could be used", workspace=site.id, **counts)
         return JSONResponse({"workspace": site.id, "provider": name, **counts})
 
     @app.post("/webhooks/inbound")
@@ -170,9 +185,15 @@ def create_app(
             return _error(401, "missing or wrong secret for inbound leads")
         try:
             payload = _parse_lead_body(raw, request.headers.get("content-type", ""))
-            lead_id, duplicate = receive_lead(site, payload, clock=clock)
+        except InputError as exc:
+            return _error(400, exc.message, field=exc.field)
+        try:  # validation and the database insert: off the event loop
+            lead_id, duplicate = await run_in_threadpool(receive_lead, site, payload, clock=clock)
         except InputError as exc:
             return _error(422, exc.message, field=exc.field)
+        except SQLAlchemyError as exc:
+            log.warning("inbound_store_unavailable", workspace=site.id, error=type(exc).__name__)
+            return _error(503, "the lead store is unavailable; retry later")
         if not duplicate:
             worker.submit(site.id, lead_id)
         return JSONResponse(
@@ -221,11 +242,15 @@ def _parse_lead_body(raw: bytes, content_type: str) -> Any:
             fields = parse_qs(raw.decode("utf-8"), keep_blank_values=True, strict_parsing=True)
         except (UnicodeDecodeError, ValueError):
             raise InputError("not a urlencoded form body", field="body") from None
+        if any("\x00" in k or "\x00" in v[-1] for k, v in fields.items()):
+            raise InputError("the body contains a NUL character", field="body")
         return {k: v[-1] for k, v in fields.items()}
     try:
-        return json.loads(raw or b"null")
-    except ValueError:
-        raise InputError("the body is neither JSON nor a urlencoded form", field="body") from None
+        return _parse_json(raw)
+    except InputError as exc:
+        raise InputError(
+            f"the body is neither JSON nor a urlencoded form ({exc.message.split(': ', 1)[-1]})", field="body"
+        ) from None
 
 
 def build_scheduler(

@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from service.sites import Site
-from tools.events import map_webhook
+from tools.events import map_webhook_batch
 
 
 def authentic(site: Site, provider: str, raw: bytes, headers: Mapping[str, str]) -> bool:
@@ -34,8 +34,15 @@ def authentic(site: Site, provider: str, raw: bytes, headers: Mapping[str, str])
 
 
 def ingest_webhook(site: Site, provider: str, payload: Any, *, now: datetime) -> dict[str, Any]:
-    """Map a provider body to events and store them (InputError for a bad body)."""
-    events = map_webhook(provider, payload, received_at=now)
+    """Map a provider body to events and store each on its own: a bad event in a batch is
+    reported (``rejects`` with its index and reason) and the good ones are kept, so a
+    redelivery stores nothing twice and never fails. InputError for a body that is not a
+    webhook at all."""
+    events, rejects = map_webhook_batch(provider, payload, received_at=now)
     from agents.events_service import ingest
 
-    return ingest(site.ws, events, now=now)
+    counts = ingest(site.ws, events, now=now) if events else {"stored": 0, "duplicates": 0}
+    failed = counts.pop("failed", [])
+    counts["rejects"] = rejects + failed
+    counts["rejected"] = len(counts["rejects"])
+    return counts

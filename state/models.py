@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Column, Index, Text, UniqueConstraint
+from sqlalchemy import Column, Index, Text, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 from state.columns import JsonCol, json_field  # noqa: F401  (JsonCol is re-exported)
@@ -18,7 +18,15 @@ from state.columns import JsonCol, json_field  # noqa: F401  (JsonCol is re-expo
 class Company(SQLModel, table=True):
     __tablename__ = "companies"
     __table_args__ = (
-        UniqueConstraint("workspace", "domain"),
+        # unique when known: several companies may be known by name only (domain "")
+        Index(
+            "ux_companies_ws_domain",
+            "workspace",
+            "domain",
+            unique=True,
+            sqlite_where=text("domain <> ''"),
+            postgresql_where=text("domain <> ''"),
+        ),
         Index("ix_companies_ws_norm", "workspace", "norm_name"),
     )
 

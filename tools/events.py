@@ -81,7 +81,7 @@ the same email at another time gets a different one.
 from __future__ import annotations
 
 import hashlib
-import json
+import html
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -92,6 +92,7 @@ from typing import Any
 from core.canonical import canonical_json
 from core.errors import InputError
 from core.timeutil import UTC, iso, parse_instant
+from tools import jsonlimits
 from tools.normalize import normalize_email, normalize_linkedin, valid_email
 
 EVENT_TYPES = (
@@ -109,8 +110,16 @@ EVENT_TYPES = (
     "out_of_office",
     "interested",
     "not_interested",
+    "meeting_booked",
+    "wrong_person",
+    "account_error",
+    "info",
     "unknown",
 )
+# "info": a known provider event that changes nothing (campaign completed, profile viewed).
+MAX_EVENT_BYTES = 262_144  # one JSONL line or one batched item
+MAX_BATCH = 1000
+EARLIEST_YEAR, LATEST_YEAR = 1990, 2100
 CHANNELS = ("email", "linkedin", "direct_mail")
 PROVIDERS = ("instantly", "smartlead", "heyreach", "sendoso", "generic")
 
@@ -132,6 +141,14 @@ INSTANTLY_EVENTS = {
     "lead_interested": "interested",
     "lead_not_interested": "not_interested",
     "lead_out_of_office": "out_of_office",
+    "lead_meeting_booked": "meeting_booked",
+    "lead_meeting_completed": "info",
+    "lead_wrong_person": "wrong_person",
+    "lead_neutral": "info",
+    "lead_closed": "info",
+    "lead_no_show": "info",
+    "campaign_completed": "info",
+    "account_error": "account_error",
 }
 SMARTLEAD_EVENTS = {
     "EMAIL_SENT": "delivered",
@@ -140,18 +157,45 @@ SMARTLEAD_EVENTS = {
     "EMAIL_REPLY": "replied",
     "EMAIL_BOUNCE": "bounced",
     "LEAD_UNSUBSCRIBED": "unsubscribed",
+    "LEAD_CATEGORY_UPDATED": "info",  # refined by the category name, below
+    "CAMPAIGN_STATUS_CHANGED": "info",
+    "MANUAL_STEP_REACHED": "info",
+    "UNTRACKED_REPLIES": "info",
+}
+# Smartlead LEAD_CATEGORY_UPDATED: the new category's name -> type.
+SMARTLEAD_CATEGORIES = {
+    "interested": "interested",
+    "meeting request": "meeting_booked",
+    "meeting booked": "meeting_booked",
+    "not interested": "not_interested",
+    "do not contact": "unsubscribed",
+    "out of office": "out_of_office",
+    "wrong person": "wrong_person",
 }
 HEYREACH_EVENTS = {
     "CONNECTION_REQUEST_ACCEPTED": "connection_accepted",
     "MESSAGE_REPLY_RECEIVED": "linkedin_replied",
     "EVERY_MESSAGE_REPLY_RECEIVED": "linkedin_replied",
     "MESSAGE_SENT": "delivered",
+    "CONNECTION_REQUEST_SENT": "delivered",
+    "INMAIL_SENT": "delivered",
+    "INMAIL_REPLY_RECEIVED": "linkedin_replied",
+    "FOLLOW_SENT": "info",
+    "LIKED_POST": "info",
+    "VIEWED_PROFILE": "info",
+    "CAMPAIGN_COMPLETED": "info",
+    "LEAD_TAG_UPDATED": "info",
 }
 SENDOSO_EVENTS = {
     "send.delivered": "mail_delivered",
     "send.failed": "mail_failed",
     "send.bounced": "mail_failed",
     "send.insufficient_funds": "mail_failed",
+    "send.created": "info",
+    "send.approved": "info",
+    "send.shipped": "info",
+    "send.address_confirmed": "info",
+    "send.expired": "info",
 }
 
 
@@ -241,17 +285,23 @@ def _instant(value: Any) -> datetime:
     if isinstance(value, bool):
         raise ValueError("not a time")
     if isinstance(value, datetime):
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+        return _in_range(value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC))
     if isinstance(value, (int, float)) or (
         isinstance(value, str) and re.fullmatch(r"\s*\d{9,13}(\.\d+)?\s*", value)
     ):
         number = float(value)
         if number > 1e11:
             number /= 1000.0
-        return datetime.fromtimestamp(number, UTC)
+        return _in_range(datetime.fromtimestamp(number, UTC))
     if isinstance(value, str) and value.strip():
-        return parse_instant(value)
+        return _in_range(parse_instant(value[:64]))
     raise ValueError("not a time")
+
+
+def _in_range(value: datetime) -> datetime:
+    if not EARLIEST_YEAR <= value.year <= LATEST_YEAR:
+        raise ValueError(f"year {value.year} is out of range")
+    return value
 
 
 def _email(value: Any) -> str | None:
@@ -265,15 +315,7 @@ def _strip_html(value: Any) -> str | None:
         return None
     text = re.sub(r"(?i)<br\s*/?>|</p>|</div>", "\n", text)
     text = re.sub(r"<[^>]+>", "", text)
-    text = (
-        text.replace("&nbsp;", " ")
-        .replace("&lt;", "<")
-        .replace("&gt;", ">")
-        .replace("&quot;", '"')
-        .replace("&#39;", "'")
-        .replace("&amp;", "&")
-    )
-    return _text(text)
+    return _text(html.unescape(text).replace("\xa0", " "))
 
 
 # ---------------------------------------------------------------- generic records
@@ -318,10 +360,9 @@ def parse_generic(obj: dict, *, line: int | None = None, provider: str = "generi
         raise InputError("missing occurred_at", line=line, field="occurred_at")
     try:
         occurred_at = _instant(when)
-    except (ValueError, OverflowError, OSError):
-        raise InputError(
-            f"occurred_at {when!r} is not an ISO-8601 time", line=line, field="occurred_at"
-        ) from None
+    except (ValueError, OverflowError, OSError) as exc:
+        why = str(exc) if "out of range" in str(exc) else "not an ISO-8601 time"
+        raise InputError(f"occurred_at {str(when)[:64]!r}: {why}", line=line, field="occurred_at") from None
     text = obj.get("text")
     if text is not None and not isinstance(text, str):
         raise InputError("text must be a string", line=line, field="text")
@@ -452,35 +493,84 @@ def map_webhook(
     """The events in one provider webhook body (see the module docstring for mappings).
 
     An unknown event name gives an event of type ``unknown``; a body that is not an
-    object, an unknown provider, or an event without a usable time (and no
-    ``received_at``) raises InputError.
+    object, an unknown provider, an empty batch, or an event without a usable time (and
+    no ``received_at``) raises InputError. :func:`map_webhook_batch` keeps the good
+    events of a batch and reports the bad ones instead.
     """
+    name, items = _batch_items(provider, payload)
+    return [_map_item(name, item, received_at) for item in items]
+
+
+def map_webhook_batch(
+    provider: str, payload: Any, *, received_at: datetime | None = None
+) -> tuple[list[EngagementEvent], list[dict[str, Any]]]:
+    """(events, rejects) for one webhook body: each item of an ``events`` batch is mapped
+    on its own, and a bad one becomes a reject ``{"index", "reason", "field"}`` while the
+    others are kept. InputError only for a body that cannot be a webhook at all (unknown
+    provider, not an object, an empty or oversized batch)."""
+    name, items = _batch_items(provider, payload)
+    events: list[EngagementEvent] = []
+    rejects: list[dict[str, Any]] = []
+    for index, item in enumerate(items):
+        try:
+            events.append(_map_item(name, item, received_at))
+        except InputError as exc:
+            rejects.append({"index": index, "reason": exc.message, "field": exc.field or ""})
+        except (ValueError, TypeError, OverflowError) as exc:  # a value no rule foresaw
+            rejects.append({"index": index, "reason": f"cannot be read ({type(exc).__name__})", "field": ""})
+    return events, rejects
+
+
+def _batch_items(provider: str, payload: Any) -> tuple[str, list[Any]]:
+    """(provider name, the body's events): InputError for a body that is not a webhook."""
     name = (provider or "").strip().lower()
     if name not in PROVIDERS:
         raise InputError(
-            f"unknown provider {provider!r} (expected one of {', '.join(PROVIDERS)})", field="provider"
+            f"unknown provider {str(provider)[:40]!r} (expected one of {', '.join(PROVIDERS)})",
+            field="provider",
         )
     if not isinstance(payload, Mapping):
         raise InputError("a webhook body must be a JSON object", field="payload")
     batch = payload.get("events")
-    items = batch if isinstance(batch, list) else [payload]
-    events = []
-    for item in items:
-        if not isinstance(item, Mapping):
-            raise InputError("a batched event must be a JSON object", field="events")
-        if name == "generic":
-            events.append(parse_generic(dict(item)))
-        else:
-            events.append(_map_one(name, item, received_at))
-    return events
+    if "events" in payload and not isinstance(batch, list):
+        raise InputError("events must be a list of event objects", field="events")
+    if isinstance(batch, list) and not batch:
+        raise InputError("the events batch is empty: nothing to store", field="events")
+    if isinstance(batch, list) and len(batch) > MAX_BATCH:
+        raise InputError(f"{len(batch)} events in one batch (limit {MAX_BATCH})", field="events")
+    return name, (batch if isinstance(batch, list) else [payload])
+
+
+def has_nul(value: Any) -> bool:
+    """A NUL character anywhere in a parsed JSON value (PostgreSQL cannot store one)."""
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, Mapping):
+        return any(has_nul(k) or has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(has_nul(v) for v in value)
+    return False
+
+
+def _map_item(name: str, item: Any, received_at: datetime | None) -> EngagementEvent:
+    if not isinstance(item, Mapping):
+        raise InputError("a batched event must be a JSON object", field="events")
+    if has_nul(item):
+        raise InputError("the event contains a NUL character", field="events")
+    if name == "generic":
+        return parse_generic(dict(item))
+    return _map_one(name, item, received_at)
 
 
 def _map_one(provider: str, payload: Mapping[str, Any], received_at: datetime | None) -> EngagementEvent:
     spec = _PROVIDER_FIELDS[provider]
     view = _VIEWS.get(provider, dict)(payload)
-    event_name = _text(_first(view, *spec.event_keys)) or ""
+    event_name = (_text(_first(view, *spec.event_keys)) or "")[:100]
     key = event_name.upper() if spec.upper else event_name.lower()
     kind = spec.event_names.get(key, "unknown")
+    if provider == "smartlead" and key == "LEAD_CATEGORY_UPDATED":
+        category = _text(_first(view, "lead_category.new_name", "category", "lead_category")) or ""
+        kind = SMARTLEAD_CATEGORIES.get(category.lower(), "info")
     when = _first(view, *spec.time)
     if when is None:
         if received_at is None:
@@ -489,8 +579,9 @@ def _map_one(provider: str, payload: Mapping[str, Any], received_at: datetime | 
     else:
         try:
             occurred_at = _instant(when)
-        except (ValueError, OverflowError, OSError):
-            raise InputError(f"{provider} time {when!r} is not a valid time", field=spec.time[0]) from None
+        except (ValueError, OverflowError, OSError) as exc:
+            why = str(exc) if "out of range" in str(exc) else "not a valid time"
+            raise InputError(f"{provider} time {str(when)[:64]!r}: {why}", field=spec.time[0]) from None
     text = _text(_first(view, *spec.text))
     if text is None and spec.html_text:
         text = _strip_html(_first(view, *spec.html_text))
@@ -514,9 +605,11 @@ def _map_one(provider: str, payload: Mapping[str, Any], received_at: datetime | 
 
 
 def read_events_file(path: str | Path) -> tuple[list[EngagementEvent], list[dict]]:
-    """Events from a JSONL file, plus rejects ``{line, reason}`` for every line that
-    could not be used (blank lines are not records). A line is a generic record or
-    ``{"provider": ..., "payload": {...}}`` for a provider webhook body."""
+    """Events from a JSONL file, plus rejects ``{line, index?, reason}`` for every line (or
+    item of a batched line) that could not be used; blank lines are not records. A line
+    is a generic record or ``{"provider": ..., "payload": {...}}`` for a provider webhook
+    body. Lines over :data:`MAX_EVENT_BYTES`, nested deeper than the JSON limit, or with
+    NUL characters are rejected before they are parsed."""
     file = Path(path)
     try:
         data = file.read_bytes()
@@ -525,24 +618,29 @@ def read_events_file(path: str | Path) -> tuple[list[EngagementEvent], list[dict
     events: list[EngagementEvent] = []
     rejects: list[dict] = []
     for number, raw_line in enumerate(data.splitlines(), start=1):
-        try:
-            text = raw_line.decode("utf-8-sig" if number == 1 else "utf-8")
-        except UnicodeDecodeError:
-            rejects.append({"line": number, "reason": "line is not valid UTF-8"})
+        if not raw_line.strip():
             continue
-        if not text.strip():
+        if len(raw_line) > MAX_EVENT_BYTES:
+            rejects.append(
+                {"line": number, "reason": f"line is {len(raw_line):,} bytes (limit {MAX_EVENT_BYTES:,})"}
+            )
             continue
         try:
-            obj = json.loads(text)
-        except json.JSONDecodeError as exc:
-            rejects.append({"line": number, "reason": f"invalid JSON: {exc.msg}"})
+            obj = jsonlimits.parse(raw_line)
+        except jsonlimits.BadJSON as exc:
+            reason = str(exc).replace("not valid UTF-8", "line is not valid UTF-8")
+            rejects.append({"line": number, "reason": reason})
             continue
         if not isinstance(obj, dict):
             rejects.append({"line": number, "reason": "an event must be a JSON object"})
             continue
         try:
             if "payload" in obj and "provider" in obj:
-                events.extend(map_webhook(str(obj["provider"]), obj["payload"]))
+                found, bad = map_webhook_batch(str(obj["provider"])[:40], obj["payload"])
+                events.extend(found)
+                rejects.extend({"line": number, **r} for r in bad)
+            elif has_nul(obj):
+                rejects.append({"line": number, "reason": "the event contains a NUL character"})
             else:
                 events.append(parse_generic(obj, line=number))
         except InputError as exc:

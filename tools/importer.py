@@ -1,15 +1,24 @@
 """Prospect import from CSV (Clay exports and aliases) and JSONL.
 
-Every row is validated on its own; a row that cannot be used goes to a rejects file with
-its line number and reason (never silently dropped). Identity resolution merges people
-by normalised email, else LinkedIn URL, else name + company domain, and companies by
-domain, else normalised name ("Acme, Inc." = "ACME Inc" = acme.com). Re-importing the
-same file changes nothing.
+A file is read in any common encoding and delimiter (:mod:`tools.tabular`); every row
+and every field is validated on its own; a row that cannot be used goes to a rejects
+file with its line number, field and reason (never silently dropped). The import of a
+file is atomic: all rows that pass are committed in one transaction together with the
+rejects report, or nothing is (and the error says so).
+
+Clay exports are understood: a combined ``Location`` becomes city, region, ISO country
+and, when the place determines it, an IANA time zone (:mod:`tools.location`; the source
+of the inference is kept in the prospect's attributes); "201-500 employees" becomes a
+band and a number; a JSON cell from an enrichment column holding an email with its
+verification status fills the email. Identity resolution merges people by normalised
+email, else LinkedIn URL, else name + company domain, and companies by registrable
+domain, else normalised name ("The Acme Company" = "Acme, Inc." = acme.com).
+Re-importing the same file changes nothing.
 """
 
 from __future__ import annotations
 
-import csv
+import contextlib
 import hashlib
 import json
 import re
@@ -21,12 +30,23 @@ from typing import Any
 
 from sqlalchemy import insert, update
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session, select
 
 from core.errors import InputError
-from state.db import session_scope
 from state.models import Company, Prospect
+from tools import jsonlimits
 from tools import normalize as nz
+from tools.csv_safe import write_csv
+from tools.location import resolve_place
+from tools.location import summary as place_summary
+from tools.tabular import FIELD_CAP, read_table, read_text
+
+# Longest accepted value of each known field (characters); attributes take FIELD_CAP.
+FIELD_LIMITS = {"email": 254, "timezone": 64, "country": 80, "tier": 20, "linkedin_url": 2048}
+SHORT_FIELD_LIMIT = 1000
+MAX_JSON_DEPTH = 20
+EMAIL_STATUSES = {"valid": "valid", "verified": "valid", "deliverable": "valid", "invalid": "invalid"}
 
 KNOWN = (
     "first_name",
@@ -48,6 +68,7 @@ KNOWN = (
     "owner",
     "tier",
     "source",
+    "location",
 )
 ALIASES: dict[str, tuple[str, ...]] = {
     "first_name": ("firstname", "first", "givenname"),
@@ -84,6 +105,7 @@ ALIASES: dict[str, tuple[str, ...]] = {
     "owner": ("accountowner", "ownerEmail", "assignedto", "sdr"),
     "tier": ("accounttier", "priority"),
     "source": ("leadsource", "list"),
+    "location": ("personlocation", "locationname", "geo", "combinedlocation", "address"),
 }
 
 
@@ -120,6 +142,12 @@ class ImportResult:
     companies_created: int = 0
     rejects: list[dict[str, Any]] = field(default_factory=list)
     prospect_ids: list[str] = field(default_factory=list)  # per accepted row, in order
+    warnings: list[str] = field(default_factory=list)
+    places: list[dict[str, Any]] = field(default_factory=list)  # per accepted row: sources
+
+    @property
+    def accepted(self) -> int:
+        return self.imported + self.updated + self.merged
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -128,43 +156,97 @@ class ImportResult:
             "merged": self.merged,
             "rejected": self.rejected,
             "rejects_file": self.rejects_file,
+            "rows": self.rows,
+            "warnings": list(self.warnings),
+            "location": place_summary(self.places),
         }
 
 
-def read_rows(path: Path) -> Iterator[tuple[int, dict[str, str]]]:
-    """(line number, row with canonical keys) for CSV or JSONL files."""
+def _unique_headers(headers: list[str], warnings: list[str]) -> list[str]:
+    """Headers with duplicates renamed 'Email (2)' (a warning says so), blanks named."""
+    out: list[str] = []
+    for i, h in enumerate(headers):
+        name = h or f"column {i + 1}"
+        if name in out:
+            n = 2
+            while f"{name} ({n})" in out:
+                n += 1
+            warnings.append(f"duplicate column {name!r}: the copy is kept as attribute '{name} ({n})'")
+            name = f"{name} ({n})"
+        out.append(name)
+    return out
+
+
+def _header_warnings(mapping: Mapping[str, str], warnings: list[str]) -> None:
+    unknown = [h for h, canon in mapping.items() if canon not in KNOWN]
+    if unknown:
+        shown = ", ".join(repr(h) for h in unknown[:10]) + (
+            f" and {len(unknown) - 10} more" if len(unknown) > 10 else ""
+        )
+        warnings.append(f"unrecognised columns kept as attributes: {shown}")
+    if not any(
+        c in mapping.values() for c in ("email", "linkedin_url", "full_name", "first_name", "last_name")
+    ):
+        warnings.append(
+            "no email, LinkedIn or name column was recognised: check the header row and the delimiter"
+        )
+
+
+def read_rows(path: Path, warnings: list[str] | None = None) -> Iterator[tuple[int, dict[str, str]]]:
+    """(line number, row with canonical keys) for CSV or JSONL files; file-level findings
+    (encoding, delimiter, unrecognised or duplicate headers) are appended to ``warnings``."""
+    warnings = warnings if warnings is not None else []
     if path.suffix.lower() in (".jsonl", ".ndjson"):
-        with path.open(encoding="utf-8-sig") as fh:
-            for lineno, line in enumerate(fh, start=1):
-                if not line.strip():
-                    continue
-                try:
-                    obj = json.loads(line)
-                except json.JSONDecodeError as exc:
-                    yield lineno, {"__error__": f"not valid JSON: {exc.msg}"}
-                    continue
-                if not isinstance(obj, dict):
-                    yield lineno, {"__error__": "each line must be a JSON object"}
-                    continue
-                mapping = header_map(list(obj))
-                yield lineno, {mapping[k]: "" if v is None else str(v) for k, v in obj.items()}
+        text, encoding_warnings = read_text(path)
+        warnings.extend(encoding_warnings)
+        yield from _jsonl_rows(text)
         return
-    with path.open(encoding="utf-8-sig", newline="") as fh:
-        reader = csv.reader(fh)
-        try:
-            headers = next(reader)
-        except StopIteration:
-            raise InputError("the file is empty (no header row)", file=str(path)) from None
-        mapping = header_map(headers)
-        start = reader.line_num + 1
-        for values in reader:
-            line, start = start, reader.line_num + 1
-            if not any(v.strip() for v in values):
-                continue
-            if len(values) > len(headers):
-                yield line, {"__error__": f"{len(values)} values for {len(headers)} columns"}
-                continue
-            yield line, {mapping[h]: (values[i] if i < len(values) else "") for i, h in enumerate(headers)}
+    table = read_table(path)
+    warnings.extend(table.warnings)
+    headers = _unique_headers(table.headers, warnings)
+    mapping = header_map(headers)
+    _header_warnings(mapping, warnings)
+    for line, values in table.rows:
+        if isinstance(values, str):
+            yield line, {"__error__": values}
+            continue
+        if not any(v.strip() for v in values):
+            continue
+        if len(values) > len(headers):
+            yield line, {"__error__": f"{len(values)} values for {len(headers)} columns"}
+            continue
+        yield line, {mapping[h]: (values[i] if i < len(values) else "") for i, h in enumerate(headers)}
+
+
+def _jsonl_rows(text: str) -> Iterator[tuple[int, dict[str, str]]]:
+    for lineno, line in enumerate(text.split("\n"), start=1):
+        if not line.strip():
+            continue
+        obj = _json_value(line)
+        if isinstance(obj, str):
+            yield lineno, {"__error__": obj}
+            continue
+        if not isinstance(obj, dict):
+            yield lineno, {"__error__": "each line must be a JSON object"}
+            continue
+        mapping = header_map([str(k) for k in obj])
+        yield lineno, {mapping[str(k)]: _cell(v) for k, v in obj.items()}
+
+
+def _json_value(text: str) -> Any:
+    """The parsed JSON, or a reason string when it is not JSON or nested too deeply."""
+    try:
+        return jsonlimits.parse(text, limit=MAX_JSON_DEPTH)
+    except jsonlimits.BadJSON as exc:
+        return str(exc)
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, (dict, list)):
+        return json.dumps(value, ensure_ascii=False)
+    return str(value)
 
 
 @dataclass(frozen=True)
@@ -189,11 +271,50 @@ class CleanRow:
         return ("name", f"{nz.fold(self.full_name)}|{self.domain}")
 
 
+def _check_sizes(line: int, row: Mapping[str, str]) -> None:
+    for key, value in row.items():
+        if "\x00" in key:
+            raise InputError(f"column {key.replace(chr(0), '')!r} has a NUL character in its name", line=line)
+        if "\x00" in value:
+            raise InputError(f"{key} contains a NUL character", line=line, field=key)
+        limit = FIELD_LIMITS.get(key, SHORT_FIELD_LIMIT if key in KNOWN else FIELD_CAP)
+        if len(value) > limit:
+            raise InputError(
+                f"{key} is {len(value):,} characters long (limit {limit:,})", line=line, field=key
+            )
+
+
+def _json_cells(row: dict[str, str], attributes: dict[str, Any]) -> tuple[str, str, str]:
+    """(email, status, column) found in JSON cells of known shapes, e.g. a waterfall's
+    ``{"email": "...", "status": "valid"}``; a JSON cell of another shape is kept as text."""
+    for key, value in row.items():
+        text = value.strip()
+        if not (text.startswith("{") and text.endswith("}")):
+            continue
+        obj = _json_value(text)
+        if not isinstance(obj, dict):
+            continue
+        email = obj.get("email") or obj.get("work_email") or obj.get("value")
+        if isinstance(email, str) and "@" in email:
+            status = obj.get("status") or obj.get("verification_status") or obj.get("result") or ""
+            if key == "email" or not (row.get("email") or "").strip():
+                if key != "email":
+                    attributes[key] = text
+                return email.strip(), str(status).strip().lower(), key
+    return "", "", ""
+
+
 def clean_row(line: int, row: Mapping[str, str]) -> CleanRow:
-    """Validate one row; raises InputError naming the line and field."""
+    """Validate one row; raises InputError naming the line, the field and the reason."""
     if "__error__" in row:
         raise InputError(row["__error__"], line=line)
-    g = lambda k: (row.get(k) or "").strip()  # noqa: E731
+    _check_sizes(line, row)
+    values = dict(row)
+    attributes: dict[str, Any] = {}
+    json_email, email_status, email_column = _json_cells(values, attributes)
+    if json_email:
+        values["email"] = json_email
+    g = lambda k: (values.get(k) or "").strip()  # noqa: E731
     email = nz.normalize_email(g("email"))
     if email and not nz.valid_email(email):
         raise InputError(f"email {g('email')!r} is not a valid address", line=line, field="email")
@@ -201,8 +322,8 @@ def clean_row(line: int, row: Mapping[str, str]) -> CleanRow:
     domain = nz.normalize_domain(domain_raw)
     if domain_raw and not nz.valid_domain(domain):
         raise InputError(f"domain {domain_raw!r} is not a valid domain", line=line, field="company_domain")
-    if not domain and email and nz.email_domain(email) not in nz.PERSONAL_DOMAINS:
-        domain = nz.email_domain(email)
+    if not domain and email and not nz.is_free_mail(nz.email_domain(email)):
+        domain = nz.normalize_domain(nz.email_domain(email))
     country = nz.normalize_country(g("country"))
     if country is None:
         raise InputError(f"country {g('country')!r} is not a known country", line=line, field="country")
@@ -228,20 +349,39 @@ def clean_row(line: int, row: Mapping[str, str]) -> CleanRow:
             line=line,
         )
     company = g("company_name") or (nz.company_name_from_domain(domain) if domain else "")
+    place = resolve_place(
+        location=g("location"),
+        city=g("city"),
+        region=g("region"),
+        country=country,
+        timezone=tz,
+        phone=g("phone"),
+    )
+    band = nz.parse_employee_band(g("employee_count"))
     fields = {
         "title": g("title"),
         "phone": g("phone"),
-        "country": country,
-        "region": g("region"),
-        "city": g("city"),
-        "timezone": tz,
+        "country": place.country,
+        "region": place.region,
+        "city": place.city,
+        "timezone": place.timezone,
         "tier": tier,
         "owner": g("owner"),
         "source": g("source"),
         "industry": g("industry"),
-        "employee_count": nz.parse_employee_count(g("employee_count")),
+        "employee_count": band[0] if band else None,
+        "email_status": EMAIL_STATUSES.get(email_status, "") if email else "",
     }
-    attributes = {k: v for k, v in row.items() if k not in KNOWN and v not in ("", None)}
+    attributes.update({k: v for k, v in values.items() if k not in KNOWN and v not in ("", None)})
+    if g("location"):
+        attributes["location"] = g("location")
+    attributes.update(place.to_attributes())
+    if band and g("employee_count") and not g("employee_count").strip().isdigit():
+        attributes["employee_band"] = nz.employee_band_label(band)
+    if email_column:
+        attributes["email_source"] = email_column
+        if email_status:
+            attributes["email_verification"] = email_status
     return CleanRow(
         line, email, linkedin, linkedin_norm, first, last, full, domain, company, fields, attributes
     )
@@ -324,19 +464,48 @@ def import_prospects(
     progress: Callable[[int], None] | None = None,
     batch_size: int = 2000,
 ) -> ImportResult:
-    """Import a CSV/JSONL file into the workspace. Commits in batches, so a crash leaves
-    whole batches imported and a re-run completes the rest (re-import is idempotent)."""
-    if not path.exists():
-        raise InputError("file not found", file=str(path))
-    result = _import_rows(
-        engine, workspace, read_rows(path), now=now, progress=progress, batch_size=batch_size
-    )
+    """Import a CSV/JSONL file into the workspace, atomically: every row that passes is
+    committed in one transaction, and the rejects file is written before the commit and
+    moved into place after it. If anything fails, nothing is imported and the InputError
+    says so (re-running the import is safe either way)."""
+    warnings: list[str] = []
+    rows = read_rows(path, warnings)
+    out = rejects_dir / f"{path.stem}.rejects.csv"
+    tmp = rejects_dir / f".{path.stem}.rejects.csv.tmp"
+
+    def before_commit(result: ImportResult) -> None:
+        if result.rejects:
+            rejects_dir.mkdir(parents=True, exist_ok=True)
+            _write_rejects(tmp, result.rejects)
+
+    try:
+        result = _import_rows(
+            engine,
+            workspace,
+            rows,
+            now=now,
+            progress=progress,
+            batch_size=batch_size,
+            before_commit=before_commit,
+        )
+    except InputError:
+        _remove(tmp)
+        raise
+    except (SQLAlchemyError, OSError, ValueError) as exc:
+        _remove(tmp)
+        raise InputError(
+            f"nothing was imported: {type(exc).__name__}: {str(exc).splitlines()[0][:300]}", file=str(path)
+        ) from exc
+    result.warnings = warnings
     if result.rejects:
-        rejects_dir.mkdir(parents=True, exist_ok=True)
-        out = rejects_dir / f"{path.stem}.rejects.csv"
-        _write_rejects(out, result.rejects)
+        tmp.replace(out)
         result.rejects_file = str(out)
     return result
+
+
+def _remove(path: Path) -> None:
+    with contextlib.suppress(OSError):
+        path.unlink(missing_ok=True)
 
 
 def _import_rows(
@@ -347,8 +516,10 @@ def _import_rows(
     now: datetime,
     progress: Callable[[int], None] | None = None,
     batch_size: int = 2000,
+    before_commit: Callable[[ImportResult], None] | None = None,
 ) -> ImportResult:
-    """Validate, resolve and store (line, row) pairs; rejects are returned, not written."""
+    """Validate, resolve and store (line, row) pairs in ONE transaction; rejects are
+    returned (and given to ``before_commit``), not written."""
     result = ImportResult()
     rejects: list[dict[str, Any]] = []
     with Session(engine) as session:
@@ -359,8 +530,9 @@ def _import_rows(
     new_companies: list[dict[str, Any]] = []
     company_updates: dict[str, dict[str, Any]] = {}
 
-    def flush() -> None:
-        with session_scope(engine) as s:
+    with Session(engine) as s:
+
+        def flush() -> None:
             if new_companies:
                 s.execute(insert(Company), new_companies)
             for cid, values in company_updates.items():
@@ -370,58 +542,73 @@ def _import_rows(
             for pid, values in pending_upd.items():
                 if values.get("attributes"):  # custom columns merge with what is stored
                     stored = s.get(Prospect, pid)
-                    values = {**values, "attributes": {**(stored.attributes or {}), **values["attributes"]}}
+                    attrs = (stored.attributes if stored else None) or {}
+                    values = {**values, "attributes": {**attrs, **values["attributes"]}}
                 s.execute(update(Prospect).where(Prospect.id == pid).values(**values))
-        new_companies.clear(), company_updates.clear(), pending_new.clear(), pending_upd.clear()
+            new_companies.clear(), company_updates.clear(), pending_new.clear(), pending_upd.clear()
 
-    existing_before = index.existing_ids()
-    for line, raw in rows:
-        result.rows += 1
-        try:
-            row = clean_row(line, raw)
-        except InputError as exc:
-            rejects.append(
-                {"line": line, "reason": exc.message.split(": ", 1)[-1], "field": exc.field or "", "row": raw}
-            )
-            continue
-        cid = _resolve_company(index, row, workspace, new_companies, company_updates, result)
-        pid = index.find_prospect(row)
-        values = _prospect_values(row, cid, now)
-        if pid is None:
-            pid = _new_id("p_", workspace, *row.identity())
-            pending_new[pid] = {
-                "id": pid,
-                "workspace": workspace,
-                "created_at": now,
-                "status": "active",
-                **values,
-            }
-            result.imported += 1
-        else:
-            if pid in pending_new:
-                _merge_into(pending_new[pid], values)
-            else:  # an existing row: only non-empty values change it
-                _merge_into(
-                    pending_upd.setdefault(pid, {}),
-                    {k: v for k, v in values.items() if v not in ("", None, {})},
-                )
-            if pid in seen_in_file:
-                result.merged += 1
-            elif pid in existing_before:
-                result.updated += 1
+        existing_before = index.existing_ids()
+        for line, raw in rows:
+            result.rows += 1
+            try:
+                row = clean_row(line, raw)
+            except InputError as exc:
+                rejects.append(_reject(line, exc.field or "", exc.message.split(": ", 1)[-1], raw))
+                continue
+            except (ValueError, TypeError, LookupError, OverflowError, RecursionError) as exc:
+                rejects.append(_reject(line, "", f"cannot be read ({type(exc).__name__})", raw))
+                continue
+            cid = _resolve_company(index, row, workspace, new_companies, company_updates, result)
+            pid = index.find_prospect(row)
+            values = _prospect_values(row, cid, now)
+            if pid is None:
+                pid = _new_id("p_", workspace, *row.identity())
+                pending_new[pid] = {
+                    "id": pid,
+                    "workspace": workspace,
+                    "created_at": now,
+                    "status": "active",
+                    **values,
+                }
+                result.imported += 1
             else:
-                result.merged += 1
-        seen_in_file.add(pid)
-        result.prospect_ids.append(pid)
-        index.remember_prospect(pid, row.email, row.linkedin_norm, row.full_name, row.domain)
-        if progress:
-            progress(1)
-        if len(pending_new) + len(pending_upd) >= batch_size:
-            flush()
-    flush()
-    result.rejected = len(rejects)
-    result.rejects = rejects
+                if pid in pending_new:
+                    _merge_into(pending_new[pid], values)
+                else:  # an existing row: only non-empty values change it
+                    _merge_into(
+                        pending_upd.setdefault(pid, {}),
+                        {k: v for k, v in values.items() if v not in ("", None, {})},
+                    )
+                if pid in seen_in_file:
+                    result.merged += 1
+                elif pid in existing_before:
+                    result.updated += 1
+                else:
+                    result.merged += 1
+            seen_in_file.add(pid)
+            result.prospect_ids.append(pid)
+            result.places.append(
+                {
+                    f"{k}_source": row.attributes.get(f"{k}_source") or ("given" if row.fields[k] else "")
+                    for k in ("country", "timezone")
+                }
+            )
+            index.remember_prospect(pid, row.email, row.linkedin_norm, row.full_name, row.domain)
+            if progress:
+                progress(1)
+            if len(pending_new) + len(pending_upd) >= batch_size:
+                flush()
+        flush()
+        result.rejected = len(rejects)
+        result.rejects = rejects
+        if before_commit:
+            before_commit(result)
+        s.commit()
     return result
+
+
+def _reject(line: int, field_name: str, reason: str, raw: Mapping[str, str]) -> dict[str, Any]:
+    return {"line": line, "reason": reason, "field": field_name, "row": dict(raw)}
 
 
 def _resolve_company(
@@ -490,6 +677,7 @@ def _prospect_values(row: CleanRow, cid: str | None, now: datetime) -> dict[str,
         "source": f["source"],
         "attributes": row.attributes,
         "updated_at": now,
+        **({"email_status": f["email_status"]} if f.get("email_status") else {}),
     }
 
 
@@ -505,16 +693,20 @@ def _merge_into(target: dict[str, Any], values: dict[str, Any]) -> None:
 
 
 def _write_rejects(out: Path, rejects: list[dict[str, Any]]) -> None:
+    """The rejects report: line, field, reason and the row as read, formula-safe."""
     columns: list[str] = []
     for r in rejects:
         for k in r["row"]:
             if k not in columns and k != "__error__":
                 columns.append(k)
-    with out.open("w", encoding="utf-8", newline="") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(["line", "field", "reason", *columns])
-        for r in rejects:
-            writer.writerow([r["line"], r["field"], r["reason"], *(r["row"].get(c, "") for c in columns)])
+    write_csv(
+        out,
+        ["line", "field", "reason", *columns],
+        (
+            [r["line"], r["field"], r["reason"], *(r["row"].get(c, "").replace("\x00", "") for c in columns)]
+            for r in rejects
+        ),
+    )
 
 
 def import_records(
@@ -532,6 +724,6 @@ def import_records(
                 yield number, {"__error__": "each record must be an object"}
                 continue
             mapping = header_map([str(k) for k in record])
-            yield number, {mapping[str(k)]: "" if v is None else str(v) for k, v in record.items()}
+            yield number, {mapping[str(k)]: _cell(v) for k, v in record.items()}
 
     return _import_rows(engine, workspace, rows(), now=now)

@@ -3,9 +3,7 @@ reported with their line numbers, duplicates ignored (re-import is idempotent)."
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import json
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -18,37 +16,46 @@ from core.errors import InputError
 from core.timeutil import parse_instant
 from state.db import session_scope
 from state.models import Company, Evidence, Prospect, Signal, Suppression
+from tools import jsonlimits
 from tools import normalize as nz
+from tools.csv_safe import write_csv
+from tools.tabular import read_table, read_text
 
 SIGNAL_TYPES = ("hiring", "funding", "tech_change", "website_visit", "job_change", "news")
 SUPPRESSION_REASONS = ("unsubscribed", "bounced", "complained", "customer", "competitor", "do_not_contact")
 
 
 def _rows(path: Path) -> Iterator[tuple[int, dict[str, str]]]:
-    if not path.exists():
-        raise InputError("file not found", file=str(path))
+    """(line, row with lower-case keys) from CSV (any common encoding and delimiter) or
+    JSONL; a row that cannot be read carries ``__error__``."""
     if path.suffix.lower() in (".jsonl", ".ndjson"):
-        with path.open(encoding="utf-8-sig") as fh:
-            for n, line in enumerate(fh, start=1):
-                if line.strip():
-                    try:
-                        obj = json.loads(line)
-                    except json.JSONDecodeError as exc:
-                        yield n, {"__error__": f"not valid JSON: {exc.msg}"}
-                        continue
-                    yield n, {str(k).strip().lower(): "" if v is None else str(v) for k, v in obj.items()}
+        text, _ = read_text(path)
+        for n, line in enumerate(text.split("\n"), start=1):
+            if not line.strip():
+                continue
+            try:
+                obj = jsonlimits.parse(line)
+            except jsonlimits.BadJSON as exc:
+                yield n, {"__error__": str(exc)}
+                continue
+            if not isinstance(obj, dict):
+                yield n, {"__error__": "each line must be a JSON object"}
+                continue
+            yield n, {str(k).strip().lower(): "" if v is None else str(v) for k, v in obj.items()}
         return
-    with path.open(encoding="utf-8-sig", newline="") as fh:
-        reader = csv.DictReader(fh)
-        if reader.fieldnames is None:
-            raise InputError("the file is empty (no header row)", file=str(path))
-        start = 2
-        for row in reader:
-            line, start = start, reader.line_num + 1
-            yield (
-                line,
-                {(k or "").strip().lower().replace(" ", "_"): (v or "").strip() for k, v in row.items()},
-            )
+    table = read_table(path)
+    keys = [h.strip().lower().replace(" ", "_") for h in table.headers]
+    for line, values in table.rows:
+        if isinstance(values, str):
+            yield line, {"__error__": values}
+            continue
+        if not any(v.strip() for v in values):
+            continue
+        row = {k: (values[i].strip() if i < len(values) else "") for i, k in enumerate(keys)}
+        if any("\x00" in v for v in row.values()):
+            yield line, {"__error__": "the row contains a NUL character"}
+            continue
+        yield line, row
 
 
 def _write_rejects(rejects_dir: Path, path: Path, rejects: list[dict[str, Any]]) -> str | None:
@@ -56,11 +63,7 @@ def _write_rejects(rejects_dir: Path, path: Path, rejects: list[dict[str, Any]])
         return None
     rejects_dir.mkdir(parents=True, exist_ok=True)
     out = rejects_dir / f"{path.stem}.rejects.csv"
-    with out.open("w", encoding="utf-8", newline="") as fh:
-        w = csv.writer(fh)
-        w.writerow(["line", "field", "reason"])
-        for r in rejects:
-            w.writerow([r["line"], r["field"], r["reason"]])
+    write_csv(out, ["line", "field", "reason"], ([r["line"], r["field"], r["reason"]] for r in rejects))
     return str(out)
 
 
@@ -143,8 +146,8 @@ def _clean_signal(
     occurred = None
     if row.get("occurred_at"):
         try:
-            occurred = parse_instant(row["occurred_at"])
-        except ValueError:
+            occurred = parse_instant(row["occurred_at"][:64])
+        except (ValueError, OverflowError):
             raise InputError(
                 f"occurred_at {row['occurred_at']!r} is not an ISO-8601 date", line=line, field="occurred_at"
             ) from None

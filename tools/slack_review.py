@@ -57,6 +57,7 @@ from core.errors import (
     Transient,
 )
 from core.timeutil import parse_instant
+from tools import jsonlimits
 
 ReviewStatus = Literal["pending", "approved", "rejected", "edited", "snoozed", "stale", "expired"]
 InteractionKind = Literal["block_actions", "view_submission"]
@@ -543,10 +544,10 @@ def parse_interaction(form_body: bytes) -> Interaction:
     values = fields.get("payload", [])
     if len(values) != 1:
         raise InputError("expected exactly one payload= field in the interaction body", field="payload")
-    try:
-        payload = json.loads(values[0])
-    except ValueError:
-        raise InputError("payload is not valid JSON", field="payload") from None
+    try:  # depth-limited: a payload nested thousands of levels deep is refused, not parsed
+        payload = jsonlimits.parse(values[0])
+    except jsonlimits.BadJSON as exc:
+        raise InputError(f"payload is {exc}", field="payload") from None
     payload = _obj(payload, "payload")
     kind = payload.get("type")
     user = payload.get("user") if isinstance(payload.get("user"), dict) else {}
@@ -603,8 +604,8 @@ def _view_submission(payload: dict[str, Any], common: dict[str, str]) -> Interac
             field="payload.view.callback_id",
         )
     try:
-        meta = json.loads(_str(view.get("private_metadata")) or "null")
-    except ValueError:
+        meta = jsonlimits.parse(_str(view.get("private_metadata")) or "null")
+    except jsonlimits.BadJSON:
         raise InputError(
             "private_metadata is not valid JSON", field="payload.view.private_metadata"
         ) from None

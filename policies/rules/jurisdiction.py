@@ -12,10 +12,10 @@ from policies.rules.common import (
     MESSAGE_ACTIONS,
     OUTREACH_ACTIONS,
     country,
-    domain_matches,
     email_parts,
     says_any,
 )
+from policies.rules.suppression import free_mail_provider
 from policies.types import TOUCH_ACTIONS, PolicyInput, Verdict
 
 _CHANNEL_KIND = {
@@ -139,7 +139,7 @@ def gdpr_business_address(inp: PolicyInput, cfg: PolicyConfig) -> Verdict | None
         return None
     if inp.channel == "email":
         _, domain = email_parts(inp)
-        hit = domain_matches(domain, cfg.suppression.personal_mailbox_domains) if domain else None
+        hit = free_mail_provider(domain, cfg)
         if hit:
             return Verdict(
                 "gdpr_business_address",

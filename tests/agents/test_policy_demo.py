@@ -30,7 +30,7 @@ EXPECTED = {
     ("suppression", "deny", "peter.quinn@closewise.example"),  # competitor domain
     ("prior_consent_email", "deny", "katrin.vogel@kranich-logistik.example"),  # DE, UWG §7(2)
     ("ca_casl", "deny", "ethan.macleod@mapleharbor.example"),  # CA, no consent
-    ("send_window", "defer", "harriet.cole@thamesbridge.example"),  # unknown zone
+    ("send_window", "defer", "emily.hart@saguarohealth.example"),  # US, no city: zone unknown
     ("send_window", "defer", "liam.oconnor@kauricloud.example"),  # night in Auckland
     # day 7: the break-up email's "2027 budget" claim is not in the about page it cites
     ("content_grounding", "deny", "amelia.watson@thamesbridge.example"),

