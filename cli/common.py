@@ -5,20 +5,21 @@ from __future__ import annotations
 
 import functools
 import json
-import os
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
+import click
 import typer
 from rich.console import Console
+from rich.markup import escape as rich_escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from core.errors import OutboundError
+from core.errors import ConfigError, OutboundError
 from core.timeutil import SystemClock, parse_instant
 from core.workspace import Workspace, load_workspace
 
@@ -26,11 +27,16 @@ console = Console()
 err_console = Console(stderr=True)
 F = TypeVar("F", bound=Callable[..., Any])
 
+WORKSPACE_ENV = "OUTBOUND_WORKSPACE"
+# No default workspace: a forgotten -w must never fall back to the bundled demo. Typer
+# reads OUTBOUND_WORKSPACE when the command runs (envvar=), not when this module loads.
 WorkspaceOpt = typer.Option(
-    os.environ.get("OUTBOUND_WORKSPACE", "examples/demo"),
+    None,
     "--workspace",
     "-w",
-    help="Workspace folder (with workspace.toml). Env: OUTBOUND_WORKSPACE.",
+    envvar=WORKSPACE_ENV,
+    show_envvar=True,
+    help="Workspace folder (with workspace.toml). Required: pass it or set the env var.",
 )
 JsonOpt = typer.Option(False, "--json", help="Print machine-readable JSON instead of tables.")
 NowOpt = typer.Option(
@@ -40,8 +46,19 @@ NowOpt = typer.Option(
 )
 
 
-def workspace(path: str) -> Workspace:
-    return load_workspace(Path(path))
+def workspace_path(path: str | None) -> Path:
+    """The workspace folder given by -w or OUTBOUND_WORKSPACE; an error naming both if neither."""
+    if not path:
+        raise ConfigError(
+            f"no workspace given: pass --workspace/-w DIR or set {WORKSPACE_ENV}",
+            next_step=f"Run with -w path/to/workspace (or export {WORKSPACE_ENV}=path/to/workspace); "
+            "`run.py workspace new DIR` creates one.",
+        )
+    return Path(path)
+
+
+def workspace(path: str | None) -> Workspace:
+    return load_workspace(workspace_path(path))
 
 
 def now_from(value: str | None) -> datetime:
@@ -68,20 +85,75 @@ def handle_errors(fn: F) -> F:
             if kwargs.get("as_json"):
                 emit_json({"error": exc.to_dict()})
             else:
-                err_console.print(f"[bold red]error[/] ({exc.error_class}): {exc.message}")
-                err_console.print(f"[dim]next step:[/] {exc.next_step}")
+                err_console.print(f"[bold red]error[/] ({exc.error_class}): {rich_escape(exc.message)}")
+                err_console.print(f"[dim]next step:[/] {rich_escape(exc.next_step)}")
             raise typer.Exit(2) from None
 
     return wrapper  # type: ignore[return-value]
 
 
-def table(title: str, columns: list[str], rows: list[list[Any]]) -> Table:
+def table(
+    title: str,
+    columns: Sequence[str],
+    rows: list[list[Any]],
+    *,
+    optional: Sequence[str] = (),
+    width: int | None = None,
+) -> Table:
+    """A Rich table that fits the terminal (80 columns without one): a header is wrapped
+    only between words, never inside one, and when the columns cannot fit, the ones named
+    in ``optional`` (lowest value first) are left out; the title says which."""
+    available = width or console.width
+    keep = list(columns)
+    dropped: list[str] = []
+    for name in optional:
+        if _min_table_width(keep) <= available:
+            break
+        if name in keep:
+            keep.remove(name)
+            dropped.append(name)
+    if dropped:
+        title = f"{title} (not shown at this width: {', '.join(dropped)}; see --json)"
     t = Table(title=title, show_lines=False, header_style="bold")
-    for c in columns:
-        t.add_column(c, overflow="fold")
+    for c in keep:
+        t.add_column(c, overflow="fold", min_width=_longest_word(c))
+    index = [list(columns).index(c) for c in keep]
     for r in rows:
-        t.add_row(*("" if v is None else str(v) for v in r))
+        t.add_row(*("" if r[i] is None else str(r[i]) for i in index))
     return t
+
+
+def _longest_word(text: str) -> int:
+    return max((len(w) for w in text.split()), default=1)
+
+
+def _min_table_width(columns: Sequence[str]) -> int:
+    """The narrowest a table with these headers can be without splitting a header word
+    (each column: its longest header word, one space of padding each side, one border)."""
+    return sum(_longest_word(c) + 3 for c in columns) + 1
+
+
+def escape_help(text: str) -> str:
+    """Help text with Rich markup characters escaped, so `[policy]` shows as written."""
+    return rich_escape(text)
+
+
+def install_help_fixes() -> None:
+    """Typer (0.29) prints ``<bool>`` as the type of every flag, --help included, as if
+    it took a value: show no type for flags, as Click does. Called once by run.py."""
+    from typer.core import TyperOption
+
+    if getattr(TyperOption.display_type_rich, "_flag_fix", False):
+        return
+    original = TyperOption.display_type_rich
+
+    def display_type_rich(self: TyperOption, ctx: click.Context) -> str | None:
+        if self.is_flag and not self.count:
+            return None
+        return original(self, ctx)
+
+    display_type_rich._flag_fix = True  # type: ignore[attr-defined]
+    TyperOption.display_type_rich = display_type_rich  # type: ignore[method-assign]
 
 
 @contextmanager
