@@ -101,36 +101,50 @@ def table(
     width: int | None = None,
 ) -> Table:
     """A Rich table that fits the terminal (80 columns without one): a header is wrapped
-    only between words, never inside one, and when the columns cannot fit, the ones named
-    in ``optional`` (lowest value first) are left out; the title says which."""
+    only between words, never inside one, and when the columns cannot fit comfortably,
+    the ones named in ``optional`` (lowest value first) are left out; the title says which.
+    Cells still wrap inside their column."""
     available = width or console.width
+    cells = [["" if v is None else str(v) for v in r] for r in rows]
+    needs = {c: _column_need(c, [r[i] for r in cells]) for i, c in enumerate(columns)}
     keep = list(columns)
     dropped: list[str] = []
     for name in optional:
-        if _min_table_width(keep) <= available:
+        if sum(needs[c] + 3 for c in keep) + 1 <= available:
             break
         if name in keep:
             keep.remove(name)
             dropped.append(name)
     if dropped:
-        title = f"{title} (not shown at this width: {', '.join(dropped)}; see --json)"
+        title = f"{title} [dim](not shown at this width: {', '.join(dropped)}; see --json)[/]"
     t = Table(title=title, show_lines=False, header_style="bold")
     for c in keep:
         t.add_column(c, overflow="fold", min_width=_longest_word(c))
     index = [list(columns).index(c) for c in keep]
-    for r in rows:
-        t.add_row(*("" if r[i] is None else str(r[i]) for i in index))
+    for r in cells:
+        t.add_row(*(r[i] for i in index))
     return t
+
+
+COMFORTABLE = 10  # a column narrower than this (or its content) reads badly
 
 
 def _longest_word(text: str) -> int:
     return max((len(w) for w in text.split()), default=1)
 
 
-def _min_table_width(columns: Sequence[str]) -> int:
-    """The narrowest a table with these headers can be without splitting a header word
-    (each column: its longest header word, one space of padding each side, one border)."""
-    return sum(_longest_word(c) + 3 for c in columns) + 1
+def _column_need(header: str, values: list[str]) -> int:
+    """The width a column needs to read well: its longest header word, and its content
+    up to COMFORTABLE characters (longer content wraps)."""
+    content = max((len(v) for v in values), default=0)
+    return max(_longest_word(header), min(content, COMFORTABLE))
+
+
+def short_time(value: str | None) -> str:
+    """An ISO instant as 'YYYY-MM-DD HH:MM' for tables (full precision stays in --json)."""
+    if not value:
+        return ""
+    return value.replace("T", " ")[:16]
 
 
 def escape_help(text: str) -> str:

@@ -43,7 +43,10 @@ def _show(title: str, result: dict[str, Any], as_json: bool) -> None:
 @signals_app.command("import")
 @handle_errors
 def signals_import(
-    file: Path, workspace_dir: str = WorkspaceOpt, now: str | None = NowOpt, as_json: bool = JsonOpt
+    file: Path = typer.Argument(..., help="CSV or JSONL file of signals."),
+    workspace_dir: str = WorkspaceOpt,
+    now: str | None = NowOpt,
+    as_json: bool = JsonOpt,
 ) -> None:
     """Import signals (CSV or JSONL: company_domain or email, type, detail, url, occurred_at)."""
     from agents.services import signals_file
@@ -54,7 +57,10 @@ def signals_import(
 @suppress_app.command("import")
 @handle_errors
 def suppress_import(
-    file: Path, workspace_dir: str = WorkspaceOpt, now: str | None = NowOpt, as_json: bool = JsonOpt
+    file: Path = typer.Argument(..., help="CSV file with email and/or domain columns, and a reason."),
+    workspace_dir: str = WorkspaceOpt,
+    now: str | None = NowOpt,
+    as_json: bool = JsonOpt,
 ) -> None:
     """Import a suppression list (CSV with email and/or domain, and reason)."""
     from agents.services import suppressions_file

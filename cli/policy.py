@@ -14,6 +14,7 @@ from cli.common import (
     now_from,
     table,
     workspace,
+    workspace_path,
 )
 
 app = typer.Typer(help="Policy guardrails: validate and explain.", no_args_is_help=True)
@@ -23,11 +24,9 @@ app = typer.Typer(help="Policy guardrails: validate and explain.", no_args_is_he
 @handle_errors
 def check_cmd(workspace_dir: str = WorkspaceOpt, as_json: bool = JsonOpt) -> None:
     """Validate workspace.toml (policy included); report every problem with its key."""
-    from pathlib import Path
-
     from core.workspace import config_problems
 
-    problems = config_problems(Path(workspace_dir))
+    problems = config_problems(workspace_path(workspace_dir))
     if as_json:
         emit_json({"ok": not problems, "problems": problems})
     elif problems:
