@@ -17,7 +17,7 @@ from state.db import engine_for
 # outcome -> (label, legend); the order is the order of the rows.
 OUTCOMES: tuple[tuple[str, str, str], ...] = (
     ("review_requested", "waiting for review", "a draft waits for a human (queue list)"),
-    ("deferred", "scheduled", "waiting for its next step, a window or a cap"),
+    ("deferred", "scheduled", "waits for its next step, window or cap (after any send today)"),
     ("stopped", "stopped", "sequence ended (reply, opt-out, policy)"),
     ("errors", "failed", "a classified error; see below"),
 )
@@ -46,16 +46,12 @@ def print_daily_summary(ws: Workspace, data: dict[str, Any]) -> None:
     console.print(
         table(f"{kind} {data['run_id']} at {data['now']}", ["outcome", "prospects", "meaning"], rows)
     )
-    verb = "would be sent" if data.get("dry_run") else "created"
-    made = [
-        ["email", data["sent"]["email"]],
-        ["linkedin", data["sent"]["linkedin"]],
-        ["direct mail", data["sent"]["direct_mail"]],
-        ["call tasks", data["call_tasks"]],
-    ]
-    console.print(
-        table(f"messages and tasks {verb} (a prospect may get more than one)", ["channel", "count"], made)
+    verb = "would send" if data.get("dry_run") else "sent in this run"
+    made = (
+        f"{data['sent']['email']} email, {data['sent']['linkedin']} LinkedIn, "
+        f"{data['sent']['direct_mail']} direct mail, {data['call_tasks']} call task(s)"
     )
+    console.print(f"{verb}: {made} [dim](per message: a prospect may get more than one)[/]")
     details = data["error_details"][:20]
     if details:
         names = prospect_labels(engine_for(ws.database_url), ws.id, [e["prospect_id"] for e in details])
@@ -72,10 +68,12 @@ def _print_nothing_due(ws: Workspace, data: dict[str, Any], kind: str) -> None:
     if not any_prospect:
         console.print(
             f"{kind} at {data['now']}: this workspace has no prospects yet. "
-            f"Import prospects next: run.py import prospects.csv -w {ws.root}"
+            f"Import prospects next: run.py import prospects.csv -w {ws.root}",
+            soft_wrap=True,
         )
     else:
         console.print(
             f"{kind} at {data['now']}: no prospect is due. "
-            f"See who is waiting and until when: run.py prospects list -w {ws.root}"
+            f"See who is waiting and until when: run.py prospects list -w {ws.root}",
+            soft_wrap=True,
         )
