@@ -89,7 +89,7 @@ def replay(
 
 # how a prospect's last recorded decision reads as "where it ended"
 ENDED = {
-    "wait": "waiting for its next step",
+    "wait": "waiting for a next step",
     "stop": "stopped",
     "request_review": "waiting for review",
     "error": "failed",
@@ -158,6 +158,11 @@ def summarize(
         "held_by_rules": [{"rule": r, "outcome": o, "count": n} for (r, o), n in held.most_common()],
         "sent": sum(g["sent"] for g in groups),
         "errors": sum(g["errors"] for g in groups),
+        "errors_by_class": dict(
+            Counter(
+                (t["error"] or {}).get("error_class", "error") for t in timeline if t.get("error")
+            ).most_common()
+        ),
         "divergences": len(divergences),
         "cost": cost,
     }

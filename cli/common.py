@@ -103,18 +103,28 @@ def table(
     """A Rich table that fits the terminal (80 columns without one): a header is wrapped
     only between words, never inside one, and when the columns cannot fit comfortably,
     the ones named in ``optional`` (lowest value first) are left out; the title says which.
-    Cells still wrap inside their column."""
+    A single row that still cannot fit is shown as field/value pairs; otherwise the last
+    columns are left out (and named). Cells still wrap inside their column."""
     available = width or console.width
     cells = [["" if v is None else str(v) for v in r] for r in rows]
     needs = {c: _column_need(c, [r[i] for r in cells]) for i, c in enumerate(columns)}
     keep = list(columns)
     dropped: list[str] = []
+
+    def fits() -> bool:
+        return sum(needs[c] + 3 for c in keep) + 1 <= available
+
     for name in optional:
-        if sum(needs[c] + 3 for c in keep) + 1 <= available:
+        if fits():
             break
         if name in keep:
             keep.remove(name)
             dropped.append(name)
+    if not fits() and len(cells) <= 1:
+        # one wide row (a summary): show it as name/value pairs instead
+        return table(title, ["field", "value"], [[c, r[i]] for r in cells for i, c in enumerate(columns)])
+    while not fits() and len(keep) > 1:
+        dropped.append(keep.pop())
     if dropped:
         title = f"{title} [dim](not shown at this width: {', '.join(dropped)}; see --json)[/]"
     t = Table(title=title, show_lines=False, header_style="bold")

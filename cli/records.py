@@ -277,12 +277,14 @@ def replay_command(
             result, run or "", names.get(groups[0]["prospect_id"], "") if prospect and groups else ""
         )
         _print_divergences(result["divergences"], names)
-        _print_prospect_details(result, shown, names)
-        if len(shown) < len(groups):
-            console.print(
-                f"[dim]{len(groups) - len(shown)} more prospect(s): --limit {len(groups)} lists all, "
-                "--prospect ID_OR_EMAIL one.[/]"
+        if shown:
+            more = (
+                f"; --limit {len(groups)} lists all, --prospect ID_OR_EMAIL one"
+                if len(shown) < len(groups)
+                else ""
             )
+            console.print(f"\n[bold]decisions per prospect[/] ({len(shown)} of {len(groups)}{more}):")
+        _print_prospect_details(result, shown, names)
     if result["divergences"]:
         raise typer.Exit(1)
 
@@ -290,7 +292,13 @@ def replay_command(
 def _print_replay_summary(result: dict, run: str, who: str) -> None:
     s = result["summary"]
     scope = f"run {run}" if run else f"prospect {who}"
-    when = f" ({s['first_at']} to {s['last_at']})" if s["first_at"] else ""
+    when = ""
+    if s["first_at"]:
+        when = (
+            f" at {s['first_at']}"
+            if s["first_at"] == s["last_at"]
+            else f" ({s['first_at']} to {s['last_at']})"
+        )
     console.print(
         f"[bold]replay of {escape(scope)}[/]{when}: {s['decisions']} decisions for {s['prospects']} "
         f"prospect(s); {result['replayed']} replayed, "
@@ -304,7 +312,11 @@ def _print_replay_summary(result: dict, run: str, who: str) -> None:
     console.print(f"where they ended: {ended}")
     actions = ", ".join(f"{n} {a}" for a, n in s["actions"].items()) or "none"
     console.print(f"actions: {actions}")
-    console.print(f"sent: {s['sent']}; errors: {s['errors']}; cost: {_cost(s['cost']) or 'none'}")
+    errors = ", ".join(f"{n} {k}" for k, n in s["errors_by_class"].items())
+    console.print(
+        f"sent: {s['sent']}; errors: {s['errors']}{f' ({errors})' if errors else ''}; "
+        f"cost: {_cost(s['cost']) or 'none'}"
+    )
     held = s["held_by_rules"][:8]
     if held:
         console.print(
