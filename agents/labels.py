@@ -32,7 +32,9 @@ def prospect_labels(engine: Engine, workspace: str, ids: Iterable[str]) -> dict[
             rows = session.exec(
                 select(Prospect).where(Prospect.workspace == workspace, col(Prospect.id).in_(chunk))
             ).all()
-            companies = repo.companies_by_id(session, workspace=workspace, ids=[p.company_id for p in rows])
+            companies = repo.companies_by_id(
+                session, workspace=workspace, ids=[p.company_id for p in rows if p.company_id]
+            )
             for p in rows:
                 company = companies.get(p.company_id) if p.company_id else None
                 labels[p.id] = label_for(

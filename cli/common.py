@@ -12,7 +12,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-import click
 import typer
 from rich.console import Console
 from rich.markup import escape as rich_escape
@@ -171,7 +170,7 @@ def install_help_fixes() -> None:
         return
     original = TyperOption.display_type_rich
 
-    def display_type_rich(self: TyperOption, ctx: click.Context) -> str | None:
+    def display_type_rich(self: TyperOption, ctx: Any) -> str | None:
         if self.is_flag and not self.count:
             return None
         return original(self, ctx)

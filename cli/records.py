@@ -71,8 +71,8 @@ def prospects_list(
     ws = workspace(workspace_dir)
     with Session(engine_for(ws.database_url)) as s:
         rows = repo.list_prospects(s, workspace=ws.id, status=status, limit=limit)
-        comps = repo.companies_by_id(s, workspace=ws.id, ids=[p.company_id for p in rows])
-        data = [_prospect_dict(p, comps.get(p.company_id)) for p in rows]
+        comps = repo.companies_by_id(s, workspace=ws.id, ids=[p.company_id for p in rows if p.company_id])
+        data = [_prospect_dict(p, comps.get(p.company_id or "")) for p in rows]
     if as_json:
         emit_json(data)
         return
@@ -113,7 +113,8 @@ def prospects_show(
         p = repo.get_prospect(s, workspace=ws.id, ref=ref)
         if p is None:
             raise InputError(f"no prospect {ref!r} in workspace {ws.id}")
-        company = repo.companies_by_id(s, workspace=ws.id, ids=[p.company_id]).get(p.company_id)
+        cid = p.company_id or ""
+        company = repo.companies_by_id(s, workspace=ws.id, ids=[cid]).get(cid)
         data = _prospect_dict(p, company)
         data["attributes"] = p.attributes
         data["outbox"] = [

@@ -64,7 +64,9 @@ def new_cmd(
         None, "--pitch", help="One sentence on what the client offers (used in the starter templates)."
     ),
     mode: str | None = typer.Option(
-        None, "--mode", help=f"What the agent may do: {' | '.join(MODES)} (default draft_only)."
+        None,
+        "--mode",
+        help=f"What the agent may do: {' | '.join(MODES)} (default send, into the file outbox).",
     ),
     yes: bool = typer.Option(
         False, "--yes", "-y", help="Do not ask: use defaults for what is not given; fail on missing answers."

@@ -67,7 +67,11 @@ def test_scaffold_import_doctor_dry_run(tmp_path: Path, monkeypatch: pytest.Monk
     ws = new_workspace(tmp_path / "northwind")
     toml = (ws / "workspace.toml").read_text()
     assert "# [policy.capacity]" in toml and "# mailbox_daily_cap = 40" in toml  # defaults explained inline
-    assert 'mode = "draft_only"' in toml and (ws / "templates" / "email_intro.j2").exists()
+    assert (
+        'mode = "send"' in toml
+        and 'provider = "file"' in toml
+        and (ws / "templates" / "email_intro.j2").exists()
+    )
 
     check = runner.invoke(app, ["policy", "check", "-w", str(ws), "--json"])
     assert check.exit_code == 0 and json.loads(check.output) == {"ok": True, "problems": []}

@@ -51,7 +51,7 @@ class WorkspaceAnswers:
     max_employees: int | None = None
     channels: list[str] = field(default_factory=lambda: ["email"])
     pitch: str = ""
-    mode: str = "draft_only"
+    mode: str = "send"
 
     def with_defaults(self) -> WorkspaceAnswers:
         """Fill what can be derived: company from the client, domain from the sender's
@@ -256,8 +256,9 @@ def render_workspace_toml(a: WorkspaceAnswers) -> str:
 # README ("Set up your first client"). Secrets never go in this file: only the NAMES of
 # the environment variables that hold them.
 
-# What the agent may do: "research_only", "draft_only" (drafts wait in the review queue,
-# nothing is sent) or "send". A new client starts in draft_only until its drafts are trusted.
+# What the agent may do: "research_only", "draft_only" or "send". The channels below use
+# the file outbox, so "send" writes messages to outbox/ and nothing leaves the machine; the
+# first sends of every new template wait for a human ([policy.review] new_template_sends).
 mode = {toml_value(a.mode)}
 
 [client]

@@ -43,7 +43,7 @@ def txt_records(resolver: dns.resolver.Resolver, name: str) -> list[str]:
         return []
     except (dns.resolver.NoNameservers, dns.exception.Timeout) as exc:
         raise DnsUnavailable(f"{type(exc).__name__} looking up {name}") from None
-    return [b"".join(r.strings).decode("utf-8", "replace") for r in answer]  # type: ignore[attr-defined]
+    return [b"".join(r.strings).decode("utf-8", "replace") for r in answer]
 
 
 def org_domain(domain: str) -> str:
