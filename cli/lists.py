@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import typer
+from rich.markup import escape
 
 from cli.common import (
     JsonOpt,
@@ -102,7 +103,14 @@ def events_ingest(
         False,
     )
     console.print(f"effects: {effects}")
-    for u in result["unknown_events"]:
-        console.print(
-            f"  [yellow]unknown event[/] {u['provider']}:{u['event']} (stored, prospect {u['prospect_id']})"
+    if result["unknown_events"]:
+        from agents.labels import prospect_labels
+        from state.db import engine_for
+
+        ws = workspace(workspace_dir)
+        names = prospect_labels(
+            engine_for(ws.database_url), ws.id, [u["prospect_id"] for u in result["unknown_events"]]
         )
+    for u in result["unknown_events"]:
+        who = names.get(u["prospect_id"], u["prospect_id"]) if u.get("prospect_id") else "no prospect"
+        console.print(f"  [yellow]unknown event[/] {u['provider']}:{u['event']} (stored, {escape(str(who))})")

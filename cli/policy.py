@@ -58,13 +58,18 @@ def explain_cmd(
     """Every rule's verdict for ACTION on PROSPECT at --now."""
     from agents.explain import explain
 
-    result = explain(workspace(workspace_dir), prospect, action, step_id=step, now=now_from(now))
+    ws = workspace(workspace_dir)
+    result = explain(ws, prospect, action, step_id=step, now=now_from(now))
     if as_json:
         emit_json(result)
         return
+    from agents.labels import prospect_labels
+    from state.db import engine_for
+
+    who = prospect_labels(engine_for(ws.database_url), ws.id, [result["prospect_id"]])[result["prospect_id"]]
     console.print(
         table(
-            f"{action} for {result['prospect_id']}: {result['outcome']}"
+            f"{action} for {who}: {result['outcome']}"
             + (f" until {result['until']}" if result.get("until") else ""),
             ["rule", "verdict", "reason"],
             [[r["rule"], r["outcome"], r["reason"]] for r in result["rules"]],

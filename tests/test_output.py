@@ -237,8 +237,15 @@ def test_help_shows_flags_without_a_type(name: str, monkeypatch: pytest.MonkeyPa
 
 
 def test_help_renders_brackets_literally(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Rich markup in help is escaped: `[policy]` and `[playbook]` show as written."""
+    """Rich markup in help is escaped: `[policy]` and `[playbook]` show as written, in
+    every command's help."""
     monkeypatch.setenv("COLUMNS", "200")
     out = runner.invoke(app, ["replay", "--help"]).output
     assert "[policy]" in out and "[playbook]" in out
     assert "[run] workers" in runner.invoke(app, ["daily", "--help"]).output
+    for name, command in _all_commands():
+        texts = [command.help or ""] + [getattr(p, "help", "") or "" for p in command.params]
+        bracketed = {m for t in texts for m in re.findall(r"\[[a-z_.]+\]", t.replace("\\[", "["))}
+        if bracketed:
+            rendered = runner.invoke(app, [*name.split(), "--help"]).output
+            assert all(b in rendered for b in bracketed), (name, bracketed)
