@@ -50,6 +50,16 @@ class DoctorDeps:
 
 
 def run_doctor(path: Path, deps: DoctorDeps, env_names: Callable[[Workspace], EnvNames]) -> list[Finding]:
+    toml = path if path.suffix == ".toml" else path / "workspace.toml"
+    if not toml.exists():
+        return [
+            fail(
+                "config",
+                "workspace.toml",
+                f"{toml} not found",
+                f"Create the workspace with `run.py workspace new {path}`, or point -w at an existing one.",
+            )
+        ]
     problems = config_problems(path)
     if problems:
         found = [
