@@ -35,12 +35,14 @@ WorkspaceOpt = typer.Option(
     "-w",
     envvar=WORKSPACE_ENV,
     show_envvar=True,
+    metavar="DIR",
     help="Workspace folder (with workspace.toml). Required: pass it or set the env var.",
 )
 JsonOpt = typer.Option(False, "--json", help="Print machine-readable JSON instead of tables.")
 NowOpt = typer.Option(
     None,
     "--now",
+    metavar="INSTANT",
     help="The instant to act at (ISO-8601, e.g. 2026-11-23T15:00:00Z); defaults to the system clock.",
 )
 
