@@ -17,17 +17,22 @@ from cli.common import (
     WorkspaceOpt,
     console,
     emit_json,
+    escape_help,
     handle_errors,
+    install_help_fixes,
     now_from,
     progress_bar,
     table,
     workspace,
 )
+from cli.doctor import doctor_command
 from cli.lists import events_app, render_import, signals_app, suppress_app
 from cli.policy import app as policy_app
 from cli.queue import app as queue_app
 from cli.records import audit_app, outbox_app, prospects_app, replay_command
 from cli.serve import serve_command
+from cli.summary import print_daily_summary
+from cli.workspace_new import workspace_app
 from core.logging import configure_logging
 
 app = typer.Typer(
@@ -47,6 +52,9 @@ app.add_typer(policy_app, name="policy")
 app.add_typer(channels_app, name="channels")
 app.command("replay")(replay_command)
 app.command("serve")(serve_command)
+app.add_typer(workspace_app, name="workspace")
+app.command("doctor")(doctor_command)
+install_help_fixes()
 
 
 @app.callback()
@@ -124,7 +132,9 @@ def daily_cmd(
         False, "--dry-run", help="Show each due prospect's next action and verdicts; change nothing."
     ),
     workers: int = typer.Option(
-        0, "--workers", help="Worker processes (0: the workspace's [run] workers, default 1)."
+        0,
+        "--workers",
+        help=escape_help("Worker processes (0: the workspace's [run] workers, default 1)."),
     ),
     as_json: bool = JsonOpt,
 ) -> None:
@@ -146,40 +156,7 @@ def daily_cmd(
     if as_json:
         emit_json(data)
         return
-    title = f"{'dry run' if dry_run else 'daily run'} {data['run_id']} at {data['now']}"
-    console.print(
-        table(
-            title,
-            [
-                "processed",
-                "email",
-                "linkedin",
-                "direct mail",
-                "call tasks",
-                "review requested",
-                "deferred",
-                "stopped",
-                "errors",
-            ],
-            [
-                [
-                    data["processed"],
-                    data["sent"]["email"],
-                    data["sent"]["linkedin"],
-                    data["sent"]["direct_mail"],
-                    data["call_tasks"],
-                    data["review_requested"],
-                    data["deferred"],
-                    data["stopped"],
-                    data["errors"],
-                ]
-            ],
-        )
-    )
-    for e in data["error_details"][:20]:
-        console.print(
-            f"  [red]{e['prospect_id']}[/] ({e['error_class']}): {e['message']} [dim]-> {e['next_step']}[/]"
-        )
+    print_daily_summary(ws, data)
 
 
 @app.command("demo-data")
@@ -187,7 +164,7 @@ def daily_cmd(
 def demo_data_cmd(
     prospects: int = typer.Option(1000, "--prospects", min=1, help="How many prospects."),
     out: Path = typer.Option(..., "--out", help="Folder to write the workspace into."),
-    seed: int = typer.Option(7, "--seed"),
+    seed: int = typer.Option(7, "--seed", help="Random seed: the same seed writes the same workspace."),
     as_json: bool = JsonOpt,
 ) -> None:
     """Write a synthetic workspace of any size (for trials and benchmarks)."""

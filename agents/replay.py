@@ -4,6 +4,7 @@ answers "what if" as a list of differences."""
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -74,11 +75,96 @@ def replay(
             divergences.append(
                 {"seq": body["seq"], "prospect_id": body["prospect_id"], "node": body["node"], **diff}
             )
+    timeline = [timeline_row(b) for b in bodies]
+    groups = prospect_groups(timeline)
     return {
         "decisions": len(bodies),
         "replayed": replayed,
         "divergences": divergences,
-        "timeline": [timeline_row(b) for b in bodies],
+        "summary": summarize(timeline, groups, divergences),
+        "prospects": groups,
+        "timeline": timeline,
+    }
+
+
+# how a prospect's last recorded decision reads as "where it ended"
+ENDED = {
+    "wait": "waiting for a next step",
+    "stop": "stopped",
+    "request_review": "waiting for review",
+    "error": "failed",
+}
+
+
+def ended(last: dict[str, Any]) -> str:
+    action = last.get("final_action") or last["action"]
+    if last.get("node") == "runner" or action == "error":
+        return ENDED["error"]
+    return ENDED.get(action, f"last action: {action}")
+
+
+def prospect_groups(timeline: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The timeline grouped per prospect, in order of first appearance: how many
+    decisions, what was sent, what the rules held back, where it ended, the cost."""
+    groups: dict[str, dict[str, Any]] = {}
+    for t in timeline:
+        g = groups.setdefault(
+            t["prospect_id"],
+            {
+                "prospect_id": t["prospect_id"],
+                "decisions": 0,
+                "sent": 0,
+                "held": 0,
+                "errors": 0,
+                "cost": {"credits": 0.0, "tokens": 0, "usd": 0.0},
+                "seqs": [],
+            },
+        )
+        g["decisions"] += 1
+        g["seqs"].append(t["seq"])
+        if t["node"] == "act" and t["action"] == "send" and not t.get("error"):
+            g["sent"] += 1
+        if t["node"] == "guard" and t.get("outcome") in ("deny", "defer", "review"):
+            g["held"] += 1
+        if t.get("error"):
+            g["errors"] += 1
+        for k in ("credits", "tokens", "usd"):
+            g["cost"][k] += (t.get("cost") or {}).get(k) or 0
+        g["ended"] = ended(t)
+    return list(groups.values())
+
+
+def summarize(
+    timeline: list[dict[str, Any]], groups: list[dict[str, Any]], divergences: list[dict[str, Any]]
+) -> dict[str, Any]:
+    """What a person wants first: where the prospects ended, the actions taken, the
+    rules that held actions back (most frequent first) and the cost."""
+    ended_counts: Counter[str] = Counter(g["ended"] for g in groups)
+    actions: Counter[str] = Counter(
+        t["action"] for t in timeline if t["node"] in ("act", "request_review", "runner")
+    )
+    held: Counter[tuple[str, str]] = Counter(
+        (v["rule"], v["outcome"]) for t in timeline if t["node"] == "guard" for v in t["verdicts"]
+    )
+    cost = {k: sum(g["cost"][k] for g in groups) for k in ("credits", "tokens", "usd")}
+    times = sorted(t["at"] for t in timeline)
+    return {
+        "prospects": len(groups),
+        "decisions": len(timeline),
+        "first_at": times[0] if times else None,
+        "last_at": times[-1] if times else None,
+        "ended": dict(ended_counts.most_common()),
+        "actions": dict(actions.most_common()),
+        "held_by_rules": [{"rule": r, "outcome": o, "count": n} for (r, o), n in held.most_common()],
+        "sent": sum(g["sent"] for g in groups),
+        "errors": sum(g["errors"] for g in groups),
+        "errors_by_class": dict(
+            Counter(
+                (t["error"] or {}).get("error_class", "error") for t in timeline if t.get("error")
+            ).most_common()
+        ),
+        "divergences": len(divergences),
+        "cost": cost,
     }
 
 

@@ -82,7 +82,10 @@ def _show(title: str, result: dict[str, Any], as_json: bool) -> None:
 @signals_app.command("import")
 @handle_errors
 def signals_import(
-    file: Path, workspace_dir: str = WorkspaceOpt, now: str | None = NowOpt, as_json: bool = JsonOpt
+    file: Path = typer.Argument(..., help="CSV or JSONL file of signals."),
+    workspace_dir: str = WorkspaceOpt,
+    now: str | None = NowOpt,
+    as_json: bool = JsonOpt,
 ) -> None:
     """Import signals (CSV or JSONL: company_domain or email, type, detail, url, occurred_at)."""
     from agents.services import signals_file
@@ -93,7 +96,10 @@ def signals_import(
 @suppress_app.command("import")
 @handle_errors
 def suppress_import(
-    file: Path, workspace_dir: str = WorkspaceOpt, now: str | None = NowOpt, as_json: bool = JsonOpt
+    file: Path = typer.Argument(..., help="CSV file with email and/or domain columns, and a reason."),
+    workspace_dir: str = WorkspaceOpt,
+    now: str | None = NowOpt,
+    as_json: bool = JsonOpt,
 ) -> None:
     """Import a suppression list (CSV with email and/or domain, and reason)."""
     from agents.services import suppressions_file
@@ -136,7 +142,14 @@ def events_ingest(
         False,
     )
     console.print(f"effects: {effects}")
-    for u in result["unknown_events"]:
-        console.print(
-            f"  [yellow]unknown event[/] {u['provider']}:{u['event']} (stored, prospect {u['prospect_id']})"
+    if result["unknown_events"]:
+        from agents.labels import prospect_labels
+        from state.db import engine_for
+
+        ws = workspace(workspace_dir)
+        names = prospect_labels(
+            engine_for(ws.database_url), ws.id, [u["prospect_id"] for u in result["unknown_events"]]
         )
+    for u in result["unknown_events"]:
+        who = names.get(u["prospect_id"], u["prospect_id"]) if u.get("prospect_id") else "no prospect"
+        console.print(f"  [yellow]unknown event[/] {u['provider']}:{u['event']} (stored, {escape(str(who))})")

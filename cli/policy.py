@@ -14,6 +14,7 @@ from cli.common import (
     now_from,
     table,
     workspace,
+    workspace_path,
 )
 
 app = typer.Typer(help="Policy guardrails: validate and explain.", no_args_is_help=True)
@@ -23,11 +24,9 @@ app = typer.Typer(help="Policy guardrails: validate and explain.", no_args_is_he
 @handle_errors
 def check_cmd(workspace_dir: str = WorkspaceOpt, as_json: bool = JsonOpt) -> None:
     """Validate workspace.toml (policy included); report every problem with its key."""
-    from pathlib import Path
-
     from core.workspace import config_problems
 
-    problems = config_problems(Path(workspace_dir))
+    problems = config_problems(workspace_path(workspace_dir))
     if as_json:
         emit_json({"ok": not problems, "problems": problems})
     elif problems:
@@ -59,13 +58,18 @@ def explain_cmd(
     """Every rule's verdict for ACTION on PROSPECT at --now."""
     from agents.explain import explain
 
-    result = explain(workspace(workspace_dir), prospect, action, step_id=step, now=now_from(now))
+    ws = workspace(workspace_dir)
+    result = explain(ws, prospect, action, step_id=step, now=now_from(now))
     if as_json:
         emit_json(result)
         return
+    from agents.labels import prospect_labels
+    from state.db import engine_for
+
+    who = prospect_labels(engine_for(ws.database_url), ws.id, [result["prospect_id"]])[result["prospect_id"]]
     console.print(
         table(
-            f"{action} for {result['prospect_id']}: {result['outcome']}"
+            f"{action} for {who}: {result['outcome']}"
             + (f" until {result['until']}" if result.get("until") else ""),
             ["rule", "verdict", "reason"],
             [[r["rule"], r["outcome"], r["reason"]] for r in result["rules"]],

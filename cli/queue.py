@@ -19,6 +19,7 @@ from cli.common import (
     workspace,
 )
 
+ReviewIdArg = typer.Argument(..., help="The review id (from queue list).")
 app = typer.Typer(
     help="Review drafts waiting for a human: list, show, approve, edit, reject, snooze.", no_args_is_help=True
 )
@@ -69,7 +70,9 @@ def list_cmd(
 
 @app.command("show")
 @handle_errors
-def show_cmd(review_id: str, workspace_dir: str = WorkspaceOpt, as_json: bool = JsonOpt) -> None:
+def show_cmd(
+    review_id: str = ReviewIdArg, workspace_dir: str = WorkspaceOpt, as_json: bool = JsonOpt
+) -> None:
     """One review request with its draft and the evidence each sentence cites."""
     from agents.review_queue import show_review
 
@@ -118,7 +121,7 @@ def _decide(
 @app.command("approve")
 @handle_errors
 def approve_cmd(
-    review_id: str,
+    review_id: str = ReviewIdArg,
     workspace_dir: str = WorkspaceOpt,
     now: str | None = NowOpt,
     actor: str | None = ActorOpt,
@@ -131,7 +134,7 @@ def approve_cmd(
 @app.command("reject")
 @handle_errors
 def reject_cmd(
-    review_id: str,
+    review_id: str = ReviewIdArg,
     reason: str = typer.Option(..., "--reason", help="Why (kept in the log)."),
     workspace_dir: str = WorkspaceOpt,
     now: str | None = NowOpt,
@@ -145,10 +148,10 @@ def reject_cmd(
 @app.command("edit")
 @handle_errors
 def edit_cmd(
-    review_id: str,
-    subject: str | None = typer.Option(None, "--subject"),
+    review_id: str = ReviewIdArg,
+    subject: str | None = typer.Option(None, "--subject", help="The new subject line (email)."),
     body_file: Path | None = typer.Option(None, "--body-file", help="File with the new body."),
-    body: str | None = typer.Option(None, "--body"),
+    body: str | None = typer.Option(None, "--body", help="The new body text (or use --body-file)."),
     workspace_dir: str = WorkspaceOpt,
     now: str | None = NowOpt,
     actor: str | None = ActorOpt,
@@ -162,7 +165,7 @@ def edit_cmd(
 @app.command("snooze")
 @handle_errors
 def snooze_cmd(
-    review_id: str,
+    review_id: str = ReviewIdArg,
     until: str = typer.Option(..., "--until", help="ISO-8601 instant."),
     workspace_dir: str = WorkspaceOpt,
     now: str | None = NowOpt,

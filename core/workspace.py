@@ -5,11 +5,13 @@ the folder copies the workspace. Validated on load; errors name the file and key
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
 import tomllib
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -49,6 +51,17 @@ class SenderConfig(_Section):
     unsubscribe_mailto: str = ""
     linkedin_account_id: str = ""
     timezone: str = "UTC"
+    sending_domain: str = Field(
+        "", description="Domain the email is sent from (SPF, DKIM, DMARC); empty: the email's domain."
+    )
+    dkim_selectors: tuple[str, ...] = Field(
+        (), description="DKIM selectors the sending service signs with (doctor checks each one)."
+    )
+    spf_includes: tuple[str, ...] = Field(
+        (),
+        description="What SPF must include for the sending service (e.g. _spf.google.com); "
+        "empty: inferred from the email provider where possible.",
+    )
     mailbox_warm_since: str = Field(
         "",
         pattern=r"^(\d{4}-\d{2}-\d{2})?$",
@@ -309,34 +322,46 @@ def _slug(name: str) -> str:
     return re.sub(r"[^a-z0-9_-]+", "-", name.lower()).strip("-") or "workspace"
 
 
-def load_workspace(path: str | Path) -> Workspace:
-    """Load and validate `<path>/workspace.toml` (or a path to the toml itself)."""
-    p = Path(path)
-    file = p if p.suffix == ".toml" else p / "workspace.toml"
+def _read_toml(file: Path) -> dict[str, Any]:
     if not file.exists():
         raise ConfigError(
             "workspace.toml not found",
             file=str(file),
-            next_step="Pass --workspace DIR pointing at a folder with workspace.toml.",
+            next_step="Pass --workspace DIR pointing at a folder with workspace.toml, "
+            "or create one with `run.py workspace new DIR`.",
         )
     try:
-        data = tomllib.loads(file.read_text(encoding="utf-8"))
+        return tomllib.loads(file.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"not valid TOML: {exc}", file=str(file)) from exc
+
+
+def _toml_file(path: str | Path) -> Path:
+    p = Path(path)
+    return p if p.suffix == ".toml" else p / "workspace.toml"
+
+
+def load_workspace(path: str | Path) -> Workspace:
+    """Load and validate `<path>/workspace.toml` (or a path to the toml itself). A bad
+    file raises one ConfigError that lists every problem, each with its key."""
+    file = _toml_file(path)
+    data = _read_toml(file)
     try:
         config = WorkspaceConfig.model_validate(data)
     except ValidationError as exc:
-        err = exc.errors()[0]
-        key = ".".join(str(part) for part in err["loc"])
-        more = f" (and {exc.error_count() - 1} more problem(s))" if exc.error_count() > 1 else ""
-        raise ConfigError(f"{err['msg']}{more}", file=str(file), key=key) from exc
+        problems = describe_errors(exc, WorkspaceConfig)
+        first = problems[0]
+        if len(problems) == 1:
+            raise ConfigError(first["problem"], file=str(file), key=first["key"]) from exc
+        listed = "".join(f"\n  - {p['key']}: {p['problem']}" for p in problems)
+        raise ConfigError(f"{len(problems)} problems:{listed}", file=str(file)) from exc
     return Workspace(file.parent, config)
 
 
 def config_problems(path: str | Path) -> list[dict[str, str]]:
-    """Every validation problem in a workspace file, each with its key (for `policy check`)."""
-    p = Path(path)
-    file = p if p.suffix == ".toml" else p / "workspace.toml"
+    """Every validation problem in a workspace file, each with its key (for `policy check`
+    and `doctor`); an unknown key comes with the closest known one."""
+    file = _toml_file(path)
     try:
         data = tomllib.loads(file.read_text(encoding="utf-8"))
     except (OSError, tomllib.TOMLDecodeError) as exc:
@@ -344,8 +369,53 @@ def config_problems(path: str | Path) -> list[dict[str, str]]:
     try:
         WorkspaceConfig.model_validate(data)
     except ValidationError as exc:
-        return [
-            {"file": str(file), "key": ".".join(str(x) for x in e["loc"]), "problem": e["msg"]}
-            for e in exc.errors()
-        ]
+        return [{"file": str(file), **p} for p in describe_errors(exc, WorkspaceConfig)]
     return []
+
+
+def describe_errors(exc: ValidationError, model: type[BaseModel]) -> list[dict[str, str]]:
+    """Pydantic's errors as {key, problem}; an unknown key gets "did you mean" the
+    closest allowed key at the same place (difflib)."""
+    out = []
+    for e in exc.errors():
+        loc = [str(x) for x in e["loc"]]
+        key = ".".join(loc)
+        problem = e["msg"]
+        if e["type"] == "extra_forbidden":
+            allowed = allowed_keys(model, e["loc"][:-1])
+            guess = difflib.get_close_matches(loc[-1], allowed, n=1, cutoff=0.6)
+            problem = f"unknown key {loc[-1]!r}"
+            if guess:
+                problem += f"; did you mean {guess[0]!r}?"
+            elif allowed:
+                problem += f"; known keys here: {', '.join(allowed)}"
+        out.append({"key": key, "problem": problem})
+    return out
+
+
+def allowed_keys(model: type[BaseModel], loc: Sequence[int | str]) -> list[str]:
+    """The field names valid at `loc` inside `model` (empty when not a model there)."""
+    current: Any = model
+    for part in loc:
+        if isinstance(part, int):
+            continue  # an item of a list/tuple of models: same model
+        if not (isinstance(current, type) and issubclass(current, BaseModel)):
+            return []
+        info = current.model_fields.get(str(part))
+        if info is None:
+            return []
+        current = _model_in(info.annotation)
+    if isinstance(current, type) and issubclass(current, BaseModel):
+        return list(current.model_fields)
+    return []
+
+
+def _model_in(annotation: Any) -> Any:
+    """The BaseModel class inside an annotation like `Section`, `tuple[Step, ...]`."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in get_args(annotation):
+        found = _model_in(arg)
+        if found is not None:
+            return found
+    return None

@@ -2,7 +2,8 @@
 
 ``FakeSlackApi`` is a threaded HTTP server on 127.0.0.1 (a free port) that answers the
 methods the review queue uses: ``chat.postMessage``, ``chat.update``, ``views.open``,
-``chat.postEphemeral`` and ``auth.test``. Point a real ``slack_sdk.WebClient`` at it:
+``chat.postEphemeral``, ``auth.test``, ``conversations.info`` and ``conversations.list``
+(GET, as slack_sdk sends them). Point a real ``slack_sdk.WebClient`` at it:
 
     with FakeSlackApi() as fake:
         client = WebClient(token=fake.token, base_url=fake.base_url)
@@ -63,6 +64,7 @@ class FakeSlackApi:
     calls: list[FakeCall] = field(default_factory=list)
     messages: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
     channels: dict[str, str] = field(default_factory=lambda: {"reviews": "C0REVIEWS"})
+    not_member: set[str] = field(default_factory=set)  # channel ids the bot was not invited to
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
@@ -264,6 +266,21 @@ class FakeSlackApi:
             "is_enterprise_install": False,
         }
 
+    def _conversations_info(self, body: dict[str, Any]) -> dict[str, Any]:
+        channel = str(body.get("channel", ""))
+        names = {cid: name for name, cid in self.channels.items()}
+        if channel not in names:
+            return {"ok": False, "error": "channel_not_found"}
+        return {"ok": True, "channel": _channel(channel, names[channel], channel not in self.not_member)}
+
+    def _conversations_list(self, body: dict[str, Any]) -> dict[str, Any]:
+        listed = [_channel(cid, name, cid not in self.not_member) for name, cid in self.channels.items()]
+        return {"ok": True, "channels": listed, "response_metadata": {"next_cursor": ""}}
+
+
+def _channel(cid: str, name: str, is_member: bool) -> dict[str, Any]:
+    return {"id": cid, "name": name, "is_channel": True, "is_archived": False, "is_member": is_member}
+
 
 _METHODS = {
     "chat.postMessage": FakeSlackApi._chat_post_message,
@@ -271,6 +288,8 @@ _METHODS = {
     "views.open": FakeSlackApi._views_open,
     "chat.postEphemeral": FakeSlackApi._chat_post_ephemeral,
     "auth.test": FakeSlackApi._auth_test,
+    "conversations.info": FakeSlackApi._conversations_info,
+    "conversations.list": FakeSlackApi._conversations_list,
 }
 
 
@@ -288,6 +307,21 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_response(status)
         is_json = text.startswith("{")
         self.send_header("Content-Type", "application/json; charset=utf-8" if is_json else "text/html")
+        self.send_header("Content-Length", str(len(data)))
+        for key, value in headers.items():
+            self.send_header(key, value)
+        self.end_headers()
+        self.wfile.write(data)
+
+    def do_GET(self) -> None:  # noqa: N802 (read methods such as conversations.info use GET)
+        path, _, query = self.path.partition("?")
+        method = path.rsplit("/api/", 1)[-1]
+        status, headers, text = self.api._handle(
+            method, self.headers.get("Authorization", ""), "application/x-www-form-urlencoded", query.encode()
+        )
+        data = text.encode("utf-8")
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json; charset=utf-8")
         self.send_header("Content-Length", str(len(data)))
         for key, value in headers.items():
             self.send_header(key, value)

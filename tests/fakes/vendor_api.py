@@ -2,7 +2,8 @@
 smartlead, heyreach, sendoso), recording every request.
 
 Each vendor checks its own credential (bearer token, ``api_key`` query parameter or
-``X-API-KEY`` header) and answers a wrong one with 401. Responses can be scripted:
+``X-API-KEY`` header) and answers a wrong one with 401. The read used by ``doctor`` to
+check a key (a campaign or touch by id, HeyReach's ``auth/CheckApiKey``) answers 200. Responses can be scripted:
 ``script(Scripted(429, headers={"Retry-After": "2"}), ...)`` queues answers used in
 order before the vendor's normal behaviour resumes. ``Scripted(delay_s=...)`` holds
 the answer back (until ``stop``) to provoke a client timeout.
@@ -127,6 +128,8 @@ class FakeVendorApi:
             return self._seen[identity], False
 
     def _instantly(self, request: RecordedRequest) -> Reply:
+        if request.method == "GET" and request.path.startswith("/api/v2/campaigns/"):
+            return 200, {"id": request.path.rsplit("/", 1)[-1], "status": 1}
         if (request.method, request.path) != ("POST", "/api/v2/leads"):
             return 404, {"error": "Not Found"}
         body = request.body or {}
@@ -137,6 +140,8 @@ class FakeVendorApi:
 
     def _smartlead(self, request: RecordedRequest) -> Reply:
         parts = request.path.strip("/").split("/")
+        if request.method == "GET" and parts[:3] == ["api", "v1", "campaigns"] and len(parts) == 4:
+            return 200, {"id": parts[3], "status": "ACTIVE"}
         if request.method != "POST" or parts[:3] != ["api", "v1", "campaigns"] or parts[4:] != ["leads"]:
             return 404, {"message": "Not Found"}
         leads = (request.body or {}).get("lead_list")
@@ -159,6 +164,8 @@ class FakeVendorApi:
 
     def _heyreach(self, request: RecordedRequest) -> Reply:
         body = request.body or {}
+        if (request.method, request.path) == ("GET", "/api/public/auth/CheckApiKey"):
+            return 200, None
         if (request.method, request.path) == ("POST", "/api/public/campaign/AddLeadsToCampaignV2"):
             counts = {"addedLeadsCount": 0, "updatedLeadsCount": 0, "failedLeadsCount": 0}
             for pair in body.get("accountLeadPairs", []):
@@ -183,6 +190,8 @@ class FakeVendorApi:
         return 404, {"errorMessage": "Not Found"}
 
     def _sendoso(self, request: RecordedRequest) -> Reply:
+        if request.method == "GET" and request.path.startswith("/api/v3/touches/"):
+            return 200, {"id": request.path.rsplit("/", 1)[-1]}
         if (request.method, request.path) != ("POST", "/api/v3/send"):
             return 404, {"success": False, "message": "Not Found"}
         send = (request.body or {}).get("send") or {}
