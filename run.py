@@ -27,7 +27,9 @@ from cli.lists import events_app, signals_app, suppress_app
 from cli.policy import app as policy_app
 from cli.queue import app as queue_app
 from cli.records import audit_app, outbox_app, prospects_app, replay_command
+from cli.report import report_command
 from cli.serve import serve_command
+from cli.web import web_app
 from core.logging import configure_logging
 
 app = typer.Typer(
@@ -47,6 +49,8 @@ app.add_typer(policy_app, name="policy")
 app.add_typer(channels_app, name="channels")
 app.command("replay")(replay_command)
 app.command("serve")(serve_command)
+app.command("report")(report_command)
+app.add_typer(web_app, name="web")
 
 
 @app.callback()
