@@ -13,7 +13,7 @@ from sqlmodel import Session, col, or_, select
 from core.timeutil import iso, to_utc
 from state import decision_log, repo
 from state.db import session_scope
-from state.models import Company, DecisionRecord, Draft, Evidence, OutboxMessage, Prospect
+from state.models import Company, DecisionRecord, Draft, Evidence, Prospect
 
 SAFE_SCHEMES = ("https://", "http://")
 PAGE = 50
@@ -144,7 +144,7 @@ def prospect_page(engine: Engine, ws_id: str, ref: str) -> dict[str, Any] | None
             "score": score_of(attrs),
             "messages": messages,
             "evidence": evidence,
-            "evidence_ids": {e["id"] for e in evidence},
+            "cited": {i for d in draft_rows for st in d["sentences"] for i in st.get("evidence_ids", [])},
             "events": events,
             "reviews": reviews,
             "drafts": draft_rows,

@@ -71,7 +71,7 @@ def line(
     labels = sorted({x for points in series.values() for x, _ in points})
     if not labels:
         return _empty(title, width)
-    left, right, top, bottom = 40, 10, 30, 40
+    left, right, top, bottom = 40, 24, 30, 40
     plot_w, plot_h = width - left - right, height - top - bottom
     peak = max((v for points in series.values() for _, v in points), default=0) or 1
     step = plot_w / max(1, len(labels) - 1)
