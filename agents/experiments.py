@@ -239,4 +239,8 @@ def variant_results(stats: Mapping[str, Sequence[int]], *, min_sample: int, key:
         verdict = f"{leader['variant']} is ahead ({leader['p_best']:.0%} chance it is best)"
     else:
         verdict = "not yet meaningful: no variant is best with 95% probability"
-    return {"variants": rows, "verdict": verdict, "meaningful": len(rows) > 1 and not verdict.startswith("not yet")}
+    return {
+        "variants": rows,
+        "verdict": verdict,
+        "meaningful": len(rows) > 1 and not verdict.startswith("not yet"),
+    }

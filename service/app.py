@@ -38,6 +38,7 @@ from service.reviews import pending_count, post_pending, remind_and_expire
 from service.runs import daily_job, wakeup_job
 from service.sites import Site, SlackClientFactory, default_slack_client, make_sites
 from service.web import mount_web
+from service.web.digest import post_digest
 from service.webhooks import authentic, ingest_webhook
 from state.models import InboundLead
 
@@ -249,6 +250,7 @@ def build_scheduler(
                 lambda now, s=site: (
                     post_pending(s, metrics, now=now),
                     remind_and_expire(s, metrics, now=now),
+                    post_digest(s, metrics, now=now),
                 ),
             )
         minutes = site.ws.config.service.wakeup_every_minutes

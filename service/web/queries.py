@@ -256,6 +256,7 @@ def log_web_action(
     rationale: str = "",
     outcome: str = "done",
     detail: dict[str, Any] | None = None,
+    run_id: str = "web",
 ) -> None:
     """One decision record for a web action, with its actor (hash-chained like every other)."""
     with session_scope(engine) as session:
@@ -265,7 +266,7 @@ def log_web_action(
             [
                 {
                     "at": at,
-                    "run_id": "web",
+                    "run_id": run_id,
                     "prospect_id": prospect_id,
                     "thread_id": "",
                     "node": "web",

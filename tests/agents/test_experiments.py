@@ -23,7 +23,12 @@ def _simulate(config: ExperimentsConfig, n: int = 600) -> list[dict]:
     for i in range(n):
         pid = f"p_{i:05d}"
         a = assign(
-            workspace="sim", step_id="email_intro", prospect_id=pid, variants=list(TRUE_RATE), stats=stats, config=config
+            workspace="sim",
+            step_id="email_intro",
+            prospect_id=pid,
+            variants=list(TRUE_RATE),
+            stats=stats,
+            config=config,
         )
         bodies.append(
             {
@@ -79,18 +84,27 @@ def test_hash_allocator_is_even_stable_and_seeded() -> None:
     """The default allocator splits evenly by prospect, the same way every time, and another seed reshuffles."""
     config = ExperimentsConfig()
     picks = [
-        assign(workspace="w", step_id="s", prospect_id=f"p{i}", variants=["a", "b"], stats={}, config=config).variant
+        assign(
+            workspace="w", step_id="s", prospect_id=f"p{i}", variants=["a", "b"], stats={}, config=config
+        ).variant
         for i in range(2000)
     ]
     assert 0.45 < picks.count("a") / len(picks) < 0.55
     again = [
-        assign(workspace="w", step_id="s", prospect_id=f"p{i}", variants=["a", "b"], stats={}, config=config).variant
+        assign(
+            workspace="w", step_id="s", prospect_id=f"p{i}", variants=["a", "b"], stats={}, config=config
+        ).variant
         for i in range(2000)
     ]
     assert picks == again
     other = [
         assign(
-            workspace="w", step_id="s", prospect_id=f"p{i}", variants=["a", "b"], stats={}, config=ExperimentsConfig(seed=1)
+            workspace="w",
+            step_id="s",
+            prospect_id=f"p{i}",
+            variants=["a", "b"],
+            stats={},
+            config=ExperimentsConfig(seed=1),
         ).variant
         for i in range(2000)
     ]
@@ -139,9 +153,15 @@ def test_daily_run_records_variants_and_replay_reproduces_them(tmp_path: Path) -
     exps = [b["tool"]["input"]["experiment"] for b in drafts if "experiment" in b["tool"]["input"]]
     assert len(exps) >= 10
     assert {e["variant"] for e in exps} == {"email_intro", "email_intro_short"}
-    assert all(b["tool"]["input"]["template"] == b["tool"]["input"]["experiment"]["variant"] for b in drafts if "experiment" in b["tool"]["input"])
+    assert all(
+        b["tool"]["input"]["template"] == b["tool"]["input"]["experiment"]["variant"]
+        for b in drafts
+        if "experiment" in b["tool"]["input"]
+    )
     assert replay_workspace(ws, engine)["divergences"] == []
     fig = compute_figures(ws, start=at("2026-11-01T00:00:00Z"), end=at("2026-12-01T00:00:00Z"))
     exp = fig["experiments"]["email_intro"]
-    assert sum(v["sends"] for v in exp["variants"]) == next(r["sent"] for r in fig["funnel"] if r["step"] == "email_intro")
+    assert sum(v["sends"] for v in exp["variants"]) == next(
+        r["sent"] for r in fig["funnel"] if r["step"] == "email_intro"
+    )
     assert exp["verdict"].startswith("not yet meaningful")

@@ -58,7 +58,13 @@ def test_every_web_route_is_covered_by_the_lists(client: TestClient) -> None:
     named = {("GET", "/web/login"), ("POST", "/web/login")}
     named |= {("GET", p) for p in PAGES + APIS} | {("POST", p) for p in ACTIONS}
     canonical = {
-        (m, p.replace("/demo/", "/{ws_id}/").replace("PID", "{prospect_id}").replace("RUN", "{run_id}").replace("RID", "{review_id}"))
+        (
+            m,
+            p.replace("/demo/", "/{ws_id}/")
+            .replace("PID", "{prospect_id}")
+            .replace("RUN", "{run_id}")
+            .replace("RID", "{review_id}"),
+        )
         for m, p in named
     }
     assert served == canonical
@@ -138,7 +144,9 @@ def test_viewer_cannot_approve(client: TestClient, ws: Workspace) -> None:
     page = client.get(f"/web/demo/reviews/{review.id}")
     assert page.status_code == 200
     assert 'id="approve"' not in page.text
-    r = client.post(f"/web/demo/reviews/{review.id}", data={"csrf": csrf_of(page.text), "decision": "approve"})
+    r = client.post(
+        f"/web/demo/reviews/{review.id}", data={"csrf": csrf_of(page.text), "decision": "approve"}
+    )
     assert r.status_code == 403
     assert review_status(ws, review.id) == "pending"
     refused = [b for b in web_records(ws) if b["action"] == "web_refused"]

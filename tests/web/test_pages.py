@@ -88,7 +88,7 @@ def test_what_if_lists_changed_decisions(client: TestClient, ws: Workspace) -> N
     """Replaying a run with a what-if file from the workspace folder shows the changed decisions and is logged."""
     (ws.root / "what_if").mkdir()
     (ws.root / "what_if" / "strict.toml").write_text(
-        '[policy]\ndisabled_rules = []\n[policy.window]\nstart = 06:00:00\nend = 07:00:00\n', encoding="utf-8"
+        "[policy]\ndisabled_rules = []\n[policy.window]\nstart = 06:00:00\nend = 07:00:00\n", encoding="utf-8"
     )
     sign_in(client, APPROVER)
     page = client.get("/web/demo/replay")

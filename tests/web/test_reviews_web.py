@@ -41,7 +41,11 @@ def test_approve_sends_once_even_when_posted_twice(client: TestClient, ws: Works
     bodies = web_records(ws)
     resumed = [b for b in bodies if b["node"] == "await_review" and b.get("review_id") == review.id]
     assert [b["actor"] for b in resumed] == ["web:demo"]
-    web = [(b["action"], b["outcome"]) for b in bodies if b["node"] == "web" and b["action"].startswith("web_review")]
+    web = [
+        (b["action"], b["outcome"])
+        for b in bodies
+        if b["node"] == "web" and b["action"].startswith("web_review")
+    ]
     assert web == [("web_review_approve", "applied"), ("web_review_approve", "refused")]
 
 
@@ -52,7 +56,12 @@ def test_edit_changes_the_draft_before_approval(client: TestClient, ws: Workspac
     token = csrf_of(client.get(f"/web/demo/reviews/{review.id}").text)
     r = client.post(
         f"/web/demo/reviews/{review.id}",
-        data={"csrf": token, "decision": "edit", "subject": "Quick question", "body": "Hello there.\n\nThanks."},
+        data={
+            "csrf": token,
+            "decision": "edit",
+            "subject": "Quick question",
+            "body": "Hello there.\n\nThanks.",
+        },
     )
     assert r.status_code == 200
     assert review_status(ws, review.id) == "edited"
