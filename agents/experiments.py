@@ -28,7 +28,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from core.timeutil import to_utc
 from core.webconfig import ExperimentsConfig
@@ -104,7 +104,7 @@ def arm_stats(
             OutboxMessage.workspace == workspace,
             OutboxMessage.step_id == step_id,
             OutboxMessage.status == "sent",
-            OutboxMessage.sent_at < before,
+            col(OutboxMessage.sent_at) < before,
         )
     ).all()
     sent_at: dict[str, tuple[str, datetime]] = {}
@@ -123,10 +123,10 @@ def arm_stats(
         )
     ).all()
     positive: set[str] = set()
-    for pid, raw, occurred in replies:
-        if pid in sent_at and (raw or {}).get("reply_kind") in POSITIVE_KINDS:
-            if to_utc(occurred) >= sent_at[pid][1]:
-                positive.add(pid)
+    for rpid, raw, occurred in replies:
+        if rpid and rpid in sent_at and (raw or {}).get("reply_kind") in POSITIVE_KINDS:
+            if to_utc(occurred) >= sent_at[rpid][1]:
+                positive.add(rpid)
     for pid in positive:
         out[sent_at[pid][0]][1] += 1
     return out
@@ -147,7 +147,7 @@ def choose_template(
             )
         ).first()
         stats = arm_stats(session, workspace=ws.id, step_id=step.id, variants=variants, before=now)
-    if kept in variants:
+    if kept is not None and kept in variants:
         a = Assignment(str(kept), "sticky", stats, {})
     else:
         a = assign(
@@ -216,7 +216,7 @@ def variant_results(stats: Mapping[str, Sequence[int]], *, min_sample: int, key:
     """Each variant's rate with its interval and the chance it is best; and whether the
     difference is meaningful yet (every arm at min_sample and one best with >= 95%)."""
     arms = list(stats)
-    rows = []
+    rows: list[dict[str, Any]] = []
     for v in arms:
         n, k = int(stats[v][0]), int(stats[v][1])
         mean, low, high = beta_summary(n, k, seed=f"{key}|{v}")

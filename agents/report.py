@@ -23,7 +23,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, func, select
+from sqlmodel import Session, col, func, select
 
 from agents.experiments import POSITIVE_KINDS, REPLY_TYPES, arm_stats, variant_of, variant_results
 from core.timeutil import iso, to_utc
@@ -68,8 +68,8 @@ def spend_rows(session: Session, *, workspace: str, start: datetime, end: dateti
         select(OutboxMessage.provider, OutboxMessage.channel, OutboxMessage.payload).where(
             OutboxMessage.workspace == workspace,
             OutboxMessage.status == "sent",
-            OutboxMessage.sent_at >= start,
-            OutboxMessage.sent_at < end,
+            col(OutboxMessage.sent_at) >= start,
+            col(OutboxMessage.sent_at) < end,
         )
     ):
         usd = float((payload or {}).get("cost_usd") or 0)
@@ -115,8 +115,8 @@ def compute_figures(
             select(OutboxMessage).where(
                 OutboxMessage.workspace == ws.id,
                 OutboxMessage.status == "sent",
-                OutboxMessage.sent_at >= start,
-                OutboxMessage.sent_at < end,
+                col(OutboxMessage.sent_at) >= start,
+                col(OutboxMessage.sent_at) < end,
             )
         ).all()
         all_sent = session.exec(
@@ -124,9 +124,11 @@ def compute_figures(
                 OutboxMessage.prospect_id, OutboxMessage.step_id, OutboxMessage.sent_at, OutboxMessage.payload
             )
             .where(
-                OutboxMessage.workspace == ws.id, OutboxMessage.status == "sent", OutboxMessage.sent_at < end
+                OutboxMessage.workspace == ws.id,
+                OutboxMessage.status == "sent",
+                col(OutboxMessage.sent_at) < end,
             )
-            .order_by(OutboxMessage.sent_at)
+            .order_by(col(OutboxMessage.sent_at))
         ).all()
         events = session.exec(
             select(EngagementEventRow).where(
@@ -178,7 +180,13 @@ def compute_figures(
     # Replies are credited to the prospect's last send before the reply.
     history: dict[str, list[tuple[datetime, str, str]]] = defaultdict(list)
     for pid, step_id, at, payload in all_sent:
-        history[pid].append((to_utc(at), step_id, str((payload or {}).get("template_version", ""))))
+        history[pid].append(
+            (
+                to_utc(at) if at else datetime.min.replace(tzinfo=UTC),
+                step_id,
+                str((payload or {}).get("template_version", "")),
+            )
+        )
 
     def credited(pid: str, at: datetime) -> tuple[str, str] | None:
         before = [h for h in history.get(pid, []) if h[0] <= at]
@@ -235,7 +243,7 @@ def compute_figures(
         if v:
             sends_by_version[v] += 1
             version_step.setdefault(v, m.step_id)
-    openings = []
+    openings: list[dict[str, Any]] = []
     for v, n in sends_by_version.items():
         r = sum(1 for _, tv, _ in replied.values() if tv == v)
         pos = sum(1 for _, tv, p in replied.values() if tv == v and p)

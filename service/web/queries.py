@@ -76,6 +76,7 @@ def prospect_page(engine: Engine, ws_id: str, ref: str) -> dict[str, Any] | None
                     "error": m.error,
                 }
             )
+        cited = {i for d in drafts.values() for st in d.sentences for i in st.get("evidence_ids", [])}
         evidence = [
             {
                 "id": e.id,
@@ -87,6 +88,7 @@ def prospect_page(engine: Engine, ws_id: str, ref: str) -> dict[str, Any] | None
             }
             for e in repo.evidence_for(session, workspace=ws_id, company_id=p.company_id, prospect_id=p.id)
         ]
+        evidence.sort(key=lambda e: (e["id"] not in cited, e["kind"], e["id"]))
         events = [
             {
                 "type": e.type,
@@ -144,7 +146,7 @@ def prospect_page(engine: Engine, ws_id: str, ref: str) -> dict[str, Any] | None
             "score": score_of(attrs),
             "messages": messages,
             "evidence": evidence,
-            "cited": {i for d in draft_rows for st in d["sentences"] for i in st.get("evidence_ids", [])},
+            "cited": cited,
             "events": events,
             "reviews": reviews,
             "drafts": draft_rows,
@@ -204,7 +206,7 @@ def run_page(engine: Engine, ws_id: str, run_id: str, *, limit: int = 2000) -> d
         records = session.exec(
             select(DecisionRecord)
             .where(DecisionRecord.workspace == ws_id, DecisionRecord.run_id == run_id)
-            .order_by(DecisionRecord.seq)
+            .order_by(col(DecisionRecord.seq))
             .limit(limit + 1)
         ).all()
         if run is None and not records:

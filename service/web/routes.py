@@ -65,7 +65,7 @@ def build_router(sites: dict[str, Site], *, clock: Clock, metrics: Metrics, auth
     def session_of(request: Request) -> Session:
         return auth.load(request.cookies.get(COOKIE))
 
-    def page(request: Request, name: str, session: Session, code: int = 200, **ctx: Any) -> HTMLResponse:
+    def page(request: Request, name: str, session: Session, code: int = 200, **ctx: Any) -> Response:
         s = session if session.csrf else Session(session.user, session.workspaces, auth.new_csrf())
         resp = TEMPLATES.TemplateResponse(
             request,
