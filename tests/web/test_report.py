@@ -107,3 +107,11 @@ def test_plain_password_in_config_is_refused(ws: Workspace) -> None:
         assert "web.users" in (exc.key or "")
     else:
         raise AssertionError("a plain password was accepted")
+
+
+def test_new_commands_answer_help() -> None:
+    """`report`, `web hash-password` and `web user add` answer --help with every option described."""
+    for cmd in (["report"], ["web", "hash-password"], ["web", "user", "add"]):
+        r = runner.invoke(app, [*cmd, "--help"])
+        assert r.exit_code == 0, r.output
+        assert "--json" in r.output
