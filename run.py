@@ -30,8 +30,10 @@ from cli.lists import events_app, render_import, signals_app, suppress_app
 from cli.policy import app as policy_app
 from cli.queue import app as queue_app
 from cli.records import audit_app, outbox_app, prospects_app, replay_command
+from cli.report import report_command
 from cli.serve import serve_command
 from cli.summary import print_daily_summary
+from cli.web import web_app
 from cli.workspace_new import workspace_app
 from core.logging import configure_logging
 
@@ -54,6 +56,8 @@ app.command("replay")(replay_command)
 app.command("serve")(serve_command)
 app.add_typer(workspace_app, name="workspace")
 app.command("doctor")(doctor_command)
+app.command("report")(report_command)
+app.add_typer(web_app, name="web")
 install_help_fixes()
 
 

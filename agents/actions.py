@@ -13,6 +13,7 @@ from sqlmodel import Session, select
 
 from agents.context import AgentContext
 from agents.delivery import deliver
+from agents.experiments import choose_template
 from agents.observation import postal_address_of
 from agents.records import append, record
 from agents.state import ProspectState
@@ -283,8 +284,9 @@ def draft(state: ProspectState, ctx: AgentContext) -> dict[str, Any]:
         "postal_address": ctx.sender.postal_address,
         "unsubscribe_url": ctx.sender.unsubscribe_url,
     }
+    template, experiment = choose_template(ctx.workspace, ctx.engine, step, state["prospect_id"], _now(state))
     result = ctx.drafter.draft(
-        template=step.template,
+        template=template,
         kind=step.kind,
         prospect=obs["prospect"],
         company=obs["company"],
@@ -299,7 +301,7 @@ def draft(state: ProspectState, ctx: AgentContext) -> dict[str, Any]:
     )
     tool = {
         "name": f"draft:{ctx.drafter.name}",
-        "input": {"template": step.template},
+        "input": {"template": template, **({"experiment": experiment} if experiment else {})},
         "result": {
             "draft_id": draft_id,
             "template_version": result.template_version,
@@ -318,7 +320,7 @@ def draft(state: ProspectState, ctx: AgentContext) -> dict[str, Any]:
                     step_id=step.id,
                     channel=step.channel,
                     kind=step.kind,
-                    template=step.template,
+                    template=template,
                     template_version=result.template_version,
                     subject=result.subject,
                     body=result.body,

@@ -16,6 +16,7 @@ from typing import Any, Literal, get_args
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from core.errors import ConfigError
+from core.webconfig import ExperimentsConfig, WebConfig
 from policies.config import PolicyConfig
 
 CONDITIONS = (
@@ -87,6 +88,7 @@ class PlaybookStep(_Section):
     when: tuple[str, ...] = ()
     review: bool = Field(False, description="Always ask a human before this step goes out.")
     follow_up_of: str = Field("", description="Step id this one continues (threading).")
+    variants: tuple[str, ...] = Field((), description="Templates to test against each other ([experiments]).")
 
     @field_validator("when")
     @classmethod
@@ -262,6 +264,8 @@ class WorkspaceConfig(_Section):
     webhooks: WebhooksConfig = WebhooksConfig()
     service: ServiceConfig = ServiceConfig()
     audit: AuditConfig = AuditConfig()
+    web: WebConfig = WebConfig()
+    experiments: ExperimentsConfig = ExperimentsConfig()
 
 
 class Workspace:

@@ -39,6 +39,8 @@ from service.metrics import CONTENT_TYPE_LATEST, Metrics
 from service.reviews import pending_count, post_pending, remind_and_expire
 from service.runs import daily_job, wakeup_job
 from service.sites import Site, SlackClientFactory, default_slack_client, make_sites
+from service.web import mount_web
+from service.web.digest import post_digest
 from service.webhooks import authentic, ingest_webhook
 from state.models import InboundLead
 from tools import jsonlimits
@@ -83,6 +85,7 @@ def create_app(
     run_scheduler: bool = True,
     run_worker: bool = True,
     scheduler_tick_seconds: float = 20.0,
+    web_secret: str = "",
 ) -> FastAPI:
     """The service for these workspaces. ``run_scheduler``/``run_worker`` start the
     scheduler and the inbound worker with the app (tests may run them by hand)."""
@@ -229,6 +232,7 @@ def create_app(
 
         return Response(metrics.render(refresh), media_type=CONTENT_TYPE_LATEST)
 
+    app.state.web_auth = mount_web(app, sites, clock=clock, metrics=metrics, secret=web_secret)
     return app
 
 
@@ -272,6 +276,7 @@ def build_scheduler(
                 lambda now, s=site: (
                     post_pending(s, metrics, now=now),
                     remind_and_expire(s, metrics, now=now),
+                    post_digest(s, metrics, now=now),
                 ),
             )
         minutes = site.ws.config.service.wakeup_every_minutes
