@@ -8,7 +8,7 @@ import typer
 from sqlmodel import Session
 
 from cli.common import JsonOpt, WorkspaceOpt, console, emit_json, handle_errors, table, workspace
-from core.errors import InputError
+from core.errors import UnknownReference
 from core.timeutil import iso
 from state import repo
 from state.db import engine_for
@@ -107,7 +107,7 @@ def prospects_show(
     with Session(engine_for(ws.database_url)) as s:
         p = repo.get_prospect(s, workspace=ws.id, ref=ref)
         if p is None:
-            raise InputError(f"no prospect {ref!r} in workspace {ws.id}")
+            raise UnknownReference(f"no prospect {ref!r} in workspace {ws.id}")
         company = repo.companies_by_id(s, workspace=ws.id, ids=[p.company_id]).get(p.company_id)
         data = _prospect_dict(p, company)
         data["attributes"] = p.attributes

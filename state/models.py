@@ -334,3 +334,6 @@ class ChannelState(SQLModel, table=True):
     reason: str = ""
     error_class: str = ""
     changed_at: datetime
+
+
+from state.models_reviews import ReviewBinding  # noqa: E402, F401
