@@ -179,9 +179,9 @@ def cli_actor(ws: Workspace, review_id: str, claimed: str | None, login: str) ->
         owner = p.owner if p else ""
     if not may_decide(ws, claimed, owner):
         raise ReviewError(
-            f"{claimed!r} is not an approver of workspace {ws.id} ([slack] approvers) nor the "
+            f"{claimed!r} is not an approver of workspace {ws.id} (slack.approvers) nor the "
             "owner of this prospect; nothing was changed",
-            next_step="Use a user id listed in [slack] approvers of workspace.toml, or leave out "
+            next_step="Use a user id listed in slack.approvers of workspace.toml, or leave out "
             "--as to decide as your local user (recorded as unverified).",
         )
     return claimed, True

@@ -251,7 +251,8 @@ def test_cap_denial_pauses_never_stops(rule: str, until: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "rule", ["mailbox_daily_cap", "linkedin_weekly_invites", "linkedin_weekly_messages", "direct_mail_monthly"]
+    "rule",
+    ["mailbox_daily_cap", "linkedin_weekly_invites", "linkedin_weekly_messages", "direct_mail_monthly"],
 )
 def test_capacity_deferral_pauses_never_stops(rule: str) -> None:
     """A capacity cap defers a send: the prospect waits until the instant the rule named."""
@@ -260,7 +261,9 @@ def test_capacity_deferral_pauses_never_stops(rule: str) -> None:
         "decision": {
             "outcome": "defer",
             "until": "2026-11-24T16:00:00Z",
-            "verdicts": [{"rule": rule, "outcome": "defer", "reason": "cap", "until": "2026-11-24T16:00:00Z"}],
+            "verdicts": [
+                {"rule": rule, "outcome": "defer", "reason": "cap", "until": "2026-11-24T16:00:00Z"}
+            ],
         },
     }
     result = plan(obs(drafts={"email_intro": DRAFT}), PB, POL, [deferral])
