@@ -428,7 +428,21 @@ def what_happened(
 ) -> dict[str, Any]:
     """What the decision led to, for the reviewer: sent, deferred (until when, by which
     rules), denied (by which rules, and what the agent does next), a new review, stopped
-    or waiting."""
+    or waiting. A rejection is reported as such, with what the agent did instead."""
+    if decision == "reject":
+        after = _what_followed(decision, result, step_id=step_id)
+        return {
+            "status": "rejected",
+            "next": after["message"],
+            "after": after,
+            "message": f"rejected; the step is skipped and the agent moved on: {after['message']}",
+        }
+    return _what_followed(decision, result, step_id=step_id, until=until)
+
+
+def _what_followed(
+    decision: str, result: dict[str, Any], *, step_id: str, until: datetime | None = None
+) -> dict[str, Any]:
     if decision == "snooze":
         return {
             "status": "snoozed",
@@ -476,8 +490,6 @@ def what_happened(
         }
     kind = outcome.get("kind") or "wait"
     status = {"stop": "stopped", "error": "error", "step_cap": "waiting"}.get(kind, "waiting")
-    if decision == "reject":
-        return {"status": "rejected", "next": nxt, "message": f"rejected; next: {nxt}"}
     return {"status": status, "until": outcome.get("until"), "next": nxt, "message": f"nothing sent; {nxt}"}
 
 
