@@ -86,3 +86,40 @@ def test_reviewed_direct_mail_is_sent_under_default_policies(tmp_path: Path, bac
     files = list((ws.outbox_dir / "direct_mail").glob("*.json"))
     assert len(files) == 1
     assert address in json.dumps(json.loads(files[0].read_text(encoding="utf-8")), ensure_ascii=False)
+
+
+def test_review_before_the_draft_approves_the_decision_not_the_message(tmp_path: Path, backend: str) -> None:
+    """EU direct mail to an address of unknown type: the review asked before any draft
+    exists approves drafting only; once the draft exists the message itself is reviewed
+    (nothing is sent on the first approval), and its approval sends it."""
+    ws = default_policy_workspace(tmp_path / "dm", backend)
+    engine = engine_for(ws.database_url)
+    with Session(engine) as s:
+        p = s.exec(
+            select(Prospect).where(
+                Prospect.workspace == ws.id, Prospect.email_norm == "zoe.angstrom@fjallpay.example"
+            )
+        ).one()
+    tid = thread_id(ws.id, p.id)
+    with open_checkpointer(ws) as saver:
+        result = build_graph(saver).invoke(
+            initial_state(prospect_id=p.id, thread_id=tid, run_id="run_dm", now=NOW),
+            {"configurable": {"thread_id": tid}},
+            context=build_context(ws, engine),
+        )
+    first = result["__interrupt__"][0].value
+    assert first["kind"] == "decision" and first["draft_id"] == ""
+    assert any("gdpr_business_address" in r for r in first["reasons"])
+
+    out = decide(ws, first["review_id"], "approve", actor="U1", now=at("2026-11-23T16:00:00Z"))
+    assert out["outcome"]["status"] == "review_requested", out["outcome"]
+    assert out["run"]["sent"]["direct_mail"] == 0
+    second = out["outcome"]["review_id"]
+    assert second != first["review_id"]
+    from agents.review_queue import show_review
+
+    view = show_review(ws, second)
+    assert view.review["kind"] == "message" and view.draft["body"]
+
+    sent = decide(ws, second, "approve", actor="U1", now=at("2026-11-23T16:05:00Z"))
+    assert sent["outcome"]["status"] == "sent", sent["outcome"]
