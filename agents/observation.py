@@ -7,8 +7,9 @@ from __future__ import annotations
 import re
 from datetime import datetime, time
 from typing import Any
+from zoneinfo import ZoneInfo
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from core.canonical import digest
 from core.timeutil import iso, local_instant, to_utc, zone
@@ -130,7 +131,7 @@ def usage_counters(
     """Usage the capacity, frequency and budget rules compare with their caps. Days,
     weeks (from Monday) and months are the sender's, in the sender's time zone."""
     wid = ws.id
-    stz = zone(ws.config.sender.timezone) or zone("UTC")
+    stz = zone(ws.config.sender.timezone) or ZoneInfo("UTC")
     day, week, month = day_start(now, stz), week_start(now, stz), month_start(now, stz)
     sends = repo.sends_by_period(session, workspace=wid, day=day, week=week, month=month)
 
@@ -280,7 +281,7 @@ def review_facts(session: Session, reviews: Any) -> dict[str, Any]:
         {
             b.review_id: b
             for b in session.exec(
-                select(ReviewBinding).where(ReviewBinding.review_id.in_([r.id for r in rows]))
+                select(ReviewBinding).where(col(ReviewBinding.review_id).in_([r.id for r in rows]))
             )
         }
         if rows

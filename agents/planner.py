@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from core.canonical import digest
 from core.timeutil import iso, local_instant, parse_instant, to_utc, zone
@@ -99,7 +100,7 @@ def pause_until(rule: str, obs: Mapping[str, Any], policy: PolicyConfig) -> date
     when the next run finds it again."""
     if rule == "budget_month":
         now = parse_instant(obs["now"])
-        tz = zone((obs.get("sender") or {}).get("timezone")) or zone("UTC")
+        tz = zone((obs.get("sender") or {}).get("timezone")) or ZoneInfo("UTC")
         day = to_utc(now).astimezone(tz).date()
         first = date(day.year + (day.month == 12), day.month % 12 + 1, 1)
         return max(_recheck_at(obs, policy, days=1), local_instant(first, time(0), tz))
@@ -113,7 +114,7 @@ def due_at(step: PlaybookStep, obs: Mapping[str, Any], policy: PolicyConfig) -> 
     touches = obs.get("touches") or ()
     if not touches or step.delay_business_days == 0:
         return now
-    tz = zone((obs.get("prospect") or {}).get("timezone")) or zone("UTC")
+    tz = zone((obs.get("prospect") or {}).get("timezone")) or ZoneInfo("UTC")
     last = max(parse_instant(t["at"]) for t in touches)
     return max(
         now, policy.window.opening_after(to_utc(last).astimezone(tz).date(), step.delay_business_days, tz)
@@ -281,7 +282,7 @@ def _plan(
             f"Step {step.id!r} comes {step.delay_business_days} business day(s) after the "
             f"last touch; wait until {iso(when)}.",
         )
-    base = dict(channel=step.channel, kind=step.kind, step_id=step.id, template=step.template)
+    base: dict[str, Any] = dict(channel=step.channel, kind=step.kind, step_id=step.id, template=step.template)
     draft = (obs.get("drafts") or {}).get(step.id)
     if not draft:
         return Plan(
@@ -322,7 +323,7 @@ def _waiting_on_event(playbook: PlaybookConfig, cond: Mapping[str, bool], skip: 
 
 def _recheck_at(obs: Mapping[str, Any], policy: PolicyConfig, days: int = RECHECK_BUSINESS_DAYS) -> datetime:
     now = parse_instant(obs["now"])
-    tz = zone((obs.get("prospect") or {}).get("timezone")) or zone("UTC")
+    tz = zone((obs.get("prospect") or {}).get("timezone")) or ZoneInfo("UTC")
     return policy.window.opening_after(now.astimezone(tz).date(), days, tz)
 
 

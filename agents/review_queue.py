@@ -14,9 +14,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+import structlog
 from langgraph.types import Command
 from sqlalchemy import update
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from agents.checkpoint import open_checkpointer
 from agents.context import AgentContext, build_context
@@ -25,7 +26,7 @@ from agents.records import append, record
 from agents.runner import RunSummary, mark_interrupted_runs, new_run_id, new_run_row
 from agents.state import ProspectState, initial_state
 from core import faults
-from core.errors import EditRejected, ReviewError
+from core.errors import EditRejected, OutboundError, ReviewError
 from core.timeutil import iso
 from core.workspace import Workspace
 from state import repo
@@ -34,6 +35,7 @@ from state.models import Company, Draft, Prospect, Review, Run
 from state.models_reviews import ReviewBinding
 from tools.drafting import sentences_of
 
+log = structlog.get_logger(__name__)
 Decision = Literal["approve", "edit", "reject", "snooze"]
 STATUS_FOR = {"approve": "approved", "edit": "edited", "reject": "rejected", "snooze": "snoozed"}
 LOCAL_ACTOR_PREFIX = "local:"
@@ -278,7 +280,7 @@ def decide(
         assert r is not None
         claimed = session.execute(
             update(Review)
-            .where(Review.id == review_id, Review.status == "pending")
+            .where(col(Review.id) == review_id, col(Review.status) == "pending")
             .values(status=STATUS_FOR[decision], decided_at=now, decided_by=actor, note=note)
         )
         if claimed.rowcount != 1:  # type: ignore[attr-defined]
@@ -293,6 +295,8 @@ def decide(
         _apply_to_draft(session, r, decision, actor, subject, body)
         approved = _bind_approval(session, ws, r, decision)
         p = session.get(Prospect, r.prospect_id)
+        if p is None:
+            raise ReviewError(f"the prospect of review {review_id} no longer exists; nothing was changed")
         p.status = "waiting" if decision == "snooze" else "active"
         p.next_action_at = until if decision == "snooze" else None
         session.add(p)
@@ -303,7 +307,11 @@ def decide(
             ws.id,
             record(
                 ProspectState(
-                    prospect_id=r.prospect_id, thread_id=r.thread_id, run_id=run_id, now=iso(now), steps=0
+                    prospect_id=r.prospect_id,
+                    thread_id=r.thread_id,
+                    run_id=run_id,
+                    now=iso(now) or "",
+                    steps=0,
                 ),
                 node="await_review",
                 action=f"review_{decision}",
@@ -326,20 +334,39 @@ def decide(
     if until is not None:
         resume["until"] = iso(until)
     ctx = context or build_context(ws, engine)
-    config = {"configurable": {"thread_id": thread_id}}
-    with open_checkpointer(ws) as saver:
-        graph = build_graph(saver)
-        waiting = _waits_on(graph.get_state(config), review_id)
-        if waiting:
-            result = graph.invoke(Command(resume=resume), config, context=ctx, durability="exit")
-        elif decision == "snooze":
-            result = {
-                "outcome": {"kind": "wait", "until": iso(until), "reason": f"review snoozed by {actor}"}
+    config: Any = {"configurable": {"thread_id": thread_id}}
+    waiting = False
+    stamp = iso(now) or ""
+    result: dict[str, Any]
+    try:
+        with open_checkpointer(ws) as saver:
+            graph = build_graph(saver)
+            waiting = _waits_on(graph.get_state(config), review_id)
+            if waiting:
+                result = graph.invoke(Command(resume=resume), config, context=ctx, durability="exit")
+            elif decision == "snooze":
+                result = {
+                    "outcome": {"kind": "wait", "until": iso(until), "reason": f"review snoozed by {actor}"}
+                }
+            else:  # missing or stale checkpoint: rebuild the run from the database
+                state = initial_state(prospect_id=prospect_id, thread_id=thread_id, run_id=run_id, now=stamp)
+                result = graph.invoke(state, config, context=ctx, durability="exit")
+    except Exception as exc:  # the decision stands (committed and logged): say what failed
+        log.exception("review_resume_failed", review_id=review_id, workspace=ws.id)
+        info = (
+            exc.to_dict()
+            if isinstance(exc, OutboundError)
+            else {"error_class": "internal", "message": str(exc)}
+        )
+        result = {
+            "outcome": {
+                "kind": "error",
+                "error_class": info["error_class"],
+                "reason": f"the {decision} is recorded, but resuming the prospect failed: {info['message']}",
+                "next_step": "The next daily run carries the decision out; replay the prospect if it repeats.",
             }
-        else:  # missing or stale checkpoint: rebuild the run from the database
-            state = initial_state(prospect_id=prospect_id, thread_id=thread_id, run_id=run_id, now=iso(now))
-            result = graph.invoke(state, config, context=ctx, durability="exit")
-    summary = RunSummary(run_id=run_id, now=iso(now))
+        }
+    summary = RunSummary(run_id=run_id, now=stamp)
     outcome = result.get("outcome") or {}
     summary.add(
         {

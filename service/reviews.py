@@ -85,7 +85,9 @@ def review_card(
         channel=review.channel,
         step_id=review.step_id,
         subject=d.subject if d else "",
-        body=d.body if d else "",
+        body=d.body
+        if d
+        else "(no draft yet: approving lets the agent take this decision; the message itself is reviewed once it exists)",
         reasons=tuple(review.reasons or ()),
         evidence=tuple(evidence),
         cost_so_far=_cost_so_far(session, ws.id, review.prospect_id),
@@ -115,7 +117,9 @@ def stale_reason(session: Session, ws: Workspace, review: Review) -> str:
         return f"the prospect is suppressed ({hits[0]['reason']})"
     if p.status in ("stopped", "done"):
         return f"the prospect was stopped ({p.stop_reason or p.status})"
-    d = session.get(Draft, review.draft_id) if review.draft_id else None
+    if not review.draft_id:  # a review of a decision (no draft yet) has no draft to supersede
+        return ""
+    d = session.get(Draft, review.draft_id)
     if d is None or d.status == "superseded":
         return "the draft was superseded"
     return ""

@@ -114,6 +114,7 @@ def request_review(state: ProspectState, runtime: Runtime[AgentContext]) -> Pros
         binding.approved_fingerprint, binding.approved_content = "", {}
         session.add(binding)
         p = session.get(Prospect, state["prospect_id"])
+        assert p is not None, "observe checked the prospect exists"
         p.status, p.next_action, p.next_action_at = "awaiting_review", f"review:{review_id}", None
         session.add(p)
         append(
@@ -145,8 +146,8 @@ def await_review(state: ProspectState, runtime: Runtime[AgentContext]) -> Prospe
     `agents.review_queue.decide` in one transaction before it resumes this node, so a
     crash anywhere after the click never loses the approval nor logs it twice."""
     response: ReviewResponse = interrupt(state["review"])
-    now = response.get("at") or state["now"]
-    run_id = response.get("run_id") or state["run_id"]
+    now = str(response.get("at") or state["now"])
+    run_id = str(response.get("run_id") or state["run_id"])
     out: ProspectState = {"now": now, "run_id": run_id, "review": None, "denials": [], "steps": 0, "sent": []}
     if response.get("decision") == "snooze":
         out["outcome"] = {
