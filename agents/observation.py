@@ -291,7 +291,9 @@ def review_facts(session: Session, reviews: Any) -> dict[str, Any]:
     decisions: dict[str, dict[str, dict[str, Any]]] = {}
     for r in sorted(rows, key=lambda r: (to_utc(r.requested_at), r.status == "pending")):
         b = bindings.get(r.id)
-        kind = b.kind if b is not None else ("message" if r.draft_id else "decision")
+        kind = (
+            b.kind if b is not None else ("message" if r.draft_id and ":" not in r.draft_id else "decision")
+        )
         fact = review_fact(r, b, kind)
         if kind == "message":
             messages[r.step_id] = fact

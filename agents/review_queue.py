@@ -22,6 +22,7 @@ from sqlmodel import Session, col
 from agents.checkpoint import open_checkpointer
 from agents.context import AgentContext, build_context
 from agents.graph import build_graph
+from agents.nodes.review import DECISION_MARK
 from agents.records import append, record
 from agents.runner import RunSummary, mark_interrupted_runs, new_run_id, new_run_row
 from agents.state import ProspectState, initial_state
@@ -39,6 +40,11 @@ log = structlog.get_logger(__name__)
 Decision = Literal["approve", "edit", "reject", "snooze"]
 STATUS_FOR = {"approve": "approved", "edit": "edited", "reject": "rejected", "snooze": "snoozed"}
 LOCAL_ACTOR_PREFIX = "local:"
+
+
+def is_decision_review(r: Review) -> bool:
+    """A review asked before any draft existed (about a decision, not a message)."""
+    return not r.draft_id or r.draft_id.startswith(DECISION_MARK)
 
 
 @dataclass(frozen=True)
@@ -60,7 +66,7 @@ def _view(session: Session, r: Review) -> ReviewView:
         review={
             "id": r.id,
             "status": r.status,
-            "kind": b.kind if b is not None else ("message" if r.draft_id else "decision"),
+            "kind": b.kind if b is not None else ("decision" if is_decision_review(r) else "message"),
             "step_id": r.step_id,
             "channel": r.channel,
             "reasons": r.reasons,
@@ -270,6 +276,11 @@ def decide(
         r0 = repo.get_review(session, workspace=ws.id, review_id=review_id)
     if r0 is None:
         raise ReviewError(f"no review {review_id!r} in workspace {ws.id}")
+    if decision == "edit" and is_decision_review(r0):
+        raise ReviewError(
+            f"review {review_id} is about a decision (no draft exists yet); there is nothing to edit",
+            next_step="Approve or reject it; the message is reviewed on its own once it is drafted.",
+        )
     if decision == "edit" and r0.status == "pending":
         problems = edit_problems(ws, engine, r0, subject=subject, body=body, now=now)
         if problems:
@@ -423,8 +434,8 @@ def _bind_approval(session: Session, ws: Workspace, r: Review, decision: Decisio
         binding = ReviewBinding(
             review_id=r.id,
             workspace=ws.id,
-            kind="message" if r.draft_id else "decision",
-            action="send" if r.draft_id else "",
+            kind="decision" if is_decision_review(r) else "message",
+            action="" if is_decision_review(r) else "send",
         )
     fingerprint = ""
     content: dict[str, Any] = {}

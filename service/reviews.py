@@ -20,7 +20,7 @@ from slack_sdk.errors import SlackClientError
 from sqlalchemy import update
 from sqlmodel import Session, select
 
-from agents.review_queue import decide, may_decide, owner_slack_id  # noqa: F401 (re-exported)
+from agents.review_queue import decide, is_decision_review, may_decide, owner_slack_id  # noqa: F401 (re-exported)
 from core.errors import EditRejected, ProviderError, ReviewError
 from core.timeutil import iso, to_utc
 from core.workspace import Workspace
@@ -117,7 +117,7 @@ def stale_reason(session: Session, ws: Workspace, review: Review) -> str:
         return f"the prospect is suppressed ({hits[0]['reason']})"
     if p.status in ("stopped", "done"):
         return f"the prospect was stopped ({p.stop_reason or p.status})"
-    if not review.draft_id:  # a review of a decision (no draft yet) has no draft to supersede
+    if is_decision_review(review):  # a review of a decision (no draft yet) has no draft to supersede
         return ""
     d = session.get(Draft, review.draft_id)
     if d is None or d.status == "superseded":

@@ -1,7 +1,8 @@
 """request_review and await_review: a human decides before the action runs.
 
-request_review stores the request (idempotently: one per content fingerprint of a draft,
-or one per decision when no draft exists yet) and logs it; await_review only calls
+request_review stores the request (idempotently: one per draft, asked again when the
+draft's content fingerprint changed after a decision; or one per step and action when no
+draft exists yet) and logs it; await_review only calls
 `interrupt()`. The decision is claimed and logged by `review_queue.decide` before it
 resumes the graph; when the checkpoint is missing or stale (a crash right after the
 request), decide rebuilds the run from the database instead, since the review row and
@@ -38,6 +39,7 @@ def review_reasons(state: ProspectState) -> list[str]:
 
 
 MESSAGE_ACTIONS = ("send", "request_review", "call_task")
+DECISION_MARK = "decision:"
 
 
 def review_subject(state: ProspectState, ws_id: str) -> dict[str, str]:
@@ -49,17 +51,16 @@ def review_subject(state: ProspectState, ws_id: str) -> dict[str, str]:
     step_id = proposal.get("step_id") or ""
     draft = (state["observation"].get("drafts") or {}).get(step_id) or {}
     if draft and proposal["action"] in MESSAGE_ACTIONS:
-        kind, action, draft_id, fingerprint = (
-            "message",
-            "send",
-            draft.get("id", ""),
-            draft.get("fingerprint", ""),
-        )
-        key = f"{draft_id}|{fingerprint}"
+        # One review per draft: when its content changes after a decision, the same
+        # request is asked again for the new fingerprint.
+        kind, action, fingerprint = "message", "send", str(draft.get("fingerprint", ""))
+        draft_id = str(draft.get("id", ""))
     else:
-        kind, action, draft_id, fingerprint = "decision", proposal["action"], "", ""
-        key = f"{step_id}|decision:{action}"
-    review_id = "r_" + hashlib.sha256(f"{ws_id}|{state['prospect_id']}|{key}".encode()).hexdigest()[:14]
+        # No draft yet: the review is about the decision. It carries a marker in place of
+        # a draft id (one review per step and action), never a real draft's id.
+        kind, action, fingerprint = "decision", str(proposal["action"]), ""
+        draft_id = f"{DECISION_MARK}{step_id}:{action}"
+    review_id = "r_" + hashlib.sha256(f"{ws_id}|{state['prospect_id']}|{draft_id}".encode()).hexdigest()[:14]
     return {
         "review_id": review_id,
         "kind": kind,
@@ -102,15 +103,11 @@ def request_review(state: ProspectState, runtime: Runtime[AgentContext]) -> Pros
                     requested_run_id=state["run_id"],
                 )
             )
-        binding = session.get(ReviewBinding, review_id)
-        if binding is None:
-            binding = ReviewBinding(
-                review_id=review_id,
-                workspace=ctx.ws_id,
-                kind=subject["kind"],
-                action=subject["action"],
-                fingerprint=subject["fingerprint"],
-            )
+        binding = session.get(ReviewBinding, review_id) or ReviewBinding(
+            review_id=review_id, workspace=ctx.ws_id
+        )
+        binding.kind, binding.action = subject["kind"], subject["action"]
+        binding.fingerprint = subject["fingerprint"]  # the content shown to the reviewer now
         binding.approved_fingerprint, binding.approved_content = "", {}
         session.add(binding)
         p = session.get(Prospect, state["prospect_id"])
@@ -135,7 +132,7 @@ def request_review(state: ProspectState, runtime: Runtime[AgentContext]) -> Pros
         prospect_id=state["prospect_id"],
         step_id=step_id,
         channel=proposal.get("channel") or "",
-        draft_id=draft_id,
+        draft_id="" if subject["kind"] == "decision" else draft_id,
         reasons=reasons,
     )
     return {"review": {**request, "kind": subject["kind"]}}

@@ -108,7 +108,7 @@ def test_review_before_the_draft_approves_the_decision_not_the_message(tmp_path:
             context=build_context(ws, engine),
         )
     first = result["__interrupt__"][0].value
-    assert first["kind"] == "decision" and first["draft_id"] == ""
+    assert first["kind"] == "decision" and first["draft_id"] == ""  # no draft behind it
     assert any("gdpr_business_address" in r for r in first["reasons"])
 
     out = decide(ws, first["review_id"], "approve", actor="U1", now=at("2026-11-23T16:00:00Z"))

@@ -106,3 +106,44 @@ def test_edit_that_breaks_content_rules_goes_back_to_the_reviewer(carlos_review)
     fixed = before.replace("Would a 20-minute walkthrough", "Would a short walkthrough")
     out = decide(ws, review_id, "edit", actor="U1", now=at("2026-11-23T16:30:00Z"), body=fixed)
     assert out["outcome"]["status"] == "sent"
+
+
+def test_snooze_reports_when_the_request_comes_back(carlos_review) -> None:  # noqa: ANN001
+    """A snooze says until when the request is put aside; nothing is sent."""
+    ws, pid, review_id = carlos_review
+    out = decide(
+        ws, review_id, "snooze", actor="U1", now=at("2026-11-23T16:30:00Z"), until=at("2026-11-24T16:30:00Z")
+    )
+    assert out["outcome"] == {
+        "status": "snoozed",
+        "until": "2026-11-24T16:30:00Z",
+        "message": "snoozed: the request comes back 2026-11-24T16:30:00Z",
+    }
+    assert _sent(ws, pid) == []
+
+
+def test_changed_recipient_after_approval_goes_back_to_review(carlos_review) -> None:  # noqa: ANN001
+    """Approved at night (so held for the window), then the address on record changes:
+    at the window the approval no longer matches the content, so the review is asked
+    again and nothing goes to the new address."""
+    ws, pid, review_id = carlos_review
+    out = decide(ws, review_id, "approve", actor="U1", now=at("2026-11-24T07:10:00Z"))
+    assert out["outcome"]["status"] == "deferred"
+    engine = engine_for(ws.database_url)
+    from state.db import session_scope
+
+    with session_scope(engine) as s:
+        p = s.get(Prospect, pid)
+        p.email = p.email_norm = "carlos@acme-new.example"
+    tid = thread_id(ws.id, pid)
+    with open_checkpointer(ws) as saver:
+        result = build_graph(saver).invoke(
+            initial_state(prospect_id=pid, thread_id=tid, run_id="run_u", now="2026-11-24T15:00:00Z"),
+            {"configurable": {"thread_id": tid}},
+            context=build_context(ws, engine),
+        )
+    again = result["__interrupt__"][0].value
+    assert again["review_id"] == review_id and again["kind"] == "message"  # one review per draft
+    with Session(engine) as s:
+        assert s.get(Review, review_id).status == "pending"  # asked again for the new content
+    assert _sent(ws, pid) == []
