@@ -163,15 +163,18 @@ def reject_cmd(
 @handle_errors
 def edit_cmd(
     review_id: str,
-    subject: str | None = typer.Option(None, "--subject"),
+    subject: str | None = typer.Option(None, "--subject", help="The new subject (email only)."),
     body_file: Path | None = typer.Option(None, "--body-file", help="File with the new body."),
-    body: str | None = typer.Option(None, "--body"),
+    body: str | None = typer.Option(
+        None, "--body", help="The new body; checked against the content rules before it is accepted."
+    ),
     workspace_dir: str = WorkspaceOpt,
     now: str | None = NowOpt,
     actor: str | None = ActorOpt,
     as_json: bool = JsonOpt,
 ) -> None:
-    """Edit and approve: the edited text goes through the content rules before sending."""
+    """Edit and approve: an edit that breaks content rules (merge tags, banned phrases, no
+    opt-out, uncited claims) is refused with the problems and the review stays pending."""
     text = body_file.read_text(encoding="utf-8") if body_file else body
     _decide(review_id, "edit", workspace_dir, now, actor, as_json, subject=subject, body=text)
 
