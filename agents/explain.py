@@ -9,21 +9,41 @@ from sqlmodel import Session
 
 from agents.nodes.guard import evaluate
 from agents.observation import build_observation
-from core.errors import InputError
+from core.errors import InputError, UnknownReference
 from core.workspace import Workspace
 from policies.engine import PolicyEngine
+from policies.types import ACTIONS
 from state import repo
 from state.db import engine_for
+
+# Actions the guard judges (wait and stop are always allowed, so explaining them says nothing).
+EXPLAINABLE = tuple(a for a in ACTIONS if a not in ("wait", "stop"))
 
 
 def explain(
     ws: Workspace, prospect_ref: str, action: str, *, step_id: str | None, now: datetime
 ) -> dict[str, Any]:
+    if action not in EXPLAINABLE:
+        raise InputError(
+            f"unknown action {action!r}; expected one of {', '.join(EXPLAINABLE)}",
+            field="--action",
+            next_step=f"Give --action one of: {', '.join(EXPLAINABLE)}.",
+        )
+    steps = [s.id for s in ws.config.playbook.steps]
+    if step_id and step_id not in steps:
+        raise InputError(
+            f"no playbook step {step_id!r} in workspace {ws.id}; expected one of {', '.join(steps)}",
+            field="--step",
+            next_step=f"Give --step one of: {', '.join(steps)}.",
+        )
     engine = engine_for(ws.database_url)
     with Session(engine) as session:
         p = repo.get_prospect(session, workspace=ws.id, ref=prospect_ref)
         if p is None:
-            raise InputError(f"no prospect {prospect_ref!r} in workspace {ws.id}")
+            raise UnknownReference(
+                f"no prospect {prospect_ref!r} in workspace {ws.id}",
+                next_step="Check the id or email with `run.py prospects list` (and the -w workspace).",
+            )
         obs = build_observation(session, ws, p, now)
     proposal: dict[str, Any] = {"action": action, "reason": "asked by policy explain"}
     if step_id:

@@ -7,14 +7,17 @@ from __future__ import annotations
 import re
 from datetime import datetime, time
 from typing import Any
+from zoneinfo import ZoneInfo
 
-from sqlmodel import Session
+from sqlmodel import Session, col, select
 
+from core.canonical import digest
 from core.timeutil import iso, local_instant, to_utc, zone
 from core.workspace import Workspace
 from policies.rules.common import week_start
 from state import repo
-from state.models import Prospect
+from state.models import Prospect, Review
+from state.models_reviews import ReviewBinding
 from tools.channels.email_mime import list_unsubscribe
 from tools.normalize import COMPANY_SUFFIXES, email_domain
 
@@ -92,10 +95,7 @@ def build_observation(session: Session, ws: Workspace, prospect: Prospect, now: 
         "drafts": {
             d.step_id: draft_facts(ws, prospect, d, outbox) for d in drafts if d.status not in ("rejected",)
         },
-        "reviews": {
-            r.step_id: {"id": r.id, "status": r.status, "decided_by": r.decided_by, "draft_id": r.draft_id}
-            for r in reviews
-        },
+        **review_facts(session, reviews),
         "sender": {
             "name": ws.config.sender.name,
             "email": ws.config.sender.email,
@@ -137,7 +137,7 @@ def usage_counters(
     """Usage the capacity, frequency and budget rules compare with their caps. Days,
     weeks (from Monday) and months are the sender's, in the sender's time zone."""
     wid = ws.id
-    stz = zone(ws.config.sender.timezone) or zone("UTC")
+    stz = zone(ws.config.sender.timezone) or ZoneInfo("UTC")
     day, week, month = day_start(now, stz), week_start(now, stz), month_start(now, stz)
     sends = repo.sends_by_period(session, workspace=wid, day=day, week=week, month=month)
 
@@ -227,7 +227,7 @@ def draft_facts(ws: Workspace, prospect: Prospect, d: Any, outbox: Any) -> dict[
         parent = step.follow_up_of if step else ""
         if parent and any(o.step_id == parent and o.status == "sent" for o in outbox):
             headers["In-Reply-To"] = headers["References"] = f"<{parent}>"
-    recipient = prospect.email_norm if d.channel == "email" else prospect.linkedin_url
+    recipient = recipient_of(prospect, d.channel)
     return {
         "id": d.id,
         "channel": d.channel,
@@ -242,6 +242,82 @@ def draft_facts(ws: Workspace, prospect: Prospect, d: Any, outbox: Any) -> dict[
         "headers": headers,
         "links": re.findall(r"https?://[^\s<>\")]+", d.body),
         "recipient": recipient,
+        "fingerprint": content_fingerprint(
+            subject=d.subject,
+            body=d.body,
+            recipient=recipient_identity(prospect, d.channel),
+            channel=d.channel,
+        ),
+    }
+
+
+def recipient_of(prospect: Prospect, channel: str) -> str:
+    """Who a draft on `channel` is addressed to, from the record: the email address, the
+    LinkedIn profile, or for direct mail and call tasks the prospect id (the postal
+    identity - name and postal address - is looked up by it when the mail goes out)."""
+    if channel == "email":
+        return prospect.email_norm
+    if channel == "linkedin":
+        return prospect.linkedin_url
+    return prospect.id
+
+
+def recipient_identity(prospect: Prospect, channel: str) -> str:
+    """Everything that decides where a message lands, for its fingerprint: for direct mail
+    the name and postal address on record, for a call the phone number."""
+    if channel == "direct_mail":
+        return f"{prospect.id}|{prospect.full_name}|{postal_address_of(prospect.attributes or {})}"
+    if channel == "phone":
+        return f"{prospect.id}|{prospect.phone}"
+    return recipient_of(prospect, channel)
+
+
+def content_fingerprint(*, subject: str, body: str, recipient: str, channel: str) -> str:
+    """sha256 of exactly what goes out: an approval holds for this content only."""
+    return digest({"subject": subject or "", "body": body or "", "recipient": recipient, "channel": channel})
+
+
+def review_facts(session: Session, reviews: Any) -> dict[str, Any]:
+    """`reviews`: per step, the latest review of a draft (a message review); an approval
+    counts only while `approved_fingerprint` equals the draft's current fingerprint.
+    `decision_reviews`: per step ("" for none) and action, reviews asked before any draft
+    existed; they approve that decision, never a message."""
+    rows = list(reviews)
+    bindings = (
+        {
+            b.review_id: b
+            for b in session.exec(
+                select(ReviewBinding).where(col(ReviewBinding.review_id).in_([r.id for r in rows]))
+            )
+        }
+        if rows
+        else {}
+    )
+    messages: dict[str, dict[str, Any]] = {}
+    decisions: dict[str, dict[str, dict[str, Any]]] = {}
+    for r in sorted(rows, key=lambda r: (to_utc(r.requested_at), r.status == "pending")):
+        b = bindings.get(r.id)
+        kind = (
+            b.kind if b is not None else ("message" if r.draft_id and ":" not in r.draft_id else "decision")
+        )
+        fact = review_fact(r, b, kind)
+        if kind == "message":
+            messages[r.step_id] = fact
+        else:
+            decisions.setdefault(r.step_id or "", {})[fact["action"]] = fact
+    return {"reviews": messages, "decision_reviews": decisions}
+
+
+def review_fact(r: Review, b: ReviewBinding | None, kind: str) -> dict[str, Any]:
+    return {
+        "id": r.id,
+        "status": r.status,
+        "decided_by": r.decided_by,
+        "draft_id": r.draft_id,
+        "kind": kind,
+        "action": (b.action if b is not None else "") or ("send" if kind == "message" else ""),
+        "fingerprint": b.fingerprint if b is not None else "",
+        "approved_fingerprint": b.approved_fingerprint if b is not None else "",
     }
 
 

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime, time
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from core.canonical import digest
-from core.timeutil import iso, parse_instant, to_utc, zone
+from core.timeutil import iso, local_instant, parse_instant, to_utc, zone
 from core.workspace import PlaybookConfig, PlaybookStep
 from policies.config import PolicyConfig
 from policies.types import Proposal
@@ -32,6 +33,12 @@ STOP_RULES = frozenset(
         "max_touches_per_sequence",
     }
 )
+# Deny verdicts from these caps pause the prospect until the cap can allow the action
+# again; they never end its sequence (only STOP_RULES do).
+PAUSE_RULES = frozenset(
+    {"budget_run", "budget_month", "budget_prospect", "kill_switch", "workspace_mode", "step_cap"}
+)
+APPROVED = ("approved", "edited")
 PLANNER_KIND = "playbook"
 
 
@@ -67,7 +74,37 @@ def conditions(obs: Mapping[str, Any]) -> dict[str, bool]:
 def _step_state(obs: Mapping[str, Any]) -> tuple[set[str], set[str]]:
     done = {t["step_id"] for t in obs.get("touches") or ()}
     rejected = {sid for sid, r in (obs.get("reviews") or {}).items() if r.get("status") == "rejected"}
+    rejected |= {
+        sid
+        for sid, by_action in (obs.get("decision_reviews") or {}).items()
+        if sid and any(r.get("status") == "rejected" for r in by_action.values())
+    }
     return done, rejected
+
+
+def approved_content(review: Mapping[str, Any], draft: Mapping[str, Any]) -> bool:
+    """An approval counts for a message only while its content is exactly what was
+    approved (fingerprint of subject, body, recipient and channel)."""
+    return (
+        review.get("kind", "message") == "message"
+        and review.get("status") in APPROVED
+        and bool(review.get("approved_fingerprint"))
+        and review.get("approved_fingerprint") == draft.get("fingerprint")
+    )
+
+
+def pause_until(rule: str, obs: Mapping[str, Any], policy: PolicyConfig) -> datetime:
+    """When a cap that denied an action can allow it again: the monthly budget at the
+    start of next month (sender's zone), every other cap (run budget, per-prospect
+    budget, kill switch, workspace mode, step cap) at the next business day's opening,
+    when the next run finds it again."""
+    if rule == "budget_month":
+        now = parse_instant(obs["now"])
+        tz = zone((obs.get("sender") or {}).get("timezone")) or ZoneInfo("UTC")
+        day = to_utc(now).astimezone(tz).date()
+        first = date(day.year + (day.month == 12), day.month % 12 + 1, 1)
+        return max(_recheck_at(obs, policy, days=1), local_instant(first, time(0), tz))
+    return _recheck_at(obs, policy, days=1)
 
 
 def due_at(step: PlaybookStep, obs: Mapping[str, Any], policy: PolicyConfig) -> datetime:
@@ -77,7 +114,7 @@ def due_at(step: PlaybookStep, obs: Mapping[str, Any], policy: PolicyConfig) -> 
     touches = obs.get("touches") or ()
     if not touches or step.delay_business_days == 0:
         return now
-    tz = zone((obs.get("prospect") or {}).get("timezone")) or zone("UTC")
+    tz = zone((obs.get("prospect") or {}).get("timezone")) or ZoneInfo("UTC")
     last = max(parse_instant(t["at"]) for t in touches)
     country = (obs.get("prospect") or {}).get("country") or ""
     return max(
@@ -147,6 +184,21 @@ def _plan(
         if decision["outcome"] == "deny":
             if any(v["rule"] in STOP_RULES for v in verdicts):
                 return _stop(f"policy denied {d['proposal']['action']}: {reasons}")
+            caps = [v for v in verdicts if v["rule"] in PAUSE_RULES]
+            if caps:
+                until = max(pause_until(v["rule"], obs, policy) for v in caps)
+                names = ", ".join(sorted({v["rule"] for v in caps}))
+                return Plan(
+                    Proposal(
+                        action="wait",
+                        until=iso(until),
+                        step_id=d["proposal"].get("step_id"),
+                        channel=d["proposal"].get("channel"),
+                        reason=f"paused by {names} until {iso(until)}: {reasons}",
+                    ),
+                    f"{d['proposal']['action']} was denied by a cap ({names}); a cap pauses, it "
+                    f"does not end the sequence: try again {iso(until)}.",
+                )
             if d["proposal"].get("step_id"):
                 blocked.add(d["proposal"]["step_id"])
         elif decision["outcome"] == "defer":
@@ -161,7 +213,10 @@ def _plan(
             Proposal(action="wait", until=ooo_until, reason=f"out of office until {ooo_until}"),
             f"The prospect is out of office; the sequence pauses (not ends) until {ooo_until}.",
         )
-    if (obs.get("events") or {}).get("replied_at"):
+    events = obs.get("events") or {}
+    if events.get("unsubscribed_at") or events.get("reply_kind") == "unsubscribe":
+        return _stop("the prospect unsubscribed; they are on the suppression list and never contacted again")
+    if events.get("replied_at"):
         return _stop("the prospect replied; the sequence ends and the owner takes over")
     if playbook.research_first and company.get("id") and company.get("research_status") == "pending":
         credits = float(obs.get("costs", {}).get("research_credits", 0))
@@ -231,7 +286,7 @@ def _plan(
             f"Step {step.id!r} comes {step.delay_business_days} business day(s) after the "
             f"last touch; wait until {iso(when)}.",
         )
-    base = dict(channel=step.channel, kind=step.kind, step_id=step.id, template=step.template)
+    base: dict[str, Any] = dict(channel=step.channel, kind=step.kind, step_id=step.id, template=step.template)
     draft = (obs.get("drafts") or {}).get(step.id)
     if not draft:
         return Plan(
@@ -246,14 +301,14 @@ def _plan(
         )
     review = (obs.get("reviews") or {}).get(step.id) or {}
     why_review = _needs_review(step, obs, playbook)
-    if why_review and review.get("status") not in ("approved", "edited"):
+    if why_review and not approved_content(review, draft):
         return Plan(
             Proposal(action="request_review", reason=why_review, **base),
             f"Draft ready but {why_review}; ask a human before sending.",
         )
     return Plan(
         Proposal(action="send", reason=f"step {step.id} is due and drafted", **base),
-        f"Step {step.id!r} is due, drafted{' and approved' if review else ''}: send by {step.channel}.",
+        f"Step {step.id!r} is due, drafted{' and approved' if approved_content(review, draft) else ''}: send by {step.channel}.",
     )
 
 
@@ -272,7 +327,7 @@ def _waiting_on_event(playbook: PlaybookConfig, cond: Mapping[str, bool], skip: 
 
 def _recheck_at(obs: Mapping[str, Any], policy: PolicyConfig, days: int = RECHECK_BUSINESS_DAYS) -> datetime:
     now = parse_instant(obs["now"])
-    tz = zone((obs.get("prospect") or {}).get("timezone")) or zone("UTC")
+    tz = zone((obs.get("prospect") or {}).get("timezone")) or ZoneInfo("UTC")
     country = (obs.get("prospect") or {}).get("country") or ""
     return policy.window.opening_after(now.astimezone(tz).date(), days, tz, country=country)
 

@@ -12,7 +12,7 @@ from sqlmodel import Session
 
 from agents import planner
 from agents.nodes.guard import evaluate
-from core.errors import InputError
+from core.errors import InputError, UnknownReference
 from core.workspace import PlaybookConfig, Workspace
 from policies.config import PolicyConfig
 from policies.engine import PolicyEngine
@@ -50,18 +50,25 @@ def replay(
     playbook: PlaybookConfig | None = None,
 ) -> dict[str, Any]:
     if not (run_id or prospect_id):
-        raise InputError("give --run or --prospect")
+        raise InputError("give --run or --prospect", next_step="Run `run.py replay --help` for the options.")
     engine = engine_for(ws.database_url)
     with Session(engine) as session:
         if prospect_id:
             p = repo.get_prospect(session, workspace=ws.id, ref=prospect_id)
             if p is None:
-                raise InputError(f"no prospect {prospect_id!r} in workspace {ws.id}")
+                raise UnknownReference(
+                    f"no prospect {prospect_id!r} in workspace {ws.id}",
+                    next_step="Check the id or email with `run.py prospects list` (and the -w workspace).",
+                )
             prospect_id = p.id
         rows = repo.decisions_for(session, workspace=ws.id, run_id=run_id, prospect_id=prospect_id)
         bodies = [load_body(r) for r in rows]
         if run_id and not bodies and repo.get_run(session, workspace=ws.id, run_id=run_id) is None:
-            raise InputError(f"no run {run_id!r} in workspace {ws.id}")
+            raise UnknownReference(
+                f"no run {run_id!r} in workspace {ws.id}",
+                next_step="Use a run id printed by `run.py daily` (or found in `run.py prospects show`), "
+                "and check the -w workspace.",
+            )
     pol = policy or ws.config.policy
     pb = playbook or ws.config.playbook
     engine_p = PolicyEngine(pol)

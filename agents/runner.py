@@ -13,15 +13,17 @@ checkpoint connections.
 
 from __future__ import annotations
 
+import os
+import socket
 import uuid
 from collections.abc import Callable, Iterable
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import structlog
-from sqlmodel import Session
+from sqlmodel import Session, select
 
 from agents.checkpoint import open_checkpointer, thread_id
 from agents.context import AgentContext, build_context
@@ -92,6 +94,57 @@ class RunSummary:
 
 def new_run_id(now: datetime) -> str:
     return f"run_{to_utc(now).strftime('%Y%m%dT%H%M%SZ')}_{uuid.uuid4().hex[:6]}"
+
+
+ABANDONED_AFTER = timedelta(hours=24)
+
+
+def new_run_row(run_id: str, workspace: str, now: datetime, kind: str = "daily") -> Run:
+    """A run row marked running, with the process that runs it (so a later run can tell a
+    run that was killed from one still going)."""
+    return Run(
+        id=run_id,
+        workspace=workspace,
+        kind=kind,
+        now=now,
+        started_at=datetime.now(UTC),
+        dry_run=False,
+        summary={"pid": os.getpid(), "host": socket.gethostname()},
+    )
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def mark_interrupted_runs(session: Session, workspace: str) -> list[str]:
+    """Runs still marked running whose process is gone: "killed" when it ran on this host
+    and its process no longer exists, "abandoned" when it started more than 24 hours ago
+    elsewhere. A run still going (here or on another host) is left alone."""
+    marked = []
+    wall = datetime.now(UTC)
+    running = session.exec(select(Run).where(Run.workspace == workspace, Run.status == "running")).all()
+    for run in running:
+        info = run.summary or {}
+        pid, host = info.get("pid"), info.get("host")
+        if host == socket.gethostname() and isinstance(pid, int) and pid != os.getpid() and not _alive(pid):
+            status = "killed"
+        elif wall - to_utc(run.started_at) > ABANDONED_AFTER:
+            status = "abandoned"
+        else:
+            continue
+        run.status, run.finished_at = status, wall
+        run.summary = {**info, "marked_by": "the next run", "marked_at": iso(wall)}
+        session.add(run)
+        marked.append(run.id)
+        log.warning("run_interrupted", workspace=workspace, run_id=run.id, status=status)
+    return marked
 
 
 def process_prospect(
@@ -175,9 +228,8 @@ def run_daily(
     if dry_run:
         return _dry_run(ws, engine, ids, now, summary, progress)
     with session_scope(engine) as session:
-        session.add(
-            Run(id=run_id, workspace=ws.id, now=now, started_at=datetime.now(now.tzinfo), dry_run=False)
-        )
+        mark_interrupted_runs(session, ws.id)
+        session.add(new_run_row(run_id, ws.id, now))
     total = len(ids)
     if progress:
         progress(0, total)
@@ -193,8 +245,8 @@ def run_daily(
                     progress(i, total)
     with session_scope(engine) as session:
         run = session.get(Run, run_id)
-        run.finished_at, run.status = datetime.now(now.tzinfo), "finished"
-        run.summary = summary.to_dict()
+        run.finished_at, run.status = datetime.now(UTC), "finished"
+        run.summary = {**(run.summary or {}), **summary.to_dict()}
         session.add(run)
     return summary
 

@@ -48,7 +48,9 @@ def check_cmd(workspace_dir: str = WorkspaceOpt, as_json: bool = JsonOpt) -> Non
 def explain_cmd(
     prospect: str = typer.Option(..., "--prospect", help="Prospect id or email."),
     action: str = typer.Option(
-        ..., "--action", help="research | enrich | draft | request_review | send | call_task"
+        ...,
+        "--action",
+        help="research | enrich | draft | request_review | send | call_task (anything else is refused)",
     ),
     step: str | None = typer.Option(None, "--step", help="Playbook step id (for draft/send)."),
     workspace_dir: str = WorkspaceOpt,

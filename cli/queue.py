@@ -6,6 +6,7 @@ import getpass
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 
 from cli.common import (
     JsonOpt,
@@ -24,12 +25,11 @@ app = typer.Typer(
     help="Review drafts waiting for a human: list, show, approve, edit, reject, snooze.", no_args_is_help=True
 )
 ActorOpt = typer.Option(
-    None, "--as", help="Who decides (recorded in the decision log); defaults to cli:<login>."
+    None,
+    "--as",
+    help="Who decides: a user id from [slack] approvers (or the prospect's owner); refused "
+    "otherwise. Without it the decision is recorded as local:<login>, marked unverified.",
 )
-
-
-def _actor(value: str | None) -> str:
-    return value or f"cli:{getpass.getuser()}"
 
 
 @app.command("list")
@@ -84,11 +84,25 @@ def show_cmd(
         f"[bold]{v.prospect.get('name')}[/] <{v.prospect.get('email')}> - "
         f"{v.prospect.get('title')} at {v.prospect.get('company')} (tier {v.prospect.get('tier')})"
     )
-    console.print(f"status: {v.review['status']}  why: {'; '.join(v.review['reasons'])}")
+    console.print(
+        f"status: {v.review['status']} ({v.review.get('kind', 'message')} review)  "
+        f"why: {'; '.join(v.review['reasons'])}"
+    )
+    if not v.draft:
+        console.print("[dim]No draft yet: this review approves the decision, not a message.[/]")
+        return
     console.print(f"[bold]Subject:[/] {v.draft.get('subject', '')}\n\n{v.draft.get('body', '')}\n")
-    for s in v.draft.get("sentences", []):
-        if s["evidence_ids"]:
-            console.print(f"  [dim]{', '.join(s['evidence_ids'])}[/] {s['text']}")
+    cited = [s for s in v.draft.get("sentences", []) if s.get("evidence") or s.get("evidence_ids")]
+    if cited:
+        console.print("[bold]Evidence behind each claim[/]")
+    for s in cited:
+        console.print(f"  [bold]{escape(s['text'])}[/]")
+        for e in s.get("evidence") or []:
+            console.print(
+                f"    \u201c{escape(e['quote'])}\u201d\n    [link={e['url']}]{escape(e['url'])}[/link]"
+            )
+        if not s.get("evidence"):
+            console.print("    [red]cited evidence not found[/]")
 
 
 def _decide(
@@ -100,22 +114,25 @@ def _decide(
     as_json: bool,
     **kw: object,
 ) -> None:
-    from agents.review_queue import decide
+    from agents.review_queue import cli_actor, decide
 
+    ws = workspace(workspace_dir)
+    who, verified = cli_actor(ws, review_id, actor, getpass.getuser())
     result = decide(
-        workspace(workspace_dir),
+        ws,
         review_id,
-        decision,
-        actor=_actor(actor),  # type: ignore[arg-type]
+        decision,  # type: ignore[arg-type]
+        actor=who,
         now=now_from(now),
-        **kw,
-    )  # type: ignore[arg-type]
+        actor_verified=verified,
+        **kw,  # type: ignore[arg-type]
+    )
     if as_json:
         emit_json(result)
         return
-    run = result["run"]
-    sent = ", ".join(f"{n} {c}" for c, n in run["sent"].items() if n) or "nothing sent yet"
-    console.print(f"review {review_id}: [bold]{decision}[/] by {result['actor']}; resumed: {sent}")
+    mark = "" if verified else " [yellow](local user, not verified against the approver list)[/]"
+    console.print(f"review {review_id}: [bold]{decision}[/] by {escape(who)}{mark}")
+    console.print(f"outcome: {escape(result['outcome']['message'])}")
 
 
 @app.command("approve")
@@ -149,15 +166,18 @@ def reject_cmd(
 @handle_errors
 def edit_cmd(
     review_id: str = ReviewIdArg,
-    subject: str | None = typer.Option(None, "--subject", help="The new subject line (email)."),
+    subject: str | None = typer.Option(None, "--subject", help="The new subject (email only)."),
     body_file: Path | None = typer.Option(None, "--body-file", help="File with the new body."),
-    body: str | None = typer.Option(None, "--body", help="The new body text (or use --body-file)."),
+    body: str | None = typer.Option(
+        None, "--body", help="The new body; checked against the content rules before it is accepted."
+    ),
     workspace_dir: str = WorkspaceOpt,
     now: str | None = NowOpt,
     actor: str | None = ActorOpt,
     as_json: bool = JsonOpt,
 ) -> None:
-    """Edit and approve: the edited text goes through the content rules before sending."""
+    """Edit and approve: an edit that breaks content rules (merge tags, banned phrases, no
+    opt-out, uncited claims) is refused with the problems and the review stays pending."""
     text = body_file.read_text(encoding="utf-8") if body_file else body
     _decide(review_id, "edit", workspace_dir, now, actor, as_json, subject=subject, body=text)
 

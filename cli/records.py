@@ -23,7 +23,7 @@ from cli.common import (
     table,
     workspace,
 )
-from core.errors import InputError
+from core.errors import UnknownReference
 from core.timeutil import iso
 from state import repo
 from state.db import engine_for
@@ -116,7 +116,7 @@ def prospects_show(
     with Session(engine_for(ws.database_url)) as s:
         p = repo.get_prospect(s, workspace=ws.id, ref=ref)
         if p is None:
-            raise InputError(f"no prospect {ref!r} in workspace {ws.id}")
+            raise UnknownReference(f"no prospect {ref!r} in workspace {ws.id}")
         cid = p.company_id or ""
         company = repo.companies_by_id(s, workspace=ws.id, ids=[cid]).get(cid)
         data = _prospect_dict(p, company)

@@ -16,6 +16,8 @@ can be classified (and shown with a next step) instead of turned into a string.
     ├── BudgetExceeded                 a spend cap would be crossed             -> "policy"
     ├── StepLimitExceeded              the per-run step cap was hit             -> "policy"
     ├── ReviewError                    a review decision cannot be applied (stale, already decided, not allowed)
+    │   └── EditRejected               an edited draft breaks content rules: back to the reviewer
+    ├── UnknownReference               an id on the command line names nothing (run, prospect, review) -> "not_found"
     └── ChainBroken                    the decision log failed verification
 
 Each class carries ``error_class`` (one of ERROR_CLASSES) and ``next_step``: a short
@@ -163,6 +165,28 @@ class StepLimitExceeded(PolicyDenied):
 class ReviewError(OutboundError):
     error_class = "bad_input"
     next_step = "Run `run.py queue list` to see what is still pending."
+
+
+class EditRejected(ReviewError):
+    """An edited draft would break content rules; the review stays pending with the problems."""
+
+    next_step = (
+        "Fix the listed problems in the edited text and submit the edit again; the review is still pending."
+    )
+
+    def __init__(self, review_id: str, problems: list[str]) -> None:
+        super().__init__(
+            f"the edit of review {review_id} was not applied; it breaks content rules: " + "; ".join(problems)
+        )
+        self.review_id = review_id
+        self.problems = list(problems)
+
+
+class UnknownReference(OutboundError):
+    """An id given on the command line or in a request does not exist in the workspace."""
+
+    error_class = "not_found"
+    next_step = "Check the id: `run.py prospects list` shows prospects, `run.py daily` prints run ids."
 
 
 class ChainBroken(OutboundError):

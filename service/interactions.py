@@ -26,7 +26,8 @@ import structlog
 from slack_sdk.errors import SlackClientError
 from sqlmodel import Session
 
-from core.errors import InputError, ProviderError
+from agents.review_queue import edit_problems
+from core.errors import EditRejected, InputError, ProviderError
 from core.timeutil import Clock
 from service.metrics import Metrics
 from service.reviews import apply_decision, close_stale, may_decide, redraw, review_card, stale_reason, tell
@@ -147,6 +148,19 @@ class Interactions:
                     lambda: close_stale(site, self.metrics, review.id, reason, now=self.clock.now()),
                 ),
             )
+        if it.action == "edit_submit":
+            problems = edit_problems(
+                site.ws,
+                site.engine,
+                review,
+                subject=it.edited_subject or None,
+                body=it.edited_body,
+                now=self.clock.now(),
+            )
+            if problems:  # back to the reviewer, in the open modal, with the problems
+                self.metrics.slack_requests.labels("edit_refused").inc()
+                log.info("slack_edit_refused", workspace=site.id, review_id=review.id, problems=problems)
+                return Reply(200, _modal_error(it, "Not sent - fix: " + "; ".join(problems)[:1900]))
         if it.action in ("edit", "reject"):
             return self._open_modal(site, review, it)
         self.metrics.slack_requests.labels(it.action).inc()
@@ -201,20 +215,26 @@ class Interactions:
                 site, self.metrics, it.review_id, "snooze", actor=actor, now=now, until=until
             )
         elif it.action == "edit_submit":
-            result = apply_decision(
-                site,
-                self.metrics,
-                it.review_id,
-                "edit",
-                actor=actor,
-                now=now,
-                subject=it.edited_subject or None,
-                body=it.edited_body,
-            )
+            try:
+                result = apply_decision(
+                    site,
+                    self.metrics,
+                    it.review_id,
+                    "edit",
+                    actor=actor,
+                    now=now,
+                    subject=it.edited_subject or None,
+                    body=it.edited_body,
+                )
+            except EditRejected as exc:
+                tell(site, self.metrics, it.channel_id, it.user_id, f"Edit not applied: {exc.message}")
+                return
         else:
             result = apply_decision(
                 site, self.metrics, it.review_id, "reject", actor=actor, now=now, note=it.reason
             )
+        if result is not None:
+            tell(site, self.metrics, it.channel_id, it.user_id, f"Done: {result['outcome']['message']}")
         if result is None:
             tell(
                 site,

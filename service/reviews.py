@@ -12,7 +12,6 @@ draft was superseded cannot be approved. It is closed by a ``reject`` decision f
 from __future__ import annotations
 
 import json
-import re
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -21,8 +20,8 @@ from slack_sdk.errors import SlackClientError
 from sqlalchemy import update
 from sqlmodel import Session, select
 
-from agents.review_queue import decide
-from core.errors import ProviderError, ReviewError
+from agents.review_queue import decide, is_decision_review, may_decide, owner_slack_id  # noqa: F401 (re-exported)
+from core.errors import EditRejected, ProviderError, ReviewError
 from core.timeutil import iso, to_utc
 from core.workspace import Workspace
 from service.metrics import Metrics
@@ -33,7 +32,6 @@ from state.models import Company, DecisionRecord, Draft, Prospect, Review, Revie
 from tools.slack_review import ReviewCard, SlackReviewNotifier, slack_error
 
 log = structlog.get_logger(__name__)
-SLACK_USER = re.compile(r"^[UW][A-Z0-9]{2,}$")
 STALE_ACTOR = "system:stale"
 EXPIRY_ACTOR = "system:expiry"
 
@@ -67,9 +65,11 @@ def review_card(
     d = session.get(Draft, review.draft_id) if review.draft_id else None
     cited = [i for s in (d.sentences if d else []) for i in s.get("evidence_ids", [])]
     rows = {e.id: e for e in repo.evidence_by_ids(session, workspace=ws.id, ids=list(dict.fromkeys(cited)))}
+    # One line per (sentence, cited item): the claim, the quote that backs it and its URL.
     evidence = [
-        {"id": i, "quote": rows[i].quote, "url": rows[i].source_url}
-        for i in dict.fromkeys(cited)
+        {"id": i, "sentence": s.get("text", ""), "quote": rows[i].quote, "url": rows[i].source_url}
+        for s in (d.sentences if d else [])
+        for i in s.get("evidence_ids", [])
         if i in rows
     ]
     return ReviewCard(
@@ -85,7 +85,9 @@ def review_card(
         channel=review.channel,
         step_id=review.step_id,
         subject=d.subject if d else "",
-        body=d.body if d else "",
+        body=d.body
+        if d
+        else "(no draft yet: approving lets the agent take this decision; the message itself is reviewed once it exists)",
         reasons=tuple(review.reasons or ()),
         evidence=tuple(evidence),
         cost_so_far=_cost_so_far(session, ws.id, review.prospect_id),
@@ -95,31 +97,6 @@ def review_card(
         decided_at=iso(review.decided_at) or "",
         decision_note=review.note if note is None else note,
     )
-
-
-def owner_slack_id(ws: Workspace, owner: str) -> str:
-    """The Slack user id of a prospect's owner: mapped in [slack] owner_slack_ids, or the
-    owner field itself when it already is a Slack user id."""
-    if not owner:
-        return ""
-    mapped = ws.config.slack.owner_slack_ids.get(owner, "")
-    if mapped:
-        return mapped
-    return owner if SLACK_USER.match(owner) else ""
-
-
-def may_decide(ws: Workspace, user_id: str, prospect_owner: str) -> bool:
-    """Approvers of the workspace, the escalation reviewer, or the prospect's owner."""
-    if not user_id:
-        return False
-    allowed = set(ws.config.slack.approvers)
-    escalate_to = ws.config.review.escalate_to
-    if SLACK_USER.match(escalate_to or ""):
-        allowed.add(escalate_to)
-    owner = owner_slack_id(ws, prospect_owner)
-    if owner:
-        allowed.add(owner)
-    return user_id in allowed
 
 
 def stale_reason(session: Session, ws: Workspace, review: Review) -> str:
@@ -140,7 +117,9 @@ def stale_reason(session: Session, ws: Workspace, review: Review) -> str:
         return f"the prospect is suppressed ({hits[0]['reason']})"
     if p.status in ("stopped", "done"):
         return f"the prospect was stopped ({p.stop_reason or p.status})"
-    d = session.get(Draft, review.draft_id) if review.draft_id else None
+    if is_decision_review(review):  # a review of a decision (no draft yet) has no draft to supersede
+        return ""
+    d = session.get(Draft, review.draft_id)
     if d is None or d.status == "superseded":
         return "the draft was superseded"
     return ""
@@ -228,6 +207,8 @@ def apply_decision(
             now=now,  # type: ignore[arg-type]
             **kwargs,
         )
+    except EditRejected:
+        raise  # the reviewer gets the problems back; the review stays pending
     except ReviewError as exc:
         log.info(
             "review_not_applied",
@@ -242,7 +223,15 @@ def apply_decision(
     for channel, n in result["run"]["sent"].items():
         if n:
             metrics.sends.labels(site.id, channel).inc(n)
-    log.info("review_decided", workspace=site.id, review_id=review_id, decision=decision, actor=actor)
+    log.info(
+        "review_decided",
+        workspace=site.id,
+        review_id=review_id,
+        decision=decision,
+        actor=actor,
+        outcome=result["outcome"]["status"],
+        resumed_from=result["resumed_from"],
+    )
     return result
 
 

@@ -260,15 +260,29 @@ def _safe_url(url: str) -> str:
     )
 
 
+def _url_label(url: str) -> str:
+    """The source URL as a reader sees it: host and path, without the scheme."""
+    parts = urlsplit(url)
+    text = parts.netloc + parts.path + (f"?{parts.query}" if parts.query else "")
+    return clip(escape_mrkdwn(_one_line(text)).replace("|", "¦"), 120)
+
+
 def _evidence_line(item: Mapping[str, str]) -> str:
+    """One cited item: the sentence it backs (when given), the quote, and the source URL
+    (linked when it is http(s); an unsafe URL is named as withheld, never linked)."""
     quote = escape_mrkdwn(clip(_one_line(item.get("quote", "")), QUOTE_LIMIT))
-    ident = _one_line(item.get("id", ""))
     url = _safe_url(item.get("url", ""))
-    label = escape_mrkdwn(ident or urlsplit(item.get("url", "")).netloc or "source")
-    label = label.replace("|", "¦")
-    source = f"<{url}|{label}>" if url else (f"`{label}`" if ident else "")
+    if url:
+        source = f"<{url}|{_url_label(item.get('url', ''))}>"
+    elif item.get("url"):
+        source = "(source not linked: not an http(s) URL)"
+    else:
+        source = "(no source URL)"
     text = f"“{quote}”" if quote else "(no quote)"
-    return f"• {text} — {source}" if source else f"• {text}"
+    sentence = escape_mrkdwn(clip(_one_line(item.get("sentence", "")), QUOTE_LIMIT))
+    if sentence:
+        return f"• _{sentence}_\n    {text} — {source}"
+    return f"• {text} — {source}"
 
 
 def _cost(cost: Mapping[str, float]) -> str:

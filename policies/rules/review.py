@@ -1,7 +1,9 @@
 """Review triggers: sends a human must approve first. Tier-1 accounts, every direct mail,
 the first sends of a new template version, weakly grounded or model-written drafts, and
 sends that bring a budget or capacity near its cap. A trigger is satisfied by an approved
-review of the same draft (`reviews[step_id]`); a rejected draft is never sent."""
+review of the same draft whose approved fingerprint (subject, body, recipient, channel)
+equals the draft's current one (`reviews[step_id]`); a rejected draft is never sent, and a
+review asked before the draft existed approves a decision, never a message."""
 
 from __future__ import annotations
 
@@ -17,10 +19,13 @@ from policies.types import PolicyInput, Verdict
 
 
 def _review_record(inp: PolicyInput) -> Mapping[str, Any] | None:
-    """The review of this step's current draft; a review of an earlier draft is stale."""
+    """The review of this step's current draft. A review of an earlier draft is stale, and
+    a review asked before any draft existed (a decision review) never stands for a message."""
     step = inp.proposal.step_id
     record = inp.fact("reviews").get(step) if step else None
     if not isinstance(record, Mapping):
+        return None
+    if record.get("kind") == "decision":
         return None
     draft_id = record.get("draft_id")
     if draft_id and inp.draft is not None and inp.draft.id and draft_id != inp.draft.id:
@@ -28,16 +33,31 @@ def _review_record(inp: PolicyInput) -> Mapping[str, Any] | None:
     return record
 
 
+def draft_fingerprint(inp: PolicyInput) -> str:
+    """The fingerprint (subject, body, recipient, channel) of this step's current draft."""
+    step = inp.proposal.step_id or ""
+    draft = inp.fact("drafts").get(step)
+    return str(draft.get("fingerprint") or "") if isinstance(draft, Mapping) else ""
+
+
+def content_matches(record: Mapping[str, Any], inp: PolicyInput) -> bool:
+    """Whether the approved content is exactly the content that would go out now."""
+    approved = str(record.get("approved_fingerprint") or "")
+    return bool(approved) and approved == draft_fingerprint(inp)
+
+
 def approved_by(inp: PolicyInput, cfg: PolicyConfig) -> str | None:
-    """Who approved this step's current draft, or None when it is not approved."""
+    """Who approved exactly this step's current content, or None when it is not approved
+    (or the content changed since the approval)."""
     record = _review_record(inp)
-    if record and record.get("status") in cfg.review.approved_statuses:
+    if record and record.get("status") in cfg.review.approved_statuses and content_matches(record, inp):
         return str(record.get("decided_by") or "a reviewer")
     return None
 
 
 def review_decision(inp: PolicyInput, cfg: PolicyConfig) -> Verdict | None:
-    """A rejected draft is never sent or re-queued; a pending review holds the send."""
+    """A rejected draft is never sent or re-queued; a pending review holds the send; an
+    approval of other content (the text, recipient or channel changed since) is void."""
     if inp.proposal.action not in MESSAGE_ACTIONS:
         return None
     record = _review_record(inp)
@@ -48,7 +68,16 @@ def review_decision(inp: PolicyInput, cfg: PolicyConfig) -> Verdict | None:
     if status in cfg.review.rejected_statuses:
         return Verdict("review_decision", "deny", f"{who} rejected this draft; redraft it")
     if status in cfg.review.approved_statuses:
-        return Verdict("review_decision", "allow", f"{who} {status} this draft")
+        if not content_matches(record, inp):
+            if inp.proposal.action != "send":
+                return None
+            return Verdict(
+                "review_decision",
+                "review",
+                f"{who} {status} other content: the subject, body, recipient or channel changed "
+                "since; the message goes back to review",
+            )
+        return Verdict("review_decision", "allow", f"{who} {status} exactly this content")
     if inp.proposal.action == "send" and status == "pending":
         return Verdict("review_decision", "review", "a review of this draft is still pending")
     return None

@@ -45,7 +45,8 @@ def obs(**over: Any) -> dict[str, Any]:
     return copy.deepcopy(base)
 
 
-DRAFT = {"id": "d1", "template_version": "t@1", "status": "draft"}
+DRAFT = {"id": "d1", "template_version": "t@1", "status": "draft", "fingerprint": "fp1"}
+APPROVED = {"status": "approved", "kind": "message", "draft_id": "d1", "approved_fingerprint": "fp1"}
 SENT_INTRO = [{"step_id": "email_intro", "channel": "email", "at": "2026-11-23T14:00:00Z"}]
 DENY_SUPP = {
     "proposal": {"action": "send", "step_id": "email_intro"},
@@ -100,10 +101,30 @@ CASES = [
         obs(
             prospect={"tier": 1},
             drafts={"email_intro": DRAFT},
-            reviews={"email_intro": {"status": "approved"}},
+            reviews={"email_intro": APPROVED},
         ),
         [],
         ("send", "email_intro"),
+    ),
+    (
+        "tier1_approved_other_content_reviews_again",
+        obs(
+            prospect={"tier": 1},
+            drafts={"email_intro": DRAFT},
+            reviews={"email_intro": {**APPROVED, "approved_fingerprint": "fp0"}},
+        ),
+        [],
+        ("request_review", "email_intro"),
+    ),
+    (
+        "decision_approval_is_not_a_message_approval",
+        obs(
+            prospect={"tier": 1},
+            drafts={"email_intro": DRAFT},
+            decision_reviews={"email_intro": {"draft": {"status": "approved", "kind": "decision"}}},
+        ),
+        [],
+        ("request_review", "email_intro"),
     ),
     (
         "rejected_step_escalates",
@@ -171,7 +192,7 @@ def test_planner_is_deterministic() -> None:
 ENGAGED_TIER1 = dict(
     prospect={"tier": 1, "has_postal_address": True},
     events={"opened_at": "2026-11-30T15:00:00Z"},
-    reviews={s: {"status": "approved"} for s in ("email_intro", "email_followup", "linkedin_escalation")},
+    reviews={s: APPROVED for s in ("email_intro", "email_followup", "linkedin_escalation")},
     touches=[
         {"step_id": s, "channel": c, "at": "2026-11-30T14:00:00Z"}
         for s, c in (
@@ -200,3 +221,73 @@ def test_no_direct_mail_without_engagement() -> None:
     quiet = obs(**{**ENGAGED_TIER1, "events": {}})
     result = plan(quiet, PB, POL, [])
     assert result.proposal.step_id != "direct_mail_tier1"
+
+
+def _cap_denial(rule: str, action: str = "draft") -> dict:
+    return {
+        "proposal": {"action": action, "step_id": "email_intro", "channel": "email"},
+        "decision": {"outcome": "deny", "verdicts": [{"rule": rule, "outcome": "deny", "reason": "capped"}]},
+    }
+
+
+@pytest.mark.parametrize(
+    "rule,until",
+    [
+        ("budget_run", "2026-11-24T13:00:00Z"),  # the next run: next business day, 08:00 New York
+        ("budget_prospect", "2026-11-24T13:00:00Z"),
+        ("kill_switch", "2026-11-24T13:00:00Z"),
+        ("workspace_mode", "2026-11-24T13:00:00Z"),
+        ("step_cap", "2026-11-24T13:00:00Z"),
+        ("budget_month", "2026-12-01T08:00:00Z"),  # 1 December 00:00 in the sender's zone (Los Angeles)
+    ],
+)
+def test_cap_denial_pauses_never_stops(rule: str, until: str) -> None:
+    """A deny from a cap or budget on a draft pauses the prospect until the cap can allow
+    it (run budget: next run; month: next month) and never ends the sequence, even when no
+    other playbook step applies."""
+    o = obs(prospect={"linkedin_url": ""}, sender={"timezone": "America/Los_Angeles"})
+    result = plan(o, PB, POL, [_cap_denial(rule)])
+    assert result.proposal.action == "wait", result.rationale
+    assert result.proposal.until == until
+    assert rule in result.proposal.reason
+
+
+@pytest.mark.parametrize(
+    "rule",
+    ["mailbox_daily_cap", "linkedin_weekly_invites", "linkedin_weekly_messages", "direct_mail_monthly"],
+)
+def test_capacity_deferral_pauses_never_stops(rule: str) -> None:
+    """A capacity cap defers a send: the prospect waits until the instant the rule named."""
+    deferral = {
+        "proposal": {"action": "send", "step_id": "email_intro"},
+        "decision": {
+            "outcome": "defer",
+            "until": "2026-11-24T16:00:00Z",
+            "verdicts": [
+                {"rule": rule, "outcome": "defer", "reason": "cap", "until": "2026-11-24T16:00:00Z"}
+            ],
+        },
+    }
+    result = plan(obs(drafts={"email_intro": DRAFT}), PB, POL, [deferral])
+    assert (result.proposal.action, result.proposal.until) == ("wait", "2026-11-24T16:00:00Z")
+
+
+def test_stop_rule_denial_still_stops() -> None:
+    """Only rules that mean "never contact" end the sequence, even next to a cap denial."""
+    both = _cap_denial("budget_run")
+    both["decision"]["verdicts"].append({"rule": "suppression", "outcome": "deny", "reason": "competitor"})
+    assert plan(obs(), PB, POL, [both]).proposal.action == "stop"
+
+
+@pytest.mark.parametrize(
+    "events",
+    [
+        {"replied_at": "2026-11-22T10:00:00Z", "reply_kind": "unsubscribe"},
+        {"unsubscribed_at": "2026-11-22T10:00:00Z"},
+    ],
+)
+def test_unsubscribe_is_named_as_the_stop_reason(events: dict) -> None:
+    """An unsubscribe (as a reply or as an event) stops with "unsubscribed", not "replied"."""
+    result = plan(obs(events=events), PB, POL, [])
+    assert result.proposal.action == "stop"
+    assert "unsubscribed" in result.proposal.reason and "replied" not in result.proposal.reason

@@ -107,6 +107,7 @@ def default_observation() -> dict[str, Any]:
                     "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
                 },
                 "recipient": "dana@acme.com",
+                "fingerprint": "fp1",
             },
         },
         "evidence": {

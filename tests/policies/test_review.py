@@ -9,8 +9,21 @@ from policies.rules import review as r
 from tests.policies.factories import Replace, make_input
 
 CFG = PolicyConfig()
-APPROVED = {"email_intro": {"id": "r1", "status": "approved", "decided_by": "sam", "draft_id": "d1"}}
-STALE = {"email_intro": {"id": "r1", "status": "approved", "decided_by": "sam", "draft_id": "d0"}}
+APPROVED = {
+    "email_intro": {
+        "id": "r1",
+        "status": "approved",
+        "decided_by": "sam",
+        "draft_id": "d1",
+        "kind": "message",
+        "approved_fingerprint": "fp1",
+    }
+}
+STALE = {"email_intro": {**APPROVED["email_intro"], "draft_id": "d0"}}
+# The same draft, but its subject, body, recipient or channel changed after the approval.
+CHANGED = {"email_intro": {**APPROVED["email_intro"], "approved_fingerprint": "fp0"}}
+# An approval given before any draft existed (a decision, not this message).
+DECISION = {"email_intro": {**APPROVED["email_intro"], "kind": "decision", "draft_id": ""}}
 MAIL = {"channel": "direct_mail", "kind": "direct_mail", "step_id": None, "est_usd": 40.0}
 
 
@@ -25,6 +38,13 @@ def outcome(fn, **kw):
         (r.review_tier_1, {"prospect": {"tier": 1}}, "review"),
         (r.review_tier_1, {"prospect": {"tier": 1}, "reviews": APPROVED}, "allow"),
         (r.review_tier_1, {"prospect": {"tier": 1}, "reviews": STALE}, "review"),
+        (r.review_tier_1, {"prospect": {"tier": 1}, "reviews": CHANGED}, "review"),
+        (r.review_tier_1, {"prospect": {"tier": 1}, "reviews": DECISION}, "review"),
+        (
+            r.review_direct_mail,
+            {"proposal": {**MAIL, "step_id": "email_intro"}, "reviews": DECISION},
+            "review",
+        ),
         (r.review_tier_1, {"prospect": {"tier": 2}}, None),
         (r.review_tier_1, {"prospect": {"tier": 1}, "proposal": {"action": "draft"}}, None),
         (r.review_direct_mail, {"proposal": MAIL}, "review"),
@@ -53,6 +73,9 @@ def outcome(fn, **kw):
         "tier1",
         "tier1-approved",
         "tier1-approval-of-older-draft",
+        "tier1-approval-of-other-content",
+        "tier1-decision-approval-is-not-a-message-approval",
+        "direct-mail-decision-approval-is-not-a-message-approval",
         "tier2",
         "tier1-draft-action",
         "direct-mail",
@@ -92,8 +115,14 @@ def test_review_triggers(fn, kw, expected):
 )
 def test_review_decision(status, action, expected):
     """A rejected draft is never sent; a pending review holds the send."""
-    reviews = {"email_intro": {"id": "r1", "status": status, "decided_by": "sam", "draft_id": "d1"}}
+    reviews = {"email_intro": {**APPROVED["email_intro"], "status": status}}
     assert outcome(r.review_decision, reviews=reviews, proposal={"action": action}) == expected
+
+
+def test_approval_of_other_content_goes_back_to_review():
+    """An approval whose fingerprint differs from the draft's current content holds the send."""
+    v = r.review_decision(make_input(reviews=CHANGED), CFG)
+    assert v is not None and v.outcome == "review" and "changed" in v.reason
 
 
 @pytest.mark.parametrize(

@@ -306,3 +306,62 @@ def test_reminder_then_expiry_rejects(app: Any, ws: Any, clock: Any, fake_slack:
     rid = next(iter(cards))
     assert review_row(ws, rid).status == "expired"
     assert "Expired" in card_text(fake_slack, cards[rid])
+
+
+def test_edit_breaking_content_rules_goes_back_to_the_modal(
+    app: Any, ws: Any, clock: Any, client: TestClient, fake_slack: Any
+) -> None:
+    """An edit with a merge tag and no opt-out keeps the modal open with the problems;
+    the review stays pending and nothing is sent."""
+    cards = post_cards(app, clock)
+    r = email_review(ws)
+    assert click(client, clock, "review_edit", r.id, cards[r.id]).status_code == 200
+    view = fake_slack.calls_to("views.open")[0].body["view"]
+    view = json.loads(view) if isinstance(view, str) else view
+    payload = view_submission_payload(
+        view["callback_id"],
+        view["private_metadata"],
+        {"subject": "Hi", "body": "Hi {{first_name}}, quick one?"},
+    )
+    body, headers = sign(payload, clock)
+    resp = client.post("/slack/interactions", content=body, headers=headers)
+    assert resp.status_code == 200
+    errors = resp.json()["errors"]["body"]
+    assert "content_placeholders" in errors and "content_opt_out" in errors
+    assert review_row(ws, r.id).status == "pending"
+    assert sent_for(ws, r.prospect_id) == []
+
+
+def test_card_shows_each_claim_with_quote_and_url(app: Any, ws: Any, clock: Any, fake_slack: Any) -> None:
+    """The card lists each cited sentence with its evidence quote and linked source URL,
+    not the evidence ids."""
+    from state.models import Draft, Evidence
+
+    cards = post_cards(app, clock)
+    r = email_review(ws)
+    with Session(engine_for(ws.database_url)) as s:
+        d = s.get(Draft, r.draft_id)
+        sentence = next(x for x in d.sentences if x["evidence_ids"])
+        ev = s.exec(select(Evidence).where(Evidence.id == sentence["evidence_ids"][0])).first()
+    text = card_text(fake_slack, cards[r.id])
+    assert sentence["text"].split()[0] in text and ev.quote.split()[0] in text
+    assert f"<{ev.source_url}|" in text and f"|{ev.id}>" not in text
+
+
+def test_approve_after_a_lost_checkpoint_sends_once(
+    app: Any, ws: Any, clock: Any, client: TestClient, fake_slack: Any
+) -> None:
+    """When the review's checkpoint is gone (a crash right after the request), a Slack
+    approval rebuilds the run from the database: it sends once, logs the approval and
+    tells the reviewer what happened."""
+    from agents.checkpoint import open_checkpointer
+
+    cards = post_cards(app, clock)
+    r = email_review(ws)
+    with open_checkpointer(ws) as saver:
+        saver.delete_thread(r.thread_id)
+    assert click(client, clock, "review_approve", r.id, cards[r.id]).status_code == 200
+    assert [m.step_id for m in sent_for(ws, r.prospect_id)] == [r.step_id]
+    assert len([d for d in decisions(ws, "review_approve") if d["review_id"] == r.id]) == 1
+    told = [c.body.get("text", "") for c in fake_slack.calls_to("chat.postEphemeral")]
+    assert any("Done: sent" in t for t in told), told

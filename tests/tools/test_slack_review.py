@@ -148,7 +148,8 @@ def test_card_shows_prospect_account_reasons_draft_channel_and_cost() -> None:
 
 
 def test_evidence_is_listed_with_links() -> None:
-    """Each evidence item shows its quote and a <url|id> link; unsafe URLs are not linked."""
+    """Each evidence item shows its quote and its source URL as a link (not an evidence id);
+    an unsafe URL is not linked and not shown."""
     card = make_card(
         evidence=[
             {"id": "ev1", "quote": "Hiring 20 engineers", "url": "https://engines.example/careers"},
@@ -162,10 +163,35 @@ def test_evidence_is_listed_with_links() -> None:
         if b["text"]["text"].startswith("*Evidence*")
     )
     lines = section.split("\n")
-    assert lines[1] == "• “Hiring 20 engineers” — <https://engines.example/careers|ev1>"
-    assert lines[2] == "• “Q&amp;A page” — <https://engines.example/q?a=1&amp;b=2|ev2>"
-    assert lines[3] == "• “odd link” — `ev3`"
-    assert "javascript:" not in section
+    assert lines[1] == "• “Hiring 20 engineers” — <https://engines.example/careers|engines.example/careers>"
+    assert (
+        lines[2] == "• “Q&amp;A page” — <https://engines.example/q?a=1&amp;b=2|engines.example/q?a=1&amp;b=2>"
+    )
+    assert lines[3] == "• “odd link” — (source not linked: not an http(s) URL)"
+    assert "javascript:" not in section and "ev1" not in section
+
+
+def test_evidence_lines_name_the_sentence_they_back() -> None:
+    """A cited item carrying its sentence shows the sentence, then the quote and the URL."""
+    card = make_card(
+        evidence=[
+            {
+                "id": "ev1",
+                "sentence": "Congrats on hiring 20 engineers.",
+                "quote": "Hiring 20 engineers",
+                "url": "https://engines.example/careers",
+            }
+        ]
+    )
+    section = next(
+        b["text"]["text"]
+        for b in block(review_blocks(card), "section")
+        if b["text"]["text"].startswith("*Evidence*")
+    )
+    assert (
+        "• _Congrats on hiring 20 engineers._\n    “Hiring 20 engineers” — <https://engines.example/careers|engines.example/careers>"
+        in section
+    )
 
 
 def test_user_text_is_escaped_in_mrkdwn() -> None:
