@@ -105,6 +105,7 @@ def holiday_name(country: str, day: date, subdivision: str = "") -> str:
     return str(calendar.get(day) or "")
 
 
+@lru_cache(maxsize=1)
 def holiday_countries() -> dict[str, tuple[str, ...]]:
     """Every country code the holiday library knows, with its subdivision codes."""
     import holidays

@@ -303,6 +303,8 @@ class WindowConfig(_Section):
     @field_validator("public_holidays_by_country")
     @classmethod
     def _known_sources(cls, value: dict[str, str]) -> dict[str, str]:
+        if not value:
+            return value
         known = holiday_countries()
         for code, source in value.items():
             if code not in known:

@@ -35,7 +35,9 @@ def _sent_steps(ws, pid: str) -> list[str]:  # noqa: ANN001
         return [
             o.step_id
             for o in s.exec(
-                select(OutboxMessage).where(OutboxMessage.prospect_id == pid, OutboxMessage.status == "sent")
+                select(OutboxMessage)
+                .where(OutboxMessage.prospect_id == pid, OutboxMessage.status == "sent")
+                .order_by(OutboxMessage.id)  # PostgreSQL returns rows in no set order otherwise
             )
         ]
 

@@ -4,6 +4,7 @@ the prospect's own words (no false unsubscribe)."""
 
 from __future__ import annotations
 
+import pytest
 from sqlmodel import Session, select
 
 from agents.events_service import ingest
@@ -11,9 +12,10 @@ from agents.runner import run_daily
 from core.timeutil import to_utc
 from state import repo
 from state.db import engine_for
+from state.decision_log import load_body
 from state.models import Draft, Prospect, Suppression
-from tests.conftest import at
-from tools.events import parse_generic
+from tests.conftest import DEMO, at
+from tools.events import parse_generic, read_events_file
 
 TYRONE = "tyrone.jackson@stratusparcel.example"
 MEGAN = "megan.foster@stratusparcel.example"
@@ -79,3 +81,31 @@ def test_account_replied_at_ignores_away_kinds_by_default(ready_ws) -> None:  # 
         megan = s.exec(select(Prospect).where(Prospect.email_norm == MEGAN)).one()
         got = repo.account_replied_at(s, workspace=ws.id, company_id=megan.company_id, exclude=megan.id)
     assert got is not None and to_utc(got) == at("2026-11-24T09:00:00Z")
+
+
+@pytest.mark.slow
+def test_demo_out_of_office_does_not_pause_a_colleague(ready_ws) -> None:  # noqa: ANN001
+    """In the demo, Ben Carter's out-of-office (Quillstack) leaves his colleague Olivia
+    Grant's sequence running: her follow-up goes out and no account_pause verdict names her."""
+    ws = ready_ws
+    run_daily(ws, now=at("2026-11-23T15:00:00Z"))
+    events, _ = read_events_file(DEMO / "events.jsonl")
+    ingest(ws, events, now=at("2026-11-25T20:00:00Z"))
+    run_daily(ws, now=at("2026-12-02T15:00:00Z"))
+    with Session(engine_for(ws.database_url)) as s:
+        olivia = s.exec(
+            select(Prospect).where(Prospect.email_norm == "olivia.grant@quillstack.example")
+        ).one()
+        steps = [
+            o.step_id
+            for o in repo.outbox_for(s, workspace=ws.id, prospect_id=olivia.id)
+            if o.status == "sent"
+        ]
+        rules = [
+            v["rule"]
+            for r in repo.decisions_for(s, workspace=ws.id, prospect_id=olivia.id)
+            for v in load_body(r).get("verdicts", [])
+            if v["outcome"] != "allow"
+        ]
+    assert "email_followup" in steps
+    assert "account_pause" not in rules
