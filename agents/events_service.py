@@ -37,6 +37,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import structlog
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
@@ -378,7 +379,7 @@ def _reply(
 
 
 def _return_instant(ws: Workspace, p: Prospect, return_date: str | None, received: datetime) -> datetime:
-    tz = zone(p.timezone) or zone("UTC")
+    tz = zone(p.timezone) or ZoneInfo("UTC")
     window = ws.config.policy.window
     back = None
     if return_date:

@@ -115,7 +115,7 @@ def json_value(rng: random.Random, depth: int = 0) -> Any:
 
 def provider_event(rng: random.Random, provider: str) -> dict[str, Any]:
     name, email, when = rng.choice(PROVIDER_EVENTS[provider]), rng.choice(EMAILS), rng.choice(WHENS)
-    body: dict[str, Any] = {
+    bodies: dict[str, dict[str, Any]] = {
         "instantly": {"event_type": name, "lead_email": email, "timestamp": when, "reply_text": cell(rng)},
         "smartlead": {
             "event_type": name,
@@ -132,7 +132,8 @@ def provider_event(rng: random.Random, provider: str) -> dict[str, Any]:
             "event": name,
             "data": {"tracking_code": rand_text(rng, 6), "email": email, "updated_at": when},
         },
-    }[provider]
+    }
+    body = bodies[provider]
     if rng.random() < 0.3:
         body[rand_text(rng, 5)] = json_value(rng)
     return body

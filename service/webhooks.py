@@ -41,8 +41,9 @@ def ingest_webhook(site: Site, provider: str, payload: Any, *, now: datetime) ->
     events, rejects = map_webhook_batch(provider, payload, received_at=now)
     from agents.events_service import ingest
 
-    counts = ingest(site.ws, events, now=now) if events else {"stored": 0, "duplicates": 0}
-    failed = counts.pop("failed", [])
-    counts["rejects"] = rejects + failed
-    counts["rejected"] = len(counts["rejects"])
+    counts: dict[str, Any] = ingest(site.ws, events, now=now) if events else {"stored": 0, "duplicates": 0}
+    failed: list[dict[str, Any]] = counts.pop("failed", [])
+    all_rejects = rejects + failed
+    counts["rejects"] = all_rejects
+    counts["rejected"] = len(all_rejects)
     return counts

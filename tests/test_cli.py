@@ -56,7 +56,16 @@ def test_json_forms_and_tamper(tmp_path) -> None:  # noqa: ANN001
     )
     assert out.exit_code == 0, out.output
     imported = json.loads(out.output)
-    assert {"imported", "updated", "merged", "rejected", "rejects_file", "location"} <= set(imported)
+    assert set(imported) == {
+        "imported",
+        "updated",
+        "merged",
+        "rejected",
+        "rejects_file",
+        "rows",
+        "warnings",
+        "location",
+    }
     assert imported["rejected"] == 4 and imported["merged"] == 2
     daily = json.loads(
         runner.invoke(app, ["daily", "-w", ws, "--now", "2026-11-23T15:00:00Z", "--json"]).output

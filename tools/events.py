@@ -17,8 +17,10 @@ types. A bad record raises :class:`core.errors.InputError` naming the line and f
 
 Provider webhooks (event name -> type; fields read, first present wins)
 -----------------------------------------------------------------------
-Event names are matched case-insensitively. A body with an ``events`` list is a batch;
-each item is mapped on its own. An event name that is not listed (or missing) gives
+Event names are matched case-insensitively. A body with an ``events`` list is a batch
+(1 to MAX_BATCH items); each item is mapped on its own (:func:`map_webhook_batch` keeps
+the good ones and reports each bad one with its index). Reply HTML is decoded with
+``html.unescape``. An event name that is not listed (or missing) gives
 an event of type ``unknown`` with ``provider_event`` and ``raw`` kept, so the caller
 can store and report it.
 
@@ -27,7 +29,10 @@ instantly (channel email)
     email_link_clicked -> clicked, reply_received -> replied,
     auto_reply_received -> auto_reply, email_bounced -> bounced,
     lead_unsubscribed -> unsubscribed, lead_interested -> interested,
-    lead_not_interested -> not_interested, lead_out_of_office -> out_of_office.
+    lead_not_interested -> not_interested, lead_out_of_office -> out_of_office,
+    lead_meeting_booked -> meeting_booked, lead_wrong_person -> wrong_person,
+    account_error -> account_error; lead_meeting_completed, lead_neutral, lead_closed,
+    lead_no_show, campaign_completed -> info.
     prospect_email: lead_email, email, lead.email; provider_message_id: email_id,
     message_id; text: reply_text, reply_text_snippet; occurred_at: timestamp,
     event_timestamp.
@@ -35,7 +40,9 @@ instantly (channel email)
 smartlead (channel email)
     event_type: EMAIL_SENT -> delivered, EMAIL_OPEN -> opened,
     EMAIL_LINK_CLICK -> clicked, EMAIL_REPLY -> replied, EMAIL_BOUNCE -> bounced,
-    LEAD_UNSUBSCRIBED -> unsubscribed.
+    LEAD_UNSUBSCRIBED -> unsubscribed, LEAD_CATEGORY_UPDATED -> by the category name
+    (SMARTLEAD_CATEGORIES, else info); CAMPAIGN_STATUS_CHANGED, MANUAL_STEP_REACHED,
+    UNTRACKED_REPLIES -> info.
     prospect_email: sl_lead_email, lead_email, lead.email, lead_data.email, to_email;
     provider_message_id: message_id, reply_message.message_id,
     sent_message.message_id; text: reply_message.text, reply_body, reply_message.html
@@ -45,7 +52,9 @@ smartlead (channel email)
 heyreach (channel linkedin; camelCase or snake_case keys)
     event_type / eventType: CONNECTION_REQUEST_ACCEPTED -> connection_accepted,
     MESSAGE_REPLY_RECEIVED and EVERY_MESSAGE_REPLY_RECEIVED -> linkedin_replied,
-    MESSAGE_SENT -> delivered.
+    MESSAGE_SENT, CONNECTION_REQUEST_SENT, INMAIL_SENT -> delivered,
+    INMAIL_REPLY_RECEIVED -> linkedin_replied; FOLLOW_SENT, LIKED_POST, VIEWED_PROFILE,
+    CAMPAIGN_COMPLETED, LEAD_TAG_UPDATED -> info.
     prospect_email: lead.emailAddress, lead.email_address, lead.email, emailAddress,
     email_address;
     linkedin_url: lead.profileUrl, lead.profile_url, profileUrl (normalised);
@@ -58,7 +67,8 @@ sendoso (channel direct_mail; top level, ``data`` or ``send`` object)
     event / event_type / type: send.delivered -> mail_delivered,
     send.failed, send.bounced and send.insufficient_funds -> mail_failed
     (``provider_event`` keeps which; insufficient funds is an account problem:
-    the caller pauses the channel rather than blaming the prospect).
+    the caller pauses the channel rather than blaming the prospect); send.created,
+    send.approved, send.shipped, send.address_confirmed, send.expired -> info.
     prospect_email: email, recipient_email, recipient.email;
     provider_message_id: tracking_code; text: message, reason;
     occurred_at: occurred_at, timestamp, delivered_at, updated_at, created_at.

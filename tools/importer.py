@@ -536,7 +536,7 @@ def _import_rows(
             if new_companies:
                 s.execute(insert(Company), new_companies)
             for cid, values in company_updates.items():
-                s.execute(update(Company).where(Company.id == cid).values(**values))
+                s.execute(update(Company).where(Company.id == cid).values(**values))  # type: ignore[arg-type]
             if pending_new:
                 s.execute(insert(Prospect), list(pending_new.values()))
             for pid, values in pending_upd.items():
@@ -544,8 +544,11 @@ def _import_rows(
                     stored = s.get(Prospect, pid)
                     attrs = (stored.attributes if stored else None) or {}
                     values = {**values, "attributes": {**attrs, **values["attributes"]}}
-                s.execute(update(Prospect).where(Prospect.id == pid).values(**values))
-            new_companies.clear(), company_updates.clear(), pending_new.clear(), pending_upd.clear()
+                s.execute(update(Prospect).where(Prospect.id == pid).values(**values))  # type: ignore[arg-type]
+            new_companies.clear()
+            company_updates.clear()
+            pending_new.clear()
+            pending_upd.clear()
 
         existing_before = index.existing_ids()
         for line, raw in rows:

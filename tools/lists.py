@@ -30,11 +30,11 @@ def _rows(path: Path) -> Iterator[tuple[int, dict[str, str]]]:
     JSONL; a row that cannot be read carries ``__error__``."""
     if path.suffix.lower() in (".jsonl", ".ndjson"):
         text, _ = read_text(path)
-        for n, line in enumerate(text.split("\n"), start=1):
-            if not line.strip():
+        for n, text_line in enumerate(text.split("\n"), start=1):
+            if not text_line.strip():
                 continue
             try:
-                obj = jsonlimits.parse(line)
+                obj = jsonlimits.parse(text_line)
             except jsonlimits.BadJSON as exc:
                 yield n, {"__error__": str(exc)}
                 continue

@@ -240,3 +240,67 @@ def test_suppression_list_in_cp1252_with_semicolons_and_formula_rejects(tmp_path
         [row] = list(csv.DictReader(fh))
     assert "=cmd" in row["reason"] and row["line"] == "3"
     assert not any(v.startswith(("=", "+", "-", "@", "\t", "\r")) for v in row.values())
+
+
+# --- identity with maintained data: import, re-import and merge ------------------------
+
+
+def _companies(store) -> list[Company]:  # noqa: ANN001
+    engine, ws = store
+    with Session(engine) as s:
+        return list(s.exec(select(Company).where(Company.workspace == ws)))
+
+
+def test_subdomains_merge_into_one_company_on_import_and_reimport(store, tmp_path: Path) -> None:
+    """shop.acme.com, www.acme.com/about and an acme.com email are one company, and a
+    re-import changes nothing."""
+    path = tmp_path / "sub.csv"
+    path.write_text(
+        "email,company_domain\nann@gmail.com,shop.acme.com\nbob@mail.acme.com,\ncat@x.io,https://www.acme.com/about\n"
+        "dan@blog.acme.co.uk,\n",
+        encoding="utf-8",
+    )
+    run(store, tmp_path, path)
+    again = run(store, tmp_path, path)
+    assert (again.imported, again.updated) == (0, 4)
+    assert sorted(c.domain for c in _companies(store)) == ["acme.co.uk", "acme.com"]
+
+
+def test_company_names_with_articles_and_legal_forms_merge(store, tmp_path: Path) -> None:
+    """ "The Acme Company", "Acme, Inc." and "ACME GmbH & Co. KG" rows (no domains) are one company."""
+    path = tmp_path / "names.csv"
+    path.write_text(
+        'email,company_name\na@gmail.com,The Acme Company\nb@gmail.com,"Acme, Inc."\nc@gmail.com,ACME GmbH & Co. KG\n',
+        encoding="utf-8",
+    )
+    run(store, tmp_path, path)
+    [company] = _companies(store)
+    assert company.norm_name == "acme"
+
+
+def test_free_mail_addresses_never_become_company_domains(store, tmp_path: Path) -> None:
+    """Addresses at t-online.de, orange.fr, libero.it, hotmail.co.uk, outlook.de and
+    yahoo.de (missing from the old list) do not create companies at those domains."""
+    rows = [
+        f"p{i}@{d},P{i}"
+        for i, d in enumerate(
+            ["t-online.de", "orange.fr", "libero.it", "hotmail.co.uk", "outlook.de", "yahoo.de"]
+        )
+    ]
+    path = tmp_path / "free.csv"
+    path.write_text("email,first_name\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    result = run(store, tmp_path, path)
+    assert result.imported == 6 and _companies(store) == []
+
+
+def test_email_validation_by_email_validator(store, tmp_path: Path) -> None:
+    """'.a@b.com' is rejected on import; an internationalised address is accepted and a
+    re-import with different case merges into the same prospect."""
+    path = tmp_path / "emails.csv"
+    path.write_text("email\n.a@b.com\njürgen@müller.de\n", encoding="utf-8")
+    result = run(store, tmp_path, path)
+    assert (result.imported, result.rejected) == (1, 1)
+    assert rejects_of(result)[0]["field"] == "email"
+    path.write_text("email\nJÜRGEN@müller.de\n", encoding="utf-8")
+    again = run(store, tmp_path, path)
+    assert (again.imported, again.updated) == (0, 1)
