@@ -36,6 +36,16 @@ def test_report_json_matches_the_database(ws: Workspace) -> None:
     assert abs(fig["spend"]["total_usd"] - usd) < 1e-6
     assert fig["reviews_waiting"] == 7
     assert fig["deferred"] or fig["denied"]
+    from collections import Counter
+
+    from state.decision_log import iter_records, load_body
+
+    expected: Counter[str] = Counter()
+    for rec in iter_records(engine_for(ws.database_url), ws.id):
+        b = load_body(rec)
+        if b["node"] == "guard" and b.get("outcome") == "defer":
+            expected.update(v["rule"] for v in b["verdicts"] if v["outcome"] == "defer")
+    assert fig["deferred"] == dict(expected)
     assert fig["html"] is None
 
 
