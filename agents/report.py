@@ -23,7 +23,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, col, func, select
+from sqlmodel import Session, and_, col, func, or_, select
 
 from agents.experiments import POSITIVE_KINDS, REPLY_TYPES, arm_stats, variant_of, variant_results
 from core.timeutil import iso, to_utc
@@ -87,9 +87,11 @@ def _month_start(at: datetime) -> datetime:
     return at.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
 
 
-def _bodies(
-    session: Session, workspace: str, start: datetime, end: datetime, nodes: tuple[str, ...]
-) -> list[dict[str, Any]]:
+def _bodies(session: Session, workspace: str, start: datetime, end: datetime) -> list[dict[str, Any]]:
+    """Guard records that deferred or denied, and stop actions, in the period. The body is
+    canonical JSON, so a LIKE on '"outcome":"defer"' narrows the rows before parsing (the
+    parsed outcome is still checked)."""
+    body = col(DecisionRecord.body)
     return [
         json.loads(b)
         for b in session.exec(
@@ -97,7 +99,13 @@ def _bodies(
                 DecisionRecord.workspace == workspace,
                 DecisionRecord.at >= start,
                 DecisionRecord.at < end,
-                DecisionRecord.node.in_(nodes),  # type: ignore[attr-defined]
+                or_(
+                    and_(
+                        col(DecisionRecord.node) == "guard",
+                        or_(body.like('%"outcome":"defer"%'), body.like('%"outcome":"deny"%')),
+                    ),
+                    and_(col(DecisionRecord.node) == "act", col(DecisionRecord.action) == "stop"),
+                ),
             )
         )
     ]
@@ -166,7 +174,7 @@ def compute_figures(
         month = spend_rows(
             session, workspace=ws.id, start=_month_start(end - timedelta(microseconds=1)), end=end
         )
-        bodies = _bodies(session, ws.id, start, end, ("guard", "act"))
+        bodies = _bodies(session, ws.id, start, end)
         experiments = {
             s.id: variant_results(
                 arm_stats(session, workspace=ws.id, step_id=s.id, variants=list(s.variants), before=end),

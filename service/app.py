@@ -9,6 +9,7 @@ Routes
     POST /webhooks/inbound              one inbound lead, form or JSON; 202 once stored
     GET  /healthz                       liveness and per-workspace state
     GET  /metrics                       Prometheus text format
+    /web/...                            the web view, signed-in users only (service/web)
 
 With more than one workspace, the webhook routes take ``?workspace=<id>``.
 """

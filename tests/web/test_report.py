@@ -36,6 +36,16 @@ def test_report_json_matches_the_database(ws: Workspace) -> None:
     assert abs(fig["spend"]["total_usd"] - usd) < 1e-6
     assert fig["reviews_waiting"] == 7
     assert fig["deferred"] or fig["denied"]
+    from collections import Counter
+
+    from state.decision_log import iter_records, load_body
+
+    expected: Counter[str] = Counter()
+    for rec in iter_records(engine_for(ws.database_url), ws.id):
+        b = load_body(rec)
+        if b["node"] == "guard" and b.get("outcome") == "defer":
+            expected.update(v["rule"] for v in b["verdicts"] if v["outcome"] == "defer")
+    assert fig["deferred"] == dict(expected)
     assert fig["html"] is None
 
 
@@ -115,3 +125,54 @@ def test_new_commands_answer_help() -> None:
         r = runner.invoke(app, [*cmd, "--help"])
         assert r.exit_code == 0, r.output
         assert "--json" in r.output
+
+
+def test_positive_reply_is_credited_to_the_last_send_and_its_variant(ws: Workspace) -> None:
+    """An interested reply after an intro email counts as a positive reply of that step, its template and its arm."""
+    from agents.experiments import arm_stats
+    from agents.report import compute_figures
+    from state.db import session_scope
+    from state.models import EngagementEventRow
+    from tests.conftest import at
+
+    with Session(engine_for(ws.database_url)) as s:
+        m = s.exec(
+            select(OutboxMessage).where(
+                OutboxMessage.step_id == "email_intro", OutboxMessage.status == "sent"
+            )
+        ).first()
+    with session_scope(engine_for(ws.database_url)) as s:
+        s.add(
+            EngagementEventRow(
+                workspace=ws.id,
+                dedupe_key="t-interested",
+                prospect_id=m.prospect_id,
+                type="replied",
+                channel="email",
+                occurred_at=at("2026-11-24T10:00:00Z"),
+                text="Sounds good, let's talk",
+                raw={"reply_kind": "interested"},
+            )
+        )
+    fig = compute_figures(ws, start=at("2026-11-01T00:00:00Z"), end=at("2026-12-01T00:00:00Z"))
+    intro = next(r for r in fig["funnel"] if r["step"] == "email_intro")
+    assert intro["replied"] == 1 and intro["positive"] == 1
+    assert fig["positive"] == 1 and fig["positive_reply_rate"] == round(1 / fig["contacted"], 4)
+    assert fig["top_openings"][0]["template"] == "email_intro" and fig["top_openings"][0]["positive"] == 1
+    with Session(engine_for(ws.database_url)) as s:
+        stats = arm_stats(
+            s,
+            workspace=ws.id,
+            step_id="email_intro",
+            variants=["email_intro"],
+            before=at("2026-12-01T00:00:00Z"),
+        )
+        early = arm_stats(
+            s,
+            workspace=ws.id,
+            step_id="email_intro",
+            variants=["email_intro"],
+            before=at("2026-11-24T09:00:00Z"),
+        )
+    assert stats["email_intro"][1] == 1 and stats["email_intro"][0] == intro["sent"]
+    assert early["email_intro"][1] == 0
