@@ -140,6 +140,33 @@ def build_channels(
     return chans
 
 
+def build_researcher(
+    ws: Workspace,
+    engine: Engine,
+    *,
+    http_client_factory: Callable[[], httpx.Client] = _http_client,
+    sleep: Callable[[float], None] = time.sleep,
+) -> Researcher:
+    """`providers.research`: the offline snapshot reader, or the live site reader that keeps
+    every fetched page in the database."""
+    from tools.research import rules_for
+
+    cfg = ws.config
+    if cfg.providers.research == "http":
+        from tools.web.researcher import HttpResearcher
+        from tools.web.store import DbPageStore
+
+        return HttpResearcher(
+            http_client_factory(),
+            DbPageStore(engine, ws.id),
+            cfg.research,
+            rules_for(ws),
+            credits_per_company=cfg.costs.research_credits,
+            sleep=sleep,
+        )
+    return SnapshotResearcher(ws.web_dir, cfg.costs.research_credits, rules_for(ws))
+
+
 def build_context(
     ws: Workspace,
     engine: Engine,
@@ -170,7 +197,7 @@ def build_context(
     return AgentContext(
         workspace=ws,
         engine=engine,
-        researcher=SnapshotResearcher(ws.web_dir, cfg.costs.research_credits),
+        researcher=build_researcher(ws, engine, http_client_factory=http_client_factory, sleep=sleep),
         enricher=FileEnricher(ws.root / "enrichment.csv", cfg.costs.enrichment_credits),
         drafter=TemplateDrafter(ws.templates_dir),
         channels=channels,
