@@ -11,7 +11,8 @@ order (or the learned order) until one returns a verified value.
   the actual cost is committed with the answer, and the reservation released on failure.
 - Hit rate and cost per hit are tracked per provider, field and segment (country, employee
   band). With `learned_order` the providers are ranked by expected cost per hit in the
-  person's segment (a Beta-prior estimate), with seeded epsilon-greedy exploration; the
+  person's segment (a Beta-prior estimate that borrows from the same country's other
+  employee bands), with seeded epsilon-greedy exploration; the
   ranking and why is returned for the decision log.
 """
 
@@ -53,6 +54,7 @@ class Stat:
 
 
 StatKey = tuple[str, str, str]  # provider, field, segment
+POOL = 10  # prior weight (in calls) of the same provider's record in the same country
 
 
 class WaterfallStore(Protocol):
@@ -229,10 +231,19 @@ class Waterfall:
         return [n for n, p in self.providers.items() if fld in p.fields]
 
     def expected_cost_per_hit(self, provider: str, fld: str, segment: str) -> tuple[float, float, int]:
-        """(expected credits per hit, expected hit rate, calls seen) in a segment, from a
-        Beta(1, 1) prior on the hit rate and one prior call at the configured price."""
+        """(expected credits per hit, expected hit rate, calls seen) in a segment. The hit
+        rate has a Beta prior worth up to `POOL` calls taken from the provider's record in the
+        same country (other employee bands), else Beta(1, 1); the price per call has one
+        prior call at the configured price."""
         st = self.stats.get((provider, fld, segment), Stat())
-        p = (st.hits + 1) / (st.calls + 2)
+        country = segment.split("/", 1)[0] + "/"
+        pooled = Stat()
+        for (p, f, s), o in self.stats.items():
+            if p == provider and f == fld and s.startswith(country) and s != segment:
+                pooled.calls, pooled.hits = pooled.calls + o.calls, pooled.hits + o.hits
+        rate0 = (pooled.hits + 1) / (pooled.calls + 2)
+        weight = min(pooled.calls, POOL) + 2
+        p = (st.hits + rate0 * weight) / (st.calls + weight)
         prior_call = self.providers[provider].estimate(p)
         per_call = (st.credits + prior_call) / (st.calls + 1)
         return per_call / p, p, st.calls
