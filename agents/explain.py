@@ -9,6 +9,7 @@ from sqlmodel import Session
 
 from agents.nodes.guard import evaluate
 from agents.observation import build_observation
+from agents.scoring import score_now
 from core.errors import InputError
 from core.workspace import Workspace
 from policies.engine import PolicyEngine
@@ -24,6 +25,8 @@ def explain(
         p = repo.get_prospect(session, workspace=ws.id, ref=prospect_ref)
         if p is None:
             raise InputError(f"no prospect {prospect_ref!r} in workspace {ws.id}")
+        score = score_now(session, ws, p.id, now)
+        session.commit()
         obs = build_observation(session, ws, p, now)
     proposal: dict[str, Any] = {"action": action, "reason": "asked by policy explain"}
     if step_id:
@@ -42,4 +45,5 @@ def explain(
         "outcome": decision["outcome"],
         "until": decision.get("until"),
         "rules": rules,
+        "score": score,
     }

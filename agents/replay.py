@@ -11,6 +11,7 @@ from sqlmodel import Session
 
 from agents import planner
 from agents.nodes.guard import evaluate
+from agents.scoring import explain as explain_score
 from core.errors import InputError
 from core.workspace import PlaybookConfig, Workspace
 from policies.config import PolicyConfig
@@ -74,7 +75,13 @@ def replay(
             divergences.append(
                 {"seq": body["seq"], "prospect_id": body["prospect_id"], "node": body["node"], **diff}
             )
+    scores = {
+        b["prospect_id"]: explain_score((b.get("observation") or {}).get("score", {}).get("breakdown", {}))
+        for b in bodies
+        if (b.get("observation") or {}).get("score")
+    }
     return {
+        "scores": scores,
         "decisions": len(bodies),
         "replayed": replayed,
         "divergences": divergences,

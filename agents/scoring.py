@@ -245,3 +245,27 @@ def rescore(
 def ranked(ids: Sequence[str], scores: Mapping[str, ProspectScore]) -> list[str]:
     """Highest score first, then the prospect id (stable, independent of workers)."""
     return sorted(ids, key=lambda i: (-(scores[i].score if i in scores else 0.0), i))
+
+
+def score_of(session: Session, workspace: str, prospect_id: str) -> dict[str, Any]:
+    """The stored score of a prospect (as of its last rescoring), for the observation."""
+    row = session.get(ProspectScore, (workspace, prospect_id))
+    if row is None:
+        return {}
+    return {"score": row.score, "tier": row.tier, "excluded": row.excluded, "breakdown": row.breakdown}
+
+
+def score_now(session: Session, ws: Workspace, prospect_id: str, now: datetime) -> dict[str, Any]:
+    """A prospect's score computed at `now` (stored too), with its one-line explanation."""
+    row = rescore(session, ws, [prospect_id], now).get(prospect_id)
+    if row is None:
+        return {}
+    return {
+        "score": row.score,
+        "fit": row.fit,
+        "intent": row.intent,
+        "tier": row.tier,
+        "excluded": row.excluded,
+        "explanation": explain(row.breakdown),
+        "breakdown": row.breakdown,
+    }

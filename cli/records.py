@@ -7,7 +7,17 @@ from pathlib import Path
 import typer
 from sqlmodel import Session
 
-from cli.common import JsonOpt, WorkspaceOpt, console, emit_json, handle_errors, table, workspace
+from cli.common import (
+    JsonOpt,
+    NowOpt,
+    WorkspaceOpt,
+    console,
+    emit_json,
+    handle_errors,
+    now_from,
+    table,
+    workspace,
+)
 from core.errors import InputError
 from core.timeutil import iso
 from state import repo
@@ -100,9 +110,10 @@ def prospects_list(
 def prospects_show(
     ref: str = typer.Argument(..., help="Prospect id or email."),
     workspace_dir: str = WorkspaceOpt,
+    now: str | None = NowOpt,
     as_json: bool = JsonOpt,
 ) -> None:
-    """One prospect, with its messages and latest decisions."""
+    """One prospect, with its score, messages and latest decisions."""
     ws = workspace(workspace_dir)
     with Session(engine_for(ws.database_url)) as s:
         p = repo.get_prospect(s, workspace=ws.id, ref=ref)
@@ -111,6 +122,10 @@ def prospects_show(
         company = repo.companies_by_id(s, workspace=ws.id, ids=[p.company_id]).get(p.company_id)
         data = _prospect_dict(p, company)
         data["attributes"] = p.attributes
+        from agents.scoring import score_now
+
+        data["score"] = score_now(s, ws, p.id, now_from(now))
+        s.commit()
         data["outbox"] = [
             {"step_id": o.step_id, "channel": o.channel, "status": o.status, "sent_at": iso(o.sent_at)}
             for o in repo.outbox_for(s, workspace=ws.id, prospect_id=p.id)
@@ -145,6 +160,10 @@ def prospects_show(
             ],
         )
     )
+    if data["score"]:
+        console.print(
+            f"score {data['score']['score']:g} (tier {data['score']['tier']}): {data['score']['explanation']}"
+        )
     console.print(
         table(
             "messages",
@@ -288,6 +307,8 @@ def replay_command(
                     ],
                 )
             )
+        for pid, why in sorted(result.get("scores", {}).items()):
+            console.print(f"  [dim]{pid}[/] {why}")
         console.print(f"replayed {result['replayed']} decisions: {len(result['divergences'])} divergence(s)")
     if result["divergences"]:
         raise typer.Exit(1)

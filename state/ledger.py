@@ -240,3 +240,41 @@ def caps_from(
             if limit is not None:
                 caps.append(Cap(scope, meter, float(limit), **where))
     return caps
+
+
+GROUPS = ("provider", "day", "prospect", "step", "month", "run", "kind")
+
+
+def report(
+    session: Session, *, workspace: str, by: str, since: datetime | None = None, until: datetime | None = None
+) -> list[dict[str, Any]]:
+    """Spend grouped by provider, day, prospect, step (what was paid for), month, run or kind:
+    committed rows only, with the count of paid calls, largest first."""
+    if by not in GROUPS:
+        raise ValueError(f"unknown grouping {by!r}; one of {', '.join(GROUPS)}")
+    groups: dict[str, dict[str, Any]] = {}
+    for e in entries(session, workspace=workspace, since=since, until=until):
+        if e.status != "committed":
+            continue
+        key = {
+            "provider": e.provider,
+            "day": to_utc(e.at).strftime("%Y-%m-%d"),
+            "prospect": e.prospect_id or "(none)",
+            "step": e.step or e.kind,
+            "month": e.month,
+            "run": e.run_id or "(none)",
+            "kind": e.kind,
+        }[by]
+        g = groups.setdefault(
+            key, {by: key, "calls": 0, "credits": 0.0, "usd": 0.0, "llm_usd": 0.0, "tokens": 0}
+        )
+        g["calls"] += 1
+        g["credits"] += e.credits
+        g["usd"] += e.usd
+        g["llm_usd"] += e.llm_usd
+        g["tokens"] += e.tokens_in + e.tokens_out
+    rows = sorted(groups.values(), key=lambda g: (-g["usd"], -g["credits"], str(g[by])))
+    for g in rows:
+        for k in ("credits", "usd", "llm_usd"):
+            g[k] = round(g[k], 4)
+    return rows
