@@ -6,6 +6,7 @@ fake Slack and a copied workspace.
 Routes
     POST /slack/interactions            review card buttons and modals (signed by Slack)
     POST /webhooks/events/{provider}    engagement events (per-provider secret or HMAC)
+    POST /webhooks/signals              buying signals (secret of provider "signals")
     POST /webhooks/inbound              one inbound lead, form or JSON; 202 once stored
     GET  /healthz                       liveness and per-workspace state
     GET  /metrics                       Prometheus text format
@@ -39,6 +40,7 @@ from service.runs import daily_job, wakeup_job
 from service.sites import Site, SlackClientFactory, default_slack_client, make_sites
 from service.webhooks import authentic, ingest_webhook
 from state.models import InboundLead
+from tools.lists import ingest_signal_rows, signal_records
 
 log = structlog.get_logger(__name__)
 SLACK_BODY_LIMIT = 262_144
@@ -154,6 +156,31 @@ def create_app(
         except ImportError:
             return _error(503, "event ingestion is not available in this build")
         return JSONResponse({"workspace": site.id, "provider": name, **counts})
+
+    @app.post("/webhooks/signals")
+    async def signals_webhook(request: Request) -> Response:
+        """Buying signals (one object, a list, or {"signals": [...]}); secret as provider "signals"."""
+        site = site_for(request)
+        if isinstance(site, JSONResponse):
+            return site
+        try:
+            raw = await read_body(request, site.ws.config.webhooks.max_body_bytes)
+        except BodyTooLarge:
+            return _error(413, f"body larger than {site.ws.config.webhooks.max_body_bytes} bytes")
+        if not authentic(site, "signals", raw, {k.lower(): v for k, v in request.headers.items()}):
+            return _error(401, "missing or wrong secret for provider 'signals'")
+        try:
+            result = ingest_signal_rows(
+                site.engine, site.id, signal_records(json.loads(raw or b"null")), now=clock.now()
+            )
+        except ValueError:
+            return _error(400, "the body is not valid JSON")
+        except InputError as exc:
+            return _error(422, exc.message)
+        return JSONResponse(
+            {"workspace": site.id, **result},
+            status_code=422 if result["rejected"] and not result["imported"] else 200,
+        )
 
     @app.post("/webhooks/inbound")
     async def inbound_lead(request: Request) -> Response:
