@@ -23,7 +23,7 @@ from cli.common import (
     table,
     workspace,
 )
-from cli.costs import costs_command, forecast_command
+from cli.costs import costs_command, forecast_command, research_command
 from cli.lists import events_app, signals_app, suppress_app
 from cli.policy import app as policy_app
 from cli.queue import app as queue_app
@@ -49,6 +49,7 @@ app.add_typer(channels_app, name="channels")
 app.command("replay")(replay_command)
 app.command("costs")(costs_command)
 app.command("forecast")(forecast_command)
+app.command("research")(research_command)
 app.command("serve")(serve_command)
 
 

@@ -15,6 +15,7 @@ from agents.context import AgentContext
 from agents.delivery import deliver
 from agents.observation import postal_address_of
 from agents.records import append, record
+from agents.scoring import annotate_signals
 from agents.state import ProspectState
 from core import faults
 from core.errors import BudgetExceeded, NotFound, OutboundError
@@ -419,6 +420,7 @@ def draft(state: ProspectState, ctx: AgentContext) -> dict[str, Any]:
                 prospect_id=state["prospect_id"],
             )
         ]
+    annotate_signals(evidence, ctx.workspace.config.scoring, _now(state))
     sender = {
         "name": ctx.sender.name,
         "title": ctx.sender.title,

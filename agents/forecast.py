@@ -28,7 +28,7 @@ from agents.context import AgentContext, build_context
 from agents.nodes.guard import evaluate
 from agents.observation import build_observation
 from agents.planner import plan as plan_next
-from agents.scoring import ranked, rescore
+from agents.scoring import annotate_signals, ranked, rescore
 from core.workspace import Workspace
 from policies.types import OUTCOME_RANK
 from state import repo
@@ -171,6 +171,7 @@ def _render_draft(
             prospect_id=obs["prospect"]["id"],
         )
     ]
+    annotate_signals(evidence, ctx.workspace.config.scoring, datetime.fromisoformat(obs["now"]))
     sender = {
         "name": ctx.sender.name,
         "title": ctx.sender.title,

@@ -269,3 +269,21 @@ def score_now(session: Session, ws: Workspace, prospect_id: str, now: datetime) 
         "explanation": explain(row.breakdown),
         "breakdown": row.breakdown,
     }
+
+
+def annotate_signals(evidence: list[dict[str, Any]], cfg: ScoringConfig, now: datetime) -> None:
+    """Give each signal item its strength now (weight x decay) and `fresh` (younger than its
+    half-life), so the drafter opens with the freshest, strongest signal."""
+    for e in evidence:
+        if e.get("kind") != "signal":
+            continue
+        data = dict(e.get("data") or {})
+        kind, date = str(data.get("type", "")), str(data.get("date", ""))
+        try:
+            age = (to_utc(now) - to_utc(datetime.fromisoformat(date[:10] + "T00:00:00+00:00"))).days
+        except ValueError:
+            continue
+        decay = signal_decay(age, cfg.half_life_days.get(kind, 30.0)) if age >= 0 else 0.0
+        data["strength"] = round(cfg.signal_weights.get(kind, 0.0) * decay, 4)
+        data["fresh"] = age >= 0 and decay >= 0.5
+        e["data"] = data

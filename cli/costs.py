@@ -111,3 +111,37 @@ def forecast_command(
             ],
         )
     )
+
+
+@handle_errors
+def research_command(
+    domain: str = typer.Argument(..., help="The company's domain (e.g. acme.com)."),
+    workspace_dir: str = WorkspaceOpt,
+    live: bool = typer.Option(
+        False, "--live", help="Read the live site even if the workspace uses snapshots."
+    ),
+    scheme: str | None = typer.Option(
+        None, "--scheme", help="http or https for the live site (default https)."
+    ),
+    port: int | None = typer.Option(None, "--port", help="Port of the live site (local test servers)."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Research one company now: pages read, pages skipped and why, and the evidence found."""
+    from agents.research_run import research_domain
+
+    if scheme not in (None, "http", "https"):
+        raise InputError(f"--scheme: expected http or https, got {scheme!r}")
+    result = research_domain(workspace(workspace_dir), domain, live=live, scheme=scheme, port=port)
+    if as_json:
+        emit_json(result)
+        return
+    console.print(f"{result['researcher']} research of {domain}: {len(result['pages'])} page(s) read")
+    for s in result["skipped"]:
+        console.print(f"  [yellow]skipped[/] {s['url']}: {s['why']}")
+    console.print(
+        table(
+            "evidence",
+            ["kind", "quote", "source"],
+            [[e["kind"], e["quote"][:100], e["url"]] for e in result["evidence"]],
+        )
+    )

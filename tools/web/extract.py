@@ -14,10 +14,15 @@ def page_text(html: str) -> str:
     """The page's main text, one block per line (empty when the page has none)."""
     if not html.strip():
         return ""
-    text = trafilatura.extract(html, favor_recall=True, include_comments=False, include_tables=True)
-    if not text:
-        text = trafilatura.html2txt(html) or ""
-    lines = (re.sub(r"\s+", " ", line).strip() for line in text.splitlines())
+    # Precision first (drops navigation, keeps list items whole); recall for pages where
+    # that finds nothing (a few divs); the plain text of the page as a last resort.
+    text = (
+        trafilatura.extract(html, favor_precision=True, include_comments=False, include_tables=True)
+        or trafilatura.extract(html, favor_recall=True, include_comments=False, include_tables=True)
+        or trafilatura.html2txt(html)
+        or ""
+    )
+    lines = (re.sub(r"\s+", " ", re.sub(r"^\s*[-*•]\s+", "", line)).strip() for line in text.splitlines())
     return "\n".join(line for line in lines if line)
 
 

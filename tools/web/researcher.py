@@ -66,6 +66,23 @@ def choose_pages(home: str, candidates: list[str], domain: str, max_pages: int) 
     return picked[:max_pages]
 
 
+NOT_ROLE_WORDS = frozenset(
+    {"careers", "career", "jobs", "join", "open", "roles", "positions", "home", "about", "blog"}
+)
+
+
+def _role_line(line: str) -> bool:
+    """A line of a careers page that names an open role: "Role – Location", or a short
+    title-like line that is not a heading, a sentence or navigation."""
+    if len(line) > 90 or line.endswith((".", "!", "?", ":")):
+        return False
+    parts = re.split(r"\s+[–—-]\s+", line, maxsplit=1)
+    words = re.findall(r"[A-Za-z&]+", parts[0])
+    if not words or len(words) > 8:
+        return False
+    return len(parts) > 1 or (len(words) <= 5 and not {w.lower() for w in words} & NOT_ROLE_WORDS)
+
+
 def evidence_from_text(url: str, kind: str, text: str, rules: ExtractionRules) -> list[EvidenceItem]:
     """Evidence items from one page's extracted text (one block per line)."""
     items: list[EvidenceItem] = []
@@ -82,20 +99,12 @@ def evidence_from_text(url: str, kind: str, text: str, rules: ExtractionRules) -
         return default
 
     for line in text.splitlines():
-        if kind == "careers" and len(line) <= 90 and not line.endswith((".", "!", "?")):
+        if kind == "careers" and _role_line(line):
             parts = re.split(r"\s+[–—-]\s+", line, maxsplit=1)
-            role, location = parts[0], parts[1] if len(parts) > 1 else ""
-            if len(role.split()) <= 8:
-                hit = bool(rules.target_role and rules.target_role.search(role))
-                add(
-                    "hiring",
-                    line,
-                    role=role.strip(),
-                    location=location.strip(),
-                    target_role=hit,
-                    finance_role=hit,
-                )
-                continue
+            role, location = parts[0].strip(), (parts[1] if len(parts) > 1 else "").strip()
+            hit = bool(rules.target_role and rules.target_role.search(role))
+            add("hiring", line, role=role, location=location, target_role=hit, finance_role=hit)
+            continue
         for sentence in split_sentences(line):
             data: dict[str, Any] = {}
             if kind == "blog":
