@@ -99,7 +99,8 @@ class ProspectPreview:
 class _Tally:
     credits: float = 0.0
     usd: float = 0.0
-    sends: Counter[str] = field(default_factory=Counter)  # usage counter -> sends so far
+    sends: Counter[str] = field(default_factory=Counter)  # usage counter -> sure sends so far
+    all_sends: Counter[str] = field(default_factory=Counter)  # ... and every predicted send
     researched: set[str] = field(default_factory=set)
 
 
@@ -228,9 +229,9 @@ def _simulate(
             "credits": spend[scope]["credits"] + tally.credits,
             "usd": spend[scope]["usd"] + tally.usd,
         }
-    for counter, n in tally.sends.items():
-        obs["counters"][counter] = obs["counters"].get(counter, 0) + n
-    predicted_send = False
+    base = {c: obs["counters"].get(c, 0) for c in SEND_COUNTERS.values()}
+    for counter, n in tally.all_sends.items():
+        obs["counters"][counter] = base[counter] + n
     for i in range(1, MAX_STEPS + 1):
         result = plan_next(obs, playbook, policy)
         prop = result.proposal.to_dict()
@@ -254,12 +255,16 @@ def _simulate(
         pv.action, pv.outcome, pv.verdicts = action, outcome, verdicts
         pv.channel, pv.step_id = prop.get("channel") or "", prop.get("step_id") or ""
         if outcome != "allow":
-            if (
-                outcome in ("deny", "defer")
-                and any(v["rule"] in CAP_RULES for v in verdicts)
-                and (action in PAID or action == "send" or predicted_send)
-            ):
-                pv.carry_over = next(v["rule"] for v in verdicts if v["rule"] in CAP_RULES)
+            capped = [v["rule"] for v in verdicts if v["rule"] in CAP_RULES]
+            if outcome in ("deny", "defer") and capped and action in PAID:
+                pv.carry_over = capped[0]
+            elif outcome in ("deny", "defer") and capped and action == "send":
+                # Held back only if the sends already sure to happen fill the channel too
+                # (a predicted send after a lookup may not happen, so it does not count).
+                sure = {**obs["counters"], **{c: base[c] + tally.sends.get(c, 0) for c in base}}
+                again = evaluate(ctx.policy, {**obs, "counters": sure}, prop, i)
+                if any(v["rule"] in capped and v["outcome"] in ("deny", "defer") for v in again["verdicts"]):
+                    pv.carry_over = capped[0]
             return
         if action == "research":
             tally.researched.add(obs["company"].get("domain", ""))
@@ -274,16 +279,13 @@ def _simulate(
                     "email_status": "valid",
                 }
         elif action == "draft":
-            predicted_send = True
             obs["drafts"] = {**obs["drafts"], prop["step_id"]: _render_draft(ctx, session, obs, prop)}
             continue
         else:
-            uncertain = any(st["action"] in PAID for st in pv.steps)
-            if action == "send" and not uncertain:
-                # Only a send that depends on no lookup is counted against the channel's cap
-                # here: a prospect is carried over only when sure sends have used the slots.
-                counter = SEND_COUNTERS.get(prop.get("kind") or "")
-                if counter:
+            counter = SEND_COUNTERS.get(prop.get("kind") or "", "")
+            if action == "send" and counter:
+                tally.all_sends[counter] += 1
+                if not any(st["action"] in PAID for st in pv.steps):
                     tally.sends[counter] += 1
             return
         if est:

@@ -238,8 +238,8 @@ class Waterfall:
         st = self.stats.get((provider, fld, segment), Stat())
         country = segment.split("/", 1)[0] + "/"
         pooled = Stat()
-        for (p, f, s), o in self.stats.items():
-            if p == provider and f == fld and s.startswith(country) and s != segment:
+        for (prov, f, seg), o in self.stats.items():
+            if prov == provider and f == fld and seg.startswith(country) and seg != segment:
                 pooled.calls, pooled.hits = pooled.calls + o.calls, pooled.hits + o.hits
         rate0 = (pooled.hits + 1) / (pooled.calls + 2)
         weight = min(pooled.calls, POOL) + 2
