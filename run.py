@@ -25,6 +25,7 @@ from cli.common import (
     table,
     workspace,
 )
+from cli.costs import costs_command, forecast_command, research_command
 from cli.doctor import doctor_command
 from cli.lists import events_app, render_import, signals_app, suppress_app
 from cli.policy import app as policy_app
@@ -53,6 +54,9 @@ app.add_typer(audit_app, name="audit")
 app.add_typer(policy_app, name="policy")
 app.add_typer(channels_app, name="channels")
 app.command("replay")(replay_command)
+app.command("costs")(costs_command)
+app.command("forecast")(forecast_command)
+app.command("research")(research_command)
 app.command("serve")(serve_command)
 app.add_typer(workspace_app, name="workspace")
 app.command("doctor")(doctor_command)
@@ -161,6 +165,57 @@ def daily_cmd(
         emit_json(data)
         return
     print_daily_summary(ws, data)
+    render_spend(data)
+
+
+def render_spend(data: dict) -> None:
+    """The dry run's per-prospect preview, carried-over prospects, and forecast vs actual."""
+    if data.get("dry_run"):
+        rows = [
+            [
+                r["prospect_id"],
+                r["name"],
+                f"{r['score']:g}",
+                r["action"],
+                r["channel"] or "-",
+                r["step"] or "-",
+                r["recipient"] or "-",
+                r["outcome"] if not r["carry_over"] else f"carry over ({r['carry_over']})",
+                "; ".join(f"{v['rule']}: {v['reason']}" for v in r["verdicts"] if v["outcome"] != "allow")[
+                    :90
+                ]
+                or "-",
+                f"{r['est_credits']:g}",
+            ]
+            for r in data.get("preview", [])
+        ]
+        console.print(
+            table(
+                "what each due prospect would do (highest score first; nothing is paid or sent)",
+                [
+                    "prospect",
+                    "name",
+                    "score",
+                    "action",
+                    "channel",
+                    "step",
+                    "recipient",
+                    "outcome",
+                    "deciding verdicts",
+                    "est credits",
+                ],
+                rows,
+                optional=["prospect", "est credits", "step", "recipient"],
+            )
+        )
+    for rule, n in sorted((data.get("carried_over") or {}).items()):
+        console.print(f"  [yellow]carried over[/] {n} prospect(s): {rule} cap spent")
+    fc, act = data.get("forecast") or {}, data.get("actual") or {}
+    if fc:
+        line = f"  forecast {fc.get('credits', 0):g} credits (${fc.get('usd', 0):.2f})"
+        if act:
+            line += f"; actual {act.get('credits', 0):g} credits (${act.get('usd', 0):.2f})"
+        console.print(line)
 
 
 @app.command("demo-data")

@@ -16,15 +16,18 @@ from agents.delivery import deliver
 from agents.experiments import choose_template
 from agents.observation import postal_address_of
 from agents.records import append, record
+from agents.scoring import annotate_signals
 from agents.state import ProspectState
 from core import faults
-from core.errors import NotFound, OutboundError
+from core.errors import BudgetExceeded, NotFound, OutboundError
 from core.timeutil import parse_instant
 from state import repo
 from state.db import session_scope
-from state.ledger import record_cost
+from state.ledger import caps_from, record_cost, release, reserve
 from state.models import Company, Draft, Evidence, LookupCache, OutboxMessage, Prospect
 from tools.channels.base import OutboundMessage, Recipient
+from tools.enrichment.providers import Person
+from tools.enrichment.waterfall import Waterfall
 
 
 def idempotency_key(workspace: str, prospect_id: str, step_id: str, channel: str) -> str:
@@ -58,6 +61,18 @@ def research(state: ProspectState, ctx: AgentContext) -> dict[str, Any]:
             0.0,
             {**tool, "result": {"cache": "hit", "status": cached.status}},
         )
+    ledger_key = f"{tool['name']}:{company.domain}"
+    try:
+        _reserve(
+            ctx,
+            state,
+            key=ledger_key,
+            kind="research",
+            provider=tool["name"],
+            credits=ctx.workspace.config.costs.research_credits,
+        )
+    except BudgetExceeded as exc:
+        return _budget_wait(state, ctx, "research", tool, exc)
     try:
         result = ctx.researcher.research(company.domain)
     except NotFound as exc:
@@ -71,6 +86,10 @@ def research(state: ProspectState, ctx: AgentContext) -> dict[str, Any]:
             {**tool, "result": {"status": "not_found"}},
             error=exc,
         )
+    except OutboundError:
+        with session_scope(ctx.engine) as session:
+            release(session, workspace=ctx.ws_id, key=ledger_key)
+        raise
     items = [e.to_dict() for e in result.evidence]
     return _finish_research(
         state,
@@ -91,6 +110,7 @@ def research(state: ProspectState, ctx: AgentContext) -> dict[str, Any]:
                     for e in items
                     for f in e["data"].get("flags", ())
                 ],
+                **({"skipped": [list(x) for x in result.skipped]} if result.skipped else {}),
             },
         },
     )
@@ -184,8 +204,55 @@ def _finish_research(
     return {}
 
 
+def _reserve(
+    ctx: AgentContext, state: ProspectState, *, key: str, kind: str, provider: str, credits: float
+) -> None:
+    """Hold the estimate against the run, month and prospect caps before a paid call."""
+    now = _now(state)
+    caps = caps_from(
+        ctx.workspace.config.policy.budget, now=now, run_id=state["run_id"], prospect_id=state["prospect_id"]
+    )
+    with session_scope(ctx.engine) as session:
+        reserve(
+            session,
+            workspace=ctx.ws_id,
+            key=key,
+            at=now,
+            kind=kind,
+            provider=provider,
+            credits=credits,
+            usd=credits * ctx.workspace.config.costs.credit_usd,
+            caps=caps,
+            run_id=state["run_id"],
+            prospect_id=state["prospect_id"],
+        )
+
+
+def _budget_wait(
+    state: ProspectState, ctx: AgentContext, action: str, tool: dict[str, Any], exc: BudgetExceeded
+) -> dict[str, Any]:
+    """A cap is spent (another worker may have reserved the last of it): the paid call is not
+    made, the decision says so, and the prospect stays due for the next run."""
+    with session_scope(ctx.engine) as session:
+        append(
+            session,
+            ctx.ws_id,
+            record(
+                state,
+                node="act",
+                action=action,
+                final_action="defer",
+                tool={**tool, "result": {"status": "budget"}},
+                error=exc.to_dict(),
+            ),
+        )
+    return {"outcome": {"kind": "wait", "until": None, "reason": f"budget: {exc.message}"}}
+
+
 def enrich(state: ProspectState, ctx: AgentContext) -> dict[str, Any]:
     """Look the contact up once; hit or miss is cached, so it is never paid twice."""
+    if isinstance(ctx.enricher, Waterfall):
+        return _enrich_waterfall(state, ctx, ctx.enricher)
     obs = state["observation"]
     p, domain = obs["prospect"], obs["company"].get("domain", "")
     key = ctx.enricher.lookup_key(p["first_name"], p["last_name"], domain)
@@ -199,6 +266,17 @@ def enrich(state: ProspectState, ctx: AgentContext) -> dict[str, Any]:
         status, found = cached.status, dict(cached.result)
         tool["result"] = {"cache": "hit", "status": status}
     else:
+        try:
+            _reserve(
+                ctx,
+                state,
+                key=f"{provider}:{key}",
+                kind="enrichment",
+                provider=provider,
+                credits=ctx.workspace.config.costs.enrichment_credits,
+            )
+        except BudgetExceeded as exc:
+            return _budget_wait(state, ctx, "enrich", tool, exc)
         try:
             res = ctx.enricher.enrich(p["first_name"], p["last_name"], domain)
             status, credits = "found", res.credits
@@ -263,6 +341,78 @@ def enrich(state: ProspectState, ctx: AgentContext) -> dict[str, Any]:
     return {}
 
 
+def _enrich_waterfall(state: ProspectState, ctx: AgentContext, waterfall: Waterfall) -> dict[str, Any]:
+    """The waterfall over the configured providers: each provider call is cached, reserved
+    and charged by the waterfall's store; this records the decision and fills the prospect."""
+    obs = state["observation"]
+    p = obs["prospect"]
+    now = _now(state)
+    with Session(ctx.engine) as session:
+        company = session.get(Company, obs["company"]["id"]) if obs["company"].get("id") else None
+    person = Person(
+        p["first_name"],
+        p["last_name"],
+        company.domain if company else obs["prospect"].get("email_domain", ""),
+        p.get("linkedin_url", ""),
+        p.get("country", ""),
+        company.employee_count if company else None,
+    )
+    fields = ["email", *[f for f in ctx.workspace.config.enrichment.order if f != "email"]]
+    res = waterfall.enrich(person, fields, now=now, run_id=state["run_id"], prospect_id=state["prospect_id"])
+    tool = {
+        "name": "enrichment:waterfall",
+        "input": {"key": person.key, "segment": person.segment, "fields": fields},
+    }
+    if res.budget_stopped and not res.values:
+        return _budget_wait(
+            state, ctx, "enrich", {**tool, "result": res.to_dict()}, BudgetExceeded(res.calls[-1].message)
+        )
+    credits = res.credits
+    with session_scope(ctx.engine) as session:
+        prospect = _prospect(session, state)
+        prospect.enrichment_status = "found" if res.values else res.status
+        v = res.values
+        if v.get("email") and not prospect.email_norm:
+            prospect.email = prospect.email_norm = str(v["email"]).strip().lower()
+            prospect.email_status = "valid" if res.verified.get("email") else "unknown"
+        if v.get("phone") and not prospect.phone:
+            prospect.phone = str(v["phone"])
+        if v.get("title") and not prospect.title:
+            prospect.title = str(v["title"])
+        if v.get("tech_stack"):
+            prospect.attributes = {**(prospect.attributes or {}), "tech_stack": v["tech_stack"]}
+        if company is not None and v.get("employee_count") and company.employee_count is None:
+            c = session.get(Company, company.id)
+            c.employee_count = int(float(v["employee_count"]))
+            session.add(c)
+        prospect.updated_at = now
+        session.add(prospect)
+        errors = [c for c in res.calls if c.status == "error"]
+        append(
+            session,
+            ctx.ws_id,
+            record(
+                state,
+                node="act",
+                action="enrich",
+                final_action="enrich",
+                tool={**tool, "result": res.to_dict()},
+                cost={"credits": credits, "usd": credits * ctx.workspace.config.costs.credit_usd},
+                error=(
+                    {
+                        "error_class": errors[-1].error_class,
+                        "message": errors[-1].message,
+                        "type": "ProviderError",
+                        "next_step": "See the calls in this record; paused providers are listed as operator tasks.",
+                    }
+                    if errors and not res.values
+                    else None
+                ),
+            ),
+        )
+    return {}
+
+
 def draft(state: ProspectState, ctx: AgentContext) -> dict[str, Any]:
     """Write the step's message from its template and the evidence on record."""
     obs, prop = state["observation"], state["plan"]["proposal"]
@@ -277,6 +427,7 @@ def draft(state: ProspectState, ctx: AgentContext) -> dict[str, Any]:
                 prospect_id=state["prospect_id"],
             )
         ]
+    annotate_signals(evidence, ctx.workspace.config.scoring, _now(state))
     sender = {
         "name": ctx.sender.name,
         "title": ctx.sender.title,

@@ -9,6 +9,7 @@ import smtplib
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import httpx
 from sqlalchemy.engine import Engine
@@ -20,6 +21,7 @@ from tools.channels.base import Channel, DeliveryResult, OutboundMessage, Sender
 from tools.channels.resilience import CircuitBreaker, ResilientChannel, RetryPolicy
 from tools.drafting import TemplateDrafter
 from tools.enrichment import Enricher, FileEnricher
+from tools.enrichment.waterfall import Waterfall
 from tools.research import Researcher, SnapshotResearcher
 
 
@@ -28,7 +30,7 @@ class AgentContext:
     workspace: Workspace
     engine: Engine
     researcher: Researcher
-    enricher: Enricher
+    enricher: Enricher | Waterfall
     drafter: TemplateDrafter
     channels: Mapping[str, Channel]
     policy: PolicyEngine
@@ -140,6 +142,93 @@ def build_channels(
     return chans
 
 
+def build_researcher(
+    ws: Workspace,
+    engine: Engine,
+    *,
+    http_client_factory: Callable[[], httpx.Client] = _http_client,
+    sleep: Callable[[float], None] = time.sleep,
+) -> Researcher:
+    """`providers.research`: the offline snapshot reader, or the live site reader that keeps
+    every fetched page in the database."""
+    from tools.research import rules_for
+
+    cfg = ws.config
+    if cfg.providers.research == "http":
+        from tools.web.researcher import HttpResearcher
+        from tools.web.store import DbPageStore
+
+        return HttpResearcher(
+            http_client_factory(),
+            DbPageStore(engine, ws.id),
+            cfg.research,
+            rules_for(ws),
+            credits_per_company=cfg.costs.research_credits,
+            sleep=sleep,
+        )
+    return SnapshotResearcher(ws.web_dir, cfg.costs.research_credits, rules_for(ws))
+
+
+@dataclass(frozen=True)
+class UnavailableProvider:
+    """An enrichment provider whose secret is missing: every lookup raises the configuration
+    error, so the waterfall pauses it, tells the operator once and moves on."""
+
+    name: str
+    fields: tuple[str, ...]
+    error: ProviderConfigError
+
+    def lookup(self, person: object) -> object:
+        raise self.error
+
+    def estimate(self, hit_rate: float) -> float:
+        return 0.0
+
+
+def build_enricher(
+    ws: Workspace,
+    engine: Engine,
+    *,
+    env: Mapping[str, str],
+    http_client_factory: Callable[[], httpx.Client] = _http_client,
+    sleep: Callable[[float], None] = time.sleep,
+) -> Enricher | Waterfall:
+    """`providers.enrichment`: the single enrichment.csv lookup, or the waterfall over the
+    `[[enrichment.providers]]` (HTTP ones from config, simulated ones offline)."""
+    from datetime import timedelta
+
+    from tools.enrichment.http import HttpProvider
+    from tools.enrichment.simulated import SimulatedProvider
+    from tools.enrichment.store import DbWaterfallStore
+
+    cfg = ws.config
+    if cfg.providers.enrichment != "waterfall":
+        return FileEnricher(ws.root / "enrichment.csv", cfg.costs.enrichment_credits)
+    providers: list[Any] = []
+    for p in cfg.enrichment.providers:
+        if p.kind == "simulated":
+            providers.append(SimulatedProvider(p, ws.root, sleep=sleep))
+            continue
+        try:
+            providers.append(HttpProvider(p, http_client_factory(), env))
+        except ProviderConfigError as exc:
+            providers.append(UnavailableProvider(p.name, p.fields, exc))
+    store = DbWaterfallStore(
+        engine,
+        ws.id,
+        ttl=timedelta(days=cfg.enrichment.ttl_days),
+        credit_usd=cfg.costs.credit_usd,
+        budget=cfg.policy.budget,
+    )
+    return Waterfall(
+        providers,
+        cfg.enrichment,
+        store,
+        stats=store.stats() if cfg.enrichment.learned_order else None,
+        sleep=sleep,
+    )
+
+
 def build_context(
     ws: Workspace,
     engine: Engine,
@@ -170,8 +259,14 @@ def build_context(
     return AgentContext(
         workspace=ws,
         engine=engine,
-        researcher=SnapshotResearcher(ws.web_dir, cfg.costs.research_credits),
-        enricher=FileEnricher(ws.root / "enrichment.csv", cfg.costs.enrichment_credits),
+        researcher=build_researcher(ws, engine, http_client_factory=http_client_factory, sleep=sleep),
+        enricher=build_enricher(
+            ws,
+            engine,
+            env=os.environ if env is None else env,
+            http_client_factory=http_client_factory,
+            sleep=sleep,
+        ),
         drafter=TemplateDrafter(ws.templates_dir),
         channels=channels,
         policy=PolicyEngine(cfg.policy),

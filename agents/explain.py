@@ -9,6 +9,7 @@ from sqlmodel import Session
 
 from agents.nodes.guard import evaluate
 from agents.observation import build_observation
+from agents.scoring import score_now
 from core.errors import InputError, UnknownReference
 from core.workspace import Workspace
 from policies.engine import PolicyEngine
@@ -44,6 +45,8 @@ def explain(
                 f"no prospect {prospect_ref!r} in workspace {ws.id}",
                 next_step="Check the id or email with `run.py prospects list` (and the -w workspace).",
             )
+        score = score_now(session, ws, p.id, now)
+        session.commit()
         obs = build_observation(session, ws, p, now)
     proposal: dict[str, Any] = {"action": action, "reason": "asked by policy explain"}
     if step_id:
@@ -62,4 +65,5 @@ def explain(
         "outcome": decision["outcome"],
         "until": decision.get("until"),
         "rules": rules,
+        "score": score,
     }

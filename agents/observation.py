@@ -128,6 +128,9 @@ def build_observation(session: Session, ws: Workspace, prospect: Prospect, now: 
         for e in repo.evidence_by_ids(session, workspace=wid, ids=cited)
     }
     obs["counters"] = usage_counters(session, ws, prospect, drafts, now)
+    from agents.scoring import score_of  # the score the run ranked this prospect by
+
+    obs["score"] = score_of(session, wid, prospect.id)
     return obs
 
 

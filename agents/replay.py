@@ -12,6 +12,7 @@ from sqlmodel import Session
 
 from agents import planner
 from agents.nodes.guard import evaluate
+from agents.scoring import explain as explain_score
 from core.errors import InputError, UnknownReference
 from core.workspace import PlaybookConfig, Workspace
 from policies.config import PolicyConfig
@@ -84,7 +85,13 @@ def replay(
             )
     timeline = [timeline_row(b) for b in bodies]
     groups = prospect_groups(timeline)
+    scores = {
+        b["prospect_id"]: explain_score((b.get("observation") or {}).get("score", {}).get("breakdown", {}))
+        for b in bodies
+        if (b.get("observation") or {}).get("score")
+    }
     return {
+        "scores": scores,
         "decisions": len(bodies),
         "replayed": replayed,
         "divergences": divergences,

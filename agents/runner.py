@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 import socket
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -27,10 +27,8 @@ from sqlmodel import Session, select
 
 from agents.checkpoint import open_checkpointer, thread_id
 from agents.context import AgentContext, build_context
+from agents.forecast import ProspectPreview, forecast, preview
 from agents.graph import build_graph
-from agents.nodes.guard import evaluate
-from agents.observation import build_observation
-from agents.planner import plan as plan_next
 from agents.records import append, record
 from agents.state import initial_state
 from core.errors import OutboundError
@@ -38,7 +36,8 @@ from core.timeutil import iso, to_utc
 from core.workspace import Workspace, load_workspace
 from state import repo
 from state.db import engine_for, session_scope
-from state.models import Prospect, Run
+from state.ledger import spend as ledger_spend
+from state.models import Run
 
 log = structlog.get_logger(__name__)
 CHANNELS = ("email", "linkedin", "direct_mail")
@@ -57,6 +56,10 @@ class RunSummary:
     dry_run: bool = False
     error_details: list[dict[str, Any]] = field(default_factory=list)
     call_tasks: int = 0
+    carried_over: dict[str, int] = field(default_factory=dict)  # cap rule -> prospects
+    forecast: dict[str, Any] = field(default_factory=dict)
+    actual: dict[str, Any] = field(default_factory=dict)
+    preview: list[dict[str, Any]] = field(default_factory=list)  # dry run: per prospect
 
     def add(self, outcome: dict[str, Any]) -> None:
         self.processed += 1
@@ -89,6 +92,10 @@ class RunSummary:
             "call_tasks": self.call_tasks,
             "dry_run": self.dry_run,
             "error_details": self.error_details,
+            "carried_over": dict(self.carried_over),
+            "forecast": dict(self.forecast),
+            "actual": dict(self.actual),
+            **({"preview": self.preview} if self.dry_run else {}),
         }
 
 
@@ -224,19 +231,31 @@ def run_daily(
     run_id = new_run_id(now)
     summary = RunSummary(run_id=run_id, now=iso(now), dry_run=dry_run)
     with Session(engine) as session:
-        ids = repo.due_prospect_ids(session, workspace=ws.id, now=now, limit=limit)
+        due = repo.due_prospect_ids(session, workspace=ws.id, now=now, limit=limit)
+    ctx = context or build_context(ws, engine)
+    # Decided once, before any work is split: the order (score, then id), who is carried
+    # over because a cap is spent, and the forecast the actual spend is compared with.
+    rows = preview(ws, engine, now=now, ids=due, context=ctx)
+    summary.forecast = forecast(rows, ws)
     if dry_run:
-        return _dry_run(ws, engine, ids, now, summary, progress)
+        summary.preview = [r.to_dict() for r in rows]
+        for r in rows:
+            summary.add(_preview_outcome(r))
+            if progress:
+                progress(summary.processed, len(rows))
+        summary.carried_over = dict(summary.forecast["carried_over"])
+        return summary
+    ids = [r.prospect_id for r in rows if not r.carry_over]
     with session_scope(engine) as session:
         mark_interrupted_runs(session, ws.id)
         session.add(new_run_row(run_id, ws.id, now))
+        _record_carry_over(session, ws, rows, run_id=run_id, now=now, summary=summary)
     total = len(ids)
     if progress:
         progress(0, total)
     if workers > 1 and total > chunk_size:
         _run_parallel(ws, ids, run_id, now, workers, chunk_size, summary, progress, total)
     else:
-        ctx = context or build_context(ws, engine)
         with open_checkpointer(ws) as saver:
             graph = build_graph(saver)
             for i, pid in enumerate(ids, start=1):
@@ -244,11 +263,70 @@ def run_daily(
                 if progress:
                     progress(i, total)
     with session_scope(engine) as session:
+        spent = ledger_spend(session, workspace=ws.id, run_id=run_id)
+        summary.actual = {
+            "credits": round(spent.credits, 4),
+            "usd": round(spent.usd, 4),
+            "llm_usd": round(spent.llm_usd, 4),
+        }
         run = session.get(Run, run_id)
         run.finished_at, run.status = datetime.now(UTC), "finished"
         run.summary = {**(run.summary or {}), **summary.to_dict()}
         session.add(run)
     return summary
+
+
+def _preview_outcome(r: ProspectPreview) -> dict[str, Any]:
+    if r.carry_over:
+        return {"kind": "wait", "sent": []}
+    if r.action == "send" and r.outcome == "allow":
+        return {"kind": "planned", "sent": [{"channel": r.channel}]}
+    if r.action == "request_review" or r.outcome == "review":
+        return {"kind": "review", "sent": []}
+    if r.action == "wait" or r.outcome == "defer":
+        return {"kind": "wait", "sent": []}
+    if r.action == "stop" or r.outcome == "deny":
+        return {"kind": "stop", "sent": []}
+    return {"kind": "planned", "sent": []}
+
+
+def _record_carry_over(
+    session: Session,
+    ws: Workspace,
+    rows: list[ProspectPreview],
+    *,
+    run_id: str,
+    now: datetime,
+    summary: RunSummary,
+) -> None:
+    """One run-level decision per cap rule: how many prospects wait for the next run and who."""
+    by_rule: dict[str, list[ProspectPreview]] = {}
+    for r in rows:
+        if r.carry_over:
+            by_rule.setdefault(r.carry_over, []).append(r)
+    for rule, group in sorted(by_rule.items()):
+        summary.carried_over[rule] = len(group)
+        reason = next((v["reason"] for v in group[0].verdicts if v["rule"] == rule), "")
+        state = {"now": iso(now), "run_id": run_id, "prospect_id": "", "thread_id": ""}
+        append(
+            session,
+            ws.id,
+            record(
+                state,  # type: ignore[arg-type]
+                node="runner",
+                action="carry_over",
+                final_action="carry_over",
+                rationale=f"{len(group)} prospect(s) carried over to the next run: {rule} ({reason})",
+                extra={
+                    "carry_over": {
+                        "rule": rule,
+                        "reason": reason,
+                        "count": len(group),
+                        "prospects": [{"id": r.prospect_id, "score": r.score} for r in group],
+                    }
+                },
+            ),
+        )
 
 
 def _run_parallel(
@@ -274,36 +352,3 @@ def _run_parallel(
                 done += 1
             if progress:
                 progress(done, total)
-
-
-def _dry_run(
-    ws: Workspace,
-    engine: Any,
-    ids: Iterable[str],
-    now: datetime,
-    summary: RunSummary,
-    progress: Callable[[int, int], None] | None,
-) -> RunSummary:
-    """The next action each due prospect would take, judged by the guard; writes nothing."""
-    ctx = build_context(ws, engine)
-    ids = list(ids)
-    with Session(engine) as session:
-        for i, pid in enumerate(ids, start=1):
-            p = session.get(Prospect, pid)
-            obs = build_observation(session, ws, p, now)
-            result = plan_next(obs, ws.config.playbook, ws.config.policy)
-            decision = evaluate(ctx.policy, obs, result.proposal.to_dict(), 1)
-            action = result.proposal.action
-            outcome: dict[str, Any] = {"kind": "planned", "sent": []}
-            if action == "send" and decision["outcome"] == "allow":
-                outcome["sent"] = [{"channel": result.proposal.channel}]
-            elif action == "request_review" or decision["outcome"] == "review":
-                outcome["kind"] = "review"
-            elif action == "wait" or decision["outcome"] == "defer":
-                outcome["kind"] = "wait"
-            elif action == "stop" or decision["outcome"] == "deny":
-                outcome["kind"] = "stop"
-            summary.add(outcome)
-            if progress:
-                progress(i, len(ids))
-    return summary

@@ -77,3 +77,7 @@ def explain_cmd(
             [[r["rule"], r["outcome"], r["reason"]] for r in result["rules"]],
         )
     )
+    if result.get("score"):
+        console.print(
+            f"score {result['score']['score']:g} (tier {result['score']['tier']}): {result['score']['explanation']}"
+        )

@@ -109,9 +109,10 @@ def prospects_list(
 def prospects_show(
     ref: str = typer.Argument(..., help="Prospect id or email."),
     workspace_dir: str = WorkspaceOpt,
+    now: str | None = NowOpt,
     as_json: bool = JsonOpt,
 ) -> None:
-    """One prospect, with its messages and latest decisions."""
+    """One prospect, with its score, messages and latest decisions."""
     ws = workspace(workspace_dir)
     with Session(engine_for(ws.database_url)) as s:
         p = repo.get_prospect(s, workspace=ws.id, ref=ref)
@@ -121,6 +122,10 @@ def prospects_show(
         company = repo.companies_by_id(s, workspace=ws.id, ids=[cid]).get(cid)
         data = _prospect_dict(p, company)
         data["attributes"] = p.attributes
+        from agents.scoring import score_now
+
+        data["score"] = score_now(s, ws, p.id, now_from(now))
+        s.commit()
         data["outbox"] = [
             {"step_id": o.step_id, "channel": o.channel, "status": o.status, "sent_at": iso(o.sent_at)}
             for o in repo.outbox_for(s, workspace=ws.id, prospect_id=p.id)
@@ -156,6 +161,10 @@ def prospects_show(
             ],
         )
     )
+    if data["score"]:
+        console.print(
+            f"score {data['score']['score']:g} (tier {data['score']['tier']}): {data['score']['explanation']}"
+        )
     console.print(
         table(
             "messages",
@@ -478,6 +487,12 @@ def replay_command(
             )
             console.print(f"\n[bold]decisions per prospect[/] ({len(shown)} of {len(groups)}{more}):")
         _print_prospect_details(result, shown, names)
+        scores = result.get("scores", {})
+        for g in shown:
+            if g["prospect_id"] in scores:
+                console.print(
+                    f"  score of {names.get(g['prospect_id'], g['prospect_id'])}: {scores[g['prospect_id']]}"
+                )
     if result["divergences"]:
         raise typer.Exit(1)
 

@@ -16,6 +16,7 @@ from typing import Any, Literal, get_args
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from core.errors import ConfigError
+from core.spend_config import EnrichmentConfig, ScoringConfig
 from core.webconfig import ExperimentsConfig, WebConfig
 from policies.config import PolicyConfig
 
@@ -146,8 +147,12 @@ class ChannelsConfig(_Section):
 
 class ProvidersConfig(_Section):
     planner: Literal["playbook"] = "playbook"
-    research: Literal["snapshot"] = "snapshot"
-    enrichment: Literal["file"] = "file"
+    research: Literal["snapshot", "http"] = Field(
+        "snapshot", description="snapshot: saved pages under web/; http: the company's live site."
+    )
+    enrichment: Literal["file", "waterfall"] = Field(
+        "file", description="file: enrichment.csv; waterfall: the [enrichment] providers in order."
+    )
     drafting: Literal["template"] = "template"
     review: Literal["cli"] = "cli"
 
@@ -157,6 +162,36 @@ class CostsConfig(_Section):
     enrichment_credits: float = Field(2.0, ge=0, description="Credits per contact lookup.")
     credit_usd: float = Field(0.01, ge=0, description="Dollar value of one credit.")
     direct_mail_usd: float = Field(35.0, ge=0, description="Cost of one direct-mail send.")
+
+
+DEFAULT_RESEARCH_KEYWORDS: dict[str, tuple[str, ...]] = {
+    "funding": ("raised", "funding", "series *", "seed round", "investment led by"),
+    "tech": ("migrat*", "moving from", "moving to", "implement*", "switched to", "adopt*"),
+    "expansion": ("expand*", "new office", "opening", "launch* in", "entering"),
+}
+
+
+class ResearchConfig(_Section):
+    """How company research reads pages (offline snapshots and the live site alike)."""
+
+    keywords: dict[str, tuple[str, ...]] = Field(
+        default_factory=lambda: dict(DEFAULT_RESEARCH_KEYWORDS),
+        description="Evidence kind -> words that mark a sentence as that kind (a trailing * "
+        "matches any ending; checked in order).",
+    )
+    target_roles: tuple[str, ...] = Field(
+        (), description="Job-title words that make an open role a target-role hire (flag on hiring evidence)."
+    )
+    ttl_hours: float = Field(168.0, gt=0, description="A fetched page is reused for this long.")
+    max_pages: int = Field(8, ge=1, le=50, description="Pages read per company (home first).")
+    max_bytes: int = Field(2_000_000, ge=10_000, description="Larger pages are cut off and skipped.")
+    timeout_seconds: float = Field(10.0, gt=0, description="Per request.")
+    delay_seconds: float = Field(1.0, ge=0, description="Pause between requests to one host.")
+    user_agent: str = Field(
+        "OutboundResearch/1.0", description="Sent with every request and matched in robots.txt."
+    )
+    scheme: Literal["https", "http"] = Field("https", description="How the site is reached.")
+    port: int | None = Field(None, description="Port override (local test servers only).")
 
 
 class LimitsConfig(_Section):
@@ -250,6 +285,9 @@ class WorkspaceConfig(_Section):
     channels: ChannelsConfig = ChannelsConfig()
     providers: ProvidersConfig = ProvidersConfig()
     costs: CostsConfig = CostsConfig()
+    research: ResearchConfig = ResearchConfig()
+    enrichment: EnrichmentConfig = EnrichmentConfig()
+    scoring: ScoringConfig = ScoringConfig()
     limits: LimitsConfig = LimitsConfig()
     run: RunConfig = RunConfig()
     compliance: ComplianceConfig = ComplianceConfig()

@@ -6,6 +6,7 @@ fake Slack and a copied workspace.
 Routes
     POST /slack/interactions            review card buttons and modals (signed by Slack)
     POST /webhooks/events/{provider}    engagement events (per-provider secret or HMAC)
+    POST /webhooks/signals              buying signals (secret of provider "signals")
     POST /webhooks/inbound              one inbound lead, form or JSON; 202 once stored
     GET  /healthz                       liveness and per-workspace state
     GET  /metrics                       Prometheus text format
@@ -45,6 +46,7 @@ from service.web.digest import post_digest
 from service.webhooks import authentic, ingest_webhook
 from state.models import InboundLead
 from tools import jsonlimits
+from tools.lists import ingest_signal_rows, signal_records
 
 log = structlog.get_logger(__name__)
 SLACK_BODY_LIMIT = 262_144
@@ -174,6 +176,30 @@ def create_app(
         if counts.get("rejected") and not (counts.get("stored") or counts.get("duplicates")):
             return _error(422, "no event in the body could be used", workspace=site.id, **counts)
         return JSONResponse({"workspace": site.id, "provider": name, **counts})
+
+    @app.post("/webhooks/signals")
+    async def signals_webhook(request: Request) -> Response:
+        """Buying signals (one object, a list, or {"signals": [...]}); secret as provider "signals"."""
+        site = site_for(request)
+        if isinstance(site, JSONResponse):
+            return site
+        try:
+            raw = await read_body(request, site.ws.config.webhooks.max_body_bytes)
+        except BodyTooLarge:
+            return _error(413, f"body larger than {site.ws.config.webhooks.max_body_bytes} bytes")
+        if not authentic(site, "signals", raw, {k.lower(): v for k, v in request.headers.items()}):
+            return _error(401, "missing or wrong secret for provider 'signals'")
+        try:
+            records = signal_records(jsonlimits.loads(raw or b"null"))
+            result = await run_in_threadpool(
+                ingest_signal_rows, site.engine, site.id, records, now=clock.now()
+            )
+        except InputError as exc:
+            return _error(422, exc.message)
+        return JSONResponse(
+            {"workspace": site.id, **result},
+            status_code=422 if result["rejected"] and not result["imported"] else 200,
+        )
 
     @app.post("/webhooks/inbound")
     async def inbound_lead(request: Request) -> Response:

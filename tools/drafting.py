@@ -148,7 +148,15 @@ def pick_evidence(evidence: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         "product": (by_kind.get("product") or [None])[0],
         "about": (about or [None])[0],
         "headcount": next((e for e in about if (e.get("data") or {}).get("headcount")), None),
-        "signal": next(iter(newest(by_kind.get("signal", []))), None),
+        # the strongest signal now (weight x recency decay, when annotated), else the newest
+        "signal": next(
+            iter(
+                sorted(
+                    newest(by_kind.get("signal", [])), key=lambda e: -(e.get("data") or {}).get("strength", 0)
+                )
+            ),
+            None,
+        ),
     }
     return {k: (_Ev(v) if v is not None else None) for k, v in slots.items()}
 

@@ -4,7 +4,7 @@ reported with their line numbers, duplicates ignored (re-import is idempotent)."
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -71,13 +71,33 @@ def import_signals(
     engine: Engine, workspace: str, path: Path, *, rejects_dir: Path, now: datetime
 ) -> dict[str, Any]:
     """Signals become evidence (kind "signal") the drafter can cite."""
+    result = ingest_signal_rows(engine, workspace, _rows(path), now=now)
+    return {**result, "rejects_file": _write_rejects(rejects_dir, path, result["rejects"])}
+
+
+def signal_records(payload: Any) -> Iterator[tuple[int, dict[str, str]]]:
+    """Webhook body (one signal object, a list, or {"signals": [...]}) as numbered rows."""
+    items = payload.get("signals", [payload]) if isinstance(payload, dict) else payload
+    if not isinstance(items, list):
+        raise InputError("expected a signal object or a list of them")
+    for n, obj in enumerate(items, start=1):
+        if not isinstance(obj, dict):
+            yield n, {"__error__": "not a JSON object"}
+            continue
+        yield n, {str(k).strip().lower(): "" if v is None else str(v) for k, v in obj.items()}
+
+
+def ingest_signal_rows(
+    engine: Engine, workspace: str, rows: Iterable[tuple[int, dict[str, str]]], *, now: datetime
+) -> dict[str, Any]:
+    """Validate and store signal rows (from a file or a webhook); rejects name line and field."""
     imported = duplicates = 0
     rejects: list[dict[str, Any]] = []
     with session_scope(engine) as session:
         companies = {
             c.domain: c.id for c in session.exec(select(Company).where(Company.workspace == workspace))
         }
-        for line, row in _rows(path):
+        for line, row in rows:
             try:
                 sig = _clean_signal(session, workspace, companies, line, row)
             except InputError as exc:
@@ -110,13 +130,7 @@ def import_signals(
                 )
             )
             imported += 1
-    return {
-        "imported": imported,
-        "duplicates": duplicates,
-        "rejected": len(rejects),
-        "rejects_file": _write_rejects(rejects_dir, path, rejects),
-        "rejects": rejects,
-    }
+    return {"imported": imported, "duplicates": duplicates, "rejected": len(rejects), "rejects": rejects}
 
 
 def _clean_signal(

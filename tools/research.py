@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from pathlib import Path
@@ -23,25 +24,51 @@ from core.errors import NotFound
 from tools.untrusted import Flag, HiddenTracker, flag_text, flags_to_dicts
 
 PAGES = ("index", "about", "careers", "blog")
-FINANCE_ROLE = re.compile(
-    r"\b(account(ant|ing|s payable|s receivable)|controller|fp&a|"
-    r"finance|financial|treasury|payroll|revenue accountant|cfo|tax)\b",
-    re.I,
-)
 AMOUNT = re.compile(r"[$€£]\s?\d+(?:[.,]\d+)?\s?(?:[MBK]|million|billion)?", re.I)
 SERIES = re.compile(r"\b(seed|series [a-f])\b", re.I)
-KIND_WORDS = (
-    ("funding", re.compile(r"\b(raised|funding|series [a-f]|seed round|investment led by)\b", re.I)),
-    (
-        "tech",
-        re.compile(
-            r"\b(migrat\w*|moving (from|to)|netsuite|quickbooks|sap|erp|xero|"
-            r"sage intacct|implement\w*)\b",
-            re.I,
-        ),
-    ),
-    ("expansion", re.compile(r"\b(expand\w*|new office|opening|launch\w* in|entering)\b", re.I)),
-)
+
+
+def term_pattern(terms: tuple[str, ...] | list[str]) -> re.Pattern[str] | None:
+    """A case-insensitive pattern matching any of `terms` as whole words; a trailing or
+    inner `*` matches any word ending (``migrat*`` matches "migrating")."""
+    parts = []
+    for t in terms:
+        t = t.strip()
+        if not t:
+            continue
+        body = re.escape(t).replace(r"\*", r"\w*")
+        parts.append(body + ("" if t.endswith("*") else r"\b"))
+    return re.compile(r"\b(" + "|".join(parts) + ")", re.I) if parts else None
+
+
+@dataclass(frozen=True)
+class ExtractionRules:
+    """What marks a sentence as funding, tech, expansion (or any configured kind), and which
+    open roles are target roles: from `[research]` in workspace.toml, never hard-coded."""
+
+    kinds: tuple[tuple[str, re.Pattern[str]], ...] = ()
+    target_role: re.Pattern[str] | None = None
+
+    @classmethod
+    def from_config(cls, keywords: Mapping[str, Any], target_roles: tuple[str, ...] = ()) -> ExtractionRules:
+        kinds = []
+        for kind, terms in keywords.items():
+            pat = term_pattern(tuple(terms))
+            if pat is not None:
+                kinds.append((kind, pat))
+        return cls(tuple(kinds), term_pattern(target_roles))
+
+    @classmethod
+    def default(cls) -> ExtractionRules:
+        from core.workspace import DEFAULT_RESEARCH_KEYWORDS
+
+        return cls.from_config(DEFAULT_RESEARCH_KEYWORDS)
+
+
+def rules_for(ws: Any) -> ExtractionRules:
+    """The extraction rules of a loaded workspace."""
+    cfg = ws.config.research
+    return ExtractionRules.from_config(cfg.keywords, cfg.target_roles)
 
 
 @dataclass(frozen=True)
@@ -68,6 +95,7 @@ class ResearchResult:
     evidence: tuple[EvidenceItem, ...]
     pages: tuple[str, ...]
     credits: float = 0.0
+    skipped: tuple[tuple[str, str], ...] = ()  # (url, why) of pages not read
 
 
 class Researcher(Protocol):
@@ -127,14 +155,17 @@ def split_sentences(text: str) -> list[str]:
     return [p.strip() for p in parts if len(p.strip()) > 3]
 
 
-def _kind_for(text: str, default: str) -> str:
-    for kind, pattern in KIND_WORDS:
+def _kind_for(text: str, default: str, rules: ExtractionRules) -> str:
+    for kind, pattern in rules.kinds:
         if pattern.search(text):
             return kind
     return default
 
 
-def extract_evidence(domain: str, page: str, html: str) -> list[EvidenceItem]:
+def extract_evidence(
+    domain: str, page: str, html: str, rules: ExtractionRules | None = None
+) -> list[EvidenceItem]:
+    rules = rules or ExtractionRules.default()
     url = f"https://{domain}/" if page == "index" else f"https://{domain}/{page}"
     parser = _PageParser()
     parser.feed(html)
@@ -160,7 +191,8 @@ def extract_evidence(domain: str, page: str, html: str) -> list[EvidenceItem]:
                     text,
                     role=role.strip(),
                     location=location.strip(),
-                    finance_role=bool(FINANCE_ROLE.search(role)),
+                    target_role=(hit := bool(rules.target_role and rules.target_role.search(role))),
+                    finance_role=hit,  # the name templates used before target roles were configurable
                 )
         return items
     if page == "blog":
@@ -181,7 +213,7 @@ def extract_evidence(domain: str, page: str, html: str) -> list[EvidenceItem]:
                     data["amount"] = m.group(0)
                 if m := SERIES.search(sentence):
                     data["round"] = m.group(0)
-                add(_kind_for(sentence, "news"), sentence, **data)
+                add(_kind_for(sentence, "news", rules), sentence, **data)
         return items
     default = "about" if page == "about" else "product"
     if parser.meta_description:
@@ -192,7 +224,7 @@ def extract_evidence(domain: str, page: str, html: str) -> list[EvidenceItem]:
                 data = {}
                 if m := re.search(r"\b(\d[\d,]*)\s+(people|employees|staff)\b", sentence):
                     data["headcount"] = int(m.group(1).replace(",", ""))
-                add(_kind_for(sentence, default) if page == "about" else default, sentence, **data)
+                add(_kind_for(sentence, default, rules) if page == "about" else default, sentence, **data)
     return items
 
 
@@ -201,9 +233,10 @@ class SnapshotResearcher:
 
     name = "snapshot"
 
-    def __init__(self, web_dir: Path, credits_per_company: float = 1.0):
+    def __init__(self, web_dir: Path, credits_per_company: float = 1.0, rules: ExtractionRules | None = None):
         self.web_dir = web_dir
         self.credits = credits_per_company
+        self.rules = rules or ExtractionRules.default()
 
     def research(self, domain: str) -> ResearchResult:
         folder = self.web_dir / domain
@@ -220,6 +253,6 @@ class SnapshotResearcher:
             path = folder / f"{page}.html"
             if path.exists():
                 pages.append(page)
-                evidence.extend(extract_evidence(domain, page, path.read_text(encoding="utf-8")))
+                evidence.extend(extract_evidence(domain, page, path.read_text(encoding="utf-8"), self.rules))
         unique = {e.id: e for e in evidence}
         return ResearchResult(domain, tuple(unique.values()), tuple(pages), self.credits)

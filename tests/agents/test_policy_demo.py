@@ -21,7 +21,15 @@ from state.decision_log import load_body
 from state.models import DecisionRecord, OutboxMessage, Prospect
 from tests.conftest import ROOT, at
 
-DAYS = ("2026-11-23T15:00:00Z", "2026-11-26T15:00:00Z", "2026-12-02T15:00:00Z")
+# Highest scores work first, so Amelia (tier 3, lowest score) gets her intro on day 3 and
+# reaches the break-up email on the fifth run.
+DAYS = (
+    "2026-11-23T15:00:00Z",
+    "2026-11-26T15:00:00Z",
+    "2026-12-02T15:00:00Z",
+    "2026-12-07T15:00:00Z",
+    "2026-12-10T15:00:00Z",
+)
 STOPS = ("deny", "defer", "review")
 
 # The stops the demo data and settings are built to show: (rule, outcome, prospect email).
@@ -32,7 +40,7 @@ EXPECTED = {
     ("ca_casl", "deny", "ethan.macleod@mapleharbor.example"),  # CA, no consent
     ("send_window", "defer", "emily.hart@saguarohealth.example"),  # US, no city: zone unknown
     ("send_window", "defer", "liam.oconnor@kauricloud.example"),  # night in Auckland
-    # day 7: the break-up email's "2027 budget" claim is not in the about page it cites
+    # last day: the break-up email's "2027 budget" claim is not in the about page it cites
     ("content_grounding", "deny", "amelia.watson@thamesbridge.example"),
     ("review_low_grounding", "review", "amelia.watson@thamesbridge.example"),
 }
@@ -73,7 +81,7 @@ def _timeline_stops(ws, run_id: str) -> set[tuple[str, str, str]]:  # noqa: ANN0
 
 
 def test_demo_days_log_policy_stops_and_replay_shows_them(ready_ws) -> None:  # noqa: ANN001
-    """Three demo days log suppression, jurisdiction, frequency, timing, capacity, budget,
+    """Five demo days log suppression, jurisdiction, frequency, timing, capacity, budget,
     content and review stops with their rule ids for the prospects built for them, and replay shows each of
     them with no divergence."""
     ws = ready_ws
@@ -99,7 +107,9 @@ def test_demo_days_log_policy_stops_and_replay_shows_them(ready_ws) -> None:  # 
         ).all()
     assert breakups == []
 
-    families = {RULE_FAMILIES[rule] for rule, _, _ in logged}
+    families = {RULE_FAMILIES[rule] for rule, _, _ in logged} | {
+        RULE_FAMILIES[r] for r in runs[0].carried_over
+    }
     assert {
         "suppression",
         "jurisdiction",
@@ -112,7 +122,21 @@ def test_demo_days_log_policy_stops_and_replay_shows_them(ready_ws) -> None:  # 
     } <= families
     day0_rules = {(rule, outcome) for rule, outcome, _, _ in day0}
     assert ("mailbox_daily_cap", "defer") in day0_rules  # 18 emails a day, 20 due
-    assert ("budget_run", "deny") in day0_rules  # 40 credits a run, 43 needed
+    # 40 credits a run, 43 needed: the two lowest-scoring lookups are carried over to the next
+    # run without entering their graphs, in one run-level record.
+    assert runs[0].carried_over == {"budget_run": 2}
+    with Session(engine_for(ws.database_url)) as s:
+        carry = [
+            load_body(r)
+            for r in s.exec(
+                select(DecisionRecord).where(
+                    DecisionRecord.workspace == ws.id,
+                    DecisionRecord.run_id == runs[0].run_id,
+                    DecisionRecord.action == "carry_over",
+                )
+            ).all()
+        ]
+    assert [(c["carry_over"]["rule"], c["carry_over"]["count"]) for c in carry] == [("budget_run", 2)]
 
     assert set(stops) == {r.run_id for r in runs}
     for run_id, rows in stops.items():

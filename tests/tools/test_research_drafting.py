@@ -8,8 +8,16 @@ from pathlib import Path
 import pytest
 
 from core.errors import ConfigError, InvalidInput, NotFound
+from core.workspace import load_workspace
 from tools.drafting import LIMITS, MARK, TemplateDrafter, email_footer, pick_evidence, split_text
-from tools.research import SnapshotResearcher, evidence_id, extract_evidence, split_sentences
+from tools.research import (
+    ExtractionRules,
+    SnapshotResearcher,
+    evidence_id,
+    extract_evidence,
+    rules_for,
+    split_sentences,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO = ROOT / "examples" / "demo"
@@ -43,6 +51,7 @@ SENDER = {
 }
 PROSPECT = {"first_name": "Dana", "last_name": "Whitfield", "full_name": "Dana Whitfield", "title": "CFO"}
 COMPANY = {"name": "Acme Robotics, Inc.", "short_name": "Acme Robotics", "domain": DOMAIN}
+DEMO_RULES = rules_for(load_workspace(DEMO))
 
 
 @pytest.fixture
@@ -56,7 +65,7 @@ def web(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def evidence(web: Path) -> list[dict]:
-    return [e.to_dict() for e in SnapshotResearcher(web).research(DOMAIN).evidence]
+    return [e.to_dict() for e in SnapshotResearcher(web, rules=DEMO_RULES).research(DOMAIN).evidence]
 
 
 def by_quote(items: list[dict], quote: str) -> dict:
@@ -95,13 +104,18 @@ def test_research_reads_all_pages_in_order(web: Path) -> None:
             "Senior Revenue Accountant – Berlin",
             "hiring",
             f"https://{DOMAIN}/careers",
-            {"role": "Senior Revenue Accountant", "location": "Berlin", "finance_role": True},
+            {
+                "role": "Senior Revenue Accountant",
+                "location": "Berlin",
+                "finance_role": True,
+                "target_role": True,
+            },
         ),
         (
             "Backend Engineer – Remote",
             "hiring",
             f"https://{DOMAIN}/careers",
-            {"role": "Backend Engineer", "location": "Remote", "finance_role": False},
+            {"role": "Backend Engineer", "location": "Remote", "finance_role": False, "target_role": False},
         ),
         (
             "We raised a €12M Series A led by Northstar Ventures.",
@@ -138,6 +152,20 @@ def test_evidence_kinds_and_data(evidence: list[dict], quote: str, kind: str, ur
     """Each page sentence becomes evidence with the expected kind, source URL and extracted data."""
     item = by_quote(evidence, quote)
     assert (item["kind"], item["url"], item["data"]) == (kind, url, data)
+
+
+def test_extraction_keywords_come_from_config() -> None:
+    """Evidence kinds and target roles follow the workspace's keywords: a word the config
+    does not list marks nothing, one it lists marks the sentence."""
+    html = "<html><body><h1>About</h1><p>We moved our books to Zuora last spring.</p></body></html>"
+    plain = extract_evidence(DOMAIN, "about", html, ExtractionRules.from_config({}))
+    custom = extract_evidence(DOMAIN, "about", html, ExtractionRules.from_config({"tech": ["zuora"]}))
+    assert [e.kind for e in plain] == ["about", "about"]
+    assert [e.kind for e in custom] == ["about", "tech"]
+    careers = "<html><body><ul><li>Billing Specialist – Oslo</li></ul></body></html>"
+    flagged = extract_evidence(DOMAIN, "careers", careers, ExtractionRules.from_config({}, ("billing",)))
+    assert flagged[0].data["target_role"] is True
+    assert extract_evidence(DOMAIN, "careers", careers)[0].data["target_role"] is False
 
 
 def test_evidence_ids_are_stable_and_unique(web: Path) -> None:
@@ -375,7 +403,7 @@ DEMO_CITED = {
 
 @pytest.fixture(scope="module")
 def demo_evidence() -> list[dict]:
-    result = SnapshotResearcher(DEMO / "web").research("acmerobotics.example")
+    result = SnapshotResearcher(DEMO / "web", rules=DEMO_RULES).research("acmerobotics.example")
     return [e.to_dict() for e in result.evidence]
 
 

@@ -1,0 +1,289 @@
+"""Who works first: each prospect's score is ICP fit (firmographic rules with weights and
+exclusions, from `[scoring]` or derived from `[icp]`) plus intent from signals whose weight
+halves every `half_life_days`, combined as ``100 * (fit_weight * fit + (1 - fit_weight) *
+intent)``. The tier is the imported one or comes from the score (config). `compute_score`
+is pure; `rescore` loads facts, scores and stores them (`prospect_scores`)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlmodel import Session, select
+
+from core.spend_config import IcpRule, ScoringConfig
+from core.timeutil import iso, to_utc
+from core.workspace import IcpConfig, Workspace
+from state.models import Company, Prospect, Signal
+from state.models_scoring import ProspectScore
+
+
+def icp_rules(icp: IcpConfig, cfg: ScoringConfig) -> tuple[IcpRule, ...]:
+    """The configured fit rules, or rules derived from `[icp]` (title counts 1.5, the rest 1)."""
+    if cfg.rules:
+        return cfg.rules
+    rules = []
+    if icp.industries:
+        rules.append(IcpRule(field="industry", op="in", values=icp.industries))
+    if icp.countries:
+        rules.append(IcpRule(field="country", op="in", values=icp.countries))
+    if icp.titles:
+        rules.append(IcpRule(field="title", op="contains", values=icp.titles, weight=1.5))
+    if icp.min_employees is not None or icp.max_employees is not None:
+        rules.append(
+            IcpRule(
+                field="employee_count",
+                op="between",
+                min=None if icp.min_employees is None else float(icp.min_employees),
+                max=None if icp.max_employees is None else float(icp.max_employees),
+            )
+        )
+    return tuple(rules)
+
+
+def _matches(rule: IcpRule, value: Any) -> bool:
+    if value in (None, ""):
+        return False
+    if rule.op == "between":
+        try:
+            n = float(value)
+        except (TypeError, ValueError):
+            return False
+        return (rule.min is None or n >= rule.min) and (rule.max is None or n <= rule.max)
+    text = str(value).casefold()
+    if rule.op == "contains":
+        return any(v.casefold() in text for v in rule.values)
+    return text in {v.casefold() for v in rule.values}
+
+
+@dataclass(frozen=True)
+class ScoreResult:
+    score: float
+    fit: float
+    intent: float
+    tier: int | None
+    excluded: bool
+    breakdown: dict[str, Any] = field(default_factory=dict)
+
+
+def signal_decay(age_days: float, half_life: float) -> float:
+    return 0.5 ** (max(age_days, 0.0) / half_life) if half_life > 0 else 0.0
+
+
+def compute_score(
+    facts: Mapping[str, Any],
+    signals: Sequence[Mapping[str, Any]],
+    icp: IcpConfig,
+    cfg: ScoringConfig,
+    now: datetime,
+) -> ScoreResult:
+    """Score one prospect from plain facts (industry, country, title, employee_count, tier,
+    attributes) and its signals (type, detail, url, occurred_at)."""
+    attrs = facts.get("attributes") or {}
+
+    def value(name: str) -> Any:
+        return facts.get(name) if name in facts else attrs.get(name)
+
+    for rule in cfg.exclusions:
+        if _matches(rule, value(rule.field)):
+            why = f"excluded: {rule.field} {value(rule.field)!r} matches {rule.op} {list(rule.values) or [rule.min, rule.max]}"
+            return ScoreResult(0.0, 0.0, 0.0, _tier(0.0, facts, cfg), True, {"excluded": why, "score": 0.0})
+    fit_rows, total, got = [], 0.0, 0.0
+    for rule in icp_rules(icp, cfg):
+        ok = _matches(rule, value(rule.field))
+        total += rule.weight
+        got += rule.weight if ok else 0.0
+        fit_rows.append(
+            {"field": rule.field, "value": value(rule.field), "matched": ok, "weight": rule.weight}
+        )
+    fit = got / total if total else 0.0
+    remaining, sig_rows = 1.0, []
+    for s in signals:
+        kind = str(s.get("type", ""))
+        occurred = s.get("occurred_at")
+        age = (to_utc(now) - to_utc(occurred)).total_seconds() / 86400 if occurred else 0.0
+        if age < 0:
+            continue  # a signal from the future (clock skew, replay at an earlier now) does not count
+        weight = cfg.signal_weights.get(kind, 0.0)
+        decay = signal_decay(age, cfg.half_life_days.get(kind, 30.0))
+        contribution = weight * decay
+        remaining *= 1.0 - min(contribution, 1.0)
+        sig_rows.append(
+            {
+                "type": kind,
+                "detail": s.get("detail", ""),
+                "url": s.get("url", ""),
+                "age_days": round(age, 1),
+                "decay": round(decay, 4),
+                "weight": weight,
+                "contribution": round(contribution, 4),
+            }
+        )
+    intent = 1.0 - remaining
+    ours = 100.0 * (cfg.fit_weight * fit + (1.0 - cfg.fit_weight) * intent)
+    imported = _imported(facts, cfg)
+    if imported is not None and cfg.imported_score == "keep":
+        score = imported
+    elif imported is not None and cfg.imported_score == "blend":
+        score = (ours + imported) / 2
+    else:
+        score = ours
+    score = round(score, 2)
+    breakdown = {
+        "score": score,
+        "fit": round(fit, 4),
+        "intent": round(intent, 4),
+        "fit_weight": cfg.fit_weight,
+        "fit_rules": fit_rows,
+        "signals": sorted(sig_rows, key=lambda r: -r["contribution"]),
+        "imported_score": imported,
+        "imported_score_use": cfg.imported_score,
+        "tier_source": "imported" if cfg.tier == "imported" and facts.get("tier") is not None else "score",
+    }
+    return ScoreResult(score, round(fit, 4), round(intent, 4), _tier(score, facts, cfg), False, breakdown)
+
+
+def _imported(facts: Mapping[str, Any], cfg: ScoringConfig) -> float | None:
+    if not cfg.imported_score_field or cfg.imported_score == "ignore":
+        return None
+    raw = (facts.get("attributes") or {}).get(cfg.imported_score_field)
+    try:
+        return max(0.0, min(100.0, float(str(raw))))
+    except (TypeError, ValueError):
+        return None
+
+
+def _tier(score: float, facts: Mapping[str, Any], cfg: ScoringConfig) -> int | None:
+    if cfg.tier == "imported" and facts.get("tier") is not None:
+        return int(facts["tier"])
+    t1, t2 = cfg.tier_thresholds
+    return 1 if score >= t1 else 2 if score >= t2 else 3
+
+
+def explain(breakdown: Mapping[str, Any]) -> str:
+    """One line saying why a prospect scored what it did."""
+    if breakdown.get("excluded"):
+        return str(breakdown["excluded"])
+    fits = [r for r in breakdown.get("fit_rules", [])]
+    matched = ", ".join(r["field"] for r in fits if r["matched"]) or "none"
+    missed = ", ".join(r["field"] for r in fits if not r["matched"]) or "none"
+    sigs = (
+        "; ".join(
+            f"{s['type']} {s['age_days']:g}d old x{s['decay']:.2f} = {s['contribution']:.2f}"
+            for s in breakdown.get("signals", [])[:3]
+        )
+        or "no signals"
+    )
+    return (
+        f"score {breakdown.get('score')}: fit {breakdown.get('fit', 0):.2f} (matched {matched}; missed {missed}) x "
+        f"{breakdown.get('fit_weight')}, intent {breakdown.get('intent', 0):.2f} ({sigs})"
+    )
+
+
+def facts_of(p: Prospect, c: Company | None) -> dict[str, Any]:
+    return {
+        "industry": c.industry if c else "",
+        "country": p.country or (c.country if c else ""),
+        "title": p.title,
+        "employee_count": c.employee_count if c else None,
+        "tier": p.tier,
+        "attributes": p.attributes or {},
+    }
+
+
+def rescore(
+    session: Session, ws: Workspace, prospect_ids: Iterable[str], now: datetime
+) -> dict[str, ProspectScore]:
+    """Score the prospects, store the scores (one row each, replaced) and return them by id."""
+    ids = list(prospect_ids)
+    if not ids:
+        return {}
+    cfg, icp = ws.config.scoring, ws.config.icp
+    out: dict[str, ProspectScore] = {}
+    existing = {
+        s.prospect_id: s
+        for s in session.exec(select(ProspectScore).where(ProspectScore.workspace == ws.id)).all()
+    }
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        prospects = session.exec(select(Prospect).where(Prospect.id.in_(chunk))).all()  # type: ignore[attr-defined]
+        cids = {p.company_id for p in prospects if p.company_id}
+        companies = {c.id: c for c in session.exec(select(Company).where(Company.id.in_(cids or {""}))).all()}  # type: ignore[attr-defined]
+        sigs: dict[str, list[dict[str, Any]]] = {}
+        rows = session.exec(
+            select(Signal).where(
+                Signal.workspace == ws.id,
+                (Signal.prospect_id.in_(chunk)) | (Signal.company_id.in_(cids or {""})),  # type: ignore[union-attr]
+            )
+        ).all()
+        for s in rows:
+            d = {"id": s.id, "type": s.type, "detail": s.detail, "url": s.url, "occurred_at": s.occurred_at}
+            for key in (s.prospect_id, s.company_id):
+                if key:
+                    sigs.setdefault(key, []).append(d)
+        for p in prospects:
+            c = companies.get(p.company_id or "")
+            both = sigs.get(p.id, []) + (sigs.get(p.company_id, []) if p.company_id else [])
+            mine = list({d["id"]: d for d in both}.values())
+            r = compute_score(facts_of(p, c), mine, icp, cfg, now)
+            row = existing.get(p.id) or ProspectScore(workspace=ws.id, prospect_id=p.id, scored_at=now)
+            row.score, row.fit, row.intent, row.tier, row.excluded = (
+                r.score,
+                r.fit,
+                r.intent,
+                r.tier,
+                r.excluded,
+            )
+            row.breakdown, row.scored_at = {**r.breakdown, "scored_at": iso(now)}, now
+            session.add(row)
+            out[p.id] = row
+    return out
+
+
+def ranked(ids: Sequence[str], scores: Mapping[str, ProspectScore]) -> list[str]:
+    """Highest score first, then the prospect id (stable, independent of workers)."""
+    return sorted(ids, key=lambda i: (-(scores[i].score if i in scores else 0.0), i))
+
+
+def score_of(session: Session, workspace: str, prospect_id: str) -> dict[str, Any]:
+    """The stored score of a prospect (as of its last rescoring), for the observation."""
+    row = session.get(ProspectScore, (workspace, prospect_id))
+    if row is None:
+        return {}
+    return {"score": row.score, "tier": row.tier, "excluded": row.excluded, "breakdown": row.breakdown}
+
+
+def score_now(session: Session, ws: Workspace, prospect_id: str, now: datetime) -> dict[str, Any]:
+    """A prospect's score computed at `now` (stored too), with its one-line explanation."""
+    row = rescore(session, ws, [prospect_id], now).get(prospect_id)
+    if row is None:
+        return {}
+    return {
+        "score": row.score,
+        "fit": row.fit,
+        "intent": row.intent,
+        "tier": row.tier,
+        "excluded": row.excluded,
+        "explanation": explain(row.breakdown),
+        "breakdown": row.breakdown,
+    }
+
+
+def annotate_signals(evidence: list[dict[str, Any]], cfg: ScoringConfig, now: datetime) -> None:
+    """Give each signal item its strength now (weight x decay) and `fresh` (younger than its
+    half-life), so the drafter opens with the freshest, strongest signal."""
+    for e in evidence:
+        if e.get("kind") != "signal":
+            continue
+        data = dict(e.get("data") or {})
+        kind, date = str(data.get("type", "")), str(data.get("date", ""))
+        try:
+            age = (to_utc(now) - to_utc(datetime.fromisoformat(date[:10] + "T00:00:00+00:00"))).days
+        except ValueError:
+            continue
+        decay = signal_decay(age, cfg.half_life_days.get(kind, 30.0)) if age >= 0 else 0.0
+        data["strength"] = round(cfg.signal_weights.get(kind, 0.0) * decay, 4)
+        data["fresh"] = age >= 0 and decay >= 0.5
+        e["data"] = data
