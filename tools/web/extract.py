@@ -9,6 +9,8 @@ from urllib.parse import urljoin, urlsplit
 import trafilatura
 from lxml import html as lxml_html
 
+from tools.untrusted import hidden_texts
+
 
 def page_text(html: str) -> str:
     """The page's main text, one block per line (empty when the page has none)."""
@@ -23,7 +25,10 @@ def page_text(html: str) -> str:
         or ""
     )
     lines = (re.sub(r"\s+", " ", re.sub(r"^\s*[-*•]\s+", "", line)).strip() for line in text.splitlines())
-    return "\n".join(line for line in lines if line)
+    # Text a reader of the page cannot see (display:none, hidden, zero size...) is never
+    # evidence: it is where instructions to AI readers hide (tools.untrusted).
+    hidden = [t for t, _why in hidden_texts(html)]
+    return "\n".join(line for line in lines if line and not any(line in h for h in hidden))
 
 
 def page_links(html: str, base_url: str) -> list[str]:

@@ -18,7 +18,6 @@ from core.errors import NotFound, ProviderError
 from core.workspace import ResearchConfig
 from tools.research import (
     AMOUNT,
-    INJECTION,
     SERIES,
     EvidenceItem,
     ExtractionRules,
@@ -26,6 +25,7 @@ from tools.research import (
     evidence_id,
     split_sentences,
 )
+from tools.untrusted import flag_text, flags_to_dicts
 from tools.web.extract import page_links, page_text, sitemap_urls
 from tools.web.fetch import SiteFetcher, on_site
 from tools.web.store import DbPageStore, StoredPage
@@ -88,8 +88,10 @@ def evidence_from_text(url: str, kind: str, text: str, rules: ExtractionRules) -
     items: list[EvidenceItem] = []
 
     def add(ev_kind: str, quote: str, **data: Any) -> None:
-        if INJECTION.search(quote):
+        flags = flag_text(quote)
+        if flags:
             data["suspicious"] = True
+            data["flags"] = flags_to_dicts(flags)
         items.append(EvidenceItem(evidence_id(url, quote), ev_kind, url, quote, data))
 
     def classify(sentence: str, default: str) -> str:
