@@ -19,6 +19,7 @@ from tests.conftest import at
 from tests.fuzz.strategies import deep, generic_events, json_values, provider_bodies
 from tools.events import MAX_BATCH, read_events_file
 
+pytestmark = pytest.mark.slow  # hypothesis runs dozens of imports/requests per test
 NOW = at("2026-11-25T20:00:00Z")
 FUZZ = settings(
     max_examples=40,

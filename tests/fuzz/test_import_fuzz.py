@@ -22,6 +22,7 @@ from tests.conftest import BACKENDS, PG_URL
 from tests.fuzz.strategies import json_values, tables
 from tools.importer import import_prospects
 
+pytestmark = pytest.mark.slow  # hypothesis runs dozens of imports/requests per test
 NOW = datetime(2026, 11, 23, 15, tzinfo=UTC)
 FUZZ = settings(
     max_examples=60,

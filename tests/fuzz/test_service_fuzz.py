@@ -20,6 +20,7 @@ from state.models import EngagementEventRow, InboundLead
 from tests.conftest import at
 from tests.fuzz.strategies import deep, generic_events, json_values, provider_bodies
 
+pytestmark = pytest.mark.slow  # hypothesis runs dozens of imports/requests per test
 NOW = at("2026-11-24T16:00:00Z")
 SLACK_SECRET = "slack-fuzz-secret-0123456789abcdef"
 PROVIDERS = ("generic", "instantly", "smartlead", "heyreach", "sendoso")
