@@ -122,6 +122,8 @@ def prospect_groups(timeline: list[dict[str, Any]]) -> list[dict[str, Any]]:
     decisions, what was sent, what the rules held back, where it ended, the cost."""
     groups: dict[str, dict[str, Any]] = {}
     for t in timeline:
+        if not t["prospect_id"]:
+            continue  # a run-level record (carried-over prospects counted by reason)
         g = groups.setdefault(
             t["prospect_id"],
             {

@@ -14,6 +14,7 @@ from cli.common import (
     WorkspaceOpt,
     console,
     emit_json,
+    escape_help,
     handle_errors,
     now_from,
     table,
@@ -27,8 +28,10 @@ app = typer.Typer(
 ActorOpt = typer.Option(
     None,
     "--as",
-    help="Who decides: a user id from [slack] approvers (or the prospect's owner); refused "
-    "otherwise. Without it the decision is recorded as local:<login>, marked unverified.",
+    help=escape_help(
+        "Who decides: a user id from [slack] approvers (or the prospect's owner); refused "
+        "otherwise. Without it the decision is recorded as local:<login>, marked unverified."
+    ),
 )
 
 

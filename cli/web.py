@@ -31,7 +31,7 @@ def _password(from_stdin: bool) -> str:
 @web_app.command("hash-password")
 @handle_errors
 def hash_password_cmd(password_stdin: bool = StdinOpt, as_json: bool = JsonOpt) -> None:
-    """Print an argon2 hash for a `[[web.users]] password_hash` entry."""
+    """Print an argon2 hash for the password_hash of a web user (web.users in workspace.toml)."""
     from service.web.auth import hash_password
 
     digest = hash_password(_password(password_stdin))

@@ -190,7 +190,11 @@ def create_app(
         if not authentic(site, "signals", raw, {k.lower(): v for k, v in request.headers.items()}):
             return _error(401, "missing or wrong secret for provider 'signals'")
         try:
-            records = signal_records(jsonlimits.loads(raw or b"null"))
+            body = jsonlimits.parse(raw or b"null")
+        except jsonlimits.BadJSON as exc:
+            return _error(400, f"the body is not valid JSON: {exc}")
+        try:
+            records = signal_records(body)
             result = await run_in_threadpool(
                 ingest_signal_rows, site.engine, site.id, records, now=clock.now()
             )

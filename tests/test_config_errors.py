@@ -37,7 +37,7 @@ def test_every_problem_at_once_with_did_you_mean(tmp_path: Path) -> None:
     assert "run.daily_at" in message
     keys = [p["key"] for p in config_problems(ws)]
     assert keys == [
-        "playbook.steps.2.delay_busines_days",
+        "playbook.steps.3.delay_busines_days",
         "run.daily_at",
         "policy.capacity.mailbox_dayly_cap",
     ]

@@ -12,7 +12,8 @@ from agents.graph import build_graph
 from agents.state import initial_state
 from core.timeutil import iso
 from state.db import engine_for, session_scope
-from state.models import Company, DecisionRecord, LookupCache, OutboxMessage, Prospect
+from state.ledger import record_cost
+from state.models import Company, DecisionRecord, OutboxMessage, Prospect
 from tests.conftest import at
 
 NOW = "2026-11-23T15:00:00Z"
@@ -42,15 +43,16 @@ def test_budget_run_deny_on_a_draft_pauses_until_the_next_run(ready_ws) -> None:
         ).one()
         s.get(Company, p.company_id).research_status = "done"  # researched earlier
         # Another worker of the same run spent the run's whole credit budget.
-        s.add(
-            LookupCache(
-                workspace=ws.id,
-                provider="enrichment:file",
-                key="other",
-                status="found",
-                credits=45.0,
-                created_at=at(NOW),
-            )
+        record_cost(
+            s,
+            workspace=ws.id,
+            key="enrichment:file:other",
+            at=at(NOW),
+            kind="enrichment",
+            provider="enrichment:file",
+            credits=45.0,
+            run_id=f"run_{NOW}",
+            prospect_id="someone-else",
         )
         pid = p.id
     result = _run(ws, pid, NOW)

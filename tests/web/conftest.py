@@ -94,11 +94,21 @@ def sign_in(client: TestClient, user: tuple[str, str]) -> None:
 
 def pending_review(ws: Workspace) -> Any:
     from state.db import engine_for
-    from state.models import Review
+    from state.models import Prospect, Review
 
+    # A pending email review of a prospect in the Americas: at the tests' clock (16:30 UTC on a
+    # Monday) that is inside the sending window, so an approval sends at once.
     with Session(engine_for(ws.database_url)) as s:
         return s.exec(
-            select(Review).where(Review.workspace == ws.id, Review.status == "pending").order_by(Review.id)
+            select(Review)
+            .join(Prospect, Prospect.id == Review.prospect_id)
+            .where(
+                Review.workspace == ws.id,
+                Review.status == "pending",
+                Review.channel == "email",
+                Prospect.timezone.startswith("America/"),  # type: ignore[union-attr]
+            )
+            .order_by(Review.id)
         ).first()
 
 

@@ -53,6 +53,29 @@ def test_edit_changes_the_draft_before_approval(client: TestClient, ws: Workspac
     """An edit from the web stores the new body, marks the editor and approves."""
     sign_in(client, APPROVER)
     review = pending_review(ws)
+    with Session(engine_for(ws.database_url)) as s:
+        original = s.get(Draft, review.draft_id).body
+    token = csrf_of(client.get(f"/web/demo/reviews/{review.id}").text)
+    r = client.post(
+        f"/web/demo/reviews/{review.id}",
+        data={
+            "csrf": token,
+            "decision": "edit",
+            "subject": "Quick question",
+            "body": "Hello there.\n\n" + original,
+        },
+    )
+    assert r.status_code == 200, r.text
+    assert review_status(ws, review.id) == "edited"
+    with Session(engine_for(ws.database_url)) as s:
+        d = s.get(Draft, review.draft_id)
+        assert d.body.startswith("Hello there.") and d.edited_by == "web:demo"
+
+
+def test_edit_that_breaks_content_rules_goes_back_to_the_reviewer(client: TestClient, ws: Workspace) -> None:
+    """An edit without the opt-out line and postal address is refused with the problems; the review stays pending."""
+    sign_in(client, APPROVER)
+    review = pending_review(ws)
     token = csrf_of(client.get(f"/web/demo/reviews/{review.id}").text)
     r = client.post(
         f"/web/demo/reviews/{review.id}",
@@ -63,11 +86,8 @@ def test_edit_changes_the_draft_before_approval(client: TestClient, ws: Workspac
             "body": "Hello there.\n\nThanks.",
         },
     )
-    assert r.status_code == 200
-    assert review_status(ws, review.id) == "edited"
-    with Session(engine_for(ws.database_url)) as s:
-        d = s.get(Draft, review.draft_id)
-        assert d.body.startswith("Hello there.") and d.edited_by == "web:demo"
+    assert r.status_code == 422
+    assert review_status(ws, review.id) == "pending"
 
 
 def test_reject_sends_nothing_and_keeps_the_note(client: TestClient, ws: Workspace) -> None:
