@@ -346,6 +346,8 @@ def preview(
                     obs["prospect"].get("linkedin_url") if pv.channel == "linkedin" else pv.recipient
                 )
             out.append(pv)
+            if n % 200 == 0:
+                session.commit()  # end the read transaction now and then: never hold SQLite's lock long
             if progress:
                 progress(n, len(order))
     return out
