@@ -12,8 +12,21 @@ from core.workspace import IcpConfig
 from tests.conftest import at
 
 NOW = at("2026-11-23T15:00:00Z")
-ICP = IcpConfig(industries=("Software",), countries=("US", "GB"), titles=("CFO", "Controller"), min_employees=50, max_employees=2000)
-FULL = {"industry": "Software", "country": "US", "title": "CFO", "employee_count": 400, "tier": None, "attributes": {}}
+ICP = IcpConfig(
+    industries=("Software",),
+    countries=("US", "GB"),
+    titles=("CFO", "Controller"),
+    min_employees=50,
+    max_employees=2000,
+)
+FULL = {
+    "industry": "Software",
+    "country": "US",
+    "title": "CFO",
+    "employee_count": 400,
+    "tier": None,
+    "attributes": {},
+}
 
 
 def sig(kind: str, days: float) -> dict:
