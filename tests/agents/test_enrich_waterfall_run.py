@@ -86,3 +86,34 @@ def test_waterfall_enriches_in_the_run(tmp_path: Path, monkeypatch: pytest.Monke
         assert requests == 0 and "enrich:api" not in providers and len(tasks) == 1
         assert any(c["provider"] == "api" and c["status"] == "paused" for c in calls)
     assert "enrich:offline" in providers and any(p.email_norm for p in enriched)
+
+
+def test_costs_by_segment_reports_hit_rate_and_cost_per_hit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After a waterfall run, `costs --by segment` gives each provider's calls, hit rate and cost
+    per hit per field and segment (country/employee band)."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from run import app
+
+    monkeypatch.delenv("TEST_ENRICH_KEY", raising=False)
+    root = copy_demo(tmp_path / "demo", relaxed=True)
+    toml = root / "workspace.toml"
+    toml.write_text(
+        toml.read_text(encoding="utf-8")
+        + '\n[providers]\nenrichment = "waterfall"\n'
+        + WATERFALL.format(url="http://127.0.0.1:9"),
+        encoding="utf-8",
+    )
+    ws = load_workspace(root)
+    init_workspace(ws, now=at("2026-11-23T14:00:00Z"))
+    run_daily(ws, now=at("2026-11-23T15:00:00Z"))
+    out = CliRunner().invoke(app, ["costs", "-w", str(root), "--by", "segment", "--json"])
+    rows = json.loads(out.output)["rows"]
+    offline = [r for r in rows if r["provider"] == "offline"]
+    assert offline and all(r["field"] == "email" and "/" in r["segment"] for r in offline)
+    assert sum(r["calls"] for r in offline) >= sum(r["hits"] for r in offline) > 0
+    assert all(r["cost_per_hit"] == pytest.approx(r["credits"] / r["hits"]) for r in offline if r["hits"])
