@@ -68,7 +68,7 @@ def research(state: ProspectState, ctx: AgentContext) -> dict[str, Any]:
             state,
             key=ledger_key,
             kind="research",
-            provider=tool["name"],
+            provider=f"research:{ctx.researcher.name}",
             credits=ctx.workspace.config.costs.research_credits,
         )
     except BudgetExceeded as exc:
@@ -383,8 +383,9 @@ def _enrich_waterfall(state: ProspectState, ctx: AgentContext, waterfall: Waterf
             prospect.attributes = {**(prospect.attributes or {}), "tech_stack": v["tech_stack"]}
         if company is not None and v.get("employee_count") and company.employee_count is None:
             c = session.get(Company, company.id)
-            c.employee_count = int(float(v["employee_count"]))
-            session.add(c)
+            if c is not None:
+                c.employee_count = int(float(v["employee_count"]))
+                session.add(c)
         prospect.updated_at = now
         session.add(prospect)
         errors = [c for c in res.calls if c.status == "error"]

@@ -35,6 +35,7 @@ from state import repo
 from state.models import Prospect
 from tools.channels.email_mime import list_unsubscribe
 from tools.enrichment.providers import Person
+from tools.enrichment.store import DbWaterfallStore
 from tools.enrichment.waterfall import Waterfall
 
 CAP_RULES = (
@@ -134,7 +135,8 @@ def enrichment_estimate(
             p.get("country", ""),
         )
         reach, cost, calls = 1.0, 0.0, []
-        paused = wf.store.paused()
+        db = isinstance(wf.store, DbWaterfallStore)
+        paused = wf.store.paused(session) if db else wf.store.paused()  # type: ignore[call-arg]
         for name in (
             wf.configured_order("email")
             if not wf.cfg.learned_order
@@ -142,7 +144,12 @@ def enrichment_estimate(
         ):
             if name in paused:
                 continue
-            cached = wf.store.cached(name, person.key, now=datetime.fromisoformat(obs["now"]))
+            when = datetime.fromisoformat(obs["now"])
+            cached = (
+                wf.store.cached(name, person.key, now=when, session=session)  # type: ignore[call-arg]
+                if db
+                else wf.store.cached(name, person.key, now=when)
+            )
             _cph, rate, _n = wf.expected_cost_per_hit(name, "email", person.segment)
             if cached is not None:
                 rate = 1.0 if "email" in cached.values else 0.0
@@ -339,6 +346,8 @@ def preview(
                     obs["prospect"].get("linkedin_url") if pv.channel == "linkedin" else pv.recipient
                 )
             out.append(pv)
+            if n % 200 == 0:
+                session.commit()  # end the read transaction now and then: never hold SQLite's lock long
             if progress:
                 progress(n, len(order))
     return out

@@ -57,13 +57,13 @@ def make(out: Path, prospects: int | None, cap: float | None) -> Path:
     return out
 
 
-def measure(path: Path, workers: int) -> dict:
+def measure(path: Path, workers: int, chunk_size: int = 250) -> dict:
     ws = load_workspace(path)
     t0 = time.perf_counter()
     rows = preview(ws, engine_for(ws.database_url), now=NOW)
     fc = forecast(rows, ws)
     t1 = time.perf_counter()
-    summary = run_daily(ws, now=NOW, workers=workers)
+    summary = run_daily(ws, now=NOW, workers=workers, chunk_size=chunk_size)
     t2 = time.perf_counter()
     actual = summary.actual["credits"]
     return {
@@ -77,6 +77,7 @@ def measure(path: Path, workers: int) -> dict:
         "forecast_seconds": round(t1 - t0, 1),
         "run_seconds": round(t2 - t1, 1),
         "workers": workers,
+        "chunk_size": chunk_size,
     }
 
 
@@ -87,14 +88,15 @@ def main() -> int:
     )
     ap.add_argument("--prospects", type=int, default=10000, help="Synthetic workspace size.")
     ap.add_argument("--workers", type=int, default=1, help="Worker processes for the runs.")
+    ap.add_argument("--chunk-size", type=int, default=250, help="Prospects per worker job.")
     ap.add_argument("--budget-ratio", type=float, default=0.5, help="Capped run: cap = ratio x forecast.")
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "out", help="Where workspaces are written.")
     args = ap.parse_args()
     size = None if args.workspace == "demo" else args.prospects
     name = "demo" if size is None else f"s{size}"
-    first = measure(make(args.out / f"forecast_{name}", size, None), args.workers)
+    first = measure(make(args.out / f"forecast_{name}", size, None), args.workers, args.chunk_size)
     cap = round(first["forecast_credits"] * args.budget_ratio, 2)
-    capped = measure(make(args.out / f"forecast_{name}_capped", size, cap), args.workers)
+    capped = measure(make(args.out / f"forecast_{name}_capped", size, cap), args.workers, args.chunk_size)
     out = {
         "workspace": name,
         "accuracy": first,

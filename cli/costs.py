@@ -46,9 +46,12 @@ def costs_command(
     from state.db import engine_for
     from state.ledger import GROUPS, report
 
-    if by not in GROUPS:
-        raise InputError(f"--by: expected one of {', '.join(GROUPS)}, got {by!r}")
+    if by not in (*GROUPS, "segment"):
+        raise InputError(f"--by: expected one of {', '.join(GROUPS)}, segment; got {by!r}")
     ws = workspace(workspace_dir)
+    if by == "segment":
+        _segments(ws, as_json)
+        return
     with Session(engine_for(ws.database_url)) as session:
         rows = report(session, workspace=ws.id, by=by, since=_day(since, "--from"), until=_day(until, "--to"))
     total = {k: round(sum(r[k] for r in rows), 4) for k in ("calls", "credits", "usd", "llm_usd", "tokens")}
@@ -143,5 +146,38 @@ def research_command(
             "evidence",
             ["kind", "quote", "source"],
             [[e["kind"], e["quote"][:100], e["url"]] for e in result["evidence"]],
+        )
+    )
+
+
+def _segments(ws: object, as_json: bool) -> None:
+    from datetime import timedelta
+
+    from state.db import engine_for
+    from tools.enrichment.store import DbWaterfallStore
+    from tools.enrichment.waterfall import stats_by_segment
+
+    store = DbWaterfallStore(engine_for(ws.database_url), ws.id, ttl=timedelta(days=1), credit_usd=0.0)  # type: ignore[attr-defined]
+    rows = stats_by_segment(store.stats())
+    if as_json:
+        emit_json({"workspace": ws.id, "by": "segment", "rows": rows})  # type: ignore[attr-defined]
+        return
+    console.print(
+        table(
+            "enrichment by provider, field and segment",
+            ["provider", "field", "segment", "calls", "hits", "hit rate", "credits", "cost per hit"],
+            [
+                [
+                    r["provider"],
+                    r["field"],
+                    r["segment"],
+                    r["calls"],
+                    r["hits"],
+                    f"{r['hit_rate']:.0%}",
+                    f"{r['credits']:g}",
+                    "-" if r["cost_per_hit"] is None else f"{r['cost_per_hit']:g}",
+                ]
+                for r in rows
+            ],
         )
     )

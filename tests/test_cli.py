@@ -37,6 +37,9 @@ COMMANDS = [
     ["channels", "list"],
     ["channels", "resume"],
     ["serve"],
+    ["costs"],
+    ["forecast"],
+    ["research"],
 ]
 
 

@@ -254,6 +254,11 @@ def test_kill_between_send_and_acknowledgement_sends_once(ready_ws, env, smtp_fa
     follow-up threads only onto a confirmed message."""
     smtp = smtp_factory()
     ws = wire(ready_ws, smtp, heyreach)
+    # The crash points below assume prospects in id order (a LinkedIn send comes before the
+    # first email): with every score equal the run's order falls back to the prospect id.
+    with (ws.root / "workspace.toml").open("a", encoding="utf-8") as fh:
+        fh.write("\n[scoring]\nfit_weight = 0.0\nsignal_weights = {}\n")
+    ws = load_workspace(ws.root)
     # Run 1 has a wrong LinkedIn key, so LinkedIn pauses and the first email send is killed.
     first = daily(ws, crash_at="after_deliver", heyreach_key=WRONG_KEY)
     assert first.returncode == 137, first.stderr[-2000:]

@@ -36,15 +36,24 @@ class DbWaterfallStore:
         self.credit_usd = credit_usd
         self.budget = budget
 
-    def cached(self, provider: str, key: str, *, now: datetime) -> ProviderAnswer | None:
+    def cached(
+        self, provider: str, key: str, *, now: datetime, session: Session | None = None
+    ) -> ProviderAnswer | None:
+        """The cached answer younger than the TTL (`session`: read inside a caller's
+        transaction, as the forecast does, instead of opening a second one)."""
+        if session is not None:
+            return self._cached(session, provider, key, now)
         with Session(self.engine) as s:
-            row = s.exec(
-                select(LookupCache).where(
-                    LookupCache.workspace == self.workspace,
-                    LookupCache.provider == cache_name(provider),
-                    LookupCache.key == key,
-                )
-            ).first()
+            return self._cached(s, provider, key, now)
+
+    def _cached(self, s: Session, provider: str, key: str, now: datetime) -> ProviderAnswer | None:
+        row = s.exec(
+            select(LookupCache).where(
+                LookupCache.workspace == self.workspace,
+                LookupCache.provider == cache_name(provider),
+                LookupCache.key == key,
+            )
+        ).first()
         if row is None or to_utc(row.created_at) < to_utc(now) - self.ttl:
             return None
         return ProviderAnswer.from_dict(row.result)
@@ -124,9 +133,14 @@ class DbWaterfallStore:
                 detail={"status": row.status, **detail},
             )
 
-    def paused(self) -> dict[str, str]:
+    def paused(self, session: Session | None = None) -> dict[str, str]:
+        if session is not None:
+            return self._paused(session)
         with Session(self.engine) as s:
-            rows = s.exec(select(ChannelState).where(ChannelState.workspace == self.workspace)).all()
+            return self._paused(s)
+
+    def _paused(self, s: Session) -> dict[str, str]:
+        rows = s.exec(select(ChannelState).where(ChannelState.workspace == self.workspace)).all()
         return {
             r.channel.split(":", 1)[1]: r.reason
             for r in rows
