@@ -18,7 +18,9 @@ from state.models import OutboxMessage, Prospect
 from tests.conftest import DEMO, at
 from tools.events import read_events_file
 
-RUNS = ("2026-11-23T15:00:00Z", "2026-11-26T15:00:00Z", "2026-12-02T15:00:00Z")
+# Day 0, +3 business days (US Thanksgiving), +7, and +9 (the tier-1 direct mail comes two
+# business days after the intro email, which the mailbox cap and the holiday push to day 7).
+RUNS = ("2026-11-23T15:00:00Z", "2026-11-26T15:00:00Z", "2026-12-02T15:00:00Z", "2026-12-04T15:00:00Z")
 EVENTS_AT = "2026-11-25T20:00:00Z"
 
 
