@@ -62,7 +62,11 @@ def test_demo_events_drive_every_path(ready_ws) -> None:  # noqa: ANN001
     run_daily(ws, now=at("2026-12-02T15:00:00Z"))
     engine = engine_for(ws.database_url)
 
-    mei = _pid(ws, "Mei Lin")  # LinkedIn message after the connection was accepted
+    # Mei Lin is carried over on day 0 (the run's credit budget goes to higher scores) and
+    # Thanksgiving holds her invitation, so it goes out on day 7 and the message after it.
+    mei = _pid(ws, "Mei Lin")
+    assert _sent_steps(ws, mei) == ["linkedin_connect"]
+    run_daily(ws, now=at("2026-12-04T15:00:00Z"))
     assert _sent_steps(ws, mei) == ["linkedin_connect", "linkedin_message"]
     assert ("events", "connection_accepted") in _timeline(ws, mei)
 
