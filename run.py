@@ -25,6 +25,7 @@ from cli.common import (
     table,
     workspace,
 )
+from cli.crm import crm_app
 from cli.doctor import doctor_command
 from cli.lists import events_app, render_import, signals_app, suppress_app
 from cli.policy import app as policy_app
@@ -58,6 +59,7 @@ app.add_typer(workspace_app, name="workspace")
 app.command("doctor")(doctor_command)
 app.command("report")(report_command)
 app.add_typer(web_app, name="web")
+app.add_typer(crm_app, name="crm")
 install_help_fixes()
 
 

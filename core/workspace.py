@@ -257,6 +257,9 @@ class CrmConfig(_Section):
     status_property: str = Field("outbound_status", description="CRM contact property for our status.")
     score_property: str = Field("outbound_score", description="CRM contact property for our score.")
     stop_reason_property: str = Field("outbound_stop_reason", description="CRM property for the stop reason.")
+    linkedin_property: str = Field(
+        "hs_linkedin_url", description="CRM contact property holding the LinkedIn URL (identity without email)."
+    )
     key_property: str = Field(
         "outbound_key", description="CRM property on notes/tasks/deals holding our idempotency key."
     )

@@ -1,7 +1,7 @@
 """CRM links, CRM facts cache and Clay pushes
 
 Revision ID: 0008i
-Revises: 0003
+Revises: 0005
 Create Date: 2026-11-29 17:00:00.000000
 """
 
@@ -11,7 +11,7 @@ from alembic import op
 from sqlalchemy.dialects.postgresql import JSONB
 
 revision = "0008i"
-down_revision = "0003"
+down_revision = "0005"
 branch_labels = None
 depends_on = None
 
