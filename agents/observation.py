@@ -16,6 +16,7 @@ from policies.rules.common import week_start
 from state import repo
 from state.models import Prospect
 from tools.channels.email_mime import list_unsubscribe
+from tools.crm.facts import apply_crm_facts
 from tools.normalize import COMPANY_SUFFIXES, email_domain
 
 REPLY_TYPES = ("replied", "linkedin_replied")
@@ -128,6 +129,7 @@ def build_observation(session: Session, ws: Workspace, prospect: Prospect, now: 
         for e in repo.evidence_by_ids(session, workspace=wid, ids=cited)
     }
     obs["counters"] = usage_counters(session, ws, prospect, drafts, now)
+    apply_crm_facts(session, ws, prospect, obs, now)  # CRM customer / deals / opt-outs (docs/crm.md)
     return obs
 
 

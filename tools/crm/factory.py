@@ -11,8 +11,9 @@ from tools.crm.hubspot import HubSpotCrm, hubspot_client
 from tools.crm.memory import MemoryCrm
 
 
-def crm_for(ws: Workspace) -> Crm | None:
-    """The configured CRM, or None when `[crm] provider = "none"`."""
+def crm_for(ws: Workspace, *, for_guard: bool = False) -> Crm | None:
+    """The configured CRM, or None when `[crm] provider = "none"`; `for_guard` (facts read
+    before a send) retries once, quickly, since an unreachable CRM only defers the send."""
     cfg = ws.config.crm
     if cfg.provider == "none":
         return None
@@ -25,4 +26,6 @@ def crm_for(ws: Workspace) -> Crm | None:
             file=str(ws.root / "workspace.toml"),
             key="crm.token_env",
         )
+    if for_guard:
+        return HubSpotCrm(hubspot_client(token=token, host=cfg.host), max_retries=1, max_wait_s=1.0)
     return HubSpotCrm(hubspot_client(token=token, host=cfg.host), max_retries=cfg.max_retries)
