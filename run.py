@@ -25,6 +25,7 @@ from cli.common import (
     table,
     workspace,
 )
+from cli.clay import clay_app
 from cli.crm import crm_app
 from cli.doctor import doctor_command
 from cli.lists import events_app, render_import, signals_app, suppress_app
@@ -60,6 +61,7 @@ app.command("doctor")(doctor_command)
 app.command("report")(report_command)
 app.add_typer(web_app, name="web")
 app.add_typer(crm_app, name="crm")
+app.add_typer(clay_app, name="clay")
 install_help_fixes()
 
 
