@@ -27,6 +27,7 @@ from cli.common import (
 )
 from cli.clay import clay_app
 from cli.crm import crm_app
+from cli.mcp import mcp_command
 from cli.doctor import doctor_command
 from cli.lists import events_app, render_import, signals_app, suppress_app
 from cli.policy import app as policy_app
@@ -62,6 +63,7 @@ app.command("report")(report_command)
 app.add_typer(web_app, name="web")
 app.add_typer(crm_app, name="crm")
 app.add_typer(clay_app, name="clay")
+app.command("mcp")(mcp_command)
 install_help_fixes()
 
 
