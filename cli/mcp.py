@@ -15,7 +15,7 @@ def mcp_command(
     actor: str = typer.Option(
         "",
         "--as",
-        help="Who acts (a Slack user id among [slack] approvers, or a prospect owner); recorded in the decision log.",
+        help="Who acts (a Slack user id in slack.approvers, or a prospect owner); recorded in the decision log.",
     ),
     http: bool = typer.Option(False, "--http", help="Serve streamable HTTP instead of stdio."),
     port: int = typer.Option(8765, "--port", help="Port for --http (bound to 127.0.0.1 only)."),

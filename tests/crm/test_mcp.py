@@ -86,3 +86,30 @@ async def _scenario(ws) -> None:  # noqa: ANN001
     assert ("mcp:approve", APPROVER, "ok") in seen and ("mcp:approve", APPROVER, "refused") in seen
     assert ("mcp:explain_prospect", APPROVER, "ok") in seen
     assert verify(engine_for(ws.database_url), ws.id).ok
+
+
+@pytest.mark.slow
+def test_mcp_over_stdio_lists_the_queue(day0_ws) -> None:  # noqa: ANN001
+    """`run.py mcp -w W --as U` speaks MCP over stdio: the SDK client lists the tools and the queue."""
+    import os
+    import sys
+    from pathlib import Path
+
+    from mcp import StdioServerParameters
+
+    root = Path(__file__).resolve().parents[2]
+    params = StdioServerParameters(
+        command=sys.executable,
+        args=[str(root / "run.py"), "mcp", "-w", str(day0_ws.root), "--as", APPROVER],
+        env={**os.environ, "PYTHONPATH": str(root)},
+        cwd=str(root),
+    )
+
+    async def go() -> None:
+        async with Client(params) as client:
+            tools = {t.name for t in (await client.list_tools()).tools}
+            assert "approve" in tools
+            queue = _data(await client.call_tool("list_queue", {}))
+            assert isinstance(queue, list) and queue and queue[0]["review"]["status"] == "pending"
+
+    asyncio.run(go())
