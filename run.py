@@ -11,6 +11,7 @@ from pathlib import Path
 import typer
 
 from cli.channels import channels_app
+from cli.clay import clay_app
 from cli.common import (
     JsonOpt,
     NowOpt,
@@ -25,11 +26,10 @@ from cli.common import (
     table,
     workspace,
 )
-from cli.clay import clay_app
 from cli.crm import crm_app
-from cli.mcp import mcp_command
 from cli.doctor import doctor_command
 from cli.lists import events_app, render_import, signals_app, suppress_app
+from cli.mcp import mcp_command
 from cli.policy import app as policy_app
 from cli.queue import app as queue_app
 from cli.records import audit_app, outbox_app, prospects_app, replay_command

@@ -47,7 +47,9 @@ def clay_push(
 @handle_errors
 def clay_export(
     workspace_dir: str = WorkspaceOpt,
-    out: Path = typer.Option(..., "--out", help="CSV file to write (Clay's column names, formula-safe cells)."),
+    out: Path = typer.Option(
+        ..., "--out", help="CSV file to write (Clay's column names, formula-safe cells)."
+    ),
     as_json: bool = JsonOpt,
 ) -> None:
     """Write every prospect's results (status, last touch, reply class, score, evidence) as CSV."""

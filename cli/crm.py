@@ -5,7 +5,17 @@ from __future__ import annotations
 
 import typer
 
-from cli.common import JsonOpt, NowOpt, WorkspaceOpt, console, emit_json, handle_errors, now_from, table, workspace
+from cli.common import (
+    JsonOpt,
+    NowOpt,
+    WorkspaceOpt,
+    console,
+    emit_json,
+    handle_errors,
+    now_from,
+    table,
+    workspace,
+)
 
 crm_app = typer.Typer(help="CRM write-back (HubSpot) and its dry run.", no_args_is_help=True)
 
@@ -14,7 +24,9 @@ crm_app = typer.Typer(help="CRM write-back (HubSpot) and its dry run.", no_args_
 @handle_errors
 def crm_sync(
     workspace_dir: str = WorkspaceOpt,
-    dry_run: bool = typer.Option(False, "--dry-run", help="Show creates, updates and conflicts; write nothing."),
+    dry_run: bool = typer.Option(
+        False, "--dry-run", help="Show creates, updates and conflicts; write nothing."
+    ),
     now: str | None = NowOpt,
     as_json: bool = JsonOpt,
 ) -> None:
@@ -29,9 +41,19 @@ def crm_sync(
     if as_json:
         emit_json(data)
     else:
-        rows = [[i["kind"], i["action"], i["our_id"], i["field"], i["detail"]] for i in data["items"] if i["action"] != "link"][:200]
+        rows = [
+            [i["kind"], i["action"], i["our_id"], i["field"], i["detail"]]
+            for i in data["items"]
+            if i["action"] != "link"
+        ][:200]
         verb = "would write" if dry_run else "wrote"
-        console.print(table(f"crm sync ({'dry run' if dry_run else 'written'})", ["kind", "action", "our id", "field", "detail"], rows))
+        console.print(
+            table(
+                f"crm sync ({'dry run' if dry_run else 'written'})",
+                ["kind", "action", "our id", "field", "detail"],
+                rows,
+            )
+        )
         console.print(
             f"{verb}: {data['creates']} create(s), {data['updates']} update(s); {data['conflicts']} conflict(s), "
             f"{data['ambiguous']} ambiguous (operator tasks); {data['writes']} API write call(s)"

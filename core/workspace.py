@@ -248,8 +248,12 @@ class CrmConfig(_Section):
     provider: Literal["none", "hubspot", "memory"] = Field(
         "none", description="none: no CRM; hubspot: the HubSpot API; memory: in-process (tests, demos)."
     )
-    host: str = Field("", description="API base URL; empty: HubSpot's default. Tests point it at a local fake.")
-    token_env: str = Field("HUBSPOT_ACCESS_TOKEN", description="Env var holding the private-app access token.")
+    host: str = Field(
+        "", description="API base URL; empty: HubSpot's default. Tests point it at a local fake."
+    )
+    token_env: str = Field(
+        "HUBSPOT_ACCESS_TOKEN", description="Env var holding the private-app access token."
+    )
     source_of_truth: dict[str, Literal["crm", "ours"]] = Field(
         default_factory=lambda: {"title": "crm", "phone": "ours", "lifecycle_stage": "crm"},
         description="Per field, which system wins on every sync (title, phone, lifecycle_stage).",
@@ -258,13 +262,16 @@ class CrmConfig(_Section):
     score_property: str = Field("outbound_score", description="CRM contact property for our score.")
     stop_reason_property: str = Field("outbound_stop_reason", description="CRM property for the stop reason.")
     linkedin_property: str = Field(
-        "hs_linkedin_url", description="CRM contact property holding the LinkedIn URL (identity without email)."
+        "hs_linkedin_url",
+        description="CRM contact property holding the LinkedIn URL (identity without email).",
     )
     key_property: str = Field(
         "outbound_key", description="CRM property on notes/tasks/deals holding our idempotency key."
     )
     create_deals: bool = Field(False, description="Also create a deal on each hand-off.")
-    facts_before_send: bool = Field(True, description="Read CRM facts (customer, open deals, opt-out) before a send.")
+    facts_before_send: bool = Field(
+        True, description="Read CRM facts (customer, open deals, opt-out) before a send."
+    )
     facts_ttl_minutes: int = Field(60, ge=0, le=10_080, description="How long CRM facts are cached.")
     max_retries: int = Field(4, ge=0, le=10, description="Retries of a rate-limited or failing call.")
     batch_size: int = Field(100, ge=1, le=100, description="Records per batch call (HubSpot's limit is 100).")

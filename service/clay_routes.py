@@ -35,7 +35,9 @@ def clay_router(sites: dict[str, Site]) -> APIRouter:
             return JSONResponse({"error": "unknown workspace; add ?workspace=<id>"}, status_code=404)
         secret = os.environ.get(site.ws.config.clay.lookup_secret_env, "")
         if not secret:
-            return JSONResponse({"error": "the Clay lookup is not enabled for this workspace"}, status_code=404)
+            return JSONResponse(
+                {"error": "the Clay lookup is not enabled for this workspace"}, status_code=404
+            )
         given = request.headers.get("authorization", "")
         if not hmac.compare_digest(given.encode(), f"Bearer {secret}".encode()):
             return JSONResponse({"error": "missing or wrong bearer token"}, status_code=401)

@@ -77,7 +77,9 @@ def build_mcp_server(ws: Workspace, *, actor: str, clock: Clock | None = None) -
         def go(now: datetime) -> dict[str, Any]:
             view = show_review(ws, review_id)
             if not may_decide(ws, actor, str(view.prospect.get("owner") or "")):
-                raise ReviewError(f"{actor} may not decide reviews in workspace {ws.id} (not an approver or the owner)")
+                raise ReviewError(
+                    f"{actor} may not decide reviews in workspace {ws.id} (not an approver or the owner)"
+                )
             return decide(ws, review_id, decision, actor=actor, now=now, **extra)  # type: ignore[arg-type]
 
         return dict(run(tool, {"review_id": review_id}, go))
@@ -88,7 +90,13 @@ def build_mcp_server(ws: Workspace, *, actor: str, clock: Clock | None = None) -
         from agents.review_queue import list_reviews
 
         wanted = None if status == "all" else status
-        return list(run("list_queue", {"status": status}, lambda now: [v.to_dict() for v in list_reviews(ws, status=wanted)]))
+        return list(
+            run(
+                "list_queue",
+                {"status": status},
+                lambda now: [v.to_dict() for v in list_reviews(ws, status=wanted)],
+            )
+        )
 
     @server.tool()
     def show_review(review_id: str) -> dict[str, Any]:
@@ -134,9 +142,13 @@ def build_mcp_server(ws: Workspace, *, actor: str, clock: Clock | None = None) -
 
         def go(now: datetime) -> dict[str, Any]:
             policy, playbook = what_if_config(ws, Path(what_if_file)) if what_if_file else (None, None)
-            return do_replay(ws, run_id=run_id or None, prospect_id=prospect or None, policy=policy, playbook=playbook)
+            return do_replay(
+                ws, run_id=run_id or None, prospect_id=prospect or None, policy=policy, playbook=playbook
+            )
 
-        return dict(run("replay", {"prospect": prospect, "run_id": run_id, "what_if": bool(what_if_file)}, go))
+        return dict(
+            run("replay", {"prospect": prospect, "run_id": run_id, "what_if": bool(what_if_file)}, go)
+        )
 
     @server.tool()
     def costs(since: str = "", prospect: str = "") -> dict[str, Any]:
@@ -147,7 +159,12 @@ def build_mcp_server(ws: Workspace, *, actor: str, clock: Clock | None = None) -
             start = parse_instant(since) if since else None
             with Session(engine_for(ws.database_url)) as session:
                 s = spend(session, workspace=ws.id, since=start, prospect_id=prospect or None)
-            return {"since": iso(start) if start else "", "credits": s.credits, "usd": s.usd, "llm_usd": s.llm_usd}
+            return {
+                "since": iso(start) if start else "",
+                "credits": s.credits,
+                "usd": s.usd,
+                "llm_usd": s.llm_usd,
+            }
 
         return dict(run("costs", {"since": since, "prospect_id": prospect}, go))
 

@@ -58,7 +58,11 @@ def prospect_row(session: Session, ws: Workspace, p: Prospect) -> dict[str, Any]
     company = session.get(Company, p.company_id) if p.company_id else None
     last = session.exec(
         select(OutboxMessage)
-        .where(OutboxMessage.workspace == ws.id, OutboxMessage.prospect_id == p.id, OutboxMessage.status == "sent")
+        .where(
+            OutboxMessage.workspace == ws.id,
+            OutboxMessage.prospect_id == p.id,
+            OutboxMessage.status == "sent",
+        )
         .order_by(col(OutboxMessage.sent_at).desc())
     ).first()
     reply = session.exec(
@@ -122,7 +126,9 @@ def fit_payload(row: dict[str, Any], limit: int) -> dict[str, Any] | None:
 class TokenBucket:
     """`rate` tokens a second, at most `burst` saved; `take()` sleeps until one is there."""
 
-    def __init__(self, rate: float, burst: int, *, clock: Callable[[], float], sleep: Callable[[float], None]):
+    def __init__(
+        self, rate: float, burst: int, *, clock: Callable[[], float], sleep: Callable[[float], None]
+    ):
         self.rate, self.burst, self.clock, self.sleep = rate, burst, clock, sleep
         self.tokens, self.at = float(burst), clock()
 
@@ -153,7 +159,9 @@ class PushReport:
 
 def lifetime_used(session: Session, ws: Workspace, hook: str) -> int:
     total = session.exec(
-        select(func.coalesce(func.sum(ClayPush.pushes), 0)).where(ClayPush.workspace == ws.id, ClayPush.webhook == hook)
+        select(func.coalesce(func.sum(ClayPush.pushes), 0)).where(
+            ClayPush.workspace == ws.id, ClayPush.webhook == hook
+        )
     ).one()
     return int(total or 0)
 
@@ -176,7 +184,9 @@ def push_changed(
     used = lifetime_used(session, ws, hook)
     # paced at 90% of Clay's rate (and a burst two short) so network jitter never trips its limit
     bucket = TokenBucket(cfg.records_per_second * 0.9, max(1, cfg.burst - 2), clock=clock, sleep=sleep)
-    prospects = session.exec(select(Prospect).where(Prospect.workspace == ws.id).order_by(col(Prospect.id))).all()
+    prospects = session.exec(
+        select(Prospect).where(Prospect.workspace == ws.id).order_by(col(Prospect.id))
+    ).all()
     for p in prospects:
         row = prospect_row(session, ws, p)
         dig = row_digest(row)
@@ -239,43 +249,77 @@ def _post(client: httpx.Client, url: str, payload: dict[str, Any], sleep: Callab
     return "rate limited by Clay after retries"
 
 
-def lookup(session: Session, ws: Workspace, *, email: str = "", linkedin_url: str = "", domain: str = "") -> dict[str, Any] | None:
+def lookup(
+    session: Session, ws: Workspace, *, email: str = "", linkedin_url: str = "", domain: str = ""
+) -> dict[str, Any] | None:
     """Research, score and status for one row, by email, else LinkedIn URL, else company
     domain (then the company's research and its prospects' statuses)."""
     p = None
     if email:
-        p = session.exec(select(Prospect).where(Prospect.workspace == ws.id, Prospect.email_norm == normalize_email(email))).first()
+        p = session.exec(
+            select(Prospect).where(Prospect.workspace == ws.id, Prospect.email_norm == normalize_email(email))
+        ).first()
     if p is None and linkedin_url:
         norm = normalize_linkedin(linkedin_url)
-        p = session.exec(select(Prospect).where(Prospect.workspace == ws.id, Prospect.linkedin_norm == norm)).first() if norm else None
+        p = (
+            session.exec(
+                select(Prospect).where(Prospect.workspace == ws.id, Prospect.linkedin_norm == norm)
+            ).first()
+            if norm
+            else None
+        )
     if p is not None:
         return {"match": "prospect", **prospect_row(session, ws, p)}
     if domain:
         dom = normalize_domain(domain)
-        c = session.exec(select(Company).where(Company.workspace == ws.id, Company.domain == dom)).first() if dom else None
+        c = (
+            session.exec(select(Company).where(Company.workspace == ws.id, Company.domain == dom)).first()
+            if dom
+            else None
+        )
         if c is not None:
-            evidence = session.exec(select(Evidence).where(Evidence.workspace == ws.id, Evidence.company_id == c.id).order_by(col(Evidence.id)).limit(EVIDENCE_ITEMS)).all()
-            people = session.exec(select(Prospect).where(Prospect.workspace == ws.id, Prospect.company_id == c.id).order_by(col(Prospect.id))).all()
+            evidence = session.exec(
+                select(Evidence)
+                .where(Evidence.workspace == ws.id, Evidence.company_id == c.id)
+                .order_by(col(Evidence.id))
+                .limit(EVIDENCE_ITEMS)
+            ).all()
+            people = session.exec(
+                select(Prospect)
+                .where(Prospect.workspace == ws.id, Prospect.company_id == c.id)
+                .order_by(col(Prospect.id))
+            ).all()
             return {
                 "match": "company",
                 "company_name": c.name,
                 "company_domain": c.domain,
                 "research_status": c.research_status,
                 "evidence": [{"quote": e.quote[:300], "url": e.source_url, "kind": e.kind} for e in evidence],
-                "prospects": [{"email": x.email_norm, "status": x.status, "score": (x.attributes or {}).get("score", "")} for x in people],
+                "prospects": [
+                    {
+                        "email": x.email_norm,
+                        "status": x.status,
+                        "score": (x.attributes or {}).get("score", ""),
+                    }
+                    for x in people
+                ],
             }
     return None
 
 
 def export_csv(session: Session, ws: Workspace, out: Path) -> int:
     """Every prospect's Clay row as CSV with Clay-friendly headers and formula-safe cells."""
-    prospects = session.exec(select(Prospect).where(Prospect.workspace == ws.id).order_by(col(Prospect.id))).all()
+    prospects = session.exec(
+        select(Prospect).where(Prospect.workspace == ws.id).order_by(col(Prospect.id))
+    ).all()
     rows = [prospect_row(session, ws, p) for p in prospects]
     write_csv(out, [h for h, _ in CSV_HEADERS], ([r[k] for _, k in CSV_HEADERS] for r in rows))
     return len(rows)
 
 
-def push_workspace(ws: Workspace, *, now: datetime, dry_run: bool = False, client: httpx.Client | None = None) -> PushReport:
+def push_workspace(
+    ws: Workspace, *, now: datetime, dry_run: bool = False, client: httpx.Client | None = None
+) -> PushReport:
     """The `clay push` service: the webhook URL from the env var named in `[clay]`."""
     import os
 

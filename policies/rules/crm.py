@@ -23,5 +23,10 @@ def crm_reachable(inp: PolicyInput, cfg: PolicyConfig) -> Verdict | None:
     if crm.get("status") != "ok":
         until = iso(to_utc(inp.now) + timedelta(minutes=RETRY_MINUTES))
         why = crm.get("message") or "no answer"
-        return Verdict("crm_reachable", "defer", f"the CRM could not be read ({why}); retry after {RETRY_MINUTES} min", until=until)
+        return Verdict(
+            "crm_reachable",
+            "defer",
+            f"the CRM could not be read ({why}); retry after {RETRY_MINUTES} min",
+            until=until,
+        )
     return Verdict("crm_reachable", "allow", "CRM facts read")

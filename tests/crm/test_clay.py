@@ -43,7 +43,11 @@ def test_each_changed_prospect_is_pushed_once_per_change_within_the_rate(day0_ws
             s.add(p)
             s.commit()
         third = _push(day0_ws, fake, LATER + timedelta(hours=1))
-        assert third.pushed == 1 and fake.rows[-1]["prospect_id"] == pid and fake.rows[-1]["stop_reason"] == "opted out by phone"
+        assert (
+            third.pushed == 1
+            and fake.rows[-1]["prospect_id"] == pid
+            and fake.rows[-1]["stop_reason"] == "opted out by phone"
+        )
 
 
 @pytest.mark.slow
@@ -69,7 +73,9 @@ def test_clay_lookup_returns_research_score_and_status(day0_ws, monkeypatch) -> 
         ev = s.exec(select(Evidence).where(Evidence.workspace == day0_ws.id)).first()
         assert ev is not None
         company = s.get(Company, ev.company_id)
-        p = s.exec(select(Prospect).where(Prospect.workspace == day0_ws.id, Prospect.company_id == ev.company_id)).first()
+        p = s.exec(
+            select(Prospect).where(Prospect.workspace == day0_ws.id, Prospect.company_id == ev.company_id)
+        ).first()
         assert p is not None and company is not None
         url, domain = ev.source_url, company.domain
         p.attributes = {**(p.attributes or {}), "score": 87}
@@ -85,7 +91,10 @@ def test_clay_lookup_returns_research_score_and_status(day0_ws, monkeypatch) -> 
         assert body["found"] and body["score"] == 87 and body["status"] and url in body["evidence_links"]
         assert client.get("/clay/lookup", params={"domain": domain}, headers=auth).json()["evidence"]
         assert client.post("/clay/lookup", json={"email": email}).status_code == 401
-        assert client.post("/clay/lookup", json={"email": "nobody@nowhere.example"}, headers=auth).status_code == 404
+        assert (
+            client.post("/clay/lookup", json={"email": "nobody@nowhere.example"}, headers=auth).status_code
+            == 404
+        )
         assert client.post("/clay/lookup", content=b"[", headers=auth).status_code == 400
 
 

@@ -28,7 +28,9 @@ def _with_crm(ws, host: str):  # noqa: ANN001, ANN202
 
 def _target(ws) -> Prospect:  # noqa: ANN001
     with Session(engine_for(ws.database_url)) as s:
-        sent = s.exec(select(OutboxMessage).where(OutboxMessage.workspace == ws.id, OutboxMessage.channel == "email")).first()
+        sent = s.exec(
+            select(OutboxMessage).where(OutboxMessage.workspace == ws.id, OutboxMessage.channel == "email")
+        ).first()
         assert sent is not None
         p = s.get(Prospect, sent.prospect_id)
         assert p is not None
@@ -55,7 +57,9 @@ def _decide(ws, p: Prospect, now=NOW):  # noqa: ANN001, ANN202
         ({"do_not_contact": "true"}, "do_not_contact", "do-not-contact"),
     ],
 )
-def test_crm_flag_stops_the_send_with_the_rule_cited(day0_ws, fake_hubspot, monkeypatch, props, rule, words) -> None:  # noqa: ANN001
+def test_crm_flag_stops_the_send_with_the_rule_cited(
+    day0_ws, fake_hubspot, monkeypatch, props, rule, words
+) -> None:  # noqa: ANN001
     """A CRM customer, unsubscribe or do-not-contact flag denies the send, citing the rule."""
     monkeypatch.setenv("HUBSPOT_ACCESS_TOKEN", fake_hubspot.token)
     ws = _with_crm(day0_ws, fake_hubspot.base_url)
@@ -68,7 +72,9 @@ def test_crm_flag_stops_the_send_with_the_rule_cited(day0_ws, fake_hubspot, monk
 
 
 @pytest.mark.slow
-def test_open_deal_feeds_the_open_opportunity_rule_and_facts_are_cached(day0_ws, fake_hubspot, monkeypatch) -> None:  # noqa: ANN001
+def test_open_deal_feeds_the_open_opportunity_rule_and_facts_are_cached(
+    day0_ws, fake_hubspot, monkeypatch
+) -> None:  # noqa: ANN001
     """An open deal on the CRM contact denies through open_opportunity; within the TTL the
     facts come from the cache (no new CRM call), after it they are read again."""
     monkeypatch.setenv("HUBSPOT_ACCESS_TOKEN", fake_hubspot.token)
@@ -104,7 +110,9 @@ def test_crm_adapter_classifies_a_permission_error(fake_hubspot) -> None:  # noq
     from tools.crm.base import CrmError
 
     fake_hubspot.forbidden_types.add("contacts")
-    crm = HubSpotCrm(hubspot_client(token=fake_hubspot.token, host=fake_hubspot.base_url), sleep=lambda s: None)
+    crm = HubSpotCrm(
+        hubspot_client(token=fake_hubspot.token, host=fake_hubspot.base_url), sleep=lambda s: None
+    )
     with pytest.raises(CrmError) as err:
         crm.facts("a@b.example")
     assert err.value.cause == "permission" and len(fake_hubspot.calls) == 1

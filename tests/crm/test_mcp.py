@@ -45,7 +45,9 @@ def _data(result) -> object:  # noqa: ANN001
 
 def _operator_records(ws) -> list[dict]:  # noqa: ANN001
     with Session(engine_for(ws.database_url)) as s:
-        rows = s.exec(select(DecisionRecord).where(DecisionRecord.workspace == ws.id, DecisionRecord.node == "operator")).all()
+        rows = s.exec(
+            select(DecisionRecord).where(DecisionRecord.workspace == ws.id, DecisionRecord.node == "operator")
+        ).all()
         return [json.loads(r.body) for r in rows]
 
 
@@ -69,7 +71,16 @@ async def _scenario(ws) -> None:  # noqa: ANN001
         assert s.get(Review, review_id).status == "pending"  # type: ignore[union-attr]
     async with Client(build_mcp_server(ws, actor=APPROVER, clock=clock)) as client:
         tools = {t.name for t in (await client.list_tools()).tools}
-        assert {"list_queue", "show_review", "approve", "edit", "reject", "explain_prospect", "replay", "costs"} <= tools
+        assert {
+            "list_queue",
+            "show_review",
+            "approve",
+            "edit",
+            "reject",
+            "explain_prospect",
+            "replay",
+            "costs",
+        } <= tools
         done = _data(await client.call_tool("approve", {"review_id": review_id}))
         assert done["decision"] == "approve" and done["actor"] == APPROVER
         again = await client.call_tool("approve", {"review_id": review_id})

@@ -18,18 +18,30 @@ from tools.crm.sync import sync_workspace
 
 def _sent(ws) -> list[OutboxMessage]:  # noqa: ANN001
     with Session(engine_for(ws.database_url)) as s:
-        return list(s.exec(select(OutboxMessage).where(OutboxMessage.workspace == ws.id, OutboxMessage.status == "sent")).all())
+        return list(
+            s.exec(
+                select(OutboxMessage).where(OutboxMessage.workspace == ws.id, OutboxMessage.status == "sent")
+            ).all()
+        )
 
 
 def _tasks(ws, prefix: str) -> list[Task]:  # noqa: ANN001
     with Session(engine_for(ws.database_url)) as s:
-        return [t for t in s.exec(select(Task).where(Task.workspace == ws.id)).all() if t.dedupe_key.startswith(prefix)]
+        return [
+            t
+            for t in s.exec(select(Task).where(Task.workspace == ws.id)).all()
+            if t.dedupe_key.startswith(prefix)
+        ]
 
 
 def _no_duplicates(fake) -> None:  # noqa: ANN001
-    emails = Counter(p.get("email") or p["hs_linkedin_url"] for p in fake.objects.get("contacts", {}).values())
+    emails = Counter(
+        p.get("email") or p["hs_linkedin_url"] for p in fake.objects.get("contacts", {}).values()
+    )
     domains = Counter(p["domain"] for p in fake.objects.get("companies", {}).values())
-    keys = Counter(p.get("outbound_key") for k in ("notes", "tasks") for p in fake.objects.get(k, {}).values())
+    keys = Counter(
+        p.get("outbound_key") for k in ("notes", "tasks") for p in fake.objects.get(k, {}).values()
+    )
     assert max(emails.values()) == 1 and max(domains.values()) == 1 and max(keys.values()) == 1
 
 
@@ -44,7 +56,9 @@ def test_sync_writes_each_touched_prospect_once_and_again_nothing(day0_ws, fake_
     report = sync_workspace(day0_ws, now=LATER, crm=hubspot)
     assert report.errors == []
     assert len(fake_hubspot.objects["contacts"]) == len(touched)
-    assert len(fake_hubspot.objects.get("notes", {})) + len(fake_hubspot.objects.get("tasks", {})) == len(sent)
+    assert len(fake_hubspot.objects.get("notes", {})) + len(fake_hubspot.objects.get("tasks", {})) == len(
+        sent
+    )
     _no_duplicates(fake_hubspot)
     note_contacts = {a[3] for a in fake_hubspot.associations if a[0] == "notes" and a[2] == "contacts"}
     assert note_contacts and note_contacts <= set(fake_hubspot.objects["contacts"])
@@ -72,7 +86,9 @@ class _CrashAfter:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("crash_after", [0, 1, 2])
-def test_crash_mid_sync_then_rerun_creates_no_duplicate(day0_ws, fake_hubspot, hubspot, crash_after: int) -> None:  # noqa: ANN001
+def test_crash_mid_sync_then_rerun_creates_no_duplicate(
+    day0_ws, fake_hubspot, hubspot, crash_after: int
+) -> None:  # noqa: ANN001
     """A crash right after the CRM accepted a batch (before our link row) and a re-run leave
     exactly one record per contact, company and touch."""
     with pytest.raises(RuntimeError):
@@ -92,7 +108,9 @@ def test_deleted_property_is_reported_once_with_its_field(day0_ws, fake_hubspot,
     assert [(e["cause"], e["field"]) for e in first.errors] == [("property_missing", "outbound_stop_reason")]
     tasks = _tasks(day0_ws, "crm:error:property_missing")
     assert len(tasks) == 1 and "outbound_stop_reason" in tasks[0].title
-    assert fake_hubspot.objects["contacts"] and all("outbound_stop_reason" not in c for c in fake_hubspot.objects["contacts"].values())
+    assert fake_hubspot.objects["contacts"] and all(
+        "outbound_stop_reason" not in c for c in fake_hubspot.objects["contacts"].values()
+    )
     second = sync_workspace(day0_ws, now=LATER + timedelta(hours=1), crm=hubspot)
     assert second.errors == [] and len(_tasks(day0_ws, "crm:error")) == 1
 
@@ -134,12 +152,16 @@ def test_source_of_truth_crm_title_wins_and_phone_is_ours(day0_ws, fake_hubspot,
         s.add(p)
         s.commit()
         email = p.email_norm
-    cid = fake_hubspot.add("contacts", {"email": email.upper(), "jobtitle": "Chief Robot Officer", "phone": "1"})
+    cid = fake_hubspot.add(
+        "contacts", {"email": email.upper(), "jobtitle": "Chief Robot Officer", "phone": "1"}
+    )
     report = sync_workspace(day0_ws, now=LATER, crm=hubspot)
     assert any(i.action == "conflict" and i.field == "title" for i in report.items)
     contact = fake_hubspot.objects["contacts"][cid]
     assert contact["jobtitle"] == "Chief Robot Officer" and contact["phone"] == "+1 555 0100"
-    assert sum(1 for c in fake_hubspot.objects["contacts"].values() if c.get("email", "").lower() == email) == 1
+    assert (
+        sum(1 for c in fake_hubspot.objects["contacts"].values() if c.get("email", "").lower() == email) == 1
+    )
     with Session(engine_for(day0_ws.database_url)) as s:
         assert s.get(Prospect, o.prospect_id).title == "Chief Robot Officer"  # type: ignore[union-attr]
 
@@ -150,9 +172,21 @@ def test_hand_off_creates_a_crm_task_and_optionally_a_deal(day0_ws, fake_hubspot
     create_deals one deal, both once."""
     o = _sent(day0_ws)[0]
     with Session(engine_for(day0_ws.database_url)) as s:
-        s.add(Task(workspace=day0_ws.id, dedupe_key="handoff:evt1", prospect_id=o.prospect_id, kind="handoff", title="Interested reply", body="Let's talk", created_at=LATER))
+        s.add(
+            Task(
+                workspace=day0_ws.id,
+                dedupe_key="handoff:evt1",
+                prospect_id=o.prospect_id,
+                kind="handoff",
+                title="Interested reply",
+                body="Let's talk",
+                created_at=LATER,
+            )
+        )
         s.commit()
-    day0_ws.config = day0_ws.config.model_copy(update={"crm": day0_ws.config.crm.model_copy(update={"create_deals": True})})
+    day0_ws.config = day0_ws.config.model_copy(
+        update={"crm": day0_ws.config.crm.model_copy(update={"create_deals": True})}
+    )
     sync_workspace(day0_ws, now=LATER, crm=hubspot)
     sync_workspace(day0_ws, now=LATER, crm=hubspot)
     tasks = [t for t in fake_hubspot.objects["tasks"].values() if t.get("outbound_key") == "handoff:evt1"]

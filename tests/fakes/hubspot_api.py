@@ -69,7 +69,11 @@ class FakeHubSpot:
         self.associations.add((to_kind, to_id, kind, oid))
 
     def writes(self) -> int:
-        return sum(1 for c in self.calls if c.method in ("POST", "PUT") and not c.path.endswith("/search") and c.status < 300)
+        return sum(
+            1
+            for c in self.calls
+            if c.method in ("POST", "PUT") and not c.path.endswith("/search") and c.status < 300
+        )
 
     @property
     def base_url(self) -> str:
@@ -90,7 +94,9 @@ class FakeHubSpot:
                     body = json.loads(raw) if raw else None
                 except ValueError:
                     body = None
-                status, payload, headers = fake._route(method, self.path, body, self.headers.get("Authorization", ""))
+                status, payload, headers = fake._route(
+                    method, self.path, body, self.headers.get("Authorization", "")
+                )
                 data = json.dumps(payload).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json;charset=utf-8")
@@ -137,14 +143,22 @@ class FakeHubSpot:
             if m and method == "PUT":
                 kind, oid, to_kind, to_id = m.groups()
                 self.associate(kind, oid, to_kind, to_id)
-                res = {"from": {"id": oid}, "to": {"id": to_id}, "associationSpec": {"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": 279}}
+                res = {
+                    "from": {"id": oid},
+                    "to": {"id": to_id},
+                    "associationSpec": {"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": 279},
+                }
                 return 200, _batch([res]), {}
             m = _OBJ_PATH.match(path.split("?")[0])
             if not m or method != "POST" or not isinstance(body, dict):
                 return 404, _error(f"no route {method} {path}", "OBJECT_NOT_FOUND"), {}
             kind, op = m.groups()
             if kind in self.forbidden_types:
-                return 403, _error(f"This app hasn't been granted all required scopes for {kind}", "MISSING_SCOPES"), {}
+                return (
+                    403,
+                    _error(f"This app hasn't been granted all required scopes for {kind}", "MISSING_SCOPES"),
+                    {},
+                )
             if op == "search":
                 return 200, self._search(kind, body), {}
             if op == "batch/create":
@@ -154,9 +168,13 @@ class FakeHubSpot:
     def _bad_property(self, kind: str, props: dict[str, Any]) -> tuple[int, Any, dict[str, str]] | None:
         for p in props:
             if p in self.deleted_properties.get(kind, set()):
-                err = _error(f"Property values were not valid: [{{\"name\":\"{p}\"}}]", "VALIDATION_ERROR")
+                err = _error(f'Property values were not valid: [{{"name":"{p}"}}]', "VALIDATION_ERROR")
                 err["errors"] = [
-                    {"message": f'Property "{p}" does not exist', "code": "PROPERTY_DOESNT_EXIST", "context": {"propertyName": [p]}}
+                    {
+                        "message": f'Property "{p}" does not exist',
+                        "code": "PROPERTY_DOESNT_EXIST",
+                        "context": {"propertyName": [p]},
+                    }
                 ]
                 return 400, err, {}
         return None
@@ -218,7 +236,9 @@ class FakeHubSpot:
         wanted = body.get("properties") or []
         result: dict[str, Any] = {
             "total": len(hits),
-            "results": [_obj(oid, {k: props.get(k) for k in wanted} if wanted else props) for oid, props in page],
+            "results": [
+                _obj(oid, {k: props.get(k) for k in wanted} if wanted else props) for oid, props in page
+            ],
         }
         if start + limit < len(hits):
             result["paging"] = {"next": {"after": str(start + limit)}}

@@ -19,7 +19,9 @@ from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
 Kind = Literal["contacts", "companies", "notes", "tasks", "deals"]
-Cause = Literal["property_missing", "permission", "rate_limit", "validation", "conflict", "auth", "unavailable"]
+Cause = Literal[
+    "property_missing", "permission", "rate_limit", "validation", "conflict", "auth", "unavailable"
+]
 
 
 class CrmError(Exception):

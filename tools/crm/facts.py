@@ -47,7 +47,12 @@ def read_facts(session: Session, ws: Workspace, crm: Crm, email: str, now: datet
 
 
 def apply_crm_facts(
-    session: Session, ws: Workspace, prospect: Prospect, obs: dict[str, Any], now: datetime, crm: Crm | None = None
+    session: Session,
+    ws: Workspace,
+    prospect: Prospect,
+    obs: dict[str, Any],
+    now: datetime,
+    crm: Crm | None = None,
 ) -> None:
     """Fold the CRM facts into the observation (see the module docstring); a no-op when no
     CRM is configured, facts are off, or the prospect has no email or is not active."""
@@ -72,7 +77,9 @@ def apply_crm_facts(
         return
     email = prospect.email_norm
     if str(facts.get("lifecycle_stage", "")).lower() == "customer":
-        obs["suppressions"].append({"reason": f"{crm.name} lifecycle stage customer", "match": "crm", "value": email})
+        obs["suppressions"].append(
+            {"reason": f"{crm.name} lifecycle stage customer", "match": "crm", "value": email}
+        )
     if facts.get("unsubscribed"):
         obs["suppressions"].append({"reason": f"unsubscribed in {crm.name}", "match": "crm", "value": email})
     if facts.get("do_not_contact"):

@@ -97,7 +97,9 @@ class HubSpotCrm:
             after: str | None = None
             while True:
                 req = PublicObjectSearchRequest(
-                    filter_groups=[FilterGroup(filters=[Filter(property_name=prop, operator="IN", values=chunk)])],
+                    filter_groups=[
+                        FilterGroup(filters=[Filter(property_name=prop, operator="IN", values=chunk)])
+                    ],
                     properties=sorted({prop, *properties}),
                     limit=100,
                     after=after,
@@ -130,7 +132,11 @@ class HubSpotCrm:
         remaining = list(res.results)
         for o in objects:
             match = next(
-                (r for r in remaining if all(str((r.properties or {}).get(k)) == str(v) for k, v in o.properties.items())),
+                (
+                    r
+                    for r in remaining
+                    if all(str((r.properties or {}).get(k)) == str(v) for k, v in o.properties.items())
+                ),
                 remaining[0] if remaining else None,
             )
             if match is None:
@@ -255,5 +261,10 @@ def classify(exc: Exception) -> CrmError:
     field = _field_of(body)
     codes = {str(e.get("code", "")) for e in body.get("errors") or ()}
     if field and ("PROPERTY_DOESNT_EXIST" in codes or "does not exist" in message or not codes):
-        return CrmError("property_missing", f"HubSpot property {field!r} is missing or deleted", field=field, status=status)
+        return CrmError(
+            "property_missing",
+            f"HubSpot property {field!r} is missing or deleted",
+            field=field,
+            status=status,
+        )
     return CrmError("validation", f"HubSpot refused the data: {message}", field=field, status=status)

@@ -26,7 +26,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from core.timeutil import iso
 from core.workspace import CrmConfig, Workspace
@@ -94,7 +94,14 @@ class _Sync:
     def link(self, kind: str, our_id: str, crm_id: str, dig: str = "") -> None:
         row = self.links.get((kind, our_id))
         if row is None:
-            row = CrmLink(workspace=self.ws.id, provider=self.crm.name, kind=kind, our_id=our_id, crm_id=crm_id, synced_at=self.now)
+            row = CrmLink(
+                workspace=self.ws.id,
+                provider=self.crm.name,
+                kind=kind,
+                our_id=our_id,
+                crm_id=crm_id,
+                synced_at=self.now,
+            )
             self.links[(kind, our_id)] = row
         row.crm_id, row.digest, row.synced_at = crm_id, dig or row.digest, self.now
         self.s.add(row)
@@ -110,7 +117,17 @@ class _Sync:
         dedupe = f"crm:{key}"
         if self.s.exec(select(Task).where(Task.workspace == self.ws.id, Task.dedupe_key == dedupe)).first():
             return
-        self.s.add(Task(workspace=self.ws.id, dedupe_key=dedupe, prospect_id=prospect_id, kind="crm", title=title, body=body, created_at=self.now))
+        self.s.add(
+            Task(
+                workspace=self.ws.id,
+                dedupe_key=dedupe,
+                prospect_id=prospect_id,
+                kind="crm",
+                title=title,
+                body=body,
+                created_at=self.now,
+            )
+        )
         self.s.commit()
 
     def skipped_fields(self, kind: str) -> set[str]:
@@ -129,28 +146,31 @@ class _Sync:
             "workspace.toml), then close this task; the next sync retries.",
         )
 
-    def write(self, kind: Kind, fn: Callable[[], Any]) -> Any:
-        result = fn()
-        self.report.writes += 1
-        return result
-
     def create(self, kind: Kind, objects: Sequence[NewObject]) -> list[str]:
         """A batch create; a missing property is dropped (reported once) and the batch retried."""
         objs = list(objects)
         for _ in range(4):
             try:
-                return list(self.write(kind, lambda: self.crm.create(kind, objs)))
+                ids = self.crm.create(kind, objs)
+                self.report.writes += 1
+                return list(ids)
             except CrmError as err:
                 if err.cause != "property_missing" or not err.field or isinstance(err, CrmUnavailable):
                     raise
                 self.error(kind, err)
-                objs = [NewObject({k: v for k, v in o.properties.items() if k != err.field}, o.contact_id, o.company_id) for o in objs]
+                objs = [
+                    NewObject(
+                        {k: v for k, v in o.properties.items() if k != err.field}, o.contact_id, o.company_id
+                    )
+                    for o in objs
+                ]
         raise CrmError("validation", f"{kind}: too many missing properties")
 
     def update(self, kind: Kind, changes: list[tuple[str, dict[str, str]]]) -> None:
         for _ in range(4):
             try:
-                self.write(kind, lambda: self.crm.update(kind, changes))
+                self.crm.update(kind, changes)
+                self.report.writes += 1
                 return
             except CrmError as err:
                 if err.cause != "property_missing" or not err.field:
@@ -161,7 +181,9 @@ class _Sync:
     # -- the steps
 
     def companies(self, companies: list[Company]) -> None:
-        todo = {normalize_domain(c.domain): c for c in companies if c.domain and not self.crm_id("company", c.id)}
+        todo = {
+            normalize_domain(c.domain): c for c in companies if c.domain and not self.crm_id("company", c.id)
+        }
         todo = {d: c for d, c in todo.items() if d}
         if not todo:
             return
@@ -188,7 +210,9 @@ class _Sync:
 
     def ambiguous(self, kind: str, our_id: str, value: str, hits: list[Record]) -> None:
         ids = ", ".join(h.id for h in hits)
-        self.report.items.append(SyncItem(kind, "ambiguous", our_id, f"{value} matches {len(hits)} records: {ids}"))
+        self.report.items.append(
+            SyncItem(kind, "ambiguous", our_id, f"{value} matches {len(hits)} records: {ids}")
+        )
         self.task(
             f"ambiguous:{kind}:{our_id}",
             f"CRM: {value} matches {len(hits)} {kind} records",
@@ -210,7 +234,9 @@ class _Sync:
             theirs = str(crm_props.get(prop) or "")
             if sot.get(name, "ours") == "crm" and theirs and theirs != value.strip():
                 self.report.items.append(
-                    SyncItem("contact", "conflict", p.id, f"{name}: CRM {theirs!r} wins over ours {value!r}", name)
+                    SyncItem(
+                        "contact", "conflict", p.id, f"{name}: CRM {theirs!r} wins over ours {value!r}", name
+                    )
                 )
                 if not self.dry:
                     setattr(p, name, theirs)
@@ -231,7 +257,9 @@ class _Sync:
         props = ["email", "jobtitle", "phone", "lifecyclestage", li]
         by_email = [p for p in prospects if p.email_norm]
         by_linkedin = [p for p in prospects if not p.email_norm and p.linkedin_norm]
-        found = self.crm.search("contacts", "email", [p.email_norm for p in by_email], props) if by_email else {}
+        found = (
+            self.crm.search("contacts", "email", [p.email_norm for p in by_email], props) if by_email else {}
+        )
         if by_linkedin:
             found.update(self.crm.search("contacts", li, [p.linkedin_norm for p in by_linkedin], props))
         create: list[tuple[Prospect, dict[str, str]]] = []
@@ -266,9 +294,9 @@ class _Sync:
             for (p, w), cid in zip(chunk, ids, strict=True):
                 self.link("contact", p.id, cid, digest(w))
         for i in range(0, len(updates), self.cfg.batch_size):
-            chunk = updates[i : i + self.cfg.batch_size]
-            self.update("contacts", [(cid, w) for cid, w, _ in chunk])
-            for cid, w, p in chunk:
+            batch = updates[i : i + self.cfg.batch_size]
+            self.update("contacts", [(cid, w) for cid, w, _ in batch])
+            for cid, w, p in batch:
                 self.link("contact", p.id, cid, digest(w))
 
     def associations(self, prospects: list[Prospect]) -> None:
@@ -277,9 +305,12 @@ class _Sync:
             key = f"{p.id}:{p.company_id}"
             if not contact or not company or self.crm_id("association", key):
                 continue
-            self.report.items.append(SyncItem("association", "create", p.id, f"contact {contact} -> company {company}"))
+            self.report.items.append(
+                SyncItem("association", "create", p.id, f"contact {contact} -> company {company}")
+            )
             if not self.dry:
-                self.write("companies", lambda c=contact, co=company: self.crm.associate(c, co))
+                self.crm.associate(contact, company)
+                self.report.writes += 1
                 self.link("association", key, f"{contact}:{company}")
 
     def keyed(self, link_kind: str, crm_kind: Kind, rows: list[tuple[str, NewObject, str]]) -> None:
@@ -314,14 +345,24 @@ class _Sync:
             if not contact and not self.dry:
                 continue
             for o in sent.get(p.id, []):
-                at = iso(o.sent_at) or iso(o.created_at)
+                at = iso(o.sent_at) or iso(o.created_at) or ""
                 subject = str(o.payload.get("subject") or "")
-                label = {"email": "Email", "linkedin": "LinkedIn", "direct_mail": "Direct mail"}.get(o.channel, o.channel)
+                label = {"email": "Email", "linkedin": "LinkedIn", "direct_mail": "Direct mail"}.get(
+                    o.channel, o.channel
+                )
                 if o.kind in CALL_KINDS or o.channel == "phone":
-                    props = {kp: o.idempotency_key, "hs_task_subject": f"Call {p.full_name or p.email_norm} ({o.step_id})", "hs_task_type": "CALL", "hs_task_status": "NOT_STARTED", "hs_timestamp": at}
+                    props = {
+                        kp: o.idempotency_key,
+                        "hs_task_subject": f"Call {p.full_name or p.email_norm} ({o.step_id})",
+                        "hs_task_type": "CALL",
+                        "hs_task_status": "NOT_STARTED",
+                        "hs_timestamp": at,
+                    }
                     calls.append((o.idempotency_key, NewObject(props, contact_id=contact), p.id))
                 else:
-                    body = f"{label} touch ({o.kind}, step {o.step_id}) sent by the outbound agent" + (f": {subject}" if subject else "")
+                    body = f"{label} touch ({o.kind}, step {o.step_id}) sent by the outbound agent" + (
+                        f": {subject}" if subject else ""
+                    )
                     props = {kp: o.idempotency_key, "hs_note_body": body, "hs_timestamp": at}
                     notes.append((o.idempotency_key, NewObject(props, contact_id=contact), p.id))
         self.keyed("touch", "notes", notes)
@@ -335,35 +376,76 @@ class _Sync:
             if not contact and not self.dry:
                 continue
             for t in tasks.get(p.id, []):
-                props = {kp: t.dedupe_key, "hs_task_subject": t.title[:250], "hs_task_body": t.body[:5000], "hs_task_status": "NOT_STARTED", "hs_task_priority": "HIGH", "hs_timestamp": iso(t.created_at)}
+                props = {
+                    kp: t.dedupe_key,
+                    "hs_task_subject": t.title[:250],
+                    "hs_task_body": t.body[:5000],
+                    "hs_task_status": "NOT_STARTED",
+                    "hs_task_priority": "HIGH",
+                    "hs_timestamp": iso(t.created_at) or "",
+                }
                 rows.append((t.dedupe_key, NewObject(props, contact_id=contact), p.id))
                 if self.cfg.create_deals:
                     name = f"{p.full_name or p.email_norm} - outbound hand-off"
-                    deals.append((t.dedupe_key, NewObject({kp: t.dedupe_key, "dealname": name, "dealstage": "appointmentscheduled"}, contact_id=contact, company_id=company), p.id))
+                    deals.append(
+                        (
+                            t.dedupe_key,
+                            NewObject(
+                                {kp: t.dedupe_key, "dealname": name, "dealstage": "appointmentscheduled"},
+                                contact_id=contact,
+                                company_id=company,
+                            ),
+                            p.id,
+                        )
+                    )
         self.keyed("task", "tasks", rows)
         self.keyed("deal", "deals", deals)
 
 
-def touched_prospects(session: Session, ws: Workspace) -> tuple[list[Prospect], dict[str, list[OutboxMessage]], dict[str, list[Task]]]:
+def touched_prospects(
+    session: Session, ws: Workspace
+) -> tuple[list[Prospect], dict[str, list[OutboxMessage]], dict[str, list[Task]]]:
     """Prospects with a sent touch or a hand-off, with those touches and hand-off tasks."""
     sent: dict[str, list[OutboxMessage]] = {}
-    for o in session.exec(select(OutboxMessage).where(OutboxMessage.workspace == ws.id, OutboxMessage.status == "sent").order_by(OutboxMessage.id)).all():  # type: ignore[arg-type]
+    for o in session.exec(
+        select(OutboxMessage)
+        .where(OutboxMessage.workspace == ws.id, OutboxMessage.status == "sent")
+        .order_by(col(OutboxMessage.id))
+    ).all():
         sent.setdefault(o.prospect_id, []).append(o)
     handoffs: dict[str, list[Task]] = {}
-    for t in session.exec(select(Task).where(Task.workspace == ws.id, Task.kind == "handoff").order_by(Task.id)).all():  # type: ignore[arg-type]
+    for t in session.exec(
+        select(Task).where(Task.workspace == ws.id, Task.kind == "handoff").order_by(col(Task.id))
+    ).all():
         handoffs.setdefault(t.prospect_id, []).append(t)
     ids = sorted(set(sent) | set(handoffs))
-    prospects = list(session.exec(select(Prospect).where(Prospect.workspace == ws.id, Prospect.id.in_(ids))).all()) if ids else []  # type: ignore[attr-defined]
+    prospects = (
+        list(
+            session.exec(select(Prospect).where(Prospect.workspace == ws.id, col(Prospect.id).in_(ids))).all()
+        )
+        if ids
+        else []
+    )
     prospects.sort(key=lambda p: p.id)
     return prospects, sent, handoffs
 
 
-def sync_crm(session: Session, ws: Workspace, crm: Crm, *, now: datetime, dry_run: bool = False) -> SyncReport:
+def sync_crm(
+    session: Session, ws: Workspace, crm: Crm, *, now: datetime, dry_run: bool = False
+) -> SyncReport:
     """Plan (dry run) or write the CRM sync; see the module docstring."""
     s = _Sync(session, ws, crm, now, dry_run)
     prospects, sent, handoffs = touched_prospects(session, ws)
     company_ids = sorted({p.company_id for p in prospects if p.company_id})
-    companies = list(session.exec(select(Company).where(Company.workspace == ws.id, Company.id.in_(company_ids))).all()) if company_ids else []  # type: ignore[attr-defined]
+    companies = (
+        list(
+            session.exec(
+                select(Company).where(Company.workspace == ws.id, col(Company.id).in_(company_ids))
+            ).all()
+        )
+        if company_ids
+        else []
+    )
     steps: list[tuple[str, Callable[[], None]]] = [
         ("companies", lambda: s.companies(companies)),
         ("contacts", lambda: s.contacts(prospects)),
@@ -384,7 +466,9 @@ def sync_crm(session: Session, ws: Workspace, crm: Crm, *, now: datetime, dry_ru
     return s.report
 
 
-def sync_workspace(ws: Workspace, *, now: datetime, dry_run: bool = False, crm: Crm | None = None) -> SyncReport:
+def sync_workspace(
+    ws: Workspace, *, now: datetime, dry_run: bool = False, crm: Crm | None = None
+) -> SyncReport:
     """The `crm sync` service: the workspace's configured CRM (or `crm`), one session."""
     from core.errors import ConfigError
     from state.db import engine_for
