@@ -116,3 +116,45 @@ def test_crm_adapter_classifies_a_permission_error(fake_hubspot) -> None:  # noq
     with pytest.raises(CrmError) as err:
         crm.facts("a@b.example")
     assert err.value.cause == "permission" and len(fake_hubspot.calls) == 1
+
+
+@pytest.mark.slow
+def test_demo_day_with_hubspot_configured_end_to_end(tmp_path, fake_hubspot, monkeypatch) -> None:  # noqa: ANN001
+    """The demo's first day with [crm] pointed at the fake: a CRM customer is stopped by the
+    suppression rule citing HubSpot, the others run; `crm sync` then creates each touched
+    prospect once with its touches, and a second sync writes nothing."""
+    from agents.runner import run_daily
+    from agents.services import init_workspace
+    from core.workspace import load_workspace
+    from tests.conftest import copy_demo
+    from tools.crm.sync import sync_workspace
+
+    monkeypatch.setenv("HUBSPOT_ACCESS_TOKEN", fake_hubspot.token)
+    root = copy_demo(tmp_path / "demo")
+    toml = root / "workspace.toml"
+    toml.write_text(toml.read_text() + f'\n[crm]\nprovider = "hubspot"\nhost = "{fake_hubspot.base_url}"\n')
+    ws = load_workspace(root)
+    init_workspace(ws, now=at("2026-11-23T14:00:00Z"))
+    customer = "carlos.mendez@acmerobotics.example"
+    fake_hubspot.add("contacts", {"email": customer, "lifecyclestage": "customer"})
+    summary = run_daily(ws, now=at("2026-11-23T15:00:00Z"))
+    assert summary.errors == 0 and summary.sent["email"] > 0
+    with Session(engine_for(ws.database_url)) as s:
+        p = s.exec(select(Prospect).where(Prospect.workspace == ws.id, Prospect.email_norm == customer)).one()
+        assert (
+            p.status == "stopped"
+            and "suppression" in p.stop_reason
+            and "hubspot lifecycle stage customer" in p.stop_reason
+        )
+        touched = {
+            o.prospect_id
+            for o in s.exec(
+                select(OutboxMessage).where(OutboxMessage.workspace == ws.id, OutboxMessage.status == "sent")
+            )
+        }
+    first = sync_workspace(ws, now=at("2026-11-23T18:00:00Z"))
+    assert first.errors == [] and first.writes > 0
+    contacts = list(fake_hubspot.objects["contacts"].values())
+    assert len(contacts) == len(touched) + 1  # the pre-existing customer is never duplicated
+    assert sum(1 for c in contacts if c.get("email") == customer) == 1
+    assert sync_workspace(ws, now=at("2026-11-23T19:00:00Z")).writes == 0
