@@ -124,3 +124,57 @@ def test_mcp_over_stdio_lists_the_queue(day0_ws) -> None:  # noqa: ANN001
             assert isinstance(queue, list) and queue and queue[0]["review"]["status"] == "pending"
 
     asyncio.run(go())
+
+
+@pytest.mark.slow
+def test_mcp_over_streamable_http_lists_tools(day0_ws) -> None:  # noqa: ANN001
+    """`run.py mcp --http` serves streamable HTTP on 127.0.0.1: the SDK client lists the tools and the queue."""
+    import os
+    import socket
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    cmd = [
+        sys.executable,
+        str(root / "run.py"),
+        "mcp",
+        "-w",
+        str(day0_ws.root),
+        "--as",
+        APPROVER,
+        "--http",
+        "--port",
+        str(port),
+    ]
+    proc = subprocess.Popen(
+        cmd,
+        env={**os.environ, "PYTHONPATH": str(root)},
+        cwd=str(root),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                time.sleep(0.3)
+
+        async def go() -> None:
+            async with Client(f"http://127.0.0.1:{port}/mcp") as client:
+                assert "explain_prospect" in {t.name for t in (await client.list_tools()).tools}
+                queue = _data(await client.call_tool("list_queue", {}))
+                assert isinstance(queue, list) and queue
+
+        asyncio.run(go())
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
