@@ -24,7 +24,7 @@ from mcp.server.mcpserver.exceptions import ToolError
 from sqlmodel import Session
 
 from agents.records import append
-from core.errors import OutboundError
+from core.errors import InputError, OutboundError
 from core.timeutil import Clock, SystemClock, iso
 from core.workspace import Workspace
 from service.reviews import may_decide
@@ -156,7 +156,10 @@ def build_mcp_server(ws: Workspace, *, actor: str, clock: Clock | None = None) -
         from core.timeutil import parse_instant
 
         def go(now: datetime) -> dict[str, Any]:
-            start = parse_instant(since) if since else None
+            try:
+                start = parse_instant(since) if since else None
+            except ValueError:
+                raise InputError(f"since {since!r} is not an ISO-8601 date or instant") from None
             with Session(engine_for(ws.database_url)) as session:
                 s = spend(session, workspace=ws.id, since=start, prospect_id=prospect or None)
             return {

@@ -204,3 +204,34 @@ def test_memory_crm_refuses_a_second_contact_with_one_email() -> None:
     with pytest.raises(CrmConflict) as err:
         crm.create("contacts", [NewObject({"email": "A@x.example"})])
     assert err.value.existing_id == first
+
+
+class _RaceCrm:
+    """A Crm where another writer creates one contact between our search and our create."""
+
+    def __init__(self, inner, fake, email: str):  # noqa: ANN001
+        self.inner, self.fake, self.email, self.name = inner, fake, email, inner.name
+
+    def __getattr__(self, item: str):  # noqa: ANN204
+        return getattr(self.inner, item)
+
+    def create(self, kind, objects):  # noqa: ANN001, ANN201
+        if kind == "contacts" and self.email:
+            self.fake.add("contacts", {"email": self.email})
+            self.email = ""
+        return self.inner.create(kind, objects)
+
+
+@pytest.mark.slow
+def test_a_409_from_a_racing_writer_links_the_existing_contact(day0_ws, fake_hubspot, hubspot) -> None:  # noqa: ANN001
+    """A contact created by someone else after our search (HubSpot answers 409 with its id)
+    is linked and updated, not duplicated, and the rest of the batch is created."""
+    with Session(engine_for(day0_ws.database_url)) as s:
+        p = s.get(Prospect, next(o.prospect_id for o in _sent(day0_ws) if o.channel == "email"))
+        assert p is not None
+        email = p.email_norm
+    report = sync_workspace(day0_ws, now=LATER, crm=_RaceCrm(hubspot, fake_hubspot, email))
+    assert report.errors == []
+    assert any(c.status == 409 for c in fake_hubspot.calls)
+    _no_duplicates(fake_hubspot)
+    assert len(fake_hubspot.objects["contacts"]) == len({o.prospect_id for o in _sent(day0_ws)})

@@ -32,7 +32,7 @@ from core.timeutil import iso
 from core.workspace import CrmConfig, Workspace
 from state.models import Company, OutboxMessage, Prospect, Task
 from state.models_crm import CrmLink
-from tools.crm.base import Crm, CrmError, CrmUnavailable, Kind, NewObject, Record
+from tools.crm.base import Crm, CrmConflict, CrmError, CrmUnavailable, Kind, NewObject, Record
 from tools.normalize import normalize_domain
 
 CALL_KINDS = ("call", "phone")
@@ -290,7 +290,11 @@ class _Sync:
                 want.setdefault("lifecyclestage", "lead")
         for i in range(0, len(create), self.cfg.batch_size):
             chunk = create[i : i + self.cfg.batch_size]
-            ids = self.create("contacts", [NewObject(w) for _, w in chunk])
+            try:
+                ids = self.create("contacts", [NewObject(w) for _, w in chunk])
+            except CrmConflict:  # created meanwhile (another writer): one by one, linking the existing
+                self.contacts_one_by_one(chunk)
+                continue
             for (p, w), cid in zip(chunk, ids, strict=True):
                 self.link("contact", p.id, cid, digest(w))
         for i in range(0, len(updates), self.cfg.batch_size):
@@ -298,6 +302,19 @@ class _Sync:
             self.update("contacts", [(cid, w) for cid, w, _ in batch])
             for cid, w, p in batch:
                 self.link("contact", p.id, cid, digest(w))
+
+    def contacts_one_by_one(self, chunk: list[tuple[Prospect, dict[str, str]]]) -> None:
+        """Create contacts singly after a 409: a conflict links the record the CRM names."""
+        for p, w in chunk:
+            try:
+                (cid,) = self.create("contacts", [NewObject(w)])
+            except CrmConflict as err:
+                cid = err.existing_id
+                if not cid:
+                    raise
+                self.report.items.append(SyncItem("contact", "link", p.id, f"exists in the CRM as {cid}"))
+                self.update("contacts", [(cid, w)])
+            self.link("contact", p.id, cid, digest(w))
 
     def associations(self, prospects: list[Prospect]) -> None:
         for p in prospects:
