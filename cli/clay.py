@@ -21,7 +21,7 @@ def clay_push(
     as_json: bool = JsonOpt,
 ) -> None:
     """Push every prospect whose row changed since its last push to the webhook in the env
-    var named by [clay] webhook_url_env (about 10 rows a second, bursts of 20)."""
+    var named by clay.webhook_url_env in workspace.toml (about 10 rows a second, bursts of 20)."""
     from tools.clay import push_workspace
 
     ws = workspace(workspace_dir)
