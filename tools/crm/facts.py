@@ -38,11 +38,16 @@ def read_facts(session: Session, ws: Workspace, crm: Crm, email: str, now: datet
         facts = crm.facts(email).to_dict()
     except CrmError as err:
         return {"status": "unavailable", "cause": err.cause, "message": str(err)}
-    if row is None:
-        row = CrmFacts(workspace=ws.id, provider=crm.name, email=email, facts=facts, fetched_at=now)
-    row.facts, row.fetched_at = facts, now
-    session.add(row)
-    session.commit()
+    # the cache is written in its own session, so the caller's transaction is left alone
+    with Session(session.get_bind()) as own:
+        cached = own.get(CrmFacts, (ws.id, crm.name, email))
+        if cached is None:
+            cached = CrmFacts(workspace=ws.id, provider=crm.name, email=email, facts=facts, fetched_at=now)
+        cached.facts, cached.fetched_at = facts, now
+        own.add(cached)
+        own.commit()
+    if row is not None:
+        session.expire(row)
     return {**facts, "status": "ok", "fetched_at": iso(now), "cached": False}
 
 
