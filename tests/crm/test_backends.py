@@ -31,6 +31,7 @@ def test_links_facts_and_pushes_persist_on_each_backend(ready_ws, hubspot, fake_
         email = next(iter(fake_hubspot.objects["contacts"].values())).get("email", "")
         assert read_facts(s, ws, hubspot, email, later)["cached"] is False
         assert read_facts(s, ws, hubspot, email, later)["cached"] is True
+    with Session(engine) as s:
         assert s.get(CrmFacts, (ws.id, "hubspot", email)) is not None
         with FakeClayWebhook() as fake, httpx.Client() as client:
             first = push_changed(s, ws, url=fake.url, client=client, now=later)

@@ -29,25 +29,22 @@ ACTIVE_STATUSES = ("active", "waiting", "awaiting_review")
 
 def read_facts(session: Session, ws: Workspace, crm: Crm, email: str, now: datetime) -> dict[str, Any]:
     """The CRM facts of `email` (from the cache when younger than the TTL), with `status`
-    `ok` or `unavailable` (never cached)."""
+    `ok` or `unavailable` (never cached). The cache is read and written in a session of its
+    own on the same database, so the caller's transaction (and its snapshot) is left alone."""
     ttl = timedelta(minutes=ws.config.crm.facts_ttl_minutes)
-    row = session.get(CrmFacts, (ws.id, crm.name, email))
-    if row is not None and ttl and to_utc(now) - to_utc(row.fetched_at) < ttl:
-        return {**row.facts, "status": "ok", "fetched_at": iso(row.fetched_at), "cached": True}
-    try:
-        facts = crm.facts(email).to_dict()
-    except CrmError as err:
-        return {"status": "unavailable", "cause": err.cause, "message": str(err)}
-    # the cache is written in its own session, so the caller's transaction is left alone
     with Session(session.get_bind()) as own:
-        cached = own.get(CrmFacts, (ws.id, crm.name, email))
-        if cached is None:
-            cached = CrmFacts(workspace=ws.id, provider=crm.name, email=email, facts=facts, fetched_at=now)
-        cached.facts, cached.fetched_at = facts, now
-        own.add(cached)
+        row = own.get(CrmFacts, (ws.id, crm.name, email))
+        if row is not None and ttl and to_utc(now) - to_utc(row.fetched_at) < ttl:
+            return {**row.facts, "status": "ok", "fetched_at": iso(row.fetched_at), "cached": True}
+        try:
+            facts = crm.facts(email).to_dict()
+        except CrmError as err:
+            return {"status": "unavailable", "cause": err.cause, "message": str(err)}
+        if row is None:
+            row = CrmFacts(workspace=ws.id, provider=crm.name, email=email, facts=facts, fetched_at=now)
+        row.facts, row.fetched_at = facts, now
+        own.add(row)
         own.commit()
-    if row is not None:
-        session.expire(row)
     return {**facts, "status": "ok", "fetched_at": iso(now), "cached": False}
 
 
