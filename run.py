@@ -11,6 +11,7 @@ from pathlib import Path
 import typer
 
 from cli.channels import channels_app
+from cli.clay import clay_app
 from cli.common import (
     JsonOpt,
     NowOpt,
@@ -26,8 +27,10 @@ from cli.common import (
     workspace,
 )
 from cli.costs import costs_command, forecast_command, research_command
+from cli.crm import crm_app
 from cli.doctor import doctor_command
 from cli.lists import events_app, render_import, signals_app, suppress_app
+from cli.mcp import mcp_command
 from cli.policy import app as policy_app
 from cli.queue import app as queue_app
 from cli.records import audit_app, outbox_app, prospects_app, replay_command
@@ -62,6 +65,9 @@ app.add_typer(workspace_app, name="workspace")
 app.command("doctor")(doctor_command)
 app.command("report")(report_command)
 app.add_typer(web_app, name="web")
+app.add_typer(crm_app, name="crm")
+app.add_typer(clay_app, name="clay")
+app.command("mcp")(mcp_command)
 install_help_fixes()
 
 

@@ -19,6 +19,7 @@ from state import repo
 from state.models import Prospect, Review
 from state.models_reviews import ReviewBinding
 from tools.channels.email_mime import list_unsubscribe
+from tools.crm.facts import apply_crm_facts
 from tools.normalize import COMPANY_SUFFIXES, email_domain
 
 REPLY_TYPES = ("replied", "linkedin_replied")
@@ -131,6 +132,7 @@ def build_observation(session: Session, ws: Workspace, prospect: Prospect, now: 
     from agents.scoring import score_of  # the score the run ranked this prospect by
 
     obs["score"] = score_of(session, wid, prospect.id)
+    apply_crm_facts(session, ws, prospect, obs, now)  # CRM customer / deals / opt-outs (docs/crm.md)
     return obs
 
 

@@ -277,6 +277,55 @@ class AuditConfig(_Section):
     anchor_daily: bool = Field(True, description="The service anchors once a day when a key is set.")
 
 
+class CrmConfig(_Section):
+    """CRM write-back and CRM facts before a send (see docs/crm.md); the token comes from env."""
+
+    provider: Literal["none", "hubspot", "memory"] = Field(
+        "none", description="none: no CRM; hubspot: the HubSpot API; memory: in-process (tests, demos)."
+    )
+    host: str = Field(
+        "", description="API base URL; empty: HubSpot's default. Tests point it at a local fake."
+    )
+    token_env: str = Field(
+        "HUBSPOT_ACCESS_TOKEN", description="Env var holding the private-app access token."
+    )
+    source_of_truth: dict[str, Literal["crm", "ours"]] = Field(
+        default_factory=lambda: {"title": "crm", "phone": "ours", "lifecycle_stage": "crm"},
+        description="Per field, which system wins on every sync (title, phone, lifecycle_stage).",
+    )
+    status_property: str = Field("outbound_status", description="CRM contact property for our status.")
+    score_property: str = Field("outbound_score", description="CRM contact property for our score.")
+    stop_reason_property: str = Field("outbound_stop_reason", description="CRM property for the stop reason.")
+    linkedin_property: str = Field(
+        "hs_linkedin_url",
+        description="CRM contact property holding the LinkedIn URL (identity without email).",
+    )
+    key_property: str = Field(
+        "outbound_key", description="CRM property on notes/tasks/deals holding our idempotency key."
+    )
+    create_deals: bool = Field(False, description="Also create a deal on each hand-off.")
+    facts_before_send: bool = Field(
+        True, description="Read CRM facts (customer, open deals, opt-out) before a send."
+    )
+    facts_ttl_minutes: int = Field(60, ge=0, le=10_080, description="How long CRM facts are cached.")
+    max_retries: int = Field(4, ge=0, le=10, description="Retries of a rate-limited or failing call.")
+    batch_size: int = Field(100, ge=1, le=100, description="Records per batch call (HubSpot's limit is 100).")
+
+
+class ClayConfig(_Section):
+    """Pushing results to a Clay table webhook and the lookup endpoint a Clay column calls."""
+
+    webhook_url_env: str = Field("CLAY_WEBHOOK_URL", description="Env var holding the table's webhook URL.")
+    lookup_secret_env: str = Field(
+        "CLAY_LOOKUP_SECRET", description="Env var holding the bearer secret of GET/POST /clay/lookup."
+    )
+    records_per_second: float = Field(10.0, gt=0, le=100, description="Sustained push rate.")
+    burst: int = Field(20, ge=1, le=100, description="Records sent back to back before the rate applies.")
+    max_payload_bytes: int = Field(100_000, ge=1024, le=1_000_000, description="Largest row payload.")
+    lifetime_cap: int = Field(50_000, ge=1, description="Submissions a webhook accepts over its lifetime.")
+    warn_at: float = Field(0.8, gt=0, le=1, description="Warn when this share of the lifetime cap is used.")
+
+
 class WorkspaceConfig(_Section):
     client: ClientConfig
     sender: SenderConfig
@@ -304,6 +353,8 @@ class WorkspaceConfig(_Section):
     audit: AuditConfig = AuditConfig()
     web: WebConfig = WebConfig()
     experiments: ExperimentsConfig = ExperimentsConfig()
+    crm: CrmConfig = CrmConfig()
+    clay: ClayConfig = ClayConfig()
 
 
 class Workspace:

@@ -35,6 +35,7 @@ from agents.scheduler import ServiceScheduler, leader_for, schedule_anchors
 from core.errors import InputError
 from core.timeutil import Clock, SystemClock
 from core.workspace import Workspace
+from service.clay_routes import clay_router
 from service.inbound import InboundWorker, receive_lead
 from service.interactions import Interactions
 from service.metrics import CONTENT_TYPE_LATEST, Metrics
@@ -264,6 +265,7 @@ def create_app(
         return Response(metrics.render(refresh), media_type=CONTENT_TYPE_LATEST)
 
     app.state.web_auth = mount_web(app, sites, clock=clock, metrics=metrics, secret=web_secret)
+    app.include_router(clay_router(sites))  # GET/POST /clay/lookup (docs/crm.md)
     return app
 
 

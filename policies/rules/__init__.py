@@ -9,6 +9,7 @@ from policies.rules import (
     budget,
     capacity,
     content,
+    crm,
     frequency,
     jurisdiction,
     review,
@@ -33,6 +34,7 @@ _FAMILIES = {
         ("open_opportunity", suppression.open_opportunity),
         ("personal_mailbox", suppression.personal_mailbox),
         ("role_account", suppression.role_account),
+        ("crm_reachable", crm.crm_reachable),
     ],
     "jurisdiction": [
         ("jurisdiction_known", jurisdiction.jurisdiction_known),
