@@ -21,10 +21,10 @@ def open_checkpointer(ws: Workspace) -> Iterator[BaseCheckpointSaver]:
         from psycopg.rows import dict_row
 
         dsn = url.replace("postgresql+psycopg://", "postgresql://", 1)
-        with Connection.connect(dsn, autocommit=True, prepare_threshold=0, row_factory=dict_row) as conn:
-            saver = PostgresSaver(conn)
-            saver.setup()
-            yield saver
+        with Connection.connect(dsn, autocommit=True, prepare_threshold=0, row_factory=dict_row) as pg_conn:
+            pg_saver = PostgresSaver(pg_conn)
+            pg_saver.setup()
+            yield pg_saver
         return
     from langgraph.checkpoint.sqlite import SqliteSaver
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from langgraph.graph import END, START, StateGraph
+from langgraph.graph import START, StateGraph
 from langgraph.types import RetryPolicy
 
 from agents.context import AgentContext
@@ -23,7 +23,7 @@ from agents.state import ProspectState
 
 
 def after_plan(state: ProspectState) -> Literal["guard", "__end__"]:
-    return END if state.get("outcome") else "guard"
+    return "__end__" if state.get("outcome") else "guard"  # "__end__" is END
 
 
 def after_guard(state: ProspectState) -> Literal["act", "request_review", "plan"]:
@@ -38,11 +38,11 @@ def after_guard(state: ProspectState) -> Literal["act", "request_review", "plan"
 
 
 def after_act(state: ProspectState) -> Literal["observe", "__end__"]:
-    return END if state.get("outcome") else "observe"
+    return "__end__" if state.get("outcome") else "observe"  # "__end__" is END
 
 
 def after_review(state: ProspectState) -> Literal["observe", "__end__"]:
-    return END if state.get("outcome") else "observe"
+    return "__end__" if state.get("outcome") else "observe"  # "__end__" is END
 
 
 def build_graph(checkpointer=None):  # noqa: ANN001, ANN201

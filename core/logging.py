@@ -7,6 +7,7 @@ import logging
 import os
 import re
 import sys
+from collections.abc import MutableMapping
 from typing import Any
 
 import structlog
@@ -14,7 +15,7 @@ import structlog
 SECRET_KEYS = re.compile(r"(api[_-]?key|token|secret|password|authorization|signing)", re.I)
 
 
-def redact(_logger: Any, _name: str, event: dict[str, Any]) -> dict[str, Any]:
+def redact(_logger: Any, _name: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
     known = {v for k, v in os.environ.items() if SECRET_KEYS.search(k) and len(v) >= 8}
     for key, value in list(event.items()):
         if SECRET_KEYS.search(key):

@@ -27,11 +27,11 @@ import structlog
 from fastapi import BackgroundTasks, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy.exc import SQLAlchemyError
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 from starlette.concurrency import run_in_threadpool
 
 from agents.audit import anchor_job
-from agents.scheduler import ServiceScheduler, leader_for, schedule_anchors
+from agents.scheduler import JobFn, ServiceScheduler, leader_for, schedule_anchors
 from core.errors import InputError
 from core.timeutil import Clock, SystemClock
 from core.workspace import Workspace
@@ -245,7 +245,7 @@ def create_app(
                     session.exec(
                         select(InboundLead.id).where(
                             InboundLead.workspace == site.id,
-                            InboundLead.status.in_(("received", "processing")),
+                            col(InboundLead.status).in_(("received", "processing")),
                         )
                     ).all()
                 )
@@ -306,26 +306,43 @@ def build_scheduler(
             scheduler.every(
                 f"slack:{site.id}",
                 timedelta(minutes=1),
-                lambda now, s=site: (
-                    post_pending(s, metrics, now=now),
-                    remind_and_expire(s, metrics, now=now),
-                    post_digest(s, metrics, now=now),
-                ),
+                _slack_job(site, metrics),
             )
         minutes = site.ws.config.service.wakeup_every_minutes
         if minutes:
             scheduler.every(
                 f"wakeup:{site.id}",
                 timedelta(minutes=minutes),
-                lambda now, s=site: wakeup_job(s, scheduler, metrics, now),
+                _wakeup_job(site, scheduler, metrics),
                 workspace=site.id,
             )
     schedule_anchors(
         scheduler,
-        {
-            s.id: lambda now, s=s: anchor_job(s.ws, s.engine, now, s.slack)
-            for s in sites.values()
-            if s.ws.config.audit.anchor_daily
-        },
+        {s.id: _anchor_job(s) for s in sites.values() if s.ws.config.audit.anchor_daily},
     )
     return scheduler
+
+
+def _slack_job(site: Site, metrics: Metrics) -> JobFn:
+    def job(now: datetime) -> tuple[int, dict[str, int], bool]:
+        return (
+            post_pending(site, metrics, now=now),
+            remind_and_expire(site, metrics, now=now),
+            post_digest(site, metrics, now=now),
+        )
+
+    return job
+
+
+def _wakeup_job(site: Site, scheduler: ServiceScheduler, metrics: Metrics) -> JobFn:
+    def job(now: datetime) -> dict[str, Any] | None:
+        return wakeup_job(site, scheduler, metrics, now)
+
+    return job
+
+
+def _anchor_job(site: Site) -> JobFn:
+    def job(now: datetime) -> dict[str, Any] | None:
+        return anchor_job(site.ws, site.engine, now, site.slack)
+
+    return job

@@ -20,7 +20,7 @@ from typing import Any
 
 import structlog
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from agents.checkpoint import open_checkpointer
 from agents.context import build_context
@@ -67,24 +67,27 @@ def receive_lead(site: Site, payload: Any, *, clock: Clock) -> tuple[int, bool]:
             )
             session.add(lead)
             session.flush()
-            return int(lead.id), False
+            if lead.id is None:
+                raise RuntimeError(f"inbound lead for workspace {site.id!r} got no id on insert")
+            return lead.id, False
     except IntegrityError:
         with Session(site.engine) as session:
             lead = session.exec(
                 select(InboundLead).where(InboundLead.workspace == site.id, InboundLead.dedupe_key == key)
             ).one()
-            return int(lead.id), True
+            if lead.id is None:
+                raise RuntimeError(f"stored inbound lead for workspace {site.id!r} has no id") from None
+            return lead.id, True
 
 
 def open_leads(site: Site) -> list[int]:
     with Session(site.engine) as session:
-        return list(
-            session.exec(
-                select(InboundLead.id)
-                .where(InboundLead.workspace == site.id, InboundLead.status.in_(OPEN))
-                .order_by(InboundLead.id)
-            ).all()
-        )
+        ids = session.exec(
+            select(col(InboundLead.id))
+            .where(InboundLead.workspace == site.id, col(InboundLead.status).in_(OPEN))
+            .order_by(col(InboundLead.id))
+        ).all()
+        return [i for i in ids if i is not None]  # a stored row always has its id
 
 
 class InboundWorker:
@@ -170,6 +173,10 @@ def _finish(site: Site, lead_id: int, status: str, pid: str, error: str, clock: 
     done_at = clock.now()
     with session_scope(site.engine) as session:
         lead = session.get(InboundLead, lead_id)
+        if lead is None:
+            raise LookupError(
+                f"inbound lead {lead_id} of workspace {site.id!r} disappeared before it was finished"
+            )
         lead.status, lead.prospect_id, lead.error, lead.processed_at = status, pid, error, done_at
         session.add(lead)
     return done_at

@@ -124,11 +124,12 @@ class Interactions:
                     f"This review is already {review.status}"
                     f"{' by ' + review.decided_by if review.decided_by else ''}.",
                 )
-            return Reply(
-                200,
-                None,
-                lambda: redraw(site, self.metrics, review.id, channel=it.channel_id, ts=it.message_ts),
-            )
+            review_id = review.id
+
+            def redraw_message() -> None:
+                redraw(site, self.metrics, review_id, channel=it.channel_id, ts=it.message_ts)
+
+            return Reply(200, None, redraw_message)
         with Session(site.engine) as session:
             reason = stale_reason(session, site.ws, review)
         if reason:

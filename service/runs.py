@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any
 
 import structlog
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from agents.runner import run_daily
 from agents.scheduler import ServiceScheduler
@@ -60,7 +60,9 @@ def wakeup_job(
         due = session.exec(
             select(Prospect.id)
             .where(
-                Prospect.workspace == site.id, Prospect.status == "waiting", Prospect.next_action_at <= now
+                Prospect.workspace == site.id,
+                Prospect.status == "waiting",
+                col(Prospect.next_action_at) <= now,
             )
             .limit(1)
         ).first()

@@ -43,7 +43,7 @@ def list_prospects(
     q = select(Prospect).where(Prospect.workspace == workspace)
     if status:
         q = q.where(Prospect.status == status)
-    q = q.order_by(Prospect.created_at, Prospect.id)
+    q = q.order_by(col(Prospect.created_at), col(Prospect.id))
     return session.exec(q.limit(limit) if limit else q).all()
 
 
@@ -56,10 +56,11 @@ def due_prospect_ids(
         .where(
             Prospect.workspace == workspace,
             or_(
-                Prospect.status == "active", (Prospect.status == "waiting") & (Prospect.next_action_at <= now)
+                col(Prospect.status) == "active",
+                (col(Prospect.status) == "waiting") & (col(Prospect.next_action_at) <= now),
             ),
         )
-        .order_by(Prospect.next_action_at, Prospect.id)
+        .order_by(col(Prospect.next_action_at), col(Prospect.id))
     )
     return list(session.exec(q.limit(limit) if limit else q).all())
 
@@ -68,20 +69,22 @@ def companies_by_id(session: Session, *, workspace: str, ids: Iterable[str]) -> 
     ids = list(set(i for i in ids if i))
     if not ids:
         return {}
-    rows = session.exec(select(Company).where(Company.workspace == workspace, Company.id.in_(ids)))
+    rows = session.exec(select(Company).where(Company.workspace == workspace, col(Company.id).in_(ids)))
     return {c.id: c for c in rows}
 
 
 def suppression_hits(session: Session, *, workspace: str, email: str, domain: str) -> list[dict[str, str]]:
     conds = []
     if email:
-        conds.append((Suppression.kind == "email") & (Suppression.value == email))
+        conds.append((col(Suppression.kind) == "email") & (col(Suppression.value) == email))
     if domain:
-        conds.append((Suppression.kind == "domain") & (Suppression.value == domain))
+        conds.append((col(Suppression.kind) == "domain") & (col(Suppression.value) == domain))
     if not conds:
         return []
     rows = session.exec(
-        select(Suppression).where(Suppression.workspace == workspace, or_(*conds)).order_by(Suppression.id)
+        select(Suppression)
+        .where(Suppression.workspace == workspace, or_(*conds))
+        .order_by(col(Suppression.id))
     ).all()
     return [{"reason": s.reason, "match": s.kind, "value": s.value} for s in rows]
 
@@ -90,7 +93,7 @@ def outbox_for(session: Session, *, workspace: str, prospect_id: str) -> Sequenc
     return session.exec(
         select(OutboxMessage)
         .where(OutboxMessage.workspace == workspace, OutboxMessage.prospect_id == prospect_id)
-        .order_by(OutboxMessage.id)
+        .order_by(col(OutboxMessage.id))
     ).all()
 
 
@@ -98,7 +101,7 @@ def events_for(session: Session, *, workspace: str, prospect_id: str) -> Sequenc
     return session.exec(
         select(EngagementEventRow)
         .where(EngagementEventRow.workspace == workspace, EngagementEventRow.prospect_id == prospect_id)
-        .order_by(EngagementEventRow.occurred_at)
+        .order_by(col(EngagementEventRow.occurred_at))
     ).all()
 
 
@@ -154,12 +157,12 @@ def account_contacts_touched(
         return 0
     q = (
         select(func.count(func.distinct(OutboxMessage.prospect_id)))
-        .join(Prospect, Prospect.id == OutboxMessage.prospect_id)
+        .join(Prospect, col(Prospect.id) == col(OutboxMessage.prospect_id))
         .where(
             OutboxMessage.workspace == workspace,
             Prospect.company_id == company_id,
             OutboxMessage.status == SENT,
-            OutboxMessage.sent_at >= since,
+            col(OutboxMessage.sent_at) >= since,
         )
     )
     return int(session.exec(q).first() or 0)
@@ -169,7 +172,7 @@ def drafts_for(session: Session, *, workspace: str, prospect_id: str) -> Sequenc
     return session.exec(
         select(Draft)
         .where(Draft.workspace == workspace, Draft.prospect_id == prospect_id, Draft.status != "superseded")
-        .order_by(Draft.created_at)
+        .order_by(col(Draft.created_at))
     ).all()
 
 
@@ -177,18 +180,18 @@ def reviews_for(session: Session, *, workspace: str, prospect_id: str) -> Sequen
     return session.exec(
         select(Review)
         .where(Review.workspace == workspace, Review.prospect_id == prospect_id)
-        .order_by(Review.requested_at)
+        .order_by(col(Review.requested_at))
     ).all()
 
 
 def evidence_for(
     session: Session, *, workspace: str, company_id: str | None, prospect_id: str
 ) -> Sequence[Evidence]:
-    conds = [Evidence.prospect_id == prospect_id]
+    conds = [col(Evidence.prospect_id) == prospect_id]
     if company_id:
-        conds.append(Evidence.company_id == company_id)
+        conds.append(col(Evidence.company_id) == company_id)
     return session.exec(
-        select(Evidence).where(Evidence.workspace == workspace, or_(*conds)).order_by(Evidence.id)
+        select(Evidence).where(Evidence.workspace == workspace, or_(*conds)).order_by(col(Evidence.id))
     ).all()
 
 
@@ -210,7 +213,7 @@ def pending_reviews(session: Session, *, workspace: str) -> Sequence[Review]:
     return session.exec(
         select(Review)
         .where(Review.workspace == workspace, Review.status == "pending")
-        .order_by(Review.requested_at)
+        .order_by(col(Review.requested_at))
     ).all()
 
 
@@ -223,7 +226,7 @@ def outbox_list(session: Session, *, workspace: str, status: str | None = None) 
     q = select(OutboxMessage).where(OutboxMessage.workspace == workspace)
     if status:
         q = q.where(OutboxMessage.status == status)
-    return session.exec(q.order_by(OutboxMessage.id)).all()
+    return session.exec(q.order_by(col(OutboxMessage.id))).all()
 
 
 def get_run(session: Session, *, workspace: str, run_id: str) -> Run | None:
@@ -233,7 +236,7 @@ def get_run(session: Session, *, workspace: str, run_id: str) -> Run | None:
 
 def reviews_for_workspace(session: Session, *, workspace: str) -> Sequence[Review]:
     return session.exec(
-        select(Review).where(Review.workspace == workspace).order_by(Review.requested_at)
+        select(Review).where(Review.workspace == workspace).order_by(col(Review.requested_at))
     ).all()
 
 
@@ -247,7 +250,7 @@ def decisions_for(
         q = q.where(DecisionRecord.run_id == run_id)
     if prospect_id:
         q = q.where(DecisionRecord.prospect_id == prospect_id)
-    return session.exec(q.order_by(DecisionRecord.seq)).all()
+    return session.exec(q.order_by(col(DecisionRecord.seq))).all()
 
 
 def template_sends(session: Session, *, workspace: str, versions: Iterable[str]) -> dict[str, int]:
@@ -258,12 +261,12 @@ def template_sends(session: Session, *, workspace: str, versions: Iterable[str])
     if not versions:
         return {}
     rows = session.exec(
-        select(D.template_version, func.count(OutboxMessage.id))
-        .join(OutboxMessage, OutboxMessage.draft_id == D.id)
+        select(D.template_version, func.count(col(OutboxMessage.id)))
+        .join(OutboxMessage, col(OutboxMessage.draft_id) == col(D.id))
         .where(
             OutboxMessage.workspace == workspace,
             OutboxMessage.status == SENT,
-            D.template_version.in_(versions),
+            col(D.template_version).in_(versions),
         )
         .group_by(D.template_version)
     ).all()
@@ -274,7 +277,7 @@ def evidence_by_ids(session: Session, *, workspace: str, ids: Sequence[str]) -> 
     if not ids:
         return []
     return session.exec(
-        select(Evidence).where(Evidence.workspace == workspace, Evidence.id.in_(list(ids)))
+        select(Evidence).where(Evidence.workspace == workspace, col(Evidence.id).in_(list(ids)))
     ).all()
 
 
@@ -294,7 +297,7 @@ def direct_mail_usd(session: Session, *, workspace: str, since: datetime) -> flo
             OutboxMessage.workspace == workspace,
             OutboxMessage.channel == "direct_mail",
             OutboxMessage.status == SENT,
-            OutboxMessage.sent_at >= since,
+            col(OutboxMessage.sent_at) >= since,
         )
     ).all()
     return float(sum(float((p or {}).get("cost_usd") or 0) for p in rows))
@@ -314,15 +317,17 @@ def sends_by_period(
     grouped query over the usage index instead of one count per counter."""
     since = min(week, month)
     rows = session.exec(
-        select(
+        select(  # type: ignore[call-overload]  # sqlmodel's select() stubs stop at 4 columns; runtime takes any number
             OutboxMessage.channel,
             OutboxMessage.kind,
-            func.sum(case((OutboxMessage.sent_at >= day, 1), else_=0)),
-            func.sum(case((OutboxMessage.sent_at >= week, 1), else_=0)),
-            func.sum(case((OutboxMessage.sent_at >= month, 1), else_=0)),
+            func.sum(case((col(OutboxMessage.sent_at) >= day, 1), else_=0)),
+            func.sum(case((col(OutboxMessage.sent_at) >= week, 1), else_=0)),
+            func.sum(case((col(OutboxMessage.sent_at) >= month, 1), else_=0)),
         )
         .where(
-            OutboxMessage.workspace == workspace, OutboxMessage.status == SENT, OutboxMessage.sent_at >= since
+            OutboxMessage.workspace == workspace,
+            OutboxMessage.status == SENT,
+            col(OutboxMessage.sent_at) >= since,
         )
         .group_by(OutboxMessage.channel, OutboxMessage.kind)
     ).all()

@@ -132,7 +132,7 @@ def pick_evidence(evidence: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     for e in evidence:
         by_kind.setdefault(e["kind"], []).append(e)
 
-    def newest(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    def newest(items: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
         return sorted(items, key=lambda e: (e.get("data") or {}).get("date", ""), reverse=True)
 
     hiring = by_kind.get("hiring", [])
@@ -140,13 +140,13 @@ def pick_evidence(evidence: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     about = by_kind.get("about", [])
     slots: dict[str, Any] = {
         "funding": next(iter(newest(by_kind.get("funding", []))), None),
-        "hiring": (finance or hiring or [None])[0],
+        "hiring": finance[0] if finance else (hiring[0] if hiring else None),
         "finance_hiring": finance[0] if finance else None,
         "tech": next(iter(newest(by_kind.get("tech", []))), None),
         "expansion": next(iter(newest(by_kind.get("expansion", []))), None),
         "news": next(iter(newest(by_kind.get("news", []))), None),
-        "product": (by_kind.get("product") or [None])[0],
-        "about": (about or [None])[0],
+        "product": next(iter(by_kind.get("product", [])), None),
+        "about": about[0] if about else None,
         "headcount": next((e for e in about if (e.get("data") or {}).get("headcount")), None),
         # the strongest signal now (weight x recency decay, when annotated), else the newest
         "signal": next(

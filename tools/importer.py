@@ -122,10 +122,10 @@ def header_map(headers: list[str]) -> dict[str, str]:
             lookup.setdefault(_key(alias), canon)
     out, taken = {}, set()
     for h in headers:
-        canon = lookup.get(_key(h))
-        if canon and canon not in taken:
-            out[h] = canon
-            taken.add(canon)
+        found = lookup.get(_key(h))
+        if found and found not in taken:
+            out[h] = found
+            taken.add(found)
         else:
             out[h] = h
     return out
@@ -407,7 +407,7 @@ class _Index:
         ):
             self.remember_company(c[0], c[1], c[2])
         for p in session.exec(
-            select(
+            select(  # type: ignore[call-overload]  # sqlmodel's select() stubs stop at 4 columns; runtime takes any number
                 Prospect.id,
                 Prospect.email_norm,
                 Prospect.linkedin_norm,

@@ -564,7 +564,8 @@ def parse_interaction(form_body: bytes) -> Interaction:
         raise InputError(f"payload is {exc}", field="payload") from None
     payload = _obj(payload, "payload")
     kind = payload.get("type")
-    user = payload.get("user") if isinstance(payload.get("user"), dict) else {}
+    raw_user = payload.get("user")
+    user: dict[str, Any] = raw_user if isinstance(raw_user, dict) else {}
     common = {
         "user_id": _str(user.get("id")),
         "user_name": _str(user.get("username")) or _str(user.get("name")),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import assert_never
+from typing import Any, assert_never
 
 from langgraph.runtime import Runtime
 
@@ -11,7 +11,7 @@ from agents.context import AgentContext
 from agents.state import ProspectState
 
 
-def act(state: ProspectState, runtime: Runtime[AgentContext]) -> ProspectState:
+def act(state: ProspectState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
     ctx = runtime.context
     proposal = state["plan"]["proposal"]
     kind = proposal["action"]
@@ -31,4 +31,4 @@ def act(state: ProspectState, runtime: Runtime[AgentContext]) -> ProspectState:
         return actions.finish(state, ctx, kind="stop", until=None, reason=proposal["reason"])
     if kind == "request_review":  # routed to the review nodes by the graph, never here
         raise ValueError("request_review is handled by the review node")
-    assert_never(kind)  # type: ignore[arg-type]
+    assert_never(kind)

@@ -11,6 +11,7 @@ from agents import planner
 from agents.context import AgentContext
 from agents.records import append, record
 from agents.state import ProspectState
+from core.errors import InputError
 from core.timeutil import iso, parse_instant
 from state.db import session_scope
 from state.models import Prospect
@@ -41,14 +42,17 @@ def plan(state: ProspectState, runtime: Runtime[AgentContext]) -> ProspectState:
 
 
 def _step_cap(state: ProspectState, ctx: AgentContext, steps: int) -> ProspectState:
-    until = iso(parse_instant(state["now"]) + timedelta(days=1))
+    until_at = parse_instant(state["now"]) + timedelta(days=1)
+    until = iso(until_at)
     reason = (
         f"step cap of {ctx.workspace.config.limits.max_steps_per_run} reached in one run; "
         "stopped for today (replay the prospect to see the loop)"
     )
     with session_scope(ctx.engine) as session:
         p = session.get(Prospect, state["prospect_id"])
-        p.status, p.next_action, p.next_action_at = "waiting", "step_cap", parse_instant(until)
+        if p is None:
+            raise InputError(f"prospect {state['prospect_id']} is not in workspace {ctx.ws_id}")
+        p.status, p.next_action, p.next_action_at = "waiting", "step_cap", until_at
         session.add(p)
         append(
             session,

@@ -7,10 +7,11 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from core.timeutil import add_business_days, business_days_between, iso, local_instant, to_utc, zone
+from core.timeutil import add_business_days, business_days_between, iso, local_instant, to_utc
 from policies.config import PolicyConfig
 from policies.rules.common import (
     ACTIVE_ACTIONS,
+    UTC_ZONE,
     local_date,
     local_text,
     next_allowed,
@@ -54,7 +55,7 @@ def reply_cooldown(inp: PolicyInput, cfg: PolicyConfig) -> Verdict | None:
     if inp.proposal.action not in TOUCH_ACTIONS or inp.replied_at is None:
         return None
     n = cfg.frequency.reply_cooldown_business_days
-    tz = prospect_zone(inp) or zone("UTC")
+    tz = prospect_zone(inp) or UTC_ZONE
     w = window_for(inp, cfg)
     reply_day = local_date(inp.replied_at, tz)
     passed = business_days_between(reply_day, local_date(inp.now, tz), w.days, w.holidays)
@@ -75,7 +76,7 @@ def one_touch_per_day(inp: PolicyInput, cfg: PolicyConfig) -> Verdict | None:
     """At least N business days (default 1) between touches, counted in the prospect's zone."""
     if inp.proposal.action not in TOUCH_ACTIONS or not inp.touches:
         return None
-    tz = prospect_zone(inp) or zone("UTC")
+    tz = prospect_zone(inp) or UTC_ZONE
     last = max(t.at for t in inp.touches)
     gap = cfg.frequency.min_business_days_between_touches
     w = window_for(inp, cfg)
