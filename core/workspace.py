@@ -277,6 +277,11 @@ class AuditConfig(_Section):
     anchor_daily: bool = Field(True, description="The service anchors once a day when a key is set.")
 
 
+def _default_source_of_truth() -> dict[str, Literal["crm", "ours"]]:
+    """Default per-field winner on a CRM sync: a fresh dict for every config."""
+    return {"title": "crm", "phone": "ours", "lifecycle_stage": "crm"}
+
+
 class CrmConfig(_Section):
     """CRM write-back and CRM facts before a send (see docs/crm.md); the token comes from env."""
 
@@ -290,7 +295,7 @@ class CrmConfig(_Section):
         "HUBSPOT_ACCESS_TOKEN", description="Env var holding the private-app access token."
     )
     source_of_truth: dict[str, Literal["crm", "ours"]] = Field(
-        default_factory=lambda: {"title": "crm", "phone": "ours", "lifecycle_stage": "crm"},
+        default_factory=_default_source_of_truth,
         description="Per field, which system wins on every sync (title, phone, lifecycle_stage).",
     )
     status_property: str = Field("outbound_status", description="CRM contact property for our status.")

@@ -18,9 +18,9 @@ from typing import Any
 import structlog
 from slack_sdk.errors import SlackClientError
 from sqlalchemy import update
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
-from agents.review_queue import decide, is_decision_review, may_decide, owner_slack_id  # noqa: F401 (re-exported)
+from agents.review_queue import Decision, decide, is_decision_review, may_decide, owner_slack_id  # noqa: F401 (re-exported)
 from core.errors import EditRejected, ProviderError, ReviewError
 from core.timeutil import iso, to_utc
 from core.workspace import Workspace
@@ -195,7 +195,14 @@ def tell(site: Site, metrics: Metrics, channel: str, user_id: str, text: str) ->
 
 
 def apply_decision(
-    site: Site, metrics: Metrics, review_id: str, decision: str, *, actor: str, now: datetime, **kwargs: Any
+    site: Site,
+    metrics: Metrics,
+    review_id: str,
+    decision: Decision,
+    *,
+    actor: str,
+    now: datetime,
+    **kwargs: Any,
 ) -> dict[str, Any] | None:
     """decide() and count the outcome; None when the review was already decided."""
     try:
@@ -204,7 +211,7 @@ def apply_decision(
             review_id,
             decision,
             actor=actor,
-            now=now,  # type: ignore[arg-type]
+            now=now,
             **kwargs,
         )
     except EditRejected:
@@ -245,7 +252,7 @@ def close_stale(site: Site, metrics: Metrics, review_id: str, reason: str, *, no
     with session_scope(site.engine) as session:
         session.execute(
             update(Review)
-            .where(Review.id == review_id, Review.decided_by == STALE_ACTOR)
+            .where(col(Review.id) == review_id, col(Review.decided_by) == STALE_ACTOR)
             .values(status="stale", note=reason)
         )
     log.info("review_stale", workspace=site.id, review_id=review_id, reason=reason)
@@ -274,14 +281,14 @@ def post_pending(site: Site, metrics: Metrics, *, now: datetime) -> int:
     posted = 0
     for review_id in todo:
         with Session(site.engine) as session:
-            r = repo.get_review(session, workspace=site.id, review_id=review_id)
-            if r is None or r.status != "pending":
+            review = repo.get_review(session, workspace=site.id, review_id=review_id)
+            if review is None or review.status != "pending":
                 continue
-            reason = stale_reason(session, site.ws, r)
-            p = session.get(Prospect, r.prospect_id)
-            card = None if reason else review_card(session, site.ws, r)
+            reason = stale_reason(session, site.ws, review)
+            p = session.get(Prospect, review.prospect_id)
+            card = None if reason else review_card(session, site.ws, review)
             target = slack_target(site.ws, p.owner if p else "")
-        if reason:
+        if card is None:  # stale (reason is set): close it instead of posting
             close_stale(site, metrics, review_id, reason, now=now)
             continue
         try:
@@ -320,15 +327,20 @@ def remind_and_expire(site: Site, metrics: Metrics, *, now: datetime) -> dict[st
     with Session(site.engine) as session:
         rows = []
         for r in repo.pending_reviews(session, workspace=site.id):
-            msg = session.get(ReviewMessage, r.id)
+            message = session.get(ReviewMessage, r.id)
             rows.append(
                 (
                     r.id,
                     to_utc(r.requested_at),
                     stale_reason(session, site.ws, r),
                     None
-                    if msg is None
-                    else (msg.slack_channel, msg.slack_ts, to_utc(msg.posted_at), msg.reminded_at),
+                    if message is None
+                    else (
+                        message.slack_channel,
+                        message.slack_ts,
+                        to_utc(message.posted_at),
+                        message.reminded_at,
+                    ),
                 )
             )
     for review_id, requested_at, reason, msg in rows:
@@ -360,7 +372,7 @@ def _expire(site: Site, metrics: Metrics, review_id: str, *, now: datetime) -> i
     with session_scope(site.engine) as session:
         session.execute(
             update(Review)
-            .where(Review.id == review_id, Review.decided_by == EXPIRY_ACTOR)
+            .where(col(Review.id) == review_id, col(Review.decided_by) == EXPIRY_ACTOR)
             .values(status="expired", note=note)
         )
     redraw(site, metrics, review_id)
@@ -374,6 +386,9 @@ def _escalate(site: Site, metrics: Metrics, review_id: str, msg: tuple | None, *
         return 0
     with Session(site.engine) as session:
         r = repo.get_review(session, workspace=site.id, review_id=review_id)
+        if r is None:
+            log.warning("review_escalation_missing", workspace=site.id, review_id=review_id)
+            return 0
         card = review_card(session, site.ws, r)
     try:
         channel, ts = SlackReviewNotifier(site.slack, channel=target).post(card)
@@ -417,8 +432,9 @@ def _remind(site: Site, metrics: Metrics, review_id: str, msg: tuple, *, now: da
         return 0
     with session_scope(site.engine) as session:
         row = session.get(ReviewMessage, review_id)
-        row.reminded_at = now
-        session.add(row)
+        if row is not None:  # the card may have been replaced or removed since it was read
+            row.reminded_at = now
+            session.add(row)
     return 1
 
 
