@@ -27,7 +27,7 @@ import structlog
 from sqlmodel import Session, select
 
 from agents import allocation as slots
-from agents.checkpoint import open_checkpointer, thread_id
+from agents.checkpoint import open_checkpointer, prune_finished, thread_id
 from agents.context import AgentContext, build_context
 from agents.forecast import ProspectPreview, forecast, preview
 from agents.graph import build_graph
@@ -219,7 +219,17 @@ def _chunk_worker(
     now = datetime.fromisoformat(now_iso)
     with open_checkpointer(ws) as saver:
         graph = build_graph(saver)
-        return [process_prospect(graph, ctx, pid, run_id=run_id, now=now) for pid in ids]
+        out = [process_prospect(graph, ctx, pid, run_id=run_id, now=now) for pid in ids]
+        _prune(saver, ws, ids, out)
+        return out
+
+
+def _prune(saver: Any, ws: Workspace, ids: list[str], outcomes: list[dict[str, Any]]) -> None:
+    """Checkpoints of finished prospect-runs shrink to the latest one per thread; a thread
+    waiting for review is never touched."""
+    prune_finished(
+        saver, [thread_id(ws.id, p) for p, o in zip(ids, outcomes, strict=True) if o["kind"] != "review"]
+    )
 
 
 def run_daily(
@@ -267,10 +277,13 @@ def run_daily(
     else:
         with open_checkpointer(ws) as saver:
             graph = build_graph(saver)
+            outcomes = []
             for i, pid in enumerate(ids, start=1):
-                summary.add(process_prospect(graph, ctx, pid, run_id=run_id, now=now))
+                outcomes.append(process_prospect(graph, ctx, pid, run_id=run_id, now=now))
+                summary.add(outcomes[-1])
                 if progress:
                     progress(i, total)
+            _prune(saver, ws, ids, outcomes)
     with session_scope(engine) as session:
         spent = ledger_spend(session, workspace=ws.id, run_id=run_id)
         summary.actual = {
