@@ -153,3 +153,39 @@ def company_chunks(session: Session, ids: list[str], chunk_size: int) -> list[li
             chunks.append([])
         chunks[-1].extend(members)
     return [sorted(c, key=rank.__getitem__) for c in chunks if c]
+
+
+CAPACITY_RULES = (
+    "mailbox_daily_cap",
+    "linkedin_weekly_invites",
+    "linkedin_weekly_messages",
+    "direct_mail_monthly",
+)
+
+
+def recheck_send(
+    session: Session, ctx: Any, state: Mapping[str, Any], now: datetime
+) -> dict[str, Any] | None:
+    """Inside the send transaction: the capacity verdict that the real usage in the database
+    (not the allotment) denies or defers, or None. Only runs under an allocation; a send
+    outside a daily run was judged on live usage already."""
+    from agents.nodes.guard import evaluate
+    from agents.observation import usage_counters
+
+    if not isinstance(ctx.extra.get("allocation"), Allocation):
+        return None
+    p = session.get(Prospect, state["prospect_id"])
+    if p is None:
+        return None
+    obs = state["observation"]
+    real = usage_counters(session, ctx.workspace, p, [], now)
+
+    shared = (*GLOBAL_COUNTERS, "mailbox_first_send_date")
+    counters = {**obs["counters"], **{k: real[k] for k in shared}}
+    out = evaluate(
+        ctx.policy, {**obs, "counters": counters}, state["plan"]["proposal"], state.get("steps", 0)
+    )
+    for v in out["verdicts"]:
+        if v["rule"] in CAPACITY_RULES and v["outcome"] in ("deny", "defer"):
+            return dict(v)
+    return None

@@ -206,7 +206,7 @@ def main() -> None:
     ap.add_argument("--path", default="", help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.child:
-        print(json.dumps(child(a.child, a.path, a.workers, a.peer_threads)))
+        print(json.dumps(child(a.child, a.path, int(a.workers), a.peer_threads)))
         return
     from agents.services import init_workspace
     from core.workspace import load_workspace

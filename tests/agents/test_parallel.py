@@ -102,3 +102,51 @@ def test_chunks_keep_each_company_whole_and_in_priority_order(tmp_path: Path) ->
         for p in chunk:
             assert seen.setdefault(company[p], n) == n
     assert len(chunks) > 1
+
+
+def test_send_rechecks_real_usage_when_the_plan_is_wrong(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Even with an allocation that wrongly shows every prospect an empty mailbox, the send
+    transaction re-checks the real usage: no more than the cap of 3 emails goes out, and the
+    prospects held back wait (not stopped) with the re-check named in their decision."""
+    import agents.allocation as slots
+    from agents.services import init_workspace
+    from state.models import OutboxMessage, Prospect
+    from tests.conftest import copy_demo
+
+    real_allocate = slots.allocate
+
+    def blind(ws: Any, rows: Any, start: dict[str, Any]) -> slots.Allocation:
+        table = real_allocate(ws, rows, start)
+        for pid, a in table.by_prospect.items():  # as if nobody ranked above had sent anything
+            table.by_prospect[pid] = slots.Allotment(
+                counters=dict(start),
+                run_credits=a.run_credits,
+                run_usd=a.run_usd,
+                month_credits=a.month_credits,
+                month_usd=a.month_usd,
+                email_before=False,
+            )
+        return table
+
+    monkeypatch.setattr(slots, "allocate", blind)
+    path = copy_demo(tmp_path / "demo", relaxed=True)
+    toml = path / "workspace.toml"
+    toml.write_text(
+        toml.read_text(encoding="utf-8").replace("mailbox_daily_cap = 40", "mailbox_daily_cap = 3")
+    )
+    ws = load_workspace(path)
+    init_workspace(ws, now=INIT)
+    summary = run_daily(ws, now=at("2026-11-23T15:00:00Z"))
+    with Session(engine_for(ws.database_url)) as s:
+        emails = s.exec(select(OutboxMessage).where(OutboxMessage.channel == "email")).all()
+        held = [
+            load_body(r)
+            for r in s.exec(select(DecisionRecord).where(DecisionRecord.run_id == summary.run_id)).all()
+            if "re-checked at send" in r.body
+        ]
+        waiting = {p.id for p in s.exec(select(Prospect).where(Prospect.status == "waiting")).all()}
+    assert summary.sent["email"] == len(emails) <= 3, summary.to_dict()
+    assert held, (summary.sent, summary.review_requested, summary.deferred, summary.carried_over)
+    assert all(b["final_action"] == "wait" and b["prospect_id"] in waiting for b in held)
