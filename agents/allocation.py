@@ -126,7 +126,7 @@ def apply(
         counters[c] = a.counters[c] + own[c]
     first = allocation.start.get("mailbox_first_send_date")
     if not first and (a.email_before or own["mailbox_sent_today"]):
-        first = iso(now)[:10]
+        first = (iso(now) or "")[:10]
     counters["mailbox_first_send_date"] = first
     run, month = dict(counters["spend"]["run"]), dict(counters["spend"]["month"])
     run.update(credits=a.run_credits + mine.credits, usd=a.run_usd + mine.usd)

@@ -44,7 +44,9 @@ def test_observation_is_stored_once_and_loaded_by_digest(ready_ws) -> None:  # n
         append(s, ready_ws.id, [_body(obs, 3)])
     with Session(engine) as s:
         rows = s.exec(select(DecisionRecord).where(DecisionRecord.workspace == ready_ws.id)).all()
-        stored = s.exec(select(func.count()).select_from(ObservationBody)).one()
+        stored = s.exec(
+            select(func.count()).select_from(ObservationBody).where(ObservationBody.workspace == ready_ws.id)
+        ).one()
         assert stored == 1 and len(rows) == 3
         assert all("observation" not in json.loads(r.body) and digest(obs) in r.body for r in rows)
         bodies = load_bodies(s, rows)
@@ -59,9 +61,11 @@ def test_edited_observation_is_detected(ready_ws) -> None:  # noqa: ANN001
     with session_scope(engine) as s:
         append(s, ready_ws.id, [_body({"x": 1}, 1)])
     with session_scope(engine) as s:
-        s.connection().execute(text("UPDATE observations SET body = :b"), {"b": '{"x":2}'})
+        s.connection().execute(
+            text("UPDATE observations SET body = :b WHERE workspace = :w"), {"b": '{"x":2}', "w": ready_ws.id}
+        )
     with Session(engine) as s, pytest.raises(ObservationMismatch):
-        load_bodies(s, s.exec(select(DecisionRecord)).all())
+        load_bodies(s, s.exec(select(DecisionRecord).where(DecisionRecord.workspace == ready_ws.id)).all())
 
 
 def test_retention_prunes_old_observations_without_breaking_the_chain(ready_ws) -> None:  # noqa: ANN001
