@@ -5,12 +5,13 @@ crash (cached lookups, drafts keyed by step, outbox rows keyed by idempotency ke
 from __future__ import annotations
 
 import hashlib
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
+from agents import allocation
 from agents.context import AgentContext
 from agents.delivery import deliver
 from agents.experiments import choose_template
@@ -20,7 +21,7 @@ from agents.scoring import annotate_signals
 from agents.state import ProspectState
 from core import faults
 from core.errors import BudgetExceeded, NotFound, OutboundError
-from core.timeutil import parse_instant
+from core.timeutil import iso, parse_instant
 from state import repo
 from state.db import session_scope
 from state.ledger import caps_from, record_cost, release, reserve
@@ -496,10 +497,13 @@ def send(state: ProspectState, ctx: AgentContext) -> dict[str, Any]:
     channel = ctx.channels[step.channel]
     key = idempotency_key(ctx.ws_id, state["prospect_id"], step.id, step.channel)
     now = _now(state)
+    held = None
     with session_scope(ctx.engine) as session:
         row = session.exec(select(OutboxMessage).where(OutboxMessage.idempotency_key == key)).first()
         d = obs["drafts"][step.id]
-        if row is None:
+        if row is None:  # the run's allotment is a plan: the real usage must allow it too
+            held = allocation.recheck_send(session, ctx, state, now)
+        if row is None and held is None:
             row = OutboxMessage(
                 workspace=ctx.ws_id,
                 prospect_id=state["prospect_id"],
@@ -515,21 +519,31 @@ def send(state: ProspectState, ctx: AgentContext) -> dict[str, Any]:
                 payload={"template_version": d["template_version"]},
             )
             session.add(row)
-        already = row.status == "sent"
-        append(
-            session,
-            ctx.ws_id,
-            record(
-                state,
-                node="act",
-                action="send",
-                final_action="noop" if already else "send",
-                tool={
-                    "name": f"channel:{step.channel}:{channel.name}",
-                    "input": {"idempotency_key": key, "draft_id": d["id"]},
-                    "result": {"outbox_status": row.status},
-                },
-            ),
+        already = row is not None and row.status == "sent"
+        if row is not None:
+            append(
+                session,
+                ctx.ws_id,
+                record(
+                    state,
+                    node="act",
+                    action="send",
+                    final_action="noop" if already else "send",
+                    tool={
+                        "name": f"channel:{step.channel}:{channel.name}",
+                        "input": {"idempotency_key": key, "draft_id": d["id"]},
+                        "result": {"outbox_status": row.status},
+                    },
+                ),
+            )
+    if held is not None:  # nothing was written: the prospect waits for the next run
+        reason = f"{held['rule']}: {held['reason']} (real usage, re-checked at send)"
+        return finish(
+            {**state, "plan": {**state["plan"], "rationale": reason}},  # type: ignore[typeddict-item]
+            ctx,
+            kind="wait",
+            until=held.get("until") or iso(now + timedelta(days=1)),
+            reason=reason,
         )
     if already:
         return {}

@@ -8,7 +8,6 @@ from typing import Any
 from sqlmodel import Session
 
 from agents.state import ProspectState
-from core.canonical import digest
 from state import decision_log
 
 
@@ -38,7 +37,7 @@ def record(
         "thread_id": state["thread_id"],
         "node": node,
         "action": action,
-        "observation_digest": digest(obs) if obs else "",
+        "observation_digest": "",  # set when appended: the observation is stored by digest
         "observation": obs,
         "proposal": pl.get("proposal"),
         "planner": pl.get("planner"),

@@ -19,7 +19,7 @@ from policies.config import PolicyConfig
 from policies.engine import PolicyEngine
 from state import repo
 from state.db import engine_for
-from state.decision_log import load_body
+from state.decision_log import load_bodies
 
 REPLAYABLE_NODES = ("guard", "act", "request_review")
 
@@ -63,7 +63,7 @@ def replay(
                 )
             prospect_id = p.id
         rows = repo.decisions_for(session, workspace=ws.id, run_id=run_id, prospect_id=prospect_id)
-        bodies = [load_body(r) for r in rows]
+        bodies = load_bodies(session, rows)
         if run_id and not bodies and repo.get_run(session, workspace=ws.id, run_id=run_id) is None:
             raise UnknownReference(
                 f"no run {run_id!r} in workspace {ws.id}",
@@ -75,8 +75,8 @@ def replay(
     engine_p = PolicyEngine(pol)
     divergences, replayed = [], 0
     for body in bodies:
-        if body["node"] not in REPLAYABLE_NODES or not body.get("proposal"):
-            continue
+        if body["node"] not in REPLAYABLE_NODES or not body.get("proposal") or not body.get("observation"):
+            continue  # nothing to re-decide (or its observation was removed by retention)
         replayed += 1
         diff = _replay_one(body, pb, pol, engine_p)
         if diff:

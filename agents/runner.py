@@ -13,6 +13,7 @@ checkpoint connections.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import socket
 import uuid
@@ -25,10 +26,12 @@ from typing import Any
 import structlog
 from sqlmodel import Session, select
 
-from agents.checkpoint import open_checkpointer, thread_id
+from agents import allocation as slots
+from agents.checkpoint import open_checkpointer, prune_finished, thread_id
 from agents.context import AgentContext, build_context
 from agents.forecast import ProspectPreview, forecast, preview
 from agents.graph import build_graph
+from agents.observation import usage_counters
 from agents.records import append, record
 from agents.state import initial_state
 from core.errors import OutboundError
@@ -37,7 +40,7 @@ from core.workspace import Workspace, load_workspace
 from state import repo
 from state.db import engine_for, session_scope
 from state.ledger import spend as ledger_spend
-from state.models import Run
+from state.models import Prospect, Run
 
 log = structlog.get_logger(__name__)
 CHANNELS = ("email", "linkedin", "direct_mail")
@@ -205,14 +208,28 @@ def _error(ctx: AgentContext, state: dict[str, Any], exc: Exception) -> dict[str
     return {"kind": "error", "sent": [], "error": {"prospect_id": state["prospect_id"], **info}}
 
 
-def _chunk_worker(ws_path: str, ids: list[str], run_id: str, now_iso: str) -> list[dict[str, Any]]:
+def _chunk_worker(
+    ws_path: str, ids: list[str], run_id: str, now_iso: str, plan: slots.Allocation | None = None
+) -> list[dict[str, Any]]:
     ws = load_workspace(ws_path)
     engine = engine_for(ws.database_url)
     ctx = build_context(ws, engine)
+    if plan is not None:
+        ctx = dataclasses.replace(ctx, extra={**ctx.extra, "allocation": plan})
     now = datetime.fromisoformat(now_iso)
     with open_checkpointer(ws) as saver:
         graph = build_graph(saver)
-        return [process_prospect(graph, ctx, pid, run_id=run_id, now=now) for pid in ids]
+        out = [process_prospect(graph, ctx, pid, run_id=run_id, now=now) for pid in ids]
+        _prune(saver, ws, ids, out)
+        return out
+
+
+def _prune(saver: Any, ws: Workspace, ids: list[str], outcomes: list[dict[str, Any]]) -> None:
+    """Checkpoints of finished prospect-runs shrink to the latest one per thread; a thread
+    waiting for review is never touched."""
+    prune_finished(
+        saver, [thread_id(ws.id, p) for p, o in zip(ids, outcomes, strict=True) if o["kind"] != "review"]
+    )
 
 
 def run_daily(
@@ -246,6 +263,8 @@ def run_daily(
         summary.carried_over = dict(summary.forecast["carried_over"])
         return summary
     ids = [r.prospect_id for r in rows if not r.carry_over]
+    plan = _allocate(ws, engine, rows, ids, now)
+    ctx = dataclasses.replace(ctx, extra={**ctx.extra, "allocation": plan})
     with session_scope(engine) as session:
         mark_interrupted_runs(session, ws.id)
         session.add(new_run_row(run_id, ws.id, now))
@@ -254,14 +273,17 @@ def run_daily(
     if progress:
         progress(0, total)
     if workers > 1 and total > chunk_size:
-        _run_parallel(ws, ids, run_id, now, workers, chunk_size, summary, progress, total)
+        _run_parallel(ws, ids, run_id, now, workers, chunk_size, summary, progress, total, plan)
     else:
         with open_checkpointer(ws) as saver:
             graph = build_graph(saver)
+            outcomes = []
             for i, pid in enumerate(ids, start=1):
-                summary.add(process_prospect(graph, ctx, pid, run_id=run_id, now=now))
+                outcomes.append(process_prospect(graph, ctx, pid, run_id=run_id, now=now))
+                summary.add(outcomes[-1])
                 if progress:
                     progress(i, total)
+            _prune(saver, ws, ids, outcomes)
     with session_scope(engine) as session:
         spent = ledger_spend(session, workspace=ws.id, run_id=run_id)
         summary.actual = {
@@ -274,6 +296,20 @@ def run_daily(
         run.summary = {**(run.summary or {}), **summary.to_dict()}
         session.add(run)
     return summary
+
+
+def _allocate(
+    ws: Workspace, engine: Any, rows: list[ProspectPreview], ids: list[str], now: datetime
+) -> slots.Allocation | None:
+    """The run's capped slots, allotted in priority order from one snapshot of the shared
+    usage, before any work is split (see `agents.allocation`)."""
+    if not ids:
+        return None
+    with Session(engine) as session:
+        first = session.get(Prospect, ids[0])
+        assert first is not None
+        start = slots.snapshot(usage_counters(session, ws, first, [], now))
+    return slots.allocate(ws, rows, start)
 
 
 def _preview_outcome(r: ProspectPreview) -> dict[str, Any]:
@@ -339,13 +375,16 @@ def _run_parallel(
     summary: RunSummary,
     progress: Callable[[int, int], None] | None,
     total: int,
+    plan: slots.Allocation | None = None,
 ) -> None:
-    chunks = [ids[i : i + chunk_size] for i in range(0, len(ids), chunk_size)]
+    engine = engine_for(ws.database_url)
+    with Session(engine) as session:  # a company never spans two workers
+        chunks = slots.company_chunks(session, ids, chunk_size)
     with open_checkpointer(ws):
         pass  # create the checkpoint store (and its WAL mode) once, before the workers race
     done = 0
     with ProcessPoolExecutor(max_workers=workers) as pool:
-        futures = [pool.submit(_chunk_worker, str(ws.root), c, run_id, iso(now)) for c in chunks]
+        futures = [pool.submit(_chunk_worker, str(ws.root), c, run_id, iso(now), plan) for c in chunks]
         for fut in as_completed(futures):
             for outcome in fut.result():
                 summary.add(outcome)

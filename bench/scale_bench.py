@@ -1,0 +1,251 @@
+"""Daily run at scale, side by side with a plain LangGraph peer, measured in one invocation.
+
+Usage::
+
+    .venv/bin/python bench/scale_bench.py --prospects 10000 --workers 1,2
+    .venv/bin/python bench/scale_bench.py --prospects 2000 --workers 1,2 --peer-threads 1000
+
+For N prospects (synthetic workspace, seed 7, init at 2026-11-23T14:00Z, run at 16:00Z) it
+initialises one workspace, copies it once per worker count and measures, each in a fresh
+subprocess: the dry-run preview alone (its CPU over the due prospects is what a prospect that
+is carried over costs), and the daily run (wall, CPU of the process and its workers, SQL
+statements per prospect from a SQLAlchemy `before_cursor_execute` counter in the parent, which
+covers every statement when workers=1, bytes per decision, checkpoints and their bytes). Then:
+replay and `audit verify` of the 1-worker run (decisions per second beyond start-up), and the
+peer: a plain LangGraph graph with the same six nodes on SqliteSaver with durability="exit",
+--peer-threads threads, CPU per thread. The load average (`os.getloadavg`) is recorded next to
+every figure: the machine may be shared.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+BENCH = Path(__file__).resolve().parent
+ROOT = BENCH.parent
+INIT, NOW = "2026-11-23T14:00:00+00:00", "2026-11-23T16:00:00+00:00"
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+
+def _cpu() -> float:
+    s, c = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return s.ru_utime + s.ru_stime + c.ru_utime + c.ru_stime
+
+
+def _load() -> str:
+    return "/".join(f"{x:.1f}" for x in os.getloadavg())
+
+
+def child(kind: str, path: str, workers: int, threads: int) -> dict[str, Any]:
+    import logging
+
+    import structlog
+    from sqlalchemy import event
+    from sqlalchemy.engine import Engine
+
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
+    statements = [0]
+
+    @event.listens_for(Engine, "before_cursor_execute")
+    def _count(*_a: Any) -> None:
+        statements[0] += 1
+
+    from core.workspace import load_workspace
+    from tests.conftest import at
+
+    load0, cpu0, t0 = _load(), _cpu(), time.perf_counter()
+    out: dict[str, Any] = {"load_before": load0}
+    if kind == "preview":
+        from agents.forecast import preview
+        from state.db import engine_for
+
+        ws = load_workspace(path)
+        rows = preview(ws, engine_for(ws.database_url), now=at(NOW))
+        out.update(due=len(rows), carried=sum(1 for r in rows if r.carry_over))
+    elif kind == "daily":
+        from agents.runner import run_daily
+
+        ws = load_workspace(path)
+        s = run_daily(ws, now=at(NOW), workers=workers, chunk_size=250)
+        out.update(summary={k: v for k, v in s.to_dict().items() if k not in ("forecast", "error_details")})
+        out["run_id"] = s.run_id
+    elif kind == "replay":
+        from agents.replay import replay
+
+        ws = load_workspace(path)
+        from state.db import engine_for
+
+        engine_for(ws.database_url)
+        t_start = time.perf_counter()
+        from sqlmodel import Session, select
+
+        from state.models import Run
+
+        with Session(engine_for(ws.database_url)) as sess:
+            run_id = sess.exec(select(Run.id).where(Run.kind == "daily")).first()
+        t1 = time.perf_counter()
+        r = replay(ws, run_id=run_id)
+        out.update(decisions=r["decisions"], seconds=time.perf_counter() - t1, startup=t1 - t_start)
+    elif kind == "verify":
+        from state.db import engine_for
+        from state.decision_log import verify
+
+        ws = load_workspace(path)
+        t1 = time.perf_counter()
+        v = verify(engine_for(ws.database_url), ws.id)
+        out.update(decisions=v.records, ok=v.ok, seconds=time.perf_counter() - t1)
+    elif kind == "peer":
+        out.update(_peer(Path(path), threads))
+    out.update(wall=time.perf_counter() - t0, cpu=_cpu() - cpu0, statements=statements[0], load_after=_load())
+    return out
+
+
+def _peer(dir_: Path, threads: int) -> dict[str, Any]:
+    """A plain graph of the same six nodes, SqliteSaver, durability="exit": one invoke per
+    thread with a small dict state (a few keys written per node)."""
+    from typing import TypedDict
+
+    from langgraph.checkpoint.sqlite import SqliteSaver
+    from langgraph.graph import END, START, StateGraph
+
+    class S(TypedDict, total=False):
+        n: int
+        obs: dict
+        plan: dict
+        verdict: str
+        done: bool
+
+    def observe(s: S) -> S:
+        return {"obs": {"id": s.get("n", 0), "counters": {"sent": 1}}}
+
+    def plan(s: S) -> S:
+        return {"plan": {"action": "send" if s["obs"]["id"] % 3 else "wait"}}
+
+    def guard(s: S) -> S:
+        return {"verdict": "allow"}
+
+    def act(s: S) -> S:
+        return {"done": True}
+
+    def review(s: S) -> S:
+        return {}
+
+    g = StateGraph(S)
+    for name, fn in (("observe", observe), ("plan", plan), ("guard", guard), ("act", act)):
+        g.add_node(name, fn)  # type: ignore[call-overload]
+    g.add_node("request_review", review)  # type: ignore[call-overload]
+    g.add_node("await_review", review)  # type: ignore[call-overload]
+    g.add_edge(START, "observe")
+    g.add_edge("observe", "plan")
+    g.add_edge("plan", "guard")
+    g.add_conditional_edges("guard", lambda s: "act" if s["verdict"] == "allow" else "request_review")
+    g.add_edge("request_review", "await_review")
+    g.add_edge("await_review", END)
+    g.add_edge("act", END)
+    dir_.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(str(dir_ / "peer.sqlite"), check_same_thread=False)
+    conn.execute("PRAGMA journal_mode=WAL")
+    graph = g.compile(checkpointer=SqliteSaver(conn))
+    c0 = _cpu()
+    for i in range(threads):
+        graph.invoke({"n": i}, {"configurable": {"thread_id": f"t{i}"}}, durability="exit")
+    cpu = _cpu() - c0
+    return {"threads": threads, "peer_cpu": cpu, "peer_ms_per_thread": 1000 * cpu / threads}
+
+
+def run_child(kind: str, path: Path, workers: int = 1, threads: int = 0) -> dict[str, Any]:
+    cmd = [sys.executable, __file__, "--child", kind, "--path", str(path), "--workers", str(workers)]
+    cmd += ["--peer-threads", str(threads)]
+    p = subprocess.run(
+        cmd, capture_output=True, text=True, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}
+    )
+    if p.returncode != 0:
+        raise SystemExit(f"{kind} failed:\n{p.stderr[-3000:]}")
+    return json.loads(p.stdout.strip().splitlines()[-1])
+
+
+def storage(ws_dir: Path) -> dict[str, Any]:
+    from core.workspace import load_workspace
+
+    ws = load_workspace(ws_dir)
+    db = ws.database_url.removeprefix("sqlite:///")
+    cp = ws.checkpoint_path
+    with sqlite3.connect(str(db)) as c:
+        n, body = c.execute("SELECT COUNT(*), COALESCE(SUM(LENGTH(body)), 0) FROM decisions").fetchone()
+        obs = c.execute("SELECT COUNT(*), COALESCE(SUM(LENGTH(body)), 0) FROM observations").fetchone()
+    with sqlite3.connect(str(cp)) as c:
+        cps = c.execute("SELECT COUNT(*), COUNT(DISTINCT thread_id) FROM checkpoints").fetchone()
+    size = sum(f.stat().st_size for f in cp.parent.glob(cp.name + "*"))
+    return {
+        "decisions": n,
+        "bytes_per_decision": round((body + obs[1]) / max(n, 1)),
+        "observations": obs[0],
+        "checkpoints": cps[0],
+        "checkpoint_threads": cps[1],
+        "checkpoint_bytes": size,
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--prospects", type=int, default=10000, help="Prospects in the synthetic workspace.")
+    ap.add_argument("--workers", default="1,2", help="Worker counts to measure, comma-separated.")
+    ap.add_argument("--peer-threads", type=int, default=1000, help="Threads the LangGraph peer runs.")
+    ap.add_argument("--child", default="", help=argparse.SUPPRESS)
+    ap.add_argument("--path", default="", help=argparse.SUPPRESS)
+    a = ap.parse_args()
+    if a.child:
+        print(json.dumps(child(a.child, a.path, int(a.workers), a.peer_threads)))
+        return
+    from agents.services import init_workspace
+    from core.workspace import load_workspace
+    from tests.conftest import at
+    from tools.synthetic import write_synthetic_workspace
+
+    out = BENCH / "out" / f"scale_{a.prospects}"
+    shutil.rmtree(out, ignore_errors=True)
+    write_synthetic_workspace(out / "base", a.prospects, seed=7)
+    init_workspace(load_workspace(out / "base"), now=at(INIT))
+    results: dict[str, Any] = {
+        "prospects": a.prospects,
+        "machine": f"{os.cpu_count()} cores, {os.uname().sysname}",
+    }
+    shutil.copytree(out / "base", out / "preview")
+    results["preview"] = run_child("preview", out / "preview")
+    for w in [int(x) for x in a.workers.split(",")]:
+        shutil.copytree(out / "base", out / f"w{w}")
+        r = run_child("daily", out / f"w{w}", workers=w)
+        r["storage"] = storage(out / f"w{w}")
+        results[f"daily_w{w}"] = r
+        print(f"workers={w}: wall {r['wall']:.1f}s cpu {r['cpu']:.1f}s load {r['load_before']}", flush=True)
+    first = out / f"w{a.workers.split(',')[0]}"
+    results["replay"] = run_child("replay", first)
+    results["verify"] = run_child("verify", first)
+    results["peer"] = run_child("peer", out / "peer", threads=a.peer_threads)
+    pv, d1 = results["preview"], results[f"daily_w{a.workers.split(',')[0]}"]
+    acting = max(pv["due"] - pv["carried"], 1)
+    results["derived"] = {
+        "cpu_ms_per_carried_over": round(1000 * pv["cpu"] / max(pv["due"], 1), 2),
+        "cpu_ms_per_acting": round(1000 * max(d1["cpu"] - pv["cpu"], 0) / acting, 2),
+        "sql_per_prospect": round(d1["statements"] / max(pv["due"], 1), 1),
+        "peer_ms_per_thread": round(results["peer"]["peer_ms_per_thread"], 2),
+        "replay_decisions_per_s": round(results["replay"]["decisions"] / results["replay"]["seconds"]),
+        "verify_decisions_per_s": round(results["verify"]["decisions"] / results["verify"]["seconds"]),
+    }
+    (out / "results.json").write_text(json.dumps(results, indent=2), encoding="utf-8")
+    print(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,117 @@
+"""Storage: observations stored once by digest and referenced from decisions, the chain still
+covering them; retention of observation bodies that never breaks the chain; checkpoints of
+finished prospect-runs pruned to the latest one per thread."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import func, text
+from sqlmodel import Session, select
+
+from agents.replay import replay
+from agents.runner import run_daily
+from core.canonical import digest
+from state.db import engine_for, session_scope
+from state.decision_log import (
+    ObservationMismatch,
+    append,
+    load_bodies,
+    prune_observations,
+    verify,
+)
+from state.models import DecisionRecord
+from state.models_storage import ObservationBody
+from tests.conftest import at
+
+DAY0 = at("2026-11-23T15:00:00Z")
+
+
+def _body(obs: dict, n: int) -> dict:
+    return {"at": "2026-11-23T15:00:00Z", "run_id": "r", "prospect_id": "p", "node": "guard",
+            "action": f"a{n}", "observation_digest": "", "observation": obs}  # fmt: skip
+
+
+def test_observation_is_stored_once_and_loaded_by_digest(ready_ws) -> None:  # noqa: ANN001
+    """Three decisions with the same observation store it once; the bodies keep only its
+    digest (the chain covers it), load_bodies restores it and verify still passes."""
+    engine = engine_for(ready_ws.database_url)
+    obs = {"prospect": {"id": "p", "email": "a@b.example"}, "counters": {"mailbox_sent_today": 3}}
+    with session_scope(engine) as s:
+        append(s, ready_ws.id, [_body(obs, 1), _body(obs, 2)])
+        append(s, ready_ws.id, [_body(obs, 3)])
+    with Session(engine) as s:
+        rows = s.exec(select(DecisionRecord).where(DecisionRecord.workspace == ready_ws.id)).all()
+        stored = s.exec(
+            select(func.count()).select_from(ObservationBody).where(ObservationBody.workspace == ready_ws.id)
+        ).one()
+        assert stored == 1 and len(rows) == 3
+        assert all("observation" not in json.loads(r.body) and digest(obs) in r.body for r in rows)
+        bodies = load_bodies(s, rows)
+    assert [b["observation"] for b in bodies] == [obs] * 3
+    assert verify(engine, ready_ws.id).ok
+
+
+def test_edited_observation_is_detected(ready_ws) -> None:  # noqa: ANN001
+    """An observation edited in its table no longer matches the digest the chain covers:
+    loading it raises instead of replaying a different observation."""
+    engine = engine_for(ready_ws.database_url)
+    with session_scope(engine) as s:
+        append(s, ready_ws.id, [_body({"x": 1}, 1)])
+    with session_scope(engine) as s:
+        s.connection().execute(
+            text("UPDATE observations SET body = :b WHERE workspace = :w"), {"b": '{"x":2}', "w": ready_ws.id}
+        )
+    with Session(engine) as s, pytest.raises(ObservationMismatch):
+        load_bodies(s, s.exec(select(DecisionRecord).where(DecisionRecord.workspace == ready_ws.id)).all())
+
+
+def test_retention_prunes_old_observations_without_breaking_the_chain(ready_ws) -> None:  # noqa: ANN001
+    """After a daily run, pruning observations older than a cut-off deletes them, audit verify
+    still passes, and replay reports those decisions without re-deciding them."""
+    summary = run_daily(ready_ws, now=DAY0)
+    engine = engine_for(ready_ws.database_url)
+    before = replay(ready_ws, run_id=summary.run_id)
+    assert before["replayed"] > 0 and before["divergences"] == []
+    with session_scope(engine) as s:
+        n = prune_observations(s, ready_ws.id, before=DAY0 + timedelta(days=1))
+    assert n > 0
+    assert verify(engine, ready_ws.id).ok
+    after = replay(ready_ws, run_id=summary.run_id)
+    assert after["decisions"] == before["decisions"] and after["replayed"] == 0
+
+
+def _checkpoints_per_thread(ws) -> dict[str, int]:  # noqa: ANN001
+    import sqlite3
+
+    with sqlite3.connect(str(ws.checkpoint_path)) as conn:
+        return dict(conn.execute("SELECT thread_id, COUNT(*) FROM checkpoints GROUP BY thread_id").fetchall())
+
+
+@pytest.mark.slow
+def test_finished_runs_keep_one_checkpoint_per_thread(tmp_path) -> None:  # noqa: ANN001
+    """Over three daily runs on SQLite every finished prospect thread keeps exactly its latest
+    checkpoint, and a prospect waiting for review still has the checkpoint it resumes from."""
+    from agents.checkpoint import open_checkpointer, thread_id
+    from agents.graph import build_graph
+    from agents.services import init_workspace
+    from core.workspace import load_workspace
+    from state.models import Review
+    from tests.conftest import copy_demo
+
+    ws = load_workspace(copy_demo(tmp_path / "demo", relaxed=True))
+    init_workspace(ws, now=at("2026-11-23T14:00:00Z"))
+    for day in ("2026-11-23T15:00:00Z", "2026-11-24T15:00:00Z", "2026-11-25T15:00:00Z"):
+        run_daily(ws, now=at(day))
+    counts = _checkpoints_per_thread(ws)
+    assert counts and max(counts.values()) == 1
+    with Session(engine_for(ws.database_url)) as s:
+        pending = s.exec(select(Review).where(Review.workspace == ws.id, Review.status == "pending")).all()
+    assert pending
+    with open_checkpointer(ws) as saver:
+        graph = build_graph(saver)
+        for r in pending:
+            snap = graph.get_state({"configurable": {"thread_id": thread_id(ws.id, r.prospect_id)}})
+            assert snap.interrupts, r.prospect_id
