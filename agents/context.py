@@ -9,6 +9,7 @@ import smtplib
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 import httpx
 from sqlalchemy.engine import Engine
@@ -18,9 +19,12 @@ from core.workspace import Workspace
 from policies.engine import PolicyEngine
 from tools.channels.base import Channel, DeliveryResult, OutboundMessage, Sender
 from tools.channels.resilience import CircuitBreaker, ResilientChannel, RetryPolicy
-from tools.drafting import TemplateDrafter
+from tools.drafting import Drafter, TemplateDrafter
 from tools.enrichment import Enricher, FileEnricher
 from tools.research import Researcher, SnapshotResearcher
+
+if TYPE_CHECKING:
+    from tools.llm.client import LlmClient
 
 
 @dataclass(frozen=True)
@@ -29,11 +33,12 @@ class AgentContext:
     engine: Engine
     researcher: Researcher
     enricher: Enricher
-    drafter: TemplateDrafter
+    drafter: Drafter
     channels: Mapping[str, Channel]
     policy: PolicyEngine
     sender: Sender
     extra: Mapping[str, object] = field(default_factory=dict)
+    llm: LlmClient | None = None  # set when any provider is "claude"
 
     @property
     def ws_id(self) -> str:
@@ -149,10 +154,15 @@ def build_context(
     sleep: Callable[[float], None] = time.sleep,
     http_client_factory: Callable[[], httpx.Client] = _http_client,
     smtp_factory: Callable[..., smtplib.SMTP] = smtplib.SMTP,
+    llm: LlmClient | None = None,
 ) -> AgentContext:
     from tools.channels.outbox_file import FileOutbox
 
     cfg = ws.config
+    if llm is None and uses_claude(ws):
+        from tools.llm.client import build_client
+
+        llm = build_client(cfg, engine=engine, workspace=ws.id, env=os.environ if env is None else env)
     sender = sender_of(ws)
     if channels is None:
         channels = build_channels(
@@ -172,9 +182,26 @@ def build_context(
         engine=engine,
         researcher=SnapshotResearcher(ws.web_dir, cfg.costs.research_credits),
         enricher=FileEnricher(ws.root / "enrichment.csv", cfg.costs.enrichment_credits),
-        drafter=TemplateDrafter(ws.templates_dir),
+        drafter=build_drafter(ws, llm),
         channels=channels,
         policy=PolicyEngine(cfg.policy),
         sender=sender,
         extra={"max_delivery_attempts": max_delivery_attempts(ws)},
+        llm=llm,
     )
+
+
+def uses_claude(ws: Workspace) -> bool:
+    p = ws.config.providers
+    return "claude" in (p.planner, p.research, p.drafting, p.replies)
+
+
+def build_drafter(ws: Workspace, llm: Any) -> Drafter:
+    """The drafter `providers.drafting` names: templates (default) or Claude."""
+    if ws.config.providers.drafting == "claude":
+        from tools.llm.drafter import ClaudeDrafter
+
+        if llm is None:
+            raise ConfigError('providers.drafting = "claude" needs an LLM client', key="providers.drafting")
+        return ClaudeDrafter(llm, ws.config.policy.content)
+    return TemplateDrafter(ws.templates_dir)

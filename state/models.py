@@ -152,6 +152,7 @@ class Draft(SQLModel, table=True):
     sentences: list = json_field([])
     status: str = "draft"  # draft | approved | rejected | superseded | sent
     edited_by: str = ""
+    model_written: bool = False  # written by Claude (the grounded drafter): always reviewed
     created_at: datetime
 
 
@@ -330,3 +331,4 @@ class ChannelState(SQLModel, table=True):
 
 
 from state.models_ledger import CostEntry  # noqa: E402,F401  (registers the ledger table)
+from state.models_llm import LlmBatchItem, LlmCall  # noqa: E402,F401  (registers the LLM tables)
