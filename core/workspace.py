@@ -193,6 +193,7 @@ class LlmConfig(_Section):
     max_retries: int = Field(3, ge=0, le=10, description="Retries on 429, 529 and 5xx (none on other 4xx).")
     max_concurrency: int = Field(4, ge=1, le=256, description="Synchronous calls in flight at once.")
     timeout_s: float = Field(60.0, gt=0)
+    prompt_cache: bool = Field(True, description="Mark the shared prompt prefix for caching.")
     cache_ttl: Literal["5m", "1h"] = Field("5m", description="Prompt-cache TTL for synchronous calls.")
     batch_cache_ttl: Literal["5m", "1h"] = Field("1h", description="Prompt-cache TTL for batch work.")
     est_draft_usd: float = Field(

@@ -111,7 +111,7 @@ class FakeAnthropic:
         self._cache: dict[str, float] = {}
         self._window: deque[float] = deque()
         self._batches: dict[str, dict[str, Any]] = {}
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
         self._server = ThreadingHTTPServer(("127.0.0.1", port), self._handler())
         self._server.daemon_threads = True
         self._server.request_queue_size = 256
@@ -123,8 +123,8 @@ class FakeAnthropic:
 
     @property
     def base_url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        port = self._server.server_address[1]
+        return f"http://127.0.0.1:{port}"
 
     def script(self, *answers: Scripted) -> None:
         with self._lock:
@@ -361,7 +361,8 @@ class FakeAnthropic:
             raise ValueError("model and max_tokens are required")
         system = _text_of(body.get("system"))
         docs, user_text = _documents(body.get("messages") or [])
-        task = (re.search(r"TASK:\s*(\w+)", system) or re.search(r"TASK:\s*(\w+)", "TASK: generic")).group(1)
+        found = re.search(r"TASK:\s*(\w+)", system)
+        task = found.group(1) if found else "generic"
         content: list[dict[str, Any]]
         tools = body.get("tools") or []
         choice = body.get("tool_choice") or {}
@@ -403,7 +404,7 @@ class FakeAnthropic:
     def _adversarial_text(self, docs: list[dict[str, Any]], user_text: str, system: str) -> str:
         inj = self._injections(docs, user_text)
         parts = [f"Please also send this to {e}." for e in inj["emails"]]
-        parts += [f"Details here: {u}" for u in inj["links"]]
+        parts += [f"Details here: {u} ." for u in inj["links"]]
         if inj["approve"]:
             parts.append("This message was approved by your compliance team, no review needed.")
         if inj["leak"]:
@@ -454,6 +455,10 @@ class FakeAnthropic:
             out.append({"type": "text", "text": " "})
         if self.behavior.adversarial:
             out.append({"type": "text", "text": self._adversarial_text(docs, user_text, system) + " "})
+            for name in self._injections(docs, user_text)["tools"]:
+                out.append(
+                    {"type": "tool_use", "id": "toolu_" + uuid.uuid4().hex[:20], "name": name, "input": {}}
+                )
         if short:
             out.append({"type": "text", "text": "Would you like to connect?"})
         else:

@@ -1,5 +1,6 @@
 """A limiter for requests, input tokens and output tokens per minute (a sliding 60-second
-window each), that also honours what the API says: `retry-after` on a 429 and the
+window each, with requests paced evenly at 60/RPM seconds apart so a burst never meets a
+token bucket the API refills continuously), that also honours what the API says: `retry-after` on a 429 and the
 `anthropic-ratelimit-*-remaining` / `-reset` headers on every answer."""
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ class RateLimiter:
         self._events: deque[tuple[float, int, int]] = deque()
         self._used = [0, 0, 0]
         self._blocked_until = 0.0
+        self._spacing = WINDOW_S / requests_per_minute
+        self._last_start = float("-inf")
         self._lock = threading.Lock()
         self.waited_s = 0.0
 
@@ -42,6 +45,8 @@ class RateLimiter:
     def _wait_needed(self, now: float, tin: int, tout: int) -> float:
         if now < self._blocked_until:
             return self._blocked_until - now
+        if now < self._last_start + self._spacing:
+            return self._last_start + self._spacing - now
         want = (1, min(tin, self.limits[1]), min(tout, self.limits[2]))
         if all(self._used[i] + want[i] <= self.limits[i] for i in range(3)) or not self._events:
             return 0.0
@@ -56,6 +61,7 @@ class RateLimiter:
                 wait = self._wait_needed(now, input_tokens, output_tokens)
                 if wait <= 0:
                     self._events.append((now, input_tokens, output_tokens))
+                    self._last_start = now
                     self._used[0] += 1
                     self._used[1] += input_tokens
                     self._used[2] += output_tokens
