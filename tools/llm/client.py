@@ -237,15 +237,17 @@ class LlmClient:
         scope: CallScope,
         tools: Sequence[Mapping[str, Any]] | None = None,
         tool_choice: Mapping[str, Any] | None = None,
+        session: Session | None = None,
     ) -> LlmResult:
-        """One synchronous call (or its recorded answer). Raises a classified ProviderError."""
+        """One synchronous call (or its recorded answer). Raises a classified ProviderError.
+        With `session`, the call is recorded in that (caller's) transaction."""
         params = self.params(task, prompt, messages=messages, tools=tools, tool_choice=tool_choice)
         key = self.digest(task, prompt, params)
-        recorded = self.recorded(key)
+        recorded = self.recorded(key, session=session)
         if recorded is not None:
             return recorded
         message, usage = self._call(params)
-        return self.record(task, prompt, params, key, message, usage, scope, batch=False)
+        return self.record(task, prompt, params, key, message, usage, scope, batch=False, session=session)
 
     def run_batch(
         self, items: Sequence[BatchRequest], *, poll_s: float = 30.0, max_polls: int = 2880
@@ -398,13 +400,15 @@ class LlmClient:
                 row.status = status
                 session.add(row)
 
-    def recorded(self, key: str) -> LlmResult | None:
-        if self.engine is None:
+    def recorded(self, key: str, session: Session | None = None) -> LlmResult | None:
+        query = select(LlmCall).where(LlmCall.workspace == self.workspace, LlmCall.digest == key)
+        if session is not None:
+            row = session.exec(query).first()
+        elif self.engine is None:
             return None
-        with Session(self.engine) as session:
-            row = session.exec(
-                select(LlmCall).where(LlmCall.workspace == self.workspace, LlmCall.digest == key)
-            ).first()
+        else:
+            with Session(self.engine) as own:
+                row = own.exec(query).first()
         if row is None:
             return None
         return LlmResult(
@@ -453,60 +457,68 @@ class LlmClient:
         scope: CallScope,
         *,
         batch: bool,
+        session: Session | None = None,
     ) -> LlmResult:
-        """Store the call and its cost (once per digest) and return it."""
+        """Store the call and its cost (once per digest) and return it; with `session`, in
+        the caller's transaction."""
         model = str(params["model"])
         ttl = self.cfg.batch_cache_ttl if batch else self.cfg.cache_ttl
         usd = usage_usd(price_for(self.cfg.prices, model), usage, ttl=ttl, batch=batch)
         result = LlmResult(message, key, task, model, prompt.version, dict(usage), usd, replayed=False)
+        if session is not None:
+            self._store(session, result, params, scope, batch)
+            return result
         if self.engine is None:
             return result
         try:
-            with session_scope(self.engine) as session:
-                session.add(
-                    LlmCall(
-                        workspace=self.workspace,
-                        digest=key,
-                        task=task,
-                        model=model,
-                        prompt_version=prompt.version,
-                        mode="batch" if batch else "sync",
-                        run_id=scope.run_id,
-                        prospect_id=scope.prospect_id,
-                        request=redact(dict(params)),
-                        response=message.model_dump(mode="json"),
-                        usage=dict(usage),
-                        usd=usd,
-                        created_at=scope.at,
-                    )
-                )
-                record_cost(
-                    session,
-                    workspace=self.workspace,
-                    key=f"llm:{key}",
-                    at=scope.at,
-                    kind="llm",
-                    provider=f"{PROVIDER}:{model}",
-                    usd=usd,
-                    llm_usd=usd,
-                    run_id=scope.run_id,
-                    prospect_id=scope.prospect_id,
-                    tokens_in=int(usage.get("input_tokens", 0)),
-                    tokens_out=int(usage.get("output_tokens", 0)),
-                    cache_read_tokens=int(usage.get("cache_read_input_tokens", 0)),
-                    cache_write_tokens=int(usage.get("cache_creation_input_tokens", 0)),
-                    detail={
-                        "task": task,
-                        "prompt_version": prompt.version,
-                        "mode": "batch" if batch else "sync",
-                    },
-                )
+            with session_scope(self.engine) as own:
+                self._store(own, result, params, scope, batch)
         except IntegrityError:  # another worker recorded the same request first
             again = self.recorded(key)
             if again is not None:
                 return again
             raise
         return result
+
+    def _store(
+        self, session: Session, r: LlmResult, params: Mapping[str, Any], scope: CallScope, batch: bool
+    ) -> None:
+        mode = "batch" if batch else "sync"
+        session.add(
+            LlmCall(
+                workspace=self.workspace,
+                digest=r.digest,
+                task=r.task,
+                model=r.model,
+                prompt_version=r.prompt_version,
+                mode=mode,
+                run_id=scope.run_id,
+                prospect_id=scope.prospect_id,
+                request=redact(dict(params)),
+                response=r.message.model_dump(mode="json"),
+                usage=dict(r.usage),
+                usd=r.usd,
+                created_at=scope.at,
+            )
+        )
+        record_cost(
+            session,
+            workspace=self.workspace,
+            key=f"llm:{r.digest}",
+            at=scope.at,
+            kind="llm",
+            provider=f"{PROVIDER}:{r.model}",
+            usd=r.usd,
+            llm_usd=r.usd,
+            run_id=scope.run_id,
+            prospect_id=scope.prospect_id,
+            tokens_in=int(r.usage.get("input_tokens", 0)),
+            tokens_out=int(r.usage.get("output_tokens", 0)),
+            cache_read_tokens=int(r.usage.get("cache_read_input_tokens", 0)),
+            cache_write_tokens=int(r.usage.get("cache_creation_input_tokens", 0)),
+            detail={"task": r.task, "prompt_version": r.prompt_version, "mode": mode},
+        )
+        session.flush()
 
 
 def build_client(

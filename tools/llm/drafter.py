@@ -133,10 +133,7 @@ class ClaudeDrafter:
                 + "\n</problems>\nWrite the draft again without these problems."
             )
             result = self.client.create(
-                "draft",
-                self.prompt,
-                messages=[{"role": "user", "content": [*documents(items), {"type": "text", "text": text}]}],
-                scope=scope,
+                "draft", self.prompt, messages=self.messages(items, text), scope=scope
             )
             calls.append(result)
             parsed = self._parse(result.message, items, kind, prospect, company, sender)
@@ -180,6 +177,24 @@ class ClaudeDrafter:
         )
 
     # --- building the request ----------------------------------------------------------
+
+    def messages(self, items: Sequence[Mapping[str, Any]], text: str) -> list[dict[str, Any]]:
+        """The user turn: one document per evidence item, then the facts (and problems)."""
+        return [{"role": "user", "content": [*documents(items), {"type": "text", "text": text}]}]
+
+    def first_request(
+        self,
+        *,
+        kind: str,
+        prospect: Mapping[str, Any],
+        company: Mapping[str, Any],
+        evidence: Sequence[Mapping[str, Any]],
+        sender: Mapping[str, Any],
+    ) -> list[dict[str, Any]]:
+        """The messages of the first ask for a draft (what a Message Batch carries)."""
+        items = order_evidence(evidence)
+        dated = items[0] if items and items[0].get("kind") in DATED_KINDS and _date(items[0]) else None
+        return self.messages(items, self._facts(kind, prospect, company, sender, dated))
 
     def _facts(
         self,
