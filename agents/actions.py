@@ -58,7 +58,8 @@ def research(state: ProspectState, ctx: AgentContext) -> dict[str, Any]:
             {**tool, "result": {"cache": "hit", "status": cached.status}},
         )
     try:
-        result = ctx.researcher.research(company.domain)
+        extra = {"scope": llm_scope(state)} if ctx.researcher.name == "claude" else {}
+        result = ctx.researcher.research(company.domain, **extra)
     except NotFound as exc:
         return _finish_research(
             state,
@@ -292,7 +293,7 @@ def draft(state: ProspectState, ctx: AgentContext) -> dict[str, Any]:
             f"{ctx.ws_id}|{state['prospect_id']}|{step.id}|{result.template_version}".encode()
         ).hexdigest()[:16]
     )
-    tool = {
+    tool: dict[str, Any] = {
         "name": f"draft:{ctx.drafter.name}",
         "input": {"template": step.template},
         "result": {

@@ -180,7 +180,7 @@ def build_context(
     return AgentContext(
         workspace=ws,
         engine=engine,
-        researcher=SnapshotResearcher(ws.web_dir, cfg.costs.research_credits),
+        researcher=build_researcher(ws, llm),
         enricher=FileEnricher(ws.root / "enrichment.csv", cfg.costs.enrichment_credits),
         drafter=build_drafter(ws, llm),
         channels=channels,
@@ -194,6 +194,18 @@ def build_context(
 def uses_claude(ws: Workspace) -> bool:
     p = ws.config.providers
     return "claude" in (p.planner, p.research, p.drafting, p.replies)
+
+
+def build_researcher(ws: Workspace, llm: Any) -> Researcher:
+    """The researcher `providers.research` names: the saved-page snapshot (default) or the
+    Claude research reader over the same pages."""
+    if ws.config.providers.research == "claude":
+        from tools.llm.reader import ClaudeResearcher
+
+        return ClaudeResearcher(
+            llm, ws.web_dir, ws.config.llm.research_questions, ws.config.costs.research_credits
+        )
+    return SnapshotResearcher(ws.web_dir, ws.config.costs.research_credits)
 
 
 def build_drafter(ws: Workspace, llm: Any) -> Drafter:

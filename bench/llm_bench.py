@@ -55,8 +55,13 @@ OFFER = " ".join(
 
 
 def _config(base: WorkspaceConfig, **llm: object) -> WorkspaceConfig:
+    fast = {
+        "requests_per_minute": 100_000,
+        "input_tokens_per_minute": 10**9,
+        "output_tokens_per_minute": 10**9,
+    }
     merged = LlmConfig.model_validate(
-        {**base.llm.model_dump(), "offer": OFFER, "house_style": HOUSE_STYLE, **llm}
+        {**base.llm.model_dump(), "offer": OFFER, "house_style": HOUSE_STYLE, **fast, **llm}
     )
     return base.model_copy(update={"llm": merged})
 

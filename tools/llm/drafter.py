@@ -34,7 +34,7 @@ from tools.drafting import MARK, DraftResult, Sentence, email_footer, sentences_
 from tools.llm.client import CallScope, LlmClient, LlmResult
 from tools.llm.prompts import prompt
 
-DATED_KINDS = ("signal", "funding", "hiring", "tech", "expansion", "news")
+DATED_KINDS = ("signal", "funding", "hiring", "tech", "expansion", "news", "research")
 MAX_DOCUMENTS = 12
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 _URL = re.compile(r"(?:https?://|www\.)[^\s<>\"')\]]+", re.I)
