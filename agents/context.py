@@ -193,7 +193,7 @@ def build_context(
 
 def uses_claude(ws: Workspace) -> bool:
     p = ws.config.providers
-    return "claude" in (p.planner, p.research, p.drafting, p.replies)
+    return "claude" in (p.research, p.drafting, p.replies)
 
 
 def build_researcher(ws: Workspace, llm: Any) -> Researcher:

@@ -130,8 +130,8 @@ class ChannelsConfig(_Section):
 
 
 class ProvidersConfig(_Section):
-    planner: Literal["playbook", "claude"] = Field(
-        "playbook", description='"claude": Claude picks among the allowed actions (opt-in).'
+    planner: Literal["playbook"] = Field(
+        "playbook", description="The deterministic playbook planner (a Claude planner is not built yet)."
     )
     research: Literal["snapshot", "claude"] = Field(
         "snapshot", description='"claude": Claude answers [llm] research_questions from the pages.'
