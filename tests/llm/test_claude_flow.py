@@ -197,3 +197,32 @@ def test_adversarial_model_changes_nothing_that_matters(claude_ws, fake: FakeAnt
         assert (p.email_norm if m.channel == "email" else p.linkedin_url) in people
     files = [f.read_text(errors="replace") for f in ws.outbox_dir.rglob("*") if f.is_file()]
     assert files and not any("rival.example" in f or "evil.example" in f for f in files)
+
+
+@pytest.mark.slow
+def test_research_reader_feeds_the_grounded_drafter(claude_ws, fake: FakeAnthropic) -> None:  # noqa: ANN001
+    """With research and drafting on Claude, research stores cited page spans (URL and
+    character range) as evidence, and drafts cite them."""
+    from core.workspace import load_workspace
+
+    toml = claude_ws.root / "workspace.toml"
+    text = toml.read_text(encoding="utf-8").replace(
+        'drafting = "claude"', 'drafting = "claude"\nresearch = "claude"'
+    )
+    text = text.replace(
+        "[llm]\n",
+        '[llm]\nresearch_questions = ["Which finance roles are they hiring?", "Did they raise funding?"]\n',
+        1,
+    )
+    toml.write_text(text, encoding="utf-8")
+    ws = load_workspace(claude_ws.root)
+    summary = run_daily(ws, now=DAY0, limit=6)
+    assert summary.errors == 0
+    with Session(engine_for(ws.database_url)) as s:
+        found = list(s.exec(select(Evidence).where(Evidence.workspace == ws.id, Evidence.kind == "research")))
+        drafts = list(s.exec(select(Draft).where(Draft.workspace == ws.id)))
+    assert found and all(
+        e.source_url.startswith("https://") and e.data["end_char"] > e.data["start_char"] for e in found
+    )
+    ids = {e.id for e in found}
+    assert any(i in ids for d in drafts for sent in d.sentences for i in sent["evidence_ids"])

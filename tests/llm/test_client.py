@@ -198,3 +198,12 @@ def test_a_waiting_batch_is_collected_after_a_restart_not_resubmitted(ws, fake: 
     done = second.run_batch(_batch_items(3), poll_s=0, max_polls=10)
     assert all(not isinstance(r, Exception) for r in done)
     assert len(fake.calls("/v1/messages/batches")) == 1 and fake.calls() == []
+
+
+def test_prompt_version_is_a_hash_of_the_prompt_text() -> None:
+    """The version names the task and changes when the prompt text changes."""
+    from tools.llm.prompts import Prompt
+
+    a, b = prompt("draft"), Prompt("draft", prompt("draft").text + " One more rule.")
+    assert a.version.startswith("draft@") and len(a.version) == len("draft@") + 10
+    assert a.version != b.version and prompt("draft").version == a.version
