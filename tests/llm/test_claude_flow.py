@@ -80,7 +80,7 @@ def test_claude_workspace_runs_the_demo_days_and_replays_offline(claude_ws, fake
             if r.action == "draft"
         ]
     assert total > per_run > 0 and per_prospect > 0
-    body = draft_records[0]
+    body = load_body(draft_records[0])
     assert (
         body["tool"]["result"]["llm"]["prompt_version"].startswith("draft@") and body["cost"]["llm_usd"] > 0
     )
