@@ -75,7 +75,8 @@ def research(state: ProspectState, ctx: AgentContext) -> dict[str, Any]:
     except BudgetExceeded as exc:
         return _budget_wait(state, ctx, "research", tool, exc)
     try:
-        result = ctx.researcher.research(company.domain)
+        extra = {"scope": llm_scope(state)} if ctx.researcher.name == "claude" else {}
+        result = ctx.researcher.research(company.domain, **extra)
     except NotFound as exc:
         return _finish_research(
             state,
@@ -444,7 +445,8 @@ def draft(state: ProspectState, ctx: AgentContext) -> dict[str, Any]:
         prospect=obs["prospect"],
         company=obs["company"],
         evidence=evidence,
-        sender=sender,
+        sender={**sender, "email": ctx.sender.email},
+        scope=llm_scope(state),
     )
     draft_id = (
         "d_"
@@ -452,7 +454,7 @@ def draft(state: ProspectState, ctx: AgentContext) -> dict[str, Any]:
             f"{ctx.ws_id}|{state['prospect_id']}|{step.id}|{result.template_version}".encode()
         ).hexdigest()[:16]
     )
-    tool = {
+    tool: dict[str, Any] = {
         "name": f"draft:{ctx.drafter.name}",
         "input": {"template": template, **({"experiment": experiment} if experiment else {})},
         "result": {
@@ -460,6 +462,7 @@ def draft(state: ProspectState, ctx: AgentContext) -> dict[str, Any]:
             "template_version": result.template_version,
             "sentences": len(result.sentences),
             "evidence_ids": list(result.used_evidence),
+            **{k: result.extra[k] for k in ("llm", "problems", "refused", "asked") if k in result.extra},
         },
     }
     with session_scope(ctx.engine) as session:
@@ -479,14 +482,33 @@ def draft(state: ProspectState, ctx: AgentContext) -> dict[str, Any]:
                     body=result.body,
                     sentences=[s.to_dict() for s in result.sentences],
                     status="draft",
+                    model_written=bool(result.extra.get("model_written")),
                     created_at=_now(state),
                 )
             )
         elif existing.status == "rejected":
             existing.status = "draft"
             session.add(existing)
-        append(session, ctx.ws_id, record(state, node="act", action="draft", final_action="draft", tool=tool))
+        append(
+            session,
+            ctx.ws_id,
+            record(
+                state,
+                node="act",
+                action="draft",
+                final_action="draft",
+                tool=tool,
+                cost=result.extra.get("cost"),
+            ),
+        )
     return {}
+
+
+def llm_scope(state: ProspectState) -> Any:
+    """Whom a paid model call is for: this run, this prospect, now."""
+    from tools.llm.client import CallScope
+
+    return CallScope(at=_now(state), run_id=state["run_id"], prospect_id=state["prospect_id"])
 
 
 def send(state: ProspectState, ctx: AgentContext) -> dict[str, Any]:

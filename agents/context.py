@@ -9,7 +9,7 @@ import smtplib
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 from sqlalchemy.engine import Engine
@@ -19,10 +19,13 @@ from core.workspace import Workspace
 from policies.engine import PolicyEngine
 from tools.channels.base import Channel, DeliveryResult, OutboundMessage, Sender
 from tools.channels.resilience import CircuitBreaker, ResilientChannel, RetryPolicy
-from tools.drafting import TemplateDrafter
+from tools.drafting import Drafter, TemplateDrafter
 from tools.enrichment import Enricher, FileEnricher
 from tools.enrichment.waterfall import Waterfall
 from tools.research import Researcher, SnapshotResearcher
+
+if TYPE_CHECKING:
+    from tools.llm.client import LlmClient
 
 
 @dataclass(frozen=True)
@@ -31,11 +34,12 @@ class AgentContext:
     engine: Engine
     researcher: Researcher
     enricher: Enricher | Waterfall
-    drafter: TemplateDrafter
+    drafter: Drafter
     channels: Mapping[str, Channel]
     policy: PolicyEngine
     sender: Sender
     extra: Mapping[str, object] = field(default_factory=dict)
+    llm: LlmClient | None = None  # set when any provider is "claude"
 
     @property
     def ws_id(self) -> str:
@@ -145,15 +149,22 @@ def build_channels(
 def build_researcher(
     ws: Workspace,
     engine: Engine,
+    llm: Any = None,
     *,
     http_client_factory: Callable[[], httpx.Client] = _http_client,
     sleep: Callable[[float], None] = time.sleep,
 ) -> Researcher:
-    """`providers.research`: the offline snapshot reader, or the live site reader that keeps
-    every fetched page in the database."""
+    """`providers.research`: the offline snapshot reader, the live site reader that keeps
+    every fetched page in the database, or the Claude research reader over the saved pages."""
     from tools.research import rules_for
 
     cfg = ws.config
+    if cfg.providers.research == "claude":
+        from tools.llm.reader import ClaudeResearcher
+
+        if llm is None:
+            raise ConfigError('providers.research = "claude" needs an LLM client', key="providers.research")
+        return ClaudeResearcher(llm, ws.web_dir, cfg.llm.research_questions, cfg.costs.research_credits)
     if cfg.providers.research == "http":
         from tools.web.researcher import HttpResearcher
         from tools.web.store import DbPageStore
@@ -238,10 +249,15 @@ def build_context(
     sleep: Callable[[float], None] = time.sleep,
     http_client_factory: Callable[[], httpx.Client] = _http_client,
     smtp_factory: Callable[..., smtplib.SMTP] = smtplib.SMTP,
+    llm: LlmClient | None = None,
 ) -> AgentContext:
     from tools.channels.outbox_file import FileOutbox
 
     cfg = ws.config
+    if llm is None and uses_claude(ws):
+        from tools.llm.client import build_client
+
+        llm = build_client(cfg, engine=engine, workspace=ws.id, env=os.environ if env is None else env)
     sender = sender_of(ws)
     if channels is None:
         channels = build_channels(
@@ -259,7 +275,7 @@ def build_context(
     return AgentContext(
         workspace=ws,
         engine=engine,
-        researcher=build_researcher(ws, engine, http_client_factory=http_client_factory, sleep=sleep),
+        researcher=build_researcher(ws, engine, llm, http_client_factory=http_client_factory, sleep=sleep),
         enricher=build_enricher(
             ws,
             engine,
@@ -267,9 +283,26 @@ def build_context(
             http_client_factory=http_client_factory,
             sleep=sleep,
         ),
-        drafter=TemplateDrafter(ws.templates_dir),
+        drafter=build_drafter(ws, llm),
         channels=channels,
         policy=PolicyEngine(cfg.policy),
         sender=sender,
         extra={"max_delivery_attempts": max_delivery_attempts(ws)},
+        llm=llm,
     )
+
+
+def uses_claude(ws: Workspace) -> bool:
+    p = ws.config.providers
+    return "claude" in (p.research, p.drafting, p.replies)
+
+
+def build_drafter(ws: Workspace, llm: Any) -> Drafter:
+    """The drafter `providers.drafting` names: templates (default) or Claude."""
+    if ws.config.providers.drafting == "claude":
+        from tools.llm.drafter import ClaudeDrafter
+
+        if llm is None:
+            raise ConfigError('providers.drafting = "claude" needs an LLM client', key="providers.drafting")
+        return ClaudeDrafter(llm, ws.config.policy.content)
+    return TemplateDrafter(ws.templates_dir)

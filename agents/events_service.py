@@ -177,6 +177,10 @@ def _ingest_one(
             return_date=c.return_date.isoformat() if c.return_date else None,
             referral=c.referral,
         )
+        if ws.config.providers.replies == "claude":  # unsure rule verdicts go to Claude, then a human
+            from tools.llm.hooks import judge_event_reply
+
+            raw.update(judge_event_reply(ws, session, e.text or "", e.occurred_at, tz, now, prospect))
     session.add(
         EngagementEventRow(
             workspace=ws.id,

@@ -110,6 +110,7 @@ def build_observation(session: Session, ws: Workspace, prospect: Prospect, now: 
             "credit_usd": ws.config.costs.credit_usd,
             "research_credits": ws.config.costs.research_credits,
             "enrichment_credits": ws.config.costs.enrichment_credits,
+            "llm_draft_usd": ws.config.llm.est_draft_usd if ws.config.providers.drafting == "claude" else 0.0,
         },
     }
     obs["events"]["account_replied_at"] = iso(
@@ -243,7 +244,7 @@ def draft_facts(ws: Workspace, prospect: Prospect, d: Any, outbox: Any) -> dict[
         "template": d.template,
         "template_version": d.template_version,
         "status": d.status,
-        "model_written": False,
+        "model_written": bool(getattr(d, "model_written", False)),
         "headers": headers,
         "links": re.findall(r"https?://[^\s<>\")]+", d.body),
         "recipient": recipient,

@@ -289,8 +289,15 @@ def _plan(
     base: dict[str, Any] = dict(channel=step.channel, kind=step.kind, step_id=step.id, template=step.template)
     draft = (obs.get("drafts") or {}).get(step.id)
     if not draft:
+        llm_usd = float(obs.get("costs", {}).get("llm_draft_usd", 0) or 0)
         return Plan(
-            Proposal(action="draft", reason=f"step {step.id} needs a {step.kind} draft", **base),
+            Proposal(
+                action="draft",
+                reason=f"step {step.id} needs a {step.kind} draft",
+                est_llm_usd=llm_usd,
+                est_usd=llm_usd,
+                **base,
+            ),
             f"Step {step.id!r} is due; write the {step.kind} from template {step.template!r}.",
         )
     if step.channel == "phone":

@@ -146,15 +146,99 @@ class ChannelsConfig(_Section):
 
 
 class ProvidersConfig(_Section):
-    planner: Literal["playbook"] = "playbook"
-    research: Literal["snapshot", "http"] = Field(
-        "snapshot", description="snapshot: saved pages under web/; http: the company's live site."
+    planner: Literal["playbook"] = Field(
+        "playbook", description="The deterministic playbook planner (a Claude planner is not built yet)."
+    )
+    research: Literal["snapshot", "http", "claude"] = Field(
+        "snapshot",
+        description='snapshot: saved pages under web/; http: the company\'s live site; "claude": Claude '
+        "answers [llm] research_questions from the saved pages.",
     )
     enrichment: Literal["file", "waterfall"] = Field(
         "file", description="file: enrichment.csv; waterfall: the [enrichment] providers in order."
     )
-    drafting: Literal["template"] = "template"
+    drafting: Literal["template", "claude"] = Field(
+        "template", description='"claude": the grounded drafter writes from cited evidence.'
+    )
+    replies: Literal["rules", "claude"] = Field(
+        "rules", description='"claude": replies the rules are unsure about go to Claude, then a human.'
+    )
     review: Literal["cli"] = "cli"
+
+
+class LlmPrice(_Section):
+    """USD per million tokens for one model. Cache writes default to 1.25x (5-minute TTL)
+    or 2x (1-hour TTL) the input price, cache reads to 0.1x; batches get `batch_discount`."""
+
+    input: float = Field(ge=0)
+    output: float = Field(ge=0)
+    cache_write_5m: float | None = Field(None, ge=0)
+    cache_write_1h: float | None = Field(None, ge=0)
+    cache_read: float | None = Field(None, ge=0)
+    batch_discount: float = Field(0.5, gt=0, le=1, description="Batch price as a share of the normal one.")
+
+
+DEFAULT_LLM_PRICES = {
+    "claude-sonnet-4-6": LlmPrice(input=3.0, output=15.0),
+    "claude-haiku-4-5": LlmPrice(input=1.0, output=5.0),
+}
+LLM_TASKS = ("draft", "research", "reply", "plan")
+
+
+class LlmConfig(_Section):
+    """Claude: models per task, rate limits, prices, caching and the texts shared by every
+    prompt. Used only by providers set to "claude"; the key comes from `api_key_env`."""
+
+    api_key_env: str = Field("ANTHROPIC_API_KEY", description="Env var holding the API key.")
+    base_url: str = Field("", description="API base URL (e.g. a local fake); default: the SDK's.")
+    models: dict[str, str] = Field(
+        default_factory=lambda: {
+            "draft": "claude-sonnet-4-6",
+            "research": "claude-haiku-4-5",
+            "reply": "claude-haiku-4-5",
+            "plan": "claude-haiku-4-5",
+        },
+        description="Model per task (draft, research, reply, plan).",
+    )
+    max_tokens: dict[str, int] = Field(
+        default_factory=lambda: {"draft": 700, "research": 1200, "reply": 300, "plan": 400},
+        description="Output token cap per task.",
+    )
+    prices: dict[str, LlmPrice] = Field(
+        default_factory=lambda: dict(DEFAULT_LLM_PRICES), description="USD per MTok per model."
+    )
+    requests_per_minute: int = Field(50, ge=1)
+    input_tokens_per_minute: int = Field(40_000, ge=1)
+    output_tokens_per_minute: int = Field(8_000, ge=1)
+    max_retries: int = Field(3, ge=0, le=10, description="Retries on 429, 529 and 5xx (none on other 4xx).")
+    max_concurrency: int = Field(4, ge=1, le=256, description="Synchronous calls in flight at once.")
+    timeout_s: float = Field(60.0, gt=0)
+    prompt_cache: bool = Field(True, description="Mark the shared prompt prefix for caching.")
+    cache_ttl: Literal["5m", "1h"] = Field("5m", description="Prompt-cache TTL for synchronous calls.")
+    batch_cache_ttl: Literal["5m", "1h"] = Field("1h", description="Prompt-cache TTL for batch work.")
+    est_draft_usd: float = Field(
+        0.02, ge=0, description="Estimated cost of one drafted message (budget rules reserve it)."
+    )
+    use_batches: bool = Field(False, description="Daily-run drafts go through the Message Batches API.")
+    offer: str = Field("", description="What the client sells, in a few sentences (prompt prefix).")
+    house_style: str = Field("", description="How messages are written (prompt prefix).")
+    research_questions: tuple[str, ...] = Field(
+        (), description="Questions the research reader answers from each company's pages."
+    )
+    reply_min_rule_confidence: float = Field(
+        0.8, ge=0, le=1, description="Below this, Claude judges the reply."
+    )
+    reply_min_model_confidence: float = Field(0.7, ge=0, le=1, description="Below this, a human decides.")
+
+    @model_validator(mode="after")
+    def _known_tasks_and_prices(self) -> LlmConfig:
+        unknown = sorted(set(self.models) - set(LLM_TASKS))
+        if unknown:
+            raise ValueError(f"unknown task(s) {unknown} in models; known: {', '.join(LLM_TASKS)}")
+        unpriced = sorted({m for m in self.models.values() if m not in self.prices})
+        if unpriced:
+            raise ValueError(f"no price for model(s) {unpriced}: add [llm.prices.<model>] input/output")
+        return self
 
 
 class CostsConfig(_Section):
@@ -338,6 +422,7 @@ class WorkspaceConfig(_Section):
     playbook: PlaybookConfig
     channels: ChannelsConfig = ChannelsConfig()
     providers: ProvidersConfig = ProvidersConfig()
+    llm: LlmConfig = LlmConfig()
     costs: CostsConfig = CostsConfig()
     research: ResearchConfig = ResearchConfig()
     enrichment: EnrichmentConfig = EnrichmentConfig()

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -17,6 +19,33 @@ PG_URL = os.environ.get("TEST_DATABASE_URL", "")
 # Model calls are impossible by accident: no key, and an unroutable base URL.
 os.environ.pop("ANTHROPIC_API_KEY", None)
 os.environ["ANTHROPIC_BASE_URL"] = "http://127.0.0.1:9/"
+
+# ...and no test reaches a host other than this machine: a connection anywhere else is
+# refused and fails the test that tried it (see `_no_outside_hosts`).
+_OUTSIDE_ATTEMPTS: list[str] = []
+_real_connect = socket.socket.connect
+
+
+def _loopback_only(self: socket.socket, address: Any) -> Any:
+    if self.family in (socket.AF_INET, socket.AF_INET6):
+        host = str(address[0])
+        if not (host.startswith("127.") or host in ("::1", "localhost")):
+            _OUTSIDE_ATTEMPTS.append(host)
+            raise ConnectionRefusedError(f"tests may not reach {host}: only 127.0.0.1 is allowed")
+    return _real_connect(self, address)
+
+
+socket.socket.connect = _loopback_only  # type: ignore[method-assign]
+
+
+@pytest.fixture(autouse=True)
+def _no_outside_hosts() -> Any:
+    """Fails any test during which code tried to connect to a host other than loopback."""
+    start = len(_OUTSIDE_ATTEMPTS)
+    yield
+    tried = _OUTSIDE_ATTEMPTS[start:]
+    assert not tried, f"the test tried to reach outside hosts: {sorted(set(tried))}"
+
 
 BACKENDS = ["sqlite"] + (["postgres"] if PG_URL else [])
 

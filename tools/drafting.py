@@ -15,7 +15,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, TemplateNotFound, UndefinedError
 
@@ -30,9 +30,17 @@ class Sentence:
     text: str
     evidence_ids: tuple[str, ...]
     personal: bool
+    problems: tuple[str, ...] = ()  # what a check found wrong (shown to the reviewer)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"text": self.text, "evidence_ids": list(self.evidence_ids), "personal": self.personal}
+        out: dict[str, Any] = {
+            "text": self.text,
+            "evidence_ids": list(self.evidence_ids),
+            "personal": self.personal,
+        }
+        if self.problems:
+            out["problems"] = list(self.problems)
+        return out
 
 
 @dataclass(frozen=True)
@@ -53,6 +61,27 @@ class _Ev(dict):
         if name in self:
             return self[name]
         return self.get("data", {}).get(name, "")
+
+
+class Drafter(Protocol):
+    """Writes one step's message. `template` (Jinja2, offline, the default) or `claude`
+    (`tools.llm.drafter.ClaudeDrafter`), chosen by `providers.drafting`. `scope` says whom
+    a paid call is for (run, prospect, time); the template drafter ignores it."""
+
+    name: str
+
+    def draft(
+        self,
+        *,
+        template: str,
+        kind: str,
+        prospect: Mapping[str, Any],
+        company: Mapping[str, Any],
+        evidence: Sequence[Mapping[str, Any]],
+        sender: Mapping[str, Any],
+        previous: Mapping[str, Any] | None = None,
+        scope: Any = None,
+    ) -> DraftResult: ...
 
 
 class TemplateDrafter:
@@ -82,6 +111,7 @@ class TemplateDrafter:
         evidence: Sequence[Mapping[str, Any]],
         sender: Mapping[str, Any],
         previous: Mapping[str, Any] | None = None,
+        scope: Any = None,
     ) -> DraftResult:
         try:
             tpl = self.env.get_template(f"{template}.j2")

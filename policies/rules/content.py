@@ -280,9 +280,12 @@ def content_grounding(inp: PolicyInput, cfg: PolicyConfig) -> Verdict | None:
             problems.append(f'"{str(s.get("text") or "")[:80]}" {issues[0]}')
     if problems:
         more = f" (and {len(problems) - 2} more)" if len(problems) > 2 else ""
+        # A model-written draft that failed its checks goes to a human with the problems
+        # shown (it can still never be sent as it is: sending re-runs this rule).
+        to_human = inp.proposal.action == "request_review" and d.model_written
         return Verdict(
             "content_grounding",
-            "deny",
+            "review" if to_human else "deny",
             "personal sentences must be backed by research: " + "; ".join(problems[:2]) + more,
         )
     return Verdict(
