@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from agents import allocation
 from agents.context import AgentContext
@@ -20,7 +20,7 @@ from agents.records import append, record
 from agents.scoring import annotate_signals
 from agents.state import ProspectState
 from core import faults
-from core.errors import BudgetExceeded, NotFound, OutboundError
+from core.errors import BudgetExceeded, InputError, NotFound, OutboundError
 from core.timeutil import iso, parse_instant
 from state import repo
 from state.db import session_scope
@@ -40,14 +40,24 @@ def _now(state: ProspectState) -> datetime:
 
 
 def _prospect(session: Session, state: ProspectState) -> Prospect:
-    return session.get(Prospect, state["prospect_id"])
+    p = session.get(Prospect, state["prospect_id"])
+    if p is None:
+        raise InputError(f"prospect {state['prospect_id']} is no longer in the database")
+    return p
+
+
+def _company(session: Session, company_id: str) -> Company:
+    c = session.get(Company, company_id)
+    if c is None:
+        raise InputError(f"company {company_id} is no longer in the database")
+    return c
 
 
 def research(state: ProspectState, ctx: AgentContext) -> dict[str, Any]:
     """Research the company once; later prospects at the same company reuse the evidence."""
     company_id = state["observation"]["company"]["id"]
     with Session(ctx.engine) as session:
-        company = session.get(Company, company_id)
+        company = _company(session, company_id)
         cached = repo.cached_lookup(
             session, workspace=ctx.ws_id, provider=f"research:{ctx.researcher.name}", key=company.domain
         )
@@ -132,7 +142,7 @@ def _finish_research(
     usd = credits * ctx.workspace.config.costs.credit_usd
     try:
         with session_scope(ctx.engine) as session:
-            company = session.get(Company, company_id)
+            company = _company(session, company_id)
             if tool["result"].get("cache") != "hit":
                 session.add(
                     LookupCache(
@@ -162,7 +172,8 @@ def _finish_research(
             known = set(
                 session.exec(
                     select(Evidence.id).where(
-                        Evidence.workspace == ctx.ws_id, Evidence.id.in_([i["id"] for i in items] or [""])
+                        Evidence.workspace == ctx.ws_id,
+                        col(Evidence.id).in_([i["id"] for i in items] or [""]),
                     )
                 ).all()
             )
@@ -561,7 +572,7 @@ def send(state: ProspectState, ctx: AgentContext) -> dict[str, Any]:
     if held is not None:  # nothing was written: the prospect waits for the next run
         reason = f"{held['rule']}: {held['reason']} (real usage, re-checked at send)"
         return finish(
-            {**state, "plan": {**state["plan"], "rationale": reason}},  # type: ignore[typeddict-item]
+            {**state, "plan": {**state["plan"], "rationale": reason}},
             ctx,
             kind="wait",
             until=held.get("until") or iso(now + timedelta(days=1)),
@@ -588,6 +599,8 @@ def _message(
         p = _prospect(session, state)
         company = session.get(Company, p.company_id) if p.company_id else None
         dr = session.get(Draft, draft_id)
+        if dr is None:
+            raise InputError(f"draft {draft_id} is no longer in the database")
         thread: dict[str, str] = {}
         if step.follow_up_of and step.channel == "email":
             prev = session.exec(

@@ -33,7 +33,7 @@ from agents.forecast import ProspectPreview, forecast, preview
 from agents.graph import build_graph
 from agents.observation import usage_counters
 from agents.records import append, record
-from agents.state import initial_state
+from agents.state import ProspectState, initial_state
 from core.errors import OutboundError
 from core.timeutil import iso, to_utc
 from core.workspace import Workspace, load_workspace
@@ -190,7 +190,7 @@ def process_prospect(
     return {"kind": outcome.get("kind", "wait"), "sent": sent}
 
 
-def _error(ctx: AgentContext, state: dict[str, Any], exc: Exception) -> dict[str, Any]:
+def _error(ctx: AgentContext, state: ProspectState, exc: Exception) -> dict[str, Any]:
     info = (
         exc.to_dict()
         if isinstance(exc, OutboundError)
@@ -292,9 +292,10 @@ def run_daily(
             "llm_usd": round(spent.llm_usd, 4),
         }
         run = session.get(Run, run_id)
-        run.finished_at, run.status = datetime.now(UTC), "finished"
-        run.summary = {**(run.summary or {}), **summary.to_dict()}
-        session.add(run)
+        if run is not None:  # the row written at the start of this run
+            run.finished_at, run.status = datetime.now(UTC), "finished"
+            run.summary = {**(run.summary or {}), **summary.to_dict()}
+            session.add(run)
     return summary
 
 

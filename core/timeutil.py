@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
-from typing import Protocol
+from typing import Protocol, overload
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 UTC = UTC
@@ -42,6 +42,12 @@ def to_utc(value: datetime) -> datetime:
     return value.astimezone(UTC)
 
 
+@overload
+def iso(value: datetime) -> str: ...
+@overload
+def iso(value: None) -> None: ...
+@overload
+def iso(value: datetime | None) -> str | None: ...
 def iso(value: datetime | None) -> str | None:
     return None if value is None else to_utc(value).isoformat().replace("+00:00", "Z")
 

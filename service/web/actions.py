@@ -7,10 +7,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from sqlmodel import Session
 
+from agents.review_queue import Decision
 from service.metrics import Metrics
 from service.reviews import apply_decision, close_stale, redraw, stale_reason
 from service.sites import Site
@@ -58,7 +59,8 @@ def web_decide(
     kwargs: dict[str, Any] = {"note": note}
     if decision == "edit":
         kwargs.update(subject=subject or None, body=body or None)
-    result = apply_decision(site, metrics, review_id, decision, actor=actor, now=now, **kwargs)
+    choice = cast(Decision, decision)  # checked against DECISIONS above
+    result = apply_decision(site, metrics, review_id, choice, actor=actor, now=now, **kwargs)
     if result is None:
         return WebDecision(False, "someone else decided this review first; nothing was changed", {})
     redraw(site, metrics, review_id)
