@@ -171,4 +171,17 @@ def build_mcp_server(ws: Workspace, *, actor: str, clock: Clock | None = None) -
 
         return dict(run("costs", {"since": since, "prospect_id": prospect}, go))
 
+    @server.tool()
+    def forecast(limit: int = 0) -> dict[str, Any]:
+        """What the next run would do and cost at the server's clock: due and acting prospects,
+        calls, credits, tokens, dollars, sends, reviews and carry-overs (nothing paid or sent)."""
+        from agents.forecast import forecast as do_forecast
+        from agents.forecast import preview
+
+        def go(now: datetime) -> dict[str, Any]:
+            rows = preview(ws, engine_for(ws.database_url), now=now, limit=limit or None)
+            return {"now": iso(now), **do_forecast(rows, ws)}
+
+        return dict(run("forecast", {"limit": limit}, go))
+
     return server

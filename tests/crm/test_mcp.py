@@ -178,3 +178,19 @@ def test_mcp_over_streamable_http_lists_tools(day0_ws) -> None:  # noqa: ANN001
     finally:
         proc.terminate()
         proc.wait(timeout=20)
+
+
+def test_mcp_forecast_tool_reports_the_next_run(day0_ws) -> None:  # noqa: ANN001
+    """The forecast tool answers what the next run would do and cost, and the call is logged."""
+    asyncio.run(_forecast_scenario(_with_approver(day0_ws)))
+
+
+async def _forecast_scenario(ws) -> None:  # noqa: ANN001
+    clock = _Clock(at("2026-11-24T15:00:00Z"))
+    async with Client(build_mcp_server(ws, actor=APPROVER, clock=clock)) as client:
+        fc = _data(await client.call_tool("forecast", {"limit": 20}))
+    assert fc["now"] == "2026-11-24T15:00:00Z"
+    assert fc["prospects"] <= 20 and {"credits", "usd", "sends", "carried_over"} <= set(fc)
+    assert ("mcp:forecast", APPROVER, "ok") in [
+        (r["action"], r["actor"], r["outcome"]) for r in _operator_records(ws)
+    ]
