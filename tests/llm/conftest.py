@@ -28,10 +28,18 @@ def sdk(fake: FakeAnthropic) -> anthropic.Anthropic:
 
 
 def claude_toml(text: str, base_url: str, providers: str = 'drafting = "claude"', llm: str = "") -> str:
-    """The demo's workspace.toml with providers switched to Claude at `base_url`."""
+    """The demo's workspace.toml with providers switched to Claude at `base_url`. Unless the
+    test sets its own, the rate limits are far above what a test sends, so the limiter
+    never paces the fake (the defaults would spread a demo day over minutes)."""
+    limits = {
+        "requests_per_minute": 60_000,
+        "input_tokens_per_minute": 100_000_000,
+        "output_tokens_per_minute": 10_000_000,
+    }
+    extra = "\n".join(f"{k} = {v}" for k, v in limits.items() if k not in llm)
     return text.replace(
         "[playbook]",
-        f'[providers]\n{providers}\n\n[llm]\nbase_url = "{base_url}"\n{llm}\n\n[playbook]',
+        f'[providers]\n{providers}\n\n[llm]\nbase_url = "{base_url}"\n{extra}\n{llm}\n\n[playbook]',
         1,
     )
 
