@@ -34,6 +34,7 @@ from policies.types import OUTCOME_RANK
 from state import repo
 from state.models import Prospect
 from tools.channels.email_mime import list_unsubscribe
+from tools.drafting import TemplateDrafter
 from tools.enrichment.providers import Person
 from tools.enrichment.store import DbWaterfallStore
 from tools.enrichment.waterfall import Waterfall
@@ -187,7 +188,11 @@ def _render_draft(
         "postal_address": ctx.sender.postal_address,
         "unsubscribe_url": ctx.sender.unsubscribe_url,
     }
-    r = ctx.drafter.draft(
+    # The preview never pays: a model drafter is stood in for by the workspace's templates
+    # (its cost is the forecast's LLM estimate), so a dry run or forecast calls no model.
+    model_drafting = ctx.workspace.config.providers.drafting != "template"
+    drafter = TemplateDrafter(ctx.workspace.templates_dir) if model_drafting else ctx.drafter
+    r = drafter.draft(
         template=step.template,
         kind=step.kind,
         prospect=obs["prospect"],
@@ -215,7 +220,7 @@ def _render_draft(
         "template": step.template,
         "template_version": r.template_version,
         "status": "draft",
-        "model_written": False,
+        "model_written": model_drafting,
         "headers": headers,
         "links": re.findall(r"https?://[^\s<>\")]+", r.body),
         "recipient": obs["prospect"].get("email")

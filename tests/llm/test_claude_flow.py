@@ -77,13 +77,13 @@ def test_claude_workspace_runs_the_demo_days_and_replays_offline(claude_ws, fake
         draft_records = [
             r
             for r in s.exec(select(DecisionRecord).where(DecisionRecord.workspace == ws.id))
-            if r.action == "draft"
+            if r.action == "draft" and r.node == "act"
         ]
     assert total > per_run > 0 and per_prospect > 0
-    body = load_body(draft_records[0])
-    assert (
-        body["tool"]["result"]["llm"]["prompt_version"].startswith("draft@") and body["cost"]["llm_usd"] > 0
-    )
+    bodies = [load_body(r) for r in sorted(draft_records, key=lambda r: r.seq)]
+    assert all(b["tool"]["result"]["llm"]["prompt_version"].startswith("draft@") for b in bodies)
+    # A repeated request is answered from the record and paid once, so not every draft costs.
+    assert any(b["cost"]["llm_usd"] > 0 for b in bodies)
     fake.stop()  # replay needs no network
     for summary in (day0, day3):
         result = replay(ws, run_id=summary.run_id)
@@ -136,7 +136,9 @@ def test_llm_budget_cap_stops_drafting_at_the_cap(claude_ws, tmp_path) -> None: 
         if r["action"] == "draft"
         and any(v["rule"] == "budget_run" and v["outcome"] == "deny" for v in r.get("verdicts", []))
     ]
-    assert denied, "drafts beyond the cap are denied by budget_run"
+    # The cap holds either in the graph (a draft denied by budget_run) or before it: the run's
+    # forecast carries over the prospects whose drafts would cross the cap.
+    assert denied or summary.carried_over.get("budget_run"), "drafting beyond the cap is held by budget_run"
     assert spent <= 0.05 + ws.config.llm.est_draft_usd
 
 
@@ -226,3 +228,14 @@ def test_research_reader_feeds_the_grounded_drafter(claude_ws, fake: FakeAnthrop
     )
     ids = {e.id for e in found}
     assert any(i in ids for d in drafts for sent in d.sentences for i in sent["evidence_ids"])
+
+
+def test_dry_run_and_forecast_never_call_the_model(claude_ws, fake: FakeAnthropic) -> None:  # noqa: ANN001
+    """A dry run of a Claude-drafting workspace previews every due prospect without one model
+    call and without a cent in the ledger (the preview stands templates in for the model)."""
+    ws = claude_ws
+    summary = run_daily(ws, now=DAY0, dry_run=True)
+    assert summary.processed > 0 and summary.preview
+    assert fake.calls() == []
+    with Session(engine_for(ws.database_url)) as s:
+        assert spend(s, workspace=ws.id).llm_usd == 0.0
