@@ -77,6 +77,7 @@ def test_read_session_does_not_hold_the_sqlite_write_lock(tmp_path: Path) -> Non
         other.execute("BEGIN IMMEDIATE")
         other.execute("INSERT INTO t VALUES (1)")
         other.execute("COMMIT")
+        assert other.execute("SELECT count(*) FROM t").fetchone() == (1,)
         other.close()
 
 
