@@ -53,6 +53,49 @@ def _company(session: Session, company_id: str) -> Company:
     return c
 
 
+def _record_paid_lookup(
+    session: Session,
+    ctx: AgentContext,
+    state: ProspectState,
+    *,
+    kind: str,
+    provider: str,
+    key: str,
+    status: str,
+    result: dict[str, Any],
+    credits: float,
+    usd: float,
+    now: datetime,
+) -> None:
+    """A paid lookup, once: its cached result (so it is never paid again, misses included)
+    and its row in the cost ledger (keyed by provider and lookup key)."""
+    session.add(
+        LookupCache(
+            workspace=ctx.ws_id,
+            provider=provider,
+            key=key,
+            status=status,
+            result=result,
+            credits=credits,
+            usd=usd,
+            created_at=now,
+        )
+    )
+    record_cost(
+        session,
+        workspace=ctx.ws_id,
+        key=f"{provider}:{key}",
+        at=now,
+        kind=kind,
+        provider=provider,
+        credits=credits,
+        usd=usd,
+        run_id=state["run_id"],
+        prospect_id=state["prospect_id"],
+        detail={"status": status, "key": key},
+    )
+
+
 def research(state: ProspectState, ctx: AgentContext) -> dict[str, Any]:
     """Research the company once; later prospects at the same company reuse the evidence."""
     company_id = state["observation"]["company"]["id"]
@@ -144,30 +187,18 @@ def _finish_research(
         with session_scope(ctx.engine) as session:
             company = _company(session, company_id)
             if tool["result"].get("cache") != "hit":
-                session.add(
-                    LookupCache(
-                        workspace=ctx.ws_id,
-                        provider=tool["name"],
-                        key=company.domain,
-                        status=status,
-                        result={"evidence": len(items)},
-                        credits=credits,
-                        usd=usd,
-                        created_at=now,
-                    )
-                )
-                record_cost(
+                _record_paid_lookup(
                     session,
-                    workspace=ctx.ws_id,
-                    key=f"{tool['name']}:{company.domain}",
-                    at=now,
+                    ctx,
+                    state,
                     kind="research",
                     provider=tool["name"],
+                    key=company.domain,
+                    status=status,
+                    result={"evidence": len(items)},
                     credits=credits,
                     usd=usd,
-                    run_id=state["run_id"],
-                    prospect_id=state["prospect_id"],
-                    detail={"status": status, "domain": company.domain},
+                    now=now,
                 )
             known = set(
                 session.exec(
@@ -302,30 +333,18 @@ def enrich(state: ProspectState, ctx: AgentContext) -> dict[str, Any]:
     now = _now(state)
     with session_scope(ctx.engine) as session:
         if cached is None:
-            session.add(
-                LookupCache(
-                    workspace=ctx.ws_id,
-                    provider=provider,
-                    key=key,
-                    status=status,
-                    result=found,
-                    credits=credits,
-                    usd=usd,
-                    created_at=now,
-                )
-            )
-            record_cost(
+            _record_paid_lookup(
                 session,
-                workspace=ctx.ws_id,
-                key=f"{provider}:{key}",
-                at=now,
+                ctx,
+                state,
                 kind="enrichment",
                 provider=provider,
+                key=key,
+                status=status,
+                result=found,
                 credits=credits,
                 usd=usd,
-                run_id=state["run_id"],
-                prospect_id=state["prospect_id"],
-                detail={"status": status},
+                now=now,
             )
         prospect = _prospect(session, state)
         prospect.enrichment_status = status
