@@ -28,20 +28,24 @@ def _child_query(url: str, out: multiprocessing.Queue) -> None:  # type: ignore[
 @pytest.mark.postgres
 @pytest.mark.skipif(not PG_URL, reason="needs TEST_DATABASE_URL")
 def test_forked_worker_never_uses_the_parents_pooled_connection() -> None:
-    """A forked worker opens its own PostgreSQL connections, so the parent's stay usable."""
+    """A forked worker opens its own PostgreSQL connections, so the parent's stay usable.
+
+    The parent holds one connection across the fork (other tests share this engine's pool,
+    so a fresh checkout could be any pooled connection); if the child closed or used the
+    inherited socket, this held connection would break or answer from another backend."""
     engine = engine_for(PG_URL)
-    with Session(engine) as s:
-        parent_pid = s.exec(text("SELECT pg_backend_pid()")).one()[0]  # type: ignore[call-overload]
-    ctx = multiprocessing.get_context("fork")
-    out = ctx.Queue()
-    child = ctx.Process(target=_child_query, args=(PG_URL, out))
-    child.start()
-    child.join(60)
-    assert out.get(timeout=5) == "ok"
-    with Session(engine) as s:
+    with engine.connect() as held:
+        parent_pid = held.execute(text("SELECT pg_backend_pid()")).scalar_one()
+        held.rollback()
+        ctx = multiprocessing.get_context("fork")
+        out = ctx.Queue()
+        child = ctx.Process(target=_child_query, args=(PG_URL, out))
+        child.start()
+        child.join(60)
+        assert out.get(timeout=5) == "ok"
         for _ in range(50):
-            assert s.exec(text("SELECT 1")).one()[0] == 1  # type: ignore[call-overload]
-        assert s.exec(text("SELECT pg_backend_pid()")).one()[0] == parent_pid  # type: ignore[call-overload]
+            assert held.execute(text("SELECT 1")).scalar_one() == 1
+        assert held.execute(text("SELECT pg_backend_pid()")).scalar_one() == parent_pid
 
 
 def _child_pid(url: str, out: multiprocessing.Queue) -> None:  # type: ignore[type-arg]
