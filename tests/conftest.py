@@ -16,6 +16,27 @@ ROOT = Path(__file__).resolve().parent.parent
 DEMO = ROOT / "examples" / "demo"
 PG_URL = os.environ.get("TEST_DATABASE_URL", "")
 
+
+def _per_worker_database(url: str, worker: str) -> str:
+    """Under pytest-xdist each worker gets its own PostgreSQL database (`<name>_<worker>`,
+    created when missing), so workers never share workspace rows or checkpoints."""
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    base = make_url(url)
+    name = f"{base.database}_{worker}"
+    admin = base.set(drivername="postgresql", database="postgres").render_as_string(hide_password=False)
+    with psycopg.connect(admin, autocommit=True) as conn:
+        found = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
+        if not found:
+            conn.execute(f'CREATE DATABASE "{name}"')
+    return base.set(database=name).render_as_string(hide_password=False)
+
+
+if PG_URL and os.environ.get("PYTEST_XDIST_WORKER"):
+    PG_URL = _per_worker_database(PG_URL, os.environ["PYTEST_XDIST_WORKER"])
+    os.environ["TEST_DATABASE_URL"] = PG_URL  # subprocesses started by tests use it too
+
 # Model calls are impossible by accident: no key, and an unroutable base URL.
 os.environ.pop("ANTHROPIC_API_KEY", None)
 os.environ["ANTHROPIC_BASE_URL"] = "http://127.0.0.1:9/"
