@@ -109,6 +109,10 @@ def test_batch_day_waits_then_resumes_like_sync(
     shown = CliRunner().invoke(cli.app, ["prospects", "show", waiting, "-w", str(ws.root), "--json"])
     assert shown.exit_code == 0, shown.output
     assert json.loads(shown.output)["waiting_for_batch"][0]["batch_id"] == items[0].batch_id
+    listed = CliRunner().invoke(cli.app, ["batches", "list", "-w", str(ws.root), "--json"])
+    assert listed.exit_code == 0, listed.output
+    (sub,) = json.loads(listed.output)["batches"]
+    assert sub["status"] == "in_progress" and sub["items"] == len(items) and sub["run_id"] == day0.run_id
     timeline = replay(ws, run_id=day0.run_id)
     assert timeline["summary"]["ended"].get("waiting for a batch") == day0.awaiting_batch
 
