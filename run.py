@@ -10,6 +10,7 @@ from pathlib import Path
 
 import typer
 
+from cli.batches import batches_app
 from cli.channels import channels_app
 from cli.clay import clay_app
 from cli.common import (
@@ -56,6 +57,7 @@ app.add_typer(outbox_app, name="outbox")
 app.add_typer(audit_app, name="audit")
 app.add_typer(policy_app, name="policy")
 app.add_typer(channels_app, name="channels")
+app.add_typer(batches_app, name="batches")
 app.command("replay")(replay_command)
 app.command("costs")(costs_command)
 app.command("forecast")(forecast_command)

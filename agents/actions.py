@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from agents import allocation
+from agents import allocation, batching
 from agents.context import AgentContext
 from agents.delivery import deliver
 from agents.experiments import choose_template
@@ -469,14 +469,28 @@ def draft(state: ProspectState, ctx: AgentContext) -> dict[str, Any]:
         "unsubscribe_url": ctx.sender.unsubscribe_url,
     }
     template, experiment = choose_template(ctx.workspace, ctx.engine, step, state["prospect_id"], _now(state))
+    sender = {**sender, "email": ctx.sender.email}
+    batched = batching.draft_via_batch(
+        ctx,
+        state,
+        step_id=step.id,
+        kind=step.kind,
+        prospect=obs["prospect"],
+        company=obs["company"],
+        evidence=evidence,
+        sender=sender,
+    )
+    if batched.waiting is not None:  # the daily run's batch answers it; the prospect waits
+        return batched.waiting
     result = ctx.drafter.draft(
         template=template,
         kind=step.kind,
         prospect=obs["prospect"],
         company=obs["company"],
         evidence=evidence,
-        sender={**sender, "email": ctx.sender.email},
+        sender=sender,
         scope=llm_scope(state),
+        **batched.kwargs,
     )
     draft_id = (
         "d_"
@@ -493,6 +507,7 @@ def draft(state: ProspectState, ctx: AgentContext) -> dict[str, Any]:
             "sentences": len(result.sentences),
             "evidence_ids": list(result.used_evidence),
             **{k: result.extra[k] for k in ("llm", "problems", "refused", "asked") if k in result.extra},
+            **batched.info,
         },
     }
     with session_scope(ctx.engine) as session:

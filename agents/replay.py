@@ -107,6 +107,7 @@ ENDED = {
     "stop": "stopped",
     "request_review": "waiting for review",
     "error": "failed",
+    "await_batch": "waiting for a batch",
 }
 
 

@@ -27,6 +27,7 @@ import structlog
 from sqlmodel import Session, select
 
 from agents import allocation as slots
+from agents import batching
 from agents.checkpoint import open_checkpointer, prune_finished, thread_id
 from agents.context import AgentContext, build_context
 from agents.forecast import ProspectPreview, forecast, preview
@@ -56,6 +57,8 @@ class RunSummary:
     deferred: int = 0
     stopped: int = 0
     errors: int = 0
+    awaiting_batch: int = 0  # prospects waiting for a Message Batch result (agents.batching)
+    batches: dict[str, Any] = field(default_factory=dict)  # polled, submitted, in doubt
     dry_run: bool = False
     error_details: list[dict[str, Any]] = field(default_factory=list)
     call_tasks: int = 0
@@ -78,6 +81,8 @@ class RunSummary:
             self.deferred += 1
         elif kind == "stop":
             self.stopped += 1
+        elif kind == "await_batch":
+            self.awaiting_batch += 1
         elif kind == "error":
             self.errors += 1
             self.error_details.append(outcome["error"])
@@ -92,6 +97,8 @@ class RunSummary:
             "deferred": self.deferred,
             "stopped": self.stopped,
             "errors": self.errors,
+            "awaiting_batch": self.awaiting_batch,
+            "batches": dict(self.batches),
             "call_tasks": self.call_tasks,
             "dry_run": self.dry_run,
             "error_details": self.error_details,
@@ -213,7 +220,7 @@ def _chunk_worker(
 ) -> list[dict[str, Any]]:
     ws = load_workspace(ws_path)
     engine = engine_for(ws.database_url)
-    ctx = build_context(ws, engine)
+    ctx = batching.for_daily_run(build_context(ws, engine))
     if plan is not None:
         ctx = dataclasses.replace(ctx, extra={**ctx.extra, "allocation": plan})
     now = datetime.fromisoformat(now_iso)
@@ -247,9 +254,11 @@ def run_daily(
     engine = context.engine if context else engine_for(ws.database_url)
     run_id = new_run_id(now)
     summary = RunSummary(run_id=run_id, now=iso(now), dry_run=dry_run)
+    ctx = batching.for_daily_run(context or build_context(ws, engine))
+    if not dry_run and batching.enabled(ctx):  # ended batches first: their prospects are due now
+        summary.batches = batching.poll(engine, ctx.llm, ws.id, now=now, run_id=run_id)
     with Session(engine) as session:
         due = repo.due_prospect_ids(session, workspace=ws.id, now=now, limit=limit)
-    ctx = context or build_context(ws, engine)
     # Decided once, before any work is split: the order (score, then id), who is carried
     # over because a cap is spent, and the forecast the actual spend is compared with.
     rows = preview(ws, engine, now=now, ids=due, context=ctx)
@@ -284,6 +293,8 @@ def run_daily(
                 if progress:
                     progress(i, total)
             _prune(saver, ws, ids, outcomes)
+    if batching.enabled(ctx):  # the run's one batch: every draft queued above
+        summary.batches.update(batching.end_of_run(engine, ctx.llm, ws.id, run_id=run_id, now=now))
     with session_scope(engine) as session:
         spent = ledger_spend(session, workspace=ws.id, run_id=run_id)
         summary.actual = {

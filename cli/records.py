@@ -134,6 +134,9 @@ def prospects_show(
             {"seq": d.seq, "at": iso(d.at), "node": d.node, "action": d.action}
             for d in repo.decisions_for(s, workspace=ws.id, prospect_id=p.id)
         ][-15:]
+        from agents.batching import waiting_for
+
+        data["waiting_for_batch"] = waiting_for(s, ws.id, p.id)
     if as_json:
         emit_json(data)
         return
@@ -161,6 +164,10 @@ def prospects_show(
             ],
         )
     )
+    for b in data["waiting_for_batch"]:
+        console.print(
+            f"waiting for a batch: {b['task']} request {b['status']} {escape(b['batch_id'])} since {short_time(b['since'])}"
+        )
     if data["score"]:
         console.print(
             f"score {data['score']['score']:g} (tier {data['score']['tier']}): {data['score']['explanation']}"

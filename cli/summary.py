@@ -19,6 +19,7 @@ OUTCOMES: tuple[tuple[str, str, str], ...] = (
     ("review_requested", "waiting for review", "a draft waits for a human (queue list)"),
     ("deferred", "scheduled", "waits for its next step, window or cap (after any send today)"),
     ("stopped", "stopped", "sequence ended (reply, opt-out, policy)"),
+    ("awaiting_batch", "waiting for a batch", "its draft is in a Message Batch; resumes when it ends"),
     ("errors", "failed", "a classified error; see below"),
 )
 DRY_RUN_OTHER = ("would act now", "research, enrich or draft at the next run")
@@ -27,7 +28,8 @@ LIVE_OTHER = ("other", "ended its run without waiting or stopping")
 
 def partition(data: dict[str, Any]) -> list[tuple[str, int, str]]:
     """(label, prospects, legend) rows that add up to ``processed``."""
-    rows = [(label, int(data[key]), legend) for key, label, legend in OUTCOMES]
+    rows = [(label, int(data.get(key, 0)), legend) for key, label, legend in OUTCOMES]
+    rows = [r for r in rows if r[1] or r[0] != "waiting for a batch"]
     rest = int(data["processed"]) - sum(n for _, n, _ in rows)
     other = DRY_RUN_OTHER if data.get("dry_run") else LIVE_OTHER
     if rest:
@@ -52,6 +54,13 @@ def print_daily_summary(ws: Workspace, data: dict[str, Any]) -> None:
         f"{data['sent']['direct_mail']} direct mail, {data['call_tasks']} call task(s)"
     )
     console.print(f"{verb}: {made} [dim](per message: a prospect may get more than one)[/]")
+    b = data.get("batches") or {}
+    if b.get("submitted") or b.get("results"):
+        res = ", ".join(f"{k} {v}" for k, v in sorted((b.get("results") or {}).items()))
+        console.print(
+            f"batches: submitted {b.get('items', 0)} request(s) in {', '.join(b.get('submitted') or []) or '-'}; "
+            f"results collected: {res or 'none'}"
+        )
     details = data["error_details"][:20]
     if details:
         names = prospect_labels(engine_for(ws.database_url), ws.id, [e["prospect_id"] for e in details])

@@ -219,7 +219,14 @@ class LlmConfig(_Section):
     est_draft_usd: float = Field(
         0.02, ge=0, description="Estimated cost of one drafted message (budget rules reserve it)."
     )
-    use_batches: bool = Field(False, description="Daily-run drafts go through the Message Batches API.")
+    use_batches: bool = Field(
+        False,
+        description="Daily-run drafts go through the Message Batches API (half price); the "
+        "prospects wait for the results. Inbound speed-to-lead stays synchronous.",
+    )
+    batch_poll_minutes: int = Field(
+        60, ge=1, le=1440, description="A prospect waiting for a batch is due again after this long."
+    )
     offer: str = Field("", description="What the client sells, in a few sentences (prompt prefix).")
     house_style: str = Field("", description="How messages are written (prompt prefix).")
     research_questions: tuple[str, ...] = Field(

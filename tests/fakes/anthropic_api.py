@@ -14,7 +14,8 @@ What it speaks:
   (``anthropic-ratelimit-*``) and a requests-per-minute limit answered with 429 +
   ``retry-after``;
 - ``POST /v1/messages/count_tokens``;
-- ``POST /v1/messages/batches``, ``GET /v1/messages/batches/{id}``,
+- ``POST /v1/messages/batches``, ``GET /v1/messages/batches`` (list, newest first),
+  ``GET /v1/messages/batches/{id}``,
   ``GET /v1/messages/batches/{id}/results`` (JSONL); outcomes per ``custom_id`` can be
   forced to ``errored`` or ``expired``;
 - injected failures (``script(Scripted(429, headers={"retry-after": "1"}))``, 529, 5xx),
@@ -227,6 +228,14 @@ class FakeAnthropic:
             return 400, _error("invalid_request_error", str(exc)), headers
 
     def _get(self, path: str) -> tuple[int, Any, dict[str, str]]:
+        if path.split("?")[0] == "/v1/messages/batches":  # newest first, one page
+            with self._lock:
+                data = [
+                    {k: v for k, v in b.items() if not k.startswith("_")}
+                    for b in sorted(self._batches.values(), key=lambda b: b["created_at"], reverse=True)
+                ]
+            first, last = (data[0]["id"], data[-1]["id"]) if data else (None, None)
+            return 200, {"data": data, "has_more": False, "first_id": first, "last_id": last}, {}
         m = re.fullmatch(r"/v1/messages/batches/([\w-]+)(/results)?", path.split("?")[0])
         if not m or m.group(1) not in self._batches:
             return 404, _error("not_found_error", f"no batch at {path}"), {}

@@ -400,6 +400,69 @@ class LlmClient:
                 row.status = status
                 session.add(row)
 
+    # --- the Message Batches API, step by step (the daily run's batches, agents.batching) --
+
+    def submit_batch(self, requests: Sequence[Mapping[str, Any]]) -> str:
+        """Create one Message Batch from `{"custom_id", "params"}` requests; its id.
+        Raises the classified error (see `classify`)."""
+        try:
+            batch = self.sdk.messages.batches.create(requests=[dict(r) for r in requests])  # type: ignore[misc]
+        except anthropic.APIError as exc:
+            raise classify(exc) from exc
+        self.network_calls += 1
+        return str(batch.id)
+
+    def batch_status(self, batch_id: str) -> str:
+        """`in_progress`, `canceling` or `ended`."""
+        try:
+            return str(self.sdk.messages.batches.retrieve(batch_id).processing_status)
+        except anthropic.APIError as exc:
+            raise classify(exc) from exc
+
+    def batch_results(self, batch_id: str) -> list[tuple[str, str, Message | None, dict[str, Any]]]:
+        """(custom_id, result type, message when succeeded, error when errored) per request."""
+        try:
+            rows: list[tuple[str, str, Message | None, dict[str, Any]]] = []
+            for r in self.sdk.messages.batches.results(batch_id):
+                message = getattr(r.result, "message", None) if r.result.type == "succeeded" else None
+                error = getattr(r.result, "error", None) if r.result.type == "errored" else None
+                rows.append(
+                    (r.custom_id, r.result.type, message, error.model_dump(mode="json") if error else {})
+                )
+            return rows
+        except anthropic.APIError as exc:
+            raise classify(exc) from exc
+
+    def recent_batches(self, since: datetime) -> list[tuple[str, datetime, int]]:
+        """(id, created_at, number of requests) of the batches created at or after `since`
+        (wall clock), newest first: how a submission whose outcome is unknown is found."""
+        out: list[tuple[str, datetime, int]] = []
+        try:
+            for b in self.sdk.messages.batches.list(limit=100):
+                if b.created_at < since:
+                    break
+                c = b.request_counts
+                total = c.processing + c.succeeded + c.errored + c.canceled + c.expired
+                out.append((str(b.id), b.created_at, int(total)))
+        except anthropic.APIError as exc:
+            raise classify(exc) from exc
+        return out
+
+    def record_batch_result(
+        self,
+        *,
+        task: str,
+        prompt_version: str,
+        params: Mapping[str, Any],
+        key: str,
+        message: Message,
+        scope: CallScope,
+    ) -> LlmResult:
+        """Store one succeeded batch result under its request's digest, priced as batch
+        work (the discount and the batch cache TTL), once."""
+        usage = {k: int(getattr(message.usage, k, 0) or 0) for k in TOKEN_FIELDS}
+        return self._record(task, prompt_version, params, key, message, usage, scope, batch=True)
+
     def recorded(self, key: str, session: Session | None = None) -> LlmResult | None:
         query = select(LlmCall).where(LlmCall.workspace == self.workspace, LlmCall.digest == key)
         if session is not None:
@@ -461,10 +524,27 @@ class LlmClient:
     ) -> LlmResult:
         """Store the call and its cost (once per digest) and return it; with `session`, in
         the caller's transaction."""
+        return self._record(
+            task, prompt.version, params, key, message, usage, scope, batch=batch, session=session
+        )
+
+    def _record(
+        self,
+        task: str,
+        prompt_version: str,
+        params: Mapping[str, Any],
+        key: str,
+        message: Message,
+        usage: Mapping[str, int],
+        scope: CallScope,
+        *,
+        batch: bool,
+        session: Session | None = None,
+    ) -> LlmResult:
         model = str(params["model"])
         ttl = self.cfg.batch_cache_ttl if batch else self.cfg.cache_ttl
         usd = usage_usd(price_for(self.cfg.prices, model), usage, ttl=ttl, batch=batch)
-        result = LlmResult(message, key, task, model, prompt.version, dict(usage), usd, replayed=False)
+        result = LlmResult(message, key, task, model, prompt_version, dict(usage), usd, replayed=False)
         if session is not None:
             self._store(session, result, params, scope, batch)
             return result

@@ -110,7 +110,11 @@ class ClaudeDrafter:
         sender: Mapping[str, Any],
         previous: Mapping[str, Any] | None = None,
         scope: CallScope | None = None,
+        first: LlmResult | None = None,
     ) -> DraftResult:
+        """The draft, checked. `first` is the answer to the first ask when it was already
+        obtained (a Message Batch result for `first_request`); every check, the re-ask and
+        review then run exactly as for a synchronous answer."""
         from datetime import UTC, datetime
 
         scope = scope or CallScope(at=datetime.now(UTC))
@@ -132,9 +136,12 @@ class ClaudeDrafter:
                 + "\n".join(f"- {p}" for p in problems)
                 + "\n</problems>\nWrite the draft again without these problems."
             )
-            result = self.client.create(
-                "draft", self.prompt, messages=self.messages(items, text), scope=scope
-            )
+            if attempt == 0 and first is not None:
+                result = first
+            else:
+                result = self.client.create(
+                    "draft", self.prompt, messages=self.messages(items, text), scope=scope
+                )
             calls.append(result)
             parsed = self._parse(result.message, items, kind, prospect, company, sender)
             refused = parsed["refused"]
