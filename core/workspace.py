@@ -146,8 +146,11 @@ class ChannelsConfig(_Section):
 
 
 class ProvidersConfig(_Section):
-    planner: Literal["playbook"] = Field(
-        "playbook", description="The deterministic playbook planner (a Claude planner is not built yet)."
+    planner: Literal["playbook", "claude"] = Field(
+        "playbook",
+        description='playbook: the deterministic playbook planner; "claude": Claude picks one of the '
+        "actions the playbook allows now (the policy engine still decides; any bad answer or API "
+        "failure falls back to the playbook).",
     )
     research: Literal["snapshot", "http", "claude"] = Field(
         "snapshot",
@@ -218,6 +221,12 @@ class LlmConfig(_Section):
     batch_cache_ttl: Literal["5m", "1h"] = Field("1h", description="Prompt-cache TTL for batch work.")
     est_draft_usd: float = Field(
         0.02, ge=0, description="Estimated cost of one drafted message (budget rules reserve it)."
+    )
+    est_plan_usd: float = Field(
+        0.002,
+        ge=0,
+        description="Estimated cost of one planner call; the Claude planner is not asked when it "
+        "would cross an LLM or total budget cap (the playbook decides instead).",
     )
     use_batches: bool = Field(False, description="Daily-run drafts go through the Message Batches API.")
     offer: str = Field("", description="What the client sells, in a few sentences (prompt prefix).")
