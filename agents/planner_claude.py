@@ -46,6 +46,7 @@ from core.errors import NotFound, ProviderError
 from core.workspace import WorkspaceConfig
 from policies.types import Proposal
 from tools.llm.client import PROVIDER, CallScope, LlmClient, LlmResult
+from tools.llm.limiter import RateLimiter
 from tools.llm.prompts import prompt
 from tools.untrusted import flag_text
 
@@ -371,9 +372,23 @@ class _NoNetwork:
         )
 
 
+class _Unlimited(RateLimiter):
+    """Replay sends nothing, so nothing is paced."""
+
+    def acquire(self, input_tokens: int, output_tokens: int) -> None:
+        return None
+
+
 def replay_client(cfg: WorkspaceConfig, engine: Engine, workspace: str) -> LlmClient:
-    """A client that answers only from the recorded calls of `workspace`: no network."""
-    return LlmClient(sdk=_NoNetwork(), config=cfg, engine=engine, workspace=workspace)  # type: ignore[arg-type]
+    """A client that answers only from the recorded calls of `workspace`: no network and no
+    rate-limit pacing (a request that is not recorded fails at once)."""
+    limits = cfg.llm
+    limiter = _Unlimited(
+        requests_per_minute=limits.requests_per_minute,
+        input_tokens_per_minute=limits.input_tokens_per_minute,
+        output_tokens_per_minute=limits.output_tokens_per_minute,
+    )
+    return LlmClient(sdk=_NoNetwork(), config=cfg, engine=engine, workspace=workspace, limiter=limiter)  # type: ignore[arg-type]
 
 
 def replan(
@@ -387,6 +402,10 @@ def replan(
     recorded = body.get("planner") or {}
     configured = recorded.get("configured") or recorded.get("kind") or "playbook"
     denials = (body.get("planner_input") or {}).get("denials", [])
+    if configured != KIND:  # the playbook: no record to build, as fast as before
+        return playbook_planner.plan(
+            body["observation"], cfg.playbook, cfg.policy, denials
+        ).proposal.to_dict()
     at = datetime.fromisoformat(str(body.get("at") or "1970-01-01T00:00:00+00:00").replace("Z", "+00:00"))
     scope = CallScope(at=at if at.tzinfo else at.replace(tzinfo=UTC), run_id=str(body.get("run_id") or ""))
     again = plan_next(body["observation"], cfg, denials, client=client, scope=scope, configured=configured)

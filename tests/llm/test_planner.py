@@ -403,3 +403,25 @@ def test_a_repeated_plan_is_answered_from_the_record(ws, client, fake: FakeAnthr
             c for c in s.exec(select(CostEntry).where(CostEntry.workspace == ws.id)) if c.kind == "llm"
         ]
     assert len(entries) == 1 and entries[0].prospect_id == "p_t"
+
+
+def test_the_replay_client_answers_from_the_record_only(ws, client, fake: FakeAnthropic) -> None:  # noqa: ANN001
+    """Replay's client answers a recorded plan call without the network; an unrecorded one
+    fails at once (not found, never paced by the rate limiter) and the playbook stands in."""
+    from agents.planner_claude import replay_client
+
+    fake.behavior.plan_pick = "wait"
+    obs = _obs()
+    live = plan_claude(client, obs, ws.config, scope=SCOPE)
+    offline = replay_client(ws.config, engine_for(ws.database_url), ws.id)
+    again = plan_claude(offline, obs, ws.config, scope=SCOPE)
+    assert (
+        again.proposal == live.proposal
+        and again.proposal.action == "wait"
+        and again.planner["call"]["replayed"]
+    )
+    for day in ("2026-11-24", "2026-11-25", "2026-11-26"):
+        missing = plan_claude(offline, _obs(now=f"{day}T15:00:00Z"), ws.config, scope=SCOPE)
+        fb = missing.planner["fallback"]
+        assert (fb["reason"], fb["error_class"]) == ("api_failure", "not_found")
+    assert len(fake.calls()) == 1 and offline.limiter.waited_s == 0.0
