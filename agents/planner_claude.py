@@ -63,7 +63,7 @@ _APPROVAL = re.compile(
 class PlanChoice(BaseModel):
     """The validated input of every planner tool: only a rationale."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
     rationale: str = Field(min_length=1, max_length=MAX_RATIONALE)
 
 
@@ -115,6 +115,7 @@ def playbook_record(
         "chosen": playbook_planner.option_name(result.proposal),
         "refused": list(refused),
         "call": dict(call) if call else None,
+        "note": "",
     }
 
 
@@ -287,7 +288,7 @@ def plan_claude(
     uses = [b for b in message.content if b.type == "tool_use"]
     by_name = {o.name: o for o in offered}
     refused = [
-        f"refused: the model asked for tool {b.name!r}, which is not offered"
+        f"refused: the model asked for tool {b.name[:64]!r}, which is not offered"
         for b in uses
         if b.name not in by_name
     ]
@@ -296,9 +297,7 @@ def plan_claude(
     if refused:
         return fallback("unoffered_tool", refused[0].removeprefix("refused: "), refused=refused, call=call)
     if len(uses) > 1:
-        detail = (
-            f"the model called {len(uses)} tools ({', '.join(b.name for b in uses)}); exactly one is allowed"
-        )
+        detail = f"the model called {len(uses)} tools ({', '.join(b.name[:64] for b in uses)}); exactly one is allowed"
         return fallback("several_tools", detail, call=call)
     use = uses[0]
     try:
@@ -326,6 +325,7 @@ def plan_claude(
         "chosen": use.name,
         "refused": [],
         "call": call,
+        "note": "",
     }
     return Planned(picked.proposal, rationale, record)
 

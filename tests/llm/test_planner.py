@@ -252,14 +252,15 @@ def test_options_for_a_drafted_step(ws) -> None:  # noqa: ANN001
     assert "review_email_intro" not in [o.name for o in again]
 
 
-def test_no_client_falls_back_and_the_playbook_setting_never_calls(ws, fake: FakeAnthropic) -> None:  # noqa: ANN001
+def test_no_client_falls_back_and_the_playbook_setting_never_calls(ws, client, fake: FakeAnthropic) -> None:  # noqa: ANN001
     obs = _obs()
     claude = plan_next(obs, ws.config, client=None, scope=SCOPE)
     assert claude.planner["fallback"]["error_class"] == "configuration"
     pb = plan_next(obs, ws.config, client=None, scope=SCOPE, configured="playbook")
     assert pb.planner["kind"] == pb.planner["configured"] == "playbook" and pb.planner["fallback"] is None
-    assert set(pb.planner) == set(claude.planner) - {"note"}  # one record shape
-    assert fake.calls() == []
+    live = plan_claude(client, obs, ws.config, scope=SCOPE)
+    assert set(pb.planner) == set(claude.planner) == set(live.planner)  # one record shape
+    assert live.planner["kind"] == "claude" and len(fake.calls()) == 1  # only the live planner called
 
 
 # --- a demo day end to end -------------------------------------------------------------
