@@ -426,3 +426,23 @@ def test_the_replay_client_answers_from_the_record_only(ws, client, fake: FakeAn
         fb = missing.planner["fallback"]
         assert (fb["reason"], fb["error_class"]) == ("api_failure", "not_found")
     assert len(fake.calls()) == 1 and offline.limiter.waited_s == 0.0
+
+
+def test_the_planner_setting_is_validated(tmp_path: Path) -> None:
+    """`providers.planner` accepts "playbook" and "claude"; anything else is a config error
+    naming the key."""
+    from core.errors import ConfigError
+
+    d = copy_demo(tmp_path / "demo")
+    toml = d / "workspace.toml"
+    base = toml.read_text(encoding="utf-8")
+    toml.write_text(
+        base.replace("[playbook]", '[providers]\nplanner = "claude"\n\n[playbook]', 1), encoding="utf-8"
+    )
+    assert load_workspace(d).config.providers.planner == "claude"
+    toml.write_text(
+        base.replace("[playbook]", '[providers]\nplanner = "gpt"\n\n[playbook]', 1), encoding="utf-8"
+    )
+    with pytest.raises(ConfigError) as err:
+        load_workspace(d)
+    assert "providers.planner" in str(err.value.to_dict())
