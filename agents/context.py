@@ -294,7 +294,7 @@ def build_context(
 
 def uses_claude(ws: Workspace) -> bool:
     p = ws.config.providers
-    return "claude" in (p.research, p.drafting, p.replies)
+    return "claude" in (p.research, p.drafting, p.replies, p.planner)
 
 
 def build_drafter(ws: Workspace, llm: Any) -> Drafter:

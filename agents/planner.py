@@ -9,7 +9,7 @@ calls the same function on the recorded inputs.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, time
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -46,6 +46,9 @@ PLANNER_KIND = "playbook"
 class Plan:
     proposal: Proposal
     rationale: str
+    # True when the situation leaves no choice (a stop, a cap or a deferral, out of office,
+    # an action already denied today): a model planner is not asked.
+    forced: bool = False
 
 
 def planner_version(playbook: PlaybookConfig) -> str:
@@ -162,8 +165,123 @@ def plan(
         return Plan(
             Proposal(action="wait", until=iso(until), reason=f"denied today: {reasons}"),
             f"{result.proposal.action} was denied ({reasons}); try again {iso(until)}.",
+            forced=True,
         )
     return result
+
+
+@dataclass(frozen=True)
+class Option:
+    """One next action a model planner may pick: a tool name, what it means (code-written)
+    and the plan it stands for. The model only chooses among these; their proposals are
+    built here, from the observation and config, never from model output."""
+
+    name: str
+    description: str
+    plan: Plan
+
+
+STEP_ACTION_VERBS = {"draft": "draft", "send": "send", "request_review": "review", "call_task": "call"}
+
+
+def option_name(proposal: Proposal) -> str:
+    """The tool name of a proposal: research, enrich, wait, stop, or <verb>_<step id>."""
+    verb = STEP_ACTION_VERBS.get(proposal.action)
+    if verb and proposal.step_id:
+        return f"{verb}_{proposal.step_id}"[:64]
+    return proposal.action
+
+
+def describe(proposal: Proposal) -> str:
+    """What choosing this action does, in words the model reads as a tool description."""
+    p = proposal
+    step = f"playbook step {p.step_id!r}" if p.step_id else ""
+    kind = (p.kind or "message").replace("_", " ")
+    return {
+        "research": f"Research the prospect's company from its pages (about {p.est_credits:g} credits) "
+        "before anything is written.",
+        "enrich": f"Look up the prospect's email address once (about {p.est_credits:g} credits).",
+        "draft": f"Write the {kind} for {step} ({p.channel}). Nothing is sent.",
+        "send": f"Send the drafted {kind} of {step} by {p.channel} to the prospect on record "
+        "(the policy engine still decides).",
+        "request_review": f"Ask a human to review the {kind} drafted for {step} before it can go out.",
+        "call_task": f"Create a call task for the owner for {step} (no call is dialled).",
+        "wait": f"Do nothing now; look at this prospect again at {p.until}.",
+        "stop": "End this prospect's sequence now: no further outreach.",
+    }[p.action]
+
+
+def options(
+    obs: Mapping[str, Any],
+    playbook: PlaybookConfig,
+    policy: PolicyConfig,
+    denials: Sequence[Mapping[str, Any]] = (),
+) -> list[Option]:
+    """The actions the graph could take for this prospect now, the playbook's own choice
+    first. When the situation leaves no choice (see `Plan.forced`) that is the only one.
+    Otherwise: the playbook's choice; the other playbook steps that apply and are due
+    (drafting, sending or reviewing them as the playbook would); asking a human to review
+    a draft that would go out without review; waiting a business day; stopping. Never an
+    action the guard already denied in this run; never a recipient, address, link or
+    content (those come from the database and config)."""
+    first = plan(obs, playbook, policy, denials)
+    chosen = [first]
+    if not first.forced:
+        denied = {
+            (d["proposal"]["action"], d["proposal"].get("step_id"))
+            for d in denials
+            if d["decision"]["outcome"] == "deny"
+        }
+        blocked = {
+            d["proposal"]["step_id"]
+            for d in denials
+            if d["decision"]["outcome"] == "deny" and d["proposal"].get("step_id")
+        }
+        if first.proposal.action not in ("research", "enrich"):
+            for step in applicable_steps(obs, playbook, blocked):
+                alt = step_plan(step, obs, playbook, policy)
+                if alt.proposal.action != "wait":
+                    chosen.append(alt)
+        for alt in list(chosen):
+            step_id = alt.proposal.step_id
+            if alt.proposal.action == "send" and step_id:
+                draft = (obs.get("drafts") or {}).get(step_id) or {}
+                review = (obs.get("reviews") or {}).get(step_id) or {}
+                if not approved_content(review, draft):
+                    chosen.append(
+                        Plan(
+                            replace(
+                                alt.proposal,
+                                action="request_review",
+                                reason="the planner asked a human to look at this draft first",
+                            ),
+                            f"Ask a human to review step {step_id!r} before it goes out.",
+                        )
+                    )
+        until = _recheck_at(obs, policy, days=1)
+        chosen.append(
+            Plan(
+                Proposal(action="wait", until=iso(until), reason="the planner chose to wait a business day"),
+                f"Wait and look again {iso(until)}.",
+            )
+        )
+        chosen.append(Plan(Proposal(action="stop", reason="the planner ended the sequence"), "Stop."))
+        chosen = [
+            c
+            for i, c in enumerate(chosen)
+            if i == 0
+            or (c.proposal.action, c.proposal.step_id) not in denied
+            or c.proposal.action in ("wait", "stop")
+        ]
+    out: list[Option] = []
+    seen: set[str] = set()
+    for c in chosen:
+        name = option_name(c.proposal)
+        if name in seen:
+            continue
+        seen.add(name)
+        out.append(Option(name, describe(c.proposal), c))
+    return out
 
 
 def _plan(
@@ -198,6 +316,7 @@ def _plan(
                     ),
                     f"{d['proposal']['action']} was denied by a cap ({names}); a cap pauses, it "
                     f"does not end the sequence: try again {iso(until)}.",
+                    forced=True,
                 )
             if d["proposal"].get("step_id"):
                 blocked.add(d["proposal"]["step_id"])
@@ -206,12 +325,14 @@ def _plan(
                 Proposal(action="wait", until=decision["until"], reason=f"deferred by policy: {reasons}"),
                 f"The guard deferred {d['proposal']['action']}; wait until "
                 f"{decision['until']} and try again.",
+                forced=True,
             )
     ooo_until = (obs.get("events") or {}).get("ooo_until")
     if ooo_until and parse_instant(ooo_until) > parse_instant(obs["now"]):
         return Plan(
             Proposal(action="wait", until=ooo_until, reason=f"out of office until {ooo_until}"),
             f"The prospect is out of office; the sequence pauses (not ends) until {ooo_until}.",
+            forced=True,
         )
     events = obs.get("events") or {}
     if events.get("unsubscribed_at") or events.get("reply_kind") == "unsubscribe":
@@ -250,15 +371,7 @@ def _plan(
             "The prospect has no email address; look it up once (cached) before choosing a channel.",
         )
     done, rejected = _step_state(obs)
-    step = None
-    for candidate in playbook.steps:
-        if candidate.id in done or candidate.id in rejected or candidate.id in blocked:
-            continue
-        if candidate.follow_up_of and candidate.follow_up_of not in done:
-            continue  # a follow-up never goes without the message it follows
-        if all(cond.get(c, False) for c in candidate.when):
-            step = candidate
-            break
+    step = next(iter(applicable_steps(obs, playbook, blocked)), None)
     if step is None:
         # Only a prospect already touched can still produce an event (an acceptance, an open).
         waiting_on = _waiting_on_event(playbook, cond, done | rejected | blocked) if done else ""
@@ -272,6 +385,33 @@ def _plan(
             )
         why = "every applicable playbook step is done" if done else "no playbook step applies"
         return _stop(why)
+    return step_plan(step, obs, playbook, policy)
+
+
+def applicable_steps(
+    obs: Mapping[str, Any], playbook: PlaybookConfig, blocked: set[str] | frozenset[str] = frozenset()
+) -> list[PlaybookStep]:
+    """The playbook steps that may still run for this prospect, in playbook order: not done,
+    rejected or blocked today, their conditions hold, and a follow-up only after the
+    message it follows. The playbook planner takes the first."""
+    cond = conditions(obs)
+    done, rejected = _step_state(obs)
+    out = []
+    for candidate in playbook.steps:
+        if candidate.id in done or candidate.id in rejected or candidate.id in blocked:
+            continue
+        if candidate.follow_up_of and candidate.follow_up_of not in done:
+            continue  # a follow-up never goes without the message it follows
+        if all(cond.get(c, False) for c in candidate.when):
+            out.append(candidate)
+    return out
+
+
+def step_plan(
+    step: PlaybookStep, obs: Mapping[str, Any], playbook: PlaybookConfig, policy: PolicyConfig
+) -> Plan:
+    """What taking `step` means now: wait until it is due, draft it, create the call task,
+    ask for review, or send it."""
     now = parse_instant(obs["now"])
     when = due_at(step, obs, policy)
     if when > now:
@@ -344,4 +484,4 @@ def _usd(obs: Mapping[str, Any], credits: float) -> float:
 
 
 def _stop(reason: str) -> Plan:
-    return Plan(Proposal(action="stop", reason=reason), f"Stop: {reason}.")
+    return Plan(Proposal(action="stop", reason=reason), f"Stop: {reason}.", forced=True)

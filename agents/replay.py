@@ -5,12 +5,13 @@ answers "what if" as a list of differences."""
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from sqlmodel import Session
 
-from agents import planner
+from agents import planner, planner_claude
 from agents.nodes.guard import evaluate
 from agents.scoring import explain as explain_score
 from core.errors import InputError, UnknownReference
@@ -73,12 +74,14 @@ def replay(
     pol = policy or ws.config.policy
     pb = playbook or ws.config.playbook
     engine_p = PolicyEngine(pol)
+    cfg = ws.config.model_copy(update={"policy": pol, "playbook": pb})
+    llm = planner_claude.replay_client(cfg, engine, ws.id)  # answers from recorded calls only
     divergences, replayed = [], 0
     for body in bodies:
         if body["node"] not in REPLAYABLE_NODES or not body.get("proposal") or not body.get("observation"):
             continue  # nothing to re-decide (or its observation was removed by retention)
         replayed += 1
-        diff = _replay_one(body, pb, pol, engine_p)
+        diff = _replay_one(body, pb, pol, engine_p, lambda b: planner_claude.replan(b, cfg, client=llm))
         if diff:
             divergences.append(
                 {"seq": body["seq"], "prospect_id": body["prospect_id"], "node": body["node"], **diff}
@@ -186,13 +189,17 @@ def summarize(
 
 
 def _replay_one(
-    body: dict[str, Any], pb: PlaybookConfig, pol: PolicyConfig, engine: PolicyEngine
+    body: dict[str, Any],
+    pb: PlaybookConfig,
+    pol: PolicyConfig,
+    engine: PolicyEngine,
+    replan: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     obs = body["observation"]
     denials = (body.get("planner_input") or {}).get("denials", [])
     out: dict[str, Any] = {}
     if body["node"] != "request_review" or body["proposal"]["action"] == "request_review":
-        again = planner.plan(obs, pb, pol, denials).proposal.to_dict()
+        again = replan(body) if replan else planner.plan(obs, pb, pol, denials).proposal.to_dict()
         if again != body["proposal"]:
             out["proposal"] = {"recorded": body["proposal"], "replayed": again}
     decision = evaluate(engine, obs, body["proposal"], body.get("step", 0))

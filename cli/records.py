@@ -467,7 +467,8 @@ def replay_command(
     as_json: bool = JsonOpt,
 ) -> None:
     """Re-run planner and policies over the recorded observations and report every
-    decision that comes out different (exit 1 if any). Prints a summary first (where the
+    decision that comes out different (exit 1 if any). A Claude planner answers from its
+    recorded calls (no network). Prints a summary first (where the
     prospects ended, actions, rules that held actions back, cost), then each prospect's
     decisions; --prospect and --limit drill in."""
     from agents.replay import replay, what_if_config

@@ -146,8 +146,11 @@ class ChannelsConfig(_Section):
 
 
 class ProvidersConfig(_Section):
-    planner: Literal["playbook"] = Field(
-        "playbook", description="The deterministic playbook planner (a Claude planner is not built yet)."
+    planner: Literal["playbook", "claude"] = Field(
+        "playbook",
+        description='playbook: the deterministic playbook planner; "claude": Claude picks one of the '
+        "actions the playbook allows now (the policy engine still decides; any bad answer or API "
+        "failure falls back to the playbook).",
     )
     research: Literal["snapshot", "http", "claude"] = Field(
         "snapshot",
@@ -226,6 +229,12 @@ class LlmConfig(_Section):
     )
     batch_poll_minutes: int = Field(
         60, ge=1, le=1440, description="A prospect waiting for a batch is due again after this long."
+    )
+    est_plan_usd: float = Field(
+        0.002,
+        ge=0,
+        description="Estimated cost of one planner call; the Claude planner is not asked when it "
+        "would cross an LLM or total budget cap (the playbook decides instead).",
     )
     offer: str = Field("", description="What the client sells, in a few sentences (prompt prefix).")
     house_style: str = Field("", description="How messages are written (prompt prefix).")

@@ -1,5 +1,7 @@
-"""plan: the planner proposes the next action (with this run's denials as context).
-Hitting the per-run step cap ends the run for today and is logged as a decision."""
+"""plan: the configured planner (`providers.planner`: the playbook, or Claude choosing among
+the actions the playbook allows, with the playbook standing in on any failure) proposes
+the next action, with this run's denials as context. Hitting the per-run step cap ends
+the run for today and is logged as a decision."""
 
 from __future__ import annotations
 
@@ -7,14 +9,15 @@ from datetime import timedelta
 
 from langgraph.runtime import Runtime
 
-from agents import planner
 from agents.context import AgentContext
+from agents.planner_claude import plan_next
 from agents.records import append, record
 from agents.state import ProspectState
 from core.errors import InputError
 from core.timeutil import iso, parse_instant
 from state.db import session_scope
 from state.models import Prospect
+from tools.llm.client import CallScope
 
 
 def plan(state: ProspectState, runtime: Runtime[AgentContext]) -> ProspectState:
@@ -23,19 +26,17 @@ def plan(state: ProspectState, runtime: Runtime[AgentContext]) -> ProspectState:
     steps = state.get("steps", 0) + 1
     if steps > cfg.limits.max_steps_per_run:
         return _step_cap(state, ctx, steps)
-    result = planner.plan(state["observation"], cfg.playbook, cfg.policy, state.get("denials") or [])
+    scope = CallScope(
+        at=parse_instant(state["now"]), run_id=state["run_id"], prospect_id=state["prospect_id"]
+    )
+    result = plan_next(state["observation"], cfg, state.get("denials") or [], client=ctx.llm, scope=scope)
     return {
         "steps": steps,
         "decision": {},
         "plan": {
             "proposal": result.proposal.to_dict(),
             "rationale": result.rationale,
-            "planner": {
-                "kind": planner.PLANNER_KIND,
-                "version": planner.planner_version(cfg.playbook),
-                "model": None,
-                "prompt_version": None,
-            },
+            "planner": result.planner,
             "denials": list(state.get("denials") or []),
         },
     }
