@@ -69,6 +69,16 @@ def uses_queue(ws: Workspace, override: bool | None = None) -> bool:
     """Whether this workspace's daily runs go through the job queue (``override`` is the
     CLI's --queue/--local). Raises ConfigError for a queue on SQLite."""
     wanted = ws.config.scale.queue == "procrastinate" if override is None else override
+    if wanted:
+        try:
+            import procrastinate  # noqa: F401
+        except ImportError as exc:
+            raise ConfigError(
+                "the job queue needs the procrastinate package, which is not installed",
+                file=str(ws.root / "workspace.toml"),
+                key="scale.queue",
+                next_step="Install the optional extra: pip install 'outbound-agent[scale]'.",
+            ) from exc
     if wanted and not ws.database_url.startswith("postgresql"):
         raise ConfigError(
             'the job queue needs PostgreSQL; this workspace uses SQLite ([scale] queue = "procrastinate" '
@@ -298,6 +308,18 @@ def run_chunk(
     plan = allocation_from_json(allocation)
     me = worker_name()
     with chunk_lock(ws.database_url, run_id, chunk):
+        with Session(engine) as session:
+            run = session.get(Run, run_id)
+            status = run.status if run is not None and run.workspace == ws.id else "missing"
+        if status != "running":  # purged, or given up on: its prospects are due again
+            log.warning("chunk_of_ended_run_skipped", workspace=ws.id, run_id=run_id, status=status)
+            return {
+                "run_id": run_id,
+                "chunk": chunk,
+                "processed": 0,
+                "skipped": len(ids),
+                "run_finished": False,
+            }
         with Session(engine) as session:
             done = set(
                 session.exec(
