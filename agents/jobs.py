@@ -461,7 +461,6 @@ def wait_for_run(
 
     pause = sleep or time.sleep
     deadline = time.monotonic() + timeout
-    last = -1
     while True:
         with Session(engine) as session:
             run = session.get(Run, run_id)
@@ -472,9 +471,8 @@ def wait_for_run(
         if status != "running":
             return {**info, "status": status}
         done, total = progress_of(engine, run_id), int(queue.get("total", 0))
-        if progress and done != last:
+        if progress:  # every poll: a stopping service's callback raises here even when idle
             progress(done, total)
-            last = done
         summary = finish_if_complete(engine, ws, run_id)
         if summary is None:
             states = job_states(engine, queue.get("jobs") or [])
