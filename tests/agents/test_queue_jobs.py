@@ -337,3 +337,49 @@ def test_inbound_lead_is_queued_once_and_processed_by_the_job(tmp_path: Path) ->
     with Session(engine) as s:
         lead = s.get(InboundLead, lead_id)
         assert lead is not None and lead.status == "processed" and lead.prospect_id
+
+
+@pytest.mark.slow
+@pytest.mark.postgres
+@needs_pg
+def test_the_schedulers_daily_run_goes_through_the_queue(tmp_path: Path) -> None:
+    """The service's daily job (what the scheduler leader fires) on a queued workspace
+    defers chunk jobs and waits; a burst worker process takes them, and the job returns the
+    aggregated summary of the finished run."""
+    import threading
+
+    from agents.scheduler import MemoryMarks, ServiceScheduler
+    from service.metrics import Metrics
+    from service.runs import daily_job
+    from service.sites import make_sites
+
+    ws = pg_workspace(tmp_path / "ws", queue=True, chunk_size=15)
+    site = make_sites([ws], lambda _ws: None)[ws.id]
+    scheduler = ServiceScheduler([ws], clock=FixedClock(DAY), daily=lambda _w, _n: None, marks=MemoryMarks())
+    result: dict[str, Any] = {}
+    thread = threading.Thread(target=lambda: result.update(daily_job(site, scheduler, Metrics(), DAY) or {}))
+    thread.start()
+    engine = engine_for(PG_URL)
+    deadline = time.monotonic() + 60
+    waiting = 0
+    while time.monotonic() < deadline and not waiting:
+        with engine.connect() as conn:
+            waiting = conn.execute(
+                text("SELECT count(*) FROM procrastinate_jobs WHERE args->>'workspace' = :w AND status = 'todo'"),
+                {"w": ws.id},
+            ).scalar_one()
+        time.sleep(0.2)
+    assert waiting >= 2  # 40 prospects in chunks of about 15
+    burst = subprocess.run(
+        [sys.executable, str(ROOT / "run.py"), "worker", "-w", str(ws.root), "--burst", "--json", "--poll", "0.5"],
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    thread.join(timeout=60)
+    scheduler.shutdown(wait=False)
+    assert burst.returncode == 0, burst.stderr[-2000:]
+    assert f'"jobs": {waiting}' in burst.stdout, burst.stdout
+    assert result["queue"]["status"] == "finished" and result["queue"]["unprocessed"] == 0, result
+    assert result["processed"] == result["queue"]["total"] > 0
