@@ -365,13 +365,25 @@ def test_the_schedulers_daily_run_goes_through_the_queue(tmp_path: Path) -> None
     while time.monotonic() < deadline and not waiting:
         with engine.connect() as conn:
             waiting = conn.execute(
-                text("SELECT count(*) FROM procrastinate_jobs WHERE args->>'workspace' = :w AND status = 'todo'"),
+                text(
+                    "SELECT count(*) FROM procrastinate_jobs WHERE args->>'workspace' = :w AND status = 'todo'"
+                ),
                 {"w": ws.id},
             ).scalar_one()
         time.sleep(0.2)
     assert waiting >= 2  # 40 prospects in chunks of about 15
     burst = subprocess.run(
-        [sys.executable, str(ROOT / "run.py"), "worker", "-w", str(ws.root), "--burst", "--json", "--poll", "0.5"],
+        [
+            sys.executable,
+            str(ROOT / "run.py"),
+            "worker",
+            "-w",
+            str(ws.root),
+            "--burst",
+            "--json",
+            "--poll",
+            "0.5",
+        ],
         env={**os.environ, "PYTHONPATH": str(ROOT)},
         capture_output=True,
         text=True,
