@@ -91,6 +91,20 @@ def uses_queue(ws: Workspace, override: bool | None = None) -> bool:
     return wanted
 
 
+def queue_name(kind: str, workspace: str) -> str:
+    """The queue of one kind of job for one workspace (``daily.acme``), so a worker takes
+    only jobs of the workspaces it serves. procrastinate announces a job on a PostgreSQL
+    channel named after its queue (at most 63 bytes with its 23-byte prefix), so a long
+    workspace id is shortened with a digest."""
+    import hashlib
+
+    name = f"{kind}.{workspace}"
+    if len(name.encode()) <= 40:
+        return name
+    digest = hashlib.sha256(workspace.encode()).hexdigest()[:10]
+    return f"{kind}.{workspace.encode()[:20].decode(errors='ignore')}.{digest}"
+
+
 def dsn(url: str) -> str:
     """A SQLAlchemy PostgreSQL URL as a libpq connection string."""
     return url.replace("postgresql+psycopg://", "postgresql://", 1)
@@ -190,7 +204,7 @@ def defer_run(
     app = make_app(ws.database_url)
     job_ids: list[int] = []
     with app.open():
-        task = app.tasks[TASK_CHUNK]
+        task = app.tasks[TASK_CHUNK].configure(queue=queue_name(QUEUE_DAILY, ws.id))
         for n, chunk in enumerate(chunks):
             job_ids.append(
                 task.defer(
@@ -541,7 +555,7 @@ def defer_inbound(ws: Workspace, lead_id: int) -> int | None:
         try:
             return int(
                 app.tasks[TASK_INBOUND]
-                .configure(queueing_lock=f"inbound:{ws.id}:{lead_id}")
+                .configure(queue=queue_name(QUEUE_INBOUND, ws.id), queueing_lock=f"inbound:{ws.id}:{lead_id}")
                 .defer(workspace=ws.id, lead_id=lead_id)
             )
         except AlreadyEnqueued:
@@ -623,7 +637,7 @@ def run_worker(
             side = asyncio.create_task(recovery())
             try:
                 await app.run_worker_async(
-                    queues=list(queues),
+                    queues=[queue_name(kind, ws.id) for kind in queues for ws in workspaces],
                     name=name,
                     concurrency=1,
                     wait=not burst,

@@ -395,3 +395,15 @@ def test_the_schedulers_daily_run_goes_through_the_queue(tmp_path: Path) -> None
     assert f'"jobs": {waiting}' in burst.stdout, burst.stdout
     assert result["queue"]["status"] == "finished" and result["queue"]["unprocessed"] == 0, result
     assert result["processed"] == result["queue"]["total"] > 0
+
+
+def test_queue_names_fit_postgres_channel_names() -> None:
+    """Each workspace gets its own queues; a long workspace id is shortened with a digest so
+    the channel procrastinate notifies on stays under PostgreSQL's 63-byte limit, and two
+    long ids sharing a prefix still get different queues."""
+    assert jobs.queue_name("daily", "acme") == "daily.acme"
+    long_a, long_b = "client-" + "a" * 80, "client-" + "a" * 79 + "b"
+    qa, qb = jobs.queue_name("inbound", long_a), jobs.queue_name("inbound", long_b)
+    assert qa != qb
+    for q in (qa, qb, jobs.queue_name("daily", "é" * 30)):
+        assert len(("procrastinate_queue_v1#" + q).encode()) <= 63, q
