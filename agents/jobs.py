@@ -457,6 +457,17 @@ def finish_if_complete(
     return run.summary
 
 
+def settle(engine: Engine, ws: Workspace, run_id: str, job_ids: Sequence[int]) -> dict[str, Any] | None:
+    """Finish the queued run when every prospect has its outcome, or as failed when every
+    job has ended (a job failed for good) without all of them. None while work remains."""
+    summary = finish_if_complete(engine, ws, run_id)
+    if summary is None:
+        states = job_states(engine, job_ids)
+        if states and all(s in FINAL_JOB_STATES for s in states.values()):
+            summary = finish_if_complete(engine, ws, run_id, give_up=True)
+    return summary
+
+
 def wait_for_run(
     ws: Workspace,
     engine: Engine,
@@ -487,11 +498,7 @@ def wait_for_run(
         done, total = progress_of(engine, run_id), int(queue.get("total", 0))
         if progress:  # every poll: a stopping service's callback raises here even when idle
             progress(done, total)
-        summary = finish_if_complete(engine, ws, run_id)
-        if summary is None:
-            states = job_states(engine, queue.get("jobs") or [])
-            if states and all(s in FINAL_JOB_STATES for s in states.values()):
-                summary = finish_if_complete(engine, ws, run_id, give_up=True)
+        summary = settle(engine, ws, run_id, queue.get("jobs") or [])
         if summary is not None:
             with Session(engine) as session:
                 run = session.get(Run, run_id)

@@ -141,7 +141,7 @@ def show_command(
     workers have done; once all are done it is aggregated and marked finished."""
     from sqlmodel import Session
 
-    from agents.jobs import finish_if_complete, progress_of
+    from agents.jobs import progress_of, settle
     from state.db import engine_for
     from state.models import Run
 
@@ -156,13 +156,13 @@ def show_command(
             field="RUN_ID",
             next_step="Use the run_id printed by `run.py daily` (with --json or --no-wait).",
         )
-    queued = False
     with Session(engine) as session:
         run = session.get(Run, run_id)
         assert run is not None
-        queued = run.status == "running" and bool((run.summary or {}).get("queue"))
+        jobs = ((run.summary or {}).get("queue") or {}).get("jobs")
+        queued = run.status == "running" and jobs is not None
     if queued:
-        finish_if_complete(engine, ws, run_id)
+        settle(engine, ws, run_id, jobs or [])
     with Session(engine) as session:
         run = session.get(Run, run_id)
         assert run is not None

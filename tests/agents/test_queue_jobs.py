@@ -4,6 +4,7 @@ SIGKILL mid-job loses no prospect and sends no email twice."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -407,3 +408,48 @@ def test_queue_names_fit_postgres_channel_names() -> None:
     assert qa != qb
     for q in (qa, qb, jobs.queue_name("daily", "é" * 30)):
         assert len(("procrastinate_queue_v1#" + q).encode()) <= 63, q
+
+
+@pytest.mark.postgres
+@needs_pg
+def test_run_whose_jobs_failed_for_good_is_marked_failed_and_its_prospects_stay_due(tmp_path: Path) -> None:
+    """When every job of a queued run has ended and some prospects have no outcome (a job
+    failed after all its attempts), `runs show` settles the run as failed with the number
+    not processed, and those prospects are still due for the next run."""
+    from typer.testing import CliRunner
+
+    from run import app
+    from state import repo
+
+    ws = pg_workspace(tmp_path / "ws", queue=True)
+    queued = run_daily(ws, now=DAY, wait=False).to_dict()
+    first = queued["queue"]["jobs"][0]
+    engine = engine_for(PG_URL)
+    with engine.connect() as conn:
+        job = conn.execute(
+            text("SELECT args FROM procrastinate_jobs WHERE id = :i"), {"i": first}
+        ).scalar_one()
+    jobs.run_chunk(ws, **{k: job[k] for k in ("run_id", "now", "chunk", "ids", "ranks", "allocation")})
+    show = CliRunner().invoke(app, ["runs", "show", queued["run_id"], "-w", str(ws.root), "--json"])
+    assert show.exit_code == 0, show.output
+    assert '"status": "running"' in show.output  # other jobs are still waiting
+    with engine.begin() as conn:
+        conn.execute(
+            text("UPDATE procrastinate_jobs SET status = 'failed' WHERE id = ANY(:ids)"),
+            {"ids": queued["queue"]["jobs"][1:]},
+        )
+        conn.execute(text("UPDATE procrastinate_jobs SET status = 'succeeded' WHERE id = :i"), {"i": first})
+    show = CliRunner().invoke(app, ["runs", "show", queued["run_id"], "-w", str(ws.root), "--json"])
+    data = json.loads(show.output)
+    assert data["status"] == "failed"
+    assert data["processed"] == len(job["ids"])
+    assert data["queue"]["unprocessed"] == queued["queue"]["total"] - len(job["ids"]) > 0
+    with engine.connect() as conn:
+        rest = conn.execute(
+            text("SELECT args->'ids' FROM procrastinate_jobs WHERE id = ANY(:ids)"),
+            {"ids": queued["queue"]["jobs"][1:]},
+        ).scalars()
+        never_run = {p for ids in rest for p in ids}
+    with Session(engine) as s:
+        due = set(repo.due_prospect_ids(s, workspace=ws.id, now=DAY, limit=None))
+    assert len(never_run) == data["queue"]["unprocessed"] and never_run <= due
