@@ -279,6 +279,8 @@ def test_queue_on_sqlite_is_a_config_error(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["worker", "-w", str(src)])
     assert result.exit_code == 2, result.output
     assert "PostgreSQL" in result.output and "Traceback" not in result.output
+    result = CliRunner().invoke(app, ["daily", "-w", str(src), "--queue", "--json"])
+    assert result.exit_code == 2 and "scale.queue" in result.output, result.output
     result = CliRunner().invoke(app, ["worker", "-w", str(src), "--queues", "nightly"])
     assert result.exit_code == 2 and "nightly" in result.output
 
