@@ -36,6 +36,8 @@ from cli.policy import app as policy_app
 from cli.queue import app as queue_app
 from cli.records import audit_app, outbox_app, prospects_app, replay_command
 from cli.report import report_command
+from cli.runs import app as runs_app
+from cli.runs import worker_command
 from cli.serve import serve_command
 from cli.summary import print_daily_summary
 from cli.web import web_app
@@ -70,6 +72,8 @@ app.add_typer(web_app, name="web")
 app.add_typer(crm_app, name="crm")
 app.add_typer(clay_app, name="clay")
 app.command("mcp")(mcp_command)
+app.command("worker")(worker_command)
+app.add_typer(runs_app, name="runs")
 install_help_fixes()
 
 
@@ -152,6 +156,20 @@ def daily_cmd(
         "--workers",
         help=escape_help("Worker processes (0: the workspace's [run] workers, default 1)."),
     ),
+    queue: bool | None = typer.Option(
+        None,
+        "--queue/--local",
+        help=escape_help(
+            "Split the run into jobs on the PostgreSQL job queue for `run.py worker` processes on any "
+            "host (--queue), or run it here (--local). Default: the workspace's [scale] queue."
+        ),
+    ),
+    wait: bool = typer.Option(
+        True,
+        "--wait/--no-wait",
+        help="With the queue: wait for the workers and print the run's summary (default), or print "
+        "the run id at once (then: run.py runs show RUN_ID).",
+    ),
     as_json: bool = JsonOpt,
 ) -> None:
     """Run the agent for every prospect due at --now."""
@@ -167,10 +185,20 @@ def daily_cmd(
             dry_run=dry_run,
             workers=workers or ws.config.run.workers,
             progress=update,
+            queue=queue,
+            wait=wait,
         )
     data = summary.to_dict()
     if as_json:
         emit_json(data)
+        return
+    if data.get("queue", {}).get("status") == "queued":
+        q = data["queue"]
+        console.print(
+            f"run [bold]{data['run_id']}[/] queued: {q.get('total', 0)} prospect(s) in "
+            f"{len(q.get('jobs') or [])} job(s) for `run.py worker`; see it with "
+            f"run.py runs show {data['run_id']}"
+        )
         return
     print_daily_summary(ws, data)
     render_spend(data)

@@ -27,7 +27,7 @@ import structlog
 from sqlmodel import Session, select
 
 from agents import allocation as slots
-from agents import batching
+from agents import batching, jobs
 from agents.checkpoint import open_checkpointer, prune_finished, thread_id
 from agents.context import AgentContext, build_context
 from agents.forecast import ProspectPreview, forecast, preview
@@ -66,6 +66,7 @@ class RunSummary:
     forecast: dict[str, Any] = field(default_factory=dict)
     actual: dict[str, Any] = field(default_factory=dict)
     preview: list[dict[str, Any]] = field(default_factory=list)  # dry run: per prospect
+    queue: dict[str, Any] = field(default_factory=dict)  # a run on the job queue: jobs, status
 
     def add(self, outcome: dict[str, Any]) -> None:
         self.processed += 1
@@ -106,6 +107,7 @@ class RunSummary:
             "forecast": dict(self.forecast),
             "actual": dict(self.actual),
             **({"preview": self.preview} if self.dry_run else {}),
+            **({"queue": dict(self.queue)} if self.queue else {}),
         }
 
 
@@ -249,8 +251,13 @@ def run_daily(
     chunk_size: int = 250,
     progress: Callable[[int, int], None] | None = None,
     context: AgentContext | None = None,
+    queue: bool | None = None,
+    wait: bool = True,
 ) -> RunSummary:
-    """Process every prospect due at `now`. `progress(done, total)` is called as they finish."""
+    """Process every prospect due at `now`. `progress(done, total)` is called as they finish.
+    On the job queue (`queue`, default: the workspace's [scale] queue) the chunks are jobs
+    for `run.py worker` processes on any host; with `wait` the run waits for them."""
+    queued = not dry_run and jobs.uses_queue(ws, queue)
     engine = context.engine if context else engine_for(ws.database_url)
     run_id = new_run_id(now)
     summary = RunSummary(run_id=run_id, now=iso(now), dry_run=dry_run)
@@ -281,6 +288,8 @@ def run_daily(
     total = len(ids)
     if progress:
         progress(0, total)
+    if queued:
+        return jobs.run_queued(ws, engine, summary, ids, plan, now=now, wait=wait, progress=progress)
     if workers > 1 and total > chunk_size:
         _run_parallel(ws, ids, run_id, now, workers, chunk_size, summary, progress, total, plan)
     else:

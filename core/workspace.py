@@ -314,6 +314,21 @@ class RunConfig(_Section):
     workers: int = Field(1, ge=1, le=64)
 
 
+class ScaleConfig(_Section):
+    """Where the daily run's work goes (see docs/scale-out.md)."""
+
+    queue: Literal["local", "procrastinate"] = Field(
+        "local",
+        description="local: worker processes of the run itself ([run] workers); procrastinate: "
+        "chunk jobs on the PostgreSQL job queue, taken by `run.py worker` on any host "
+        "(PostgreSQL only). Inbound leads then go through the same queue.",
+    )
+    chunk_size: int = Field(250, ge=1, le=10_000, description="Prospects per job (a company is never split).")
+    wait_minutes: float = Field(
+        240.0, gt=0, description="How long a queued daily run waits for its jobs before it reports them open."
+    )
+
+
 class SlackConfig(_Section):
     """Where review requests go in Slack and who may decide them (secrets come from env)."""
 
@@ -445,6 +460,7 @@ class WorkspaceConfig(_Section):
     scoring: ScoringConfig = ScoringConfig()
     limits: LimitsConfig = LimitsConfig()
     run: RunConfig = RunConfig()
+    scale: ScaleConfig = ScaleConfig()
     compliance: ComplianceConfig = ComplianceConfig()
     policy: PolicyConfig = PolicyConfig()
     mode: Literal["send", "draft_only", "research_only"] = Field(

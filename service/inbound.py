@@ -7,6 +7,10 @@ worker marks a lead ``processing`` and then ``processed``; a lead still ``receiv
 ``processing`` when the service stops (even by SIGKILL) is picked up again at start-up.
 Processing twice is safe: the import is idempotent and every side effect of the graph is
 keyed (drafts by step, sends by idempotency key).
+
+With ``[scale] queue = "procrastinate"`` a stored lead becomes a job on the PostgreSQL job
+queue instead (one per lead, never two waiting for the same lead), taken by any
+`run.py worker`; open leads are queued again at start-up.
 """
 
 from __future__ import annotations
@@ -91,7 +95,8 @@ def open_leads(site: Site) -> list[int]:
 
 
 class InboundWorker:
-    """One thread per workspace processing its leads in arrival order."""
+    """One thread per workspace processing its leads in arrival order; a workspace on the
+    job queue gets no thread: its leads are deferred as jobs for `run.py worker`."""
 
     def __init__(self, sites: Mapping[str, Site], *, clock: Clock, metrics: Metrics) -> None:
         self.sites = sites
@@ -104,6 +109,10 @@ class InboundWorker:
     def start(self) -> None:
         """Start the threads; leads left open by an earlier process are queued first."""
         for site_id, site in self.sites.items():
+            if _queued(site):
+                for lead_id in open_leads(site):
+                    self.submit(site_id, lead_id)
+                continue
             for lead_id in open_leads(site):
                 self._queues[site_id].put(lead_id)
             t = threading.Thread(target=self._loop, args=(site,), daemon=True, name=f"inbound-{site_id}")
@@ -111,6 +120,15 @@ class InboundWorker:
             self._threads.append(t)
 
     def submit(self, site_id: str, lead_id: int) -> None:
+        site = self.sites[site_id]
+        if _queued(site):
+            from agents.jobs import defer_inbound
+
+            try:
+                defer_inbound(site.ws, lead_id)
+            except Exception:  # the lead is stored: the next start-up queues it again
+                log.exception("inbound_lead_not_queued", workspace=site_id, lead_id=lead_id)
+            return
         self._queues[site_id].put(lead_id)
 
     def stop(self, timeout: float = 30.0) -> None:
@@ -134,6 +152,24 @@ class InboundWorker:
                     process_lead(site, lead_id, graph=graph, ctx=ctx, clock=self.clock, metrics=self.metrics)
                 except Exception:  # keep the worker alive; the lead stays open for a retry
                     log.exception("inbound_lead_failed", workspace=site.id, lead_id=lead_id)
+
+
+def _queued(site: Site) -> bool:
+    from agents.jobs import uses_queue
+
+    return uses_queue(site.ws)
+
+
+def process_queued_lead(ws: Any, lead_id: int) -> str:
+    """A lead job taken by `run.py worker`: the same path as the service's own thread."""
+    from core.timeutil import SystemClock
+    from service.sites import default_slack_client, make_sites
+
+    site = make_sites([ws], default_slack_client)[ws.id]
+    clock = SystemClock()
+    with open_checkpointer(ws) as saver:
+        graph, ctx = build_graph(saver), build_context(ws, site.engine)
+        return process_lead(site, lead_id, graph=graph, ctx=ctx, clock=clock, metrics=Metrics())
 
 
 def process_lead(site: Site, lead_id: int, *, graph: Any, ctx: Any, clock: Clock, metrics: Metrics) -> str:

@@ -341,6 +341,7 @@ class ChannelState(SQLModel, table=True):
 from state.models_crm import ClayPush, CrmFacts, CrmLink  # noqa: E402, F401  (CRM and Clay sync)
 from state.models_ledger import CostEntry  # noqa: E402,F401  (registers the ledger table)
 from state.models_llm import LlmBatch, LlmBatchItem, LlmCall  # noqa: E402,F401  (registers the LLM tables)
+from state.models_queue import RunOutcome  # noqa: E402,F401  (queued runs' per-prospect results)
 from state.models_reviews import ReviewBinding  # noqa: E402, F401
 from state.models_schedule import DailyRunMark  # noqa: E402, F401  (daily run marks)
 from state.models_scoring import ProspectScore  # noqa: E402,F401  (registers the score table)
