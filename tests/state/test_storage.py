@@ -5,6 +5,7 @@ finished prospect-runs pruned to the latest one per thread."""
 from __future__ import annotations
 
 import json
+import zlib
 from datetime import timedelta
 
 import pytest
@@ -54,16 +55,33 @@ def test_observation_is_stored_once_and_loaded_by_digest(ready_ws) -> None:  # n
     assert verify(engine, ready_ws.id).ok
 
 
-def test_edited_observation_is_detected(ready_ws) -> None:  # noqa: ANN001
-    """An observation edited in its table no longer matches the digest the chain covers:
-    loading it raises instead of replaying a different observation."""
+def _deflate(text: str) -> bytes:
+    co = zlib.compressobj(9, zlib.DEFLATED, -15)
+    return co.compress(text.encode()) + co.flush()
+
+
+@pytest.mark.parametrize(
+    ("sql", "params"),
+    [
+        # the compressed bytes replaced by another observation's
+        ("UPDATE observations SET packed = :p, codec = 'z' WHERE workspace = :w", {"p": _deflate('{"x":2}')}),
+        # the plain-text form put back with other content
+        ("UPDATE observations SET body = :b, codec = '', packed = NULL WHERE workspace = :w", {"b": '{"x":2}'}),
+        # bytes that are not DEFLATE at all
+        ("UPDATE observations SET packed = :p WHERE workspace = :w", {"p": b"not deflate"}),
+        # a codec naming a dictionary that does not exist
+        ("UPDATE observations SET codec = 'zd:0000000000000000' WHERE workspace = :w", {}),
+    ],
+)
+def test_edited_observation_is_detected(ready_ws, sql: str, params: dict) -> None:  # noqa: ANN001
+    """An observation edited in its table (compressed bytes, plain text or codec) no longer
+    matches the digest the chain covers: loading it raises instead of replaying a different
+    observation."""
     engine = engine_for(ready_ws.database_url)
     with session_scope(engine) as s:
         append(s, ready_ws.id, [_body({"x": 1}, 1)])
     with session_scope(engine) as s:
-        s.connection().execute(
-            text("UPDATE observations SET body = :b WHERE workspace = :w"), {"b": '{"x":2}', "w": ready_ws.id}
-        )
+        s.connection().execute(text(sql), {**params, "w": ready_ws.id})
     with Session(engine) as s, pytest.raises(ObservationMismatch):
         load_bodies(s, s.exec(select(DecisionRecord).where(DecisionRecord.workspace == ready_ws.id)).all())
 
