@@ -53,7 +53,7 @@ def child(kind: str, path: str) -> dict[str, Any]:
     import structlog
 
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
-    from sqlmodel import Session, select
+    from sqlmodel import Session, col, select
 
     from agents.replay import replay
     from core.workspace import load_workspace
@@ -64,7 +64,7 @@ def child(kind: str, path: str) -> dict[str, Any]:
     ws = load_workspace(path)
     engine = engine_for(ws.database_url)
     with Session(engine) as s:
-        runs = list(s.exec(select(Run.id).where(Run.kind == "daily").order_by(Run.started_at)).all())
+        runs = list(s.exec(select(Run.id).where(Run.kind == "daily").order_by(col(Run.started_at))).all())
     out: dict[str, Any] = {
         "load_before": _load(),
         "startup_wall": time.perf_counter() - t0,

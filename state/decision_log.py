@@ -20,7 +20,6 @@ Core selects in chunks and parse each body once.
 from __future__ import annotations
 
 import hashlib
-import json
 import uuid
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -29,6 +28,7 @@ from typing import Any
 
 import orjson
 from sqlalchemy import func, insert, update
+from sqlalchemy import select as core_select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
@@ -57,7 +57,7 @@ def append(session: Session, workspace: str, bodies: Iterable[Mapping[str, Any]]
     heads = ChainHead.__table__  # type: ignore[attr-defined]
     conn = session.connection()
     row = conn.execute(
-        select(heads.c.seq, heads.c.hash).where(heads.c.workspace == workspace).with_for_update()
+        core_select(heads.c.seq, heads.c.hash).where(heads.c.workspace == workspace).with_for_update()
     ).first()
     if row is None:
         conn.execute(insert(heads).values(workspace=workspace, seq=0, hash=GENESIS))
@@ -135,7 +135,7 @@ def _current_dictionary(conn: Any, workspace: str, at: datetime) -> tuple[str, b
     transaction (one small statement)."""
     dicts = ObservationDict.__table__  # type: ignore[attr-defined]
     row = conn.execute(
-        select(dicts.c.id)
+        core_select(dicts.c.id)
         .where(dicts.c.workspace == workspace)
         .order_by(dicts.c.created_at.desc(), dicts.c.id)
         .limit(1)
@@ -151,11 +151,13 @@ def _current_dictionary(conn: Any, workspace: str, at: datetime) -> tuple[str, b
         return None
     _SINCE_CHECK[ck] = 0
     table = ObservationBody.__table__  # type: ignore[attr-defined]
-    count = conn.execute(select(func.count()).select_from(table).where(table.c.workspace == workspace)).scalar()
+    count = conn.execute(
+        core_select(func.count()).select_from(table).where(table.c.workspace == workspace)
+    ).scalar()
     if (count or 0) < codec.DICT_SAMPLE:
         return None
     sample = conn.execute(
-        select(table.c.digest, table.c.body, table.c.packed, table.c.codec)
+        core_select(table.c.digest, table.c.body, table.c.packed, table.c.codec)
         .where(table.c.workspace == workspace)
         .order_by(table.c.first_at.desc(), table.c.digest)
         .limit(codec.DICT_SAMPLE)
@@ -170,7 +172,9 @@ def _current_dictionary(conn: Any, workspace: str, at: datetime) -> tuple[str, b
 
 def _fetch_dictionary(conn: Any, workspace: str, did: str) -> bytes:
     dicts = ObservationDict.__table__  # type: ignore[attr-defined]
-    row = conn.execute(select(dicts.c.data).where(dicts.c.workspace == workspace, dicts.c.id == did)).first()
+    row = conn.execute(
+        core_select(dicts.c.data).where(dicts.c.workspace == workspace, dicts.c.id == did)
+    ).first()
     if row is None:
         raise codec.CodecError(f"observation dictionary {did} of workspace {workspace} is missing")
     data = bytes(row[0])
@@ -287,7 +291,7 @@ def iter_rows(engine: Engine, workspace: str, *, batch: int = 5000) -> Iterator[
     while True:
         with engine.connect() as conn:
             rows = conn.execute(
-                select(*_VERIFY_COLUMNS)
+                core_select(*_VERIFY_COLUMNS)
                 .where(_DEC.c.workspace == workspace, _DEC.c.seq > last)
                 .order_by(_DEC.c.seq)
                 .limit(batch)
@@ -330,7 +334,18 @@ def _head_seq(engine: Engine, workspace: str) -> int:
 
 def _check(rec: DecisionRecord, prev: str, expected_seq: int) -> str:
     return _check_row(
-        (rec.seq, rec.id, rec.at, rec.run_id, rec.prospect_id, rec.node, rec.action, rec.body, rec.prev_hash, rec.hash),
+        (
+            rec.seq,
+            rec.id,
+            rec.at,
+            rec.run_id,
+            rec.prospect_id,
+            rec.node,
+            rec.action,
+            rec.body,
+            rec.prev_hash,
+            rec.hash,
+        ),
         prev,
         expected_seq,
     )
@@ -339,7 +354,9 @@ def _check(rec: DecisionRecord, prev: str, expected_seq: int) -> str:
 def _at_text(value: datetime) -> str:
     if value.tzinfo is not None:
         value = value.astimezone(UTC)
-    return value.strftime("%Y-%m-%dT%H:%M:%S") + (f".{value.microsecond:06d}" if value.microsecond else "") + "Z"
+    return (
+        value.strftime("%Y-%m-%dT%H:%M:%S") + (f".{value.microsecond:06d}" if value.microsecond else "") + "Z"
+    )
 
 
 def _check_row(row: Any, prev: str, expected_seq: int) -> str:
@@ -403,17 +420,21 @@ def observations_by_digest(conn: Any, workspace: str, digests: Iterable[str]) ->
     for i in range(0, len(ordered), 500):
         part = ordered[i : i + 500]
         rows = conn.execute(
-            select(table.c.digest, table.c.body, table.c.packed, table.c.codec).where(
+            core_select(table.c.digest, table.c.body, table.c.packed, table.c.codec).where(
                 table.c.workspace == workspace, table.c.digest.in_(part)
             )
         ).all()
         try:
             texts = _texts(conn, workspace, rows)
         except codec.CodecError as exc:
-            raise ObservationMismatch(f"an observation in workspace {workspace} cannot be read: {exc}") from None
+            raise ObservationMismatch(
+                f"an observation in workspace {workspace} cannot be read: {exc}"
+            ) from None
         for d, text in texts.items():
             if hashlib.sha256(text.encode("utf-8")).hexdigest() != d:
-                raise ObservationMismatch(f"observation {d} in workspace {workspace} was edited: its digest differs")
+                raise ObservationMismatch(
+                    f"observation {d} in workspace {workspace} was edited: its digest differs"
+                )
             found[d] = orjson.loads(text)
     return found
 
@@ -446,7 +467,12 @@ def load_bodies(session: Session, recs: Iterable[DecisionRecord]) -> list[dict[s
 
 
 def stream_bodies(
-    engine: Engine, workspace: str, *, run_id: str | None = None, prospect_id: str | None = None, batch: int = 2000
+    engine: Engine,
+    workspace: str,
+    *,
+    run_id: str | None = None,
+    prospect_id: str | None = None,
+    batch: int = 2000,
 ) -> Iterator[dict[str, Any]]:
     """Bodies (long form, with hash and observation) of one run and/or prospect in seq
     order, read with Core selects in keyset-paged chunks; observations are loaded once per
@@ -460,7 +486,7 @@ def stream_bodies(
     while True:
         with engine.connect() as conn:
             rows = conn.execute(
-                select(_DEC.c.seq, _DEC.c.body, _DEC.c.hash)
+                core_select(_DEC.c.seq, _DEC.c.body, _DEC.c.hash)
                 .where(*cond, _DEC.c.seq > last)
                 .order_by(_DEC.c.seq)
                 .limit(batch)
@@ -485,15 +511,15 @@ def prune_observations(session: Session, workspace: str, *, before: datetime) ->
     dec = DecisionRecord.__table__  # type: ignore[attr-defined]
     cutoff = to_utc(before)
     recent = {
-        json.loads(text).get("observation_digest")
+        orjson.loads(text).get("observation_digest")
         for (text,) in session.connection().execute(
-            select(dec.c.body).where(dec.c.workspace == workspace, dec.c.at >= cutoff)
+            core_select(dec.c.body).where(dec.c.workspace == workspace, dec.c.at >= cutoff)
         )
     }
     old = [
         d
         for (d,) in session.connection().execute(
-            select(table.c.digest).where(table.c.workspace == workspace, table.c.first_at < cutoff)
+            core_select(table.c.digest).where(table.c.workspace == workspace, table.c.first_at < cutoff)
         )
         if d not in recent
     ]
