@@ -34,6 +34,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from core.canonical import canonical_json, sha256_hex
+from core.errors import ChainBroken
 from core.timeutil import iso, parse_instant, to_utc
 from state import storage_codec as codec
 from state.models import ChainHead, DecisionRecord
@@ -407,8 +408,15 @@ def load_body(rec: DecisionRecord, session: Session | None = None) -> dict[str, 
     return load_bodies(session, [rec])[0]
 
 
-class ObservationMismatch(Exception):
-    """A stored observation no longer has the digest its decisions name (it was edited)."""
+class ObservationMismatch(ChainBroken):
+    """A stored observation no longer has the digest its decisions name (it was edited, or
+    its compressed bytes or dictionary cannot be read back). A classified error: the CLI
+    prints it with a next step instead of a traceback."""
+
+    next_step = (
+        "An observation was altered after it was recorded; restore the observations table from "
+        "backup and investigate (`run.py audit verify` checks the decisions themselves)."
+    )
 
 
 def observations_by_digest(conn: Any, workspace: str, digests: Iterable[str]) -> dict[str, dict[str, Any]]:

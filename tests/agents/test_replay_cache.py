@@ -6,14 +6,17 @@ observation inline are keyed by its content."""
 from __future__ import annotations
 
 import copy
+import json
 import zlib
 
 import orjson
 import pytest
 from sqlalchemy import text
+from typer.testing import CliRunner
 
 from agents.replay import Replayer, replay
 from agents.runner import run_daily
+from run import app
 from state.db import engine_for, session_scope
 from state.decision_log import ObservationMismatch, stream_bodies
 from tests.conftest import at
@@ -105,3 +108,7 @@ def test_cache_keys_follow_the_observation_content(ready_ws) -> None:  # noqa: A
         )
     with pytest.raises(ObservationMismatch):
         replay(ready_ws, run_id=summary.run_id)
+    # the CLI names the problem and a next step (exit 2), no traceback
+    out = CliRunner().invoke(app, ["replay", "-w", str(ready_ws.root), "--run", summary.run_id, "--json"])
+    assert out.exit_code == 2 and "Traceback" not in out.output
+    assert json.loads(out.output)["error"]["type"] == "ObservationMismatch"
