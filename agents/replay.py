@@ -9,18 +9,20 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import orjson
 from sqlmodel import Session
 
 from agents import planner, planner_claude
 from agents.nodes.guard import evaluate
 from agents.scoring import explain as explain_score
+from core.canonical import digest
 from core.errors import InputError, UnknownReference
 from core.workspace import PlaybookConfig, Workspace
 from policies.config import PolicyConfig
 from policies.engine import PolicyEngine
 from state import repo
 from state.db import engine_for
-from state.decision_log import load_bodies
+from state.decision_log import stream_bodies
 
 REPLAYABLE_NODES = ("guard", "act", "request_review")
 
@@ -54,8 +56,8 @@ def replay(
     if not (run_id or prospect_id):
         raise InputError("give --run or --prospect", next_step="Run `run.py replay --help` for the options.")
     engine = engine_for(ws.database_url)
-    with Session(engine) as session:
-        if prospect_id:
+    if prospect_id:
+        with Session(engine) as session:
             p = repo.get_prospect(session, workspace=ws.id, ref=prospect_id)
             if p is None:
                 raise UnknownReference(
@@ -63,40 +65,39 @@ def replay(
                     next_step="Check the id or email with `run.py prospects list` (and the -w workspace).",
                 )
             prospect_id = p.id
-        rows = repo.decisions_for(session, workspace=ws.id, run_id=run_id, prospect_id=prospect_id)
-        bodies = load_bodies(session, rows)
-        if run_id and not bodies and repo.get_run(session, workspace=ws.id, run_id=run_id) is None:
-            raise UnknownReference(
-                f"no run {run_id!r} in workspace {ws.id}",
-                next_step="Use a run id printed by `run.py daily` (or found in `run.py prospects show`), "
-                "and check the -w workspace.",
-            )
     pol = policy or ws.config.policy
     pb = playbook or ws.config.playbook
-    engine_p = PolicyEngine(pol)
     cfg = ws.config.model_copy(update={"policy": pol, "playbook": pb})
     llm = planner_claude.replay_client(cfg, engine, ws.id)  # answers from recorded calls only
-    divergences, replayed = [], 0
-    for body in bodies:
-        if body["node"] not in REPLAYABLE_NODES or not body.get("proposal") or not body.get("observation"):
+    replayer = Replayer(pb, pol, replan=lambda b: planner_claude.replan(b, cfg, client=llm))
+    divergences: list[dict[str, Any]] = []
+    timeline: list[dict[str, Any]] = []
+    scores: dict[str, Any] = {}
+    for body in stream_bodies(engine, ws.id, run_id=run_id, prospect_id=prospect_id):
+        timeline.append(timeline_row(body))
+        obs = body.get("observation")
+        if obs and obs.get("score") and body["prospect_id"] not in scores:
+            scores[body["prospect_id"]] = obs["score"].get("breakdown", {})
+        if body["node"] not in REPLAYABLE_NODES or not body.get("proposal") or not obs:
             continue  # nothing to re-decide (or its observation was removed by retention)
-        replayed += 1
-        diff = _replay_one(body, pb, pol, engine_p, lambda b: planner_claude.replan(b, cfg, client=llm))
+        diff = replayer.replay_one(body)
         if diff:
             divergences.append(
                 {"seq": body["seq"], "prospect_id": body["prospect_id"], "node": body["node"], **diff}
             )
-    timeline = [timeline_row(b) for b in bodies]
+    if run_id and not timeline:
+        with Session(engine) as session:
+            if repo.get_run(session, workspace=ws.id, run_id=run_id) is None:
+                raise UnknownReference(
+                    f"no run {run_id!r} in workspace {ws.id}",
+                    next_step="Use a run id printed by `run.py daily` (or found in `run.py prospects show`), "
+                    "and check the -w workspace.",
+                )
     groups = prospect_groups(timeline)
-    scores = {
-        b["prospect_id"]: explain_score((b.get("observation") or {}).get("score", {}).get("breakdown", {}))
-        for b in bodies
-        if (b.get("observation") or {}).get("score")
-    }
     return {
-        "scores": scores,
-        "decisions": len(bodies),
-        "replayed": replayed,
+        "scores": {pid: explain_score(breakdown) for pid, breakdown in scores.items()},
+        "decisions": len(timeline),
+        "replayed": replayer.replayed,
         "divergences": divergences,
         "summary": summarize(timeline, groups, divergences),
         "prospects": groups,
@@ -188,30 +189,78 @@ def summarize(
     }
 
 
-def _replay_one(
-    body: dict[str, Any],
-    pb: PlaybookConfig,
-    pol: PolicyConfig,
-    engine: PolicyEngine,
-    replan: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
-) -> dict[str, Any]:
-    obs = body["observation"]
-    denials = (body.get("planner_input") or {}).get("denials", [])
-    out: dict[str, Any] = {}
-    if body["node"] != "request_review" or body["proposal"]["action"] == "request_review":
-        again = replan(body) if replan else planner.plan(obs, pb, pol, denials).proposal.to_dict()
-        if again != body["proposal"]:
-            out["proposal"] = {"recorded": body["proposal"], "replayed": again}
-    decision = evaluate(engine, obs, body["proposal"], body.get("step", 0))
-    recorded = {(v["rule"], v["outcome"]) for v in body.get("verdicts", [])}
-    replayed = {(v["rule"], v["outcome"]) for v in decision["verdicts"]}
-    if body.get("outcome") and (decision["outcome"] != body["outcome"] or recorded != replayed):
-        out["verdicts"] = {
-            "recorded_outcome": body["outcome"],
-            "replayed_outcome": decision["outcome"],
-            "changed": sorted(f"{r}:{o}" for r, o in recorded ^ replayed),
-        }
-    return out
+class Replayer:
+    """Re-decides recorded decisions with one playbook and policy, set up once.
+
+    The planner and the policies are pure functions of their inputs, so identical inputs
+    give identical outputs: the replanned proposal is cached by (observation digest,
+    denials) and the policy decision by (observation digest, proposal, step). The keys are
+    the recorded inputs themselves (the observation by the digest it was checked against
+    when loaded, the proposal and denials by their canonical JSON), so an edited decision
+    or observation can never hit another decision's cached result."""
+
+    def __init__(
+        self,
+        playbook: PlaybookConfig,
+        policy: PolicyConfig,
+        replan: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+    ) -> None:
+        self.playbook, self.policy = playbook, policy
+        # A record planned by Claude is re-planned by `replan` (from its recorded call, which
+        # depends on the record's time and run), never from the cache.
+        self.replan = replan
+        self.engine = PolicyEngine(policy)
+        self.replayed = 0
+        self._plans: dict[tuple[str, bytes], dict[str, Any]] = {}
+        self._decisions: dict[tuple[str, bytes, int], dict[str, Any]] = {}
+
+    def _obs_key(self, body: dict[str, Any]) -> str:
+        # Records that kept their observation inline have no digest: key by its content.
+        return body.get("observation_digest") or digest(body["observation"])
+
+    def plan(self, body: dict[str, Any], denials: list[Any]) -> dict[str, Any]:
+        recorded = body.get("planner") or {}
+        if (
+            self.replan is not None
+            and (recorded.get("configured") or recorded.get("kind")) == planner_claude.KIND
+        ):
+            return self.replan(body)
+        key = (self._obs_key(body), orjson.dumps(denials, option=orjson.OPT_SORT_KEYS))
+        again = self._plans.get(key)
+        if again is None:
+            again = planner.plan(body["observation"], self.playbook, self.policy, denials).proposal.to_dict()
+            self._plans[key] = again
+        return again
+
+    def decide(self, body: dict[str, Any]) -> dict[str, Any]:
+        step = body.get("step", 0)
+        key = (self._obs_key(body), orjson.dumps(body["proposal"], option=orjson.OPT_SORT_KEYS), step)
+        decision = self._decisions.get(key)
+        if decision is None:
+            decision = evaluate(self.engine, body["observation"], body["proposal"], step)
+            self._decisions[key] = decision
+        return decision
+
+    def replay_one(self, body: dict[str, Any]) -> dict[str, Any]:
+        self.replayed += 1
+        denials = (body.get("planner_input") or {}).get("denials", [])
+        out: dict[str, Any] = {}
+        if body["node"] != "request_review" or body["proposal"]["action"] == "request_review":
+            again = self.plan(body, denials)
+            if again != body["proposal"]:
+                out["proposal"] = {"recorded": body["proposal"], "replayed": again}
+        if not body.get("outcome"):
+            return out  # nothing recorded to compare the policy decision with
+        decision = self.decide(body)
+        recorded = {(v["rule"], v["outcome"]) for v in body.get("verdicts", [])}
+        replayed = {(v["rule"], v["outcome"]) for v in decision["verdicts"]}
+        if decision["outcome"] != body["outcome"] or recorded != replayed:
+            out["verdicts"] = {
+                "recorded_outcome": body["outcome"],
+                "replayed_outcome": decision["outcome"],
+                "changed": sorted(f"{r}:{o}" for r, o in recorded ^ replayed),
+            }
+        return out
 
 
 def what_if_config(ws: Workspace, path: Path) -> tuple[PolicyConfig | None, PlaybookConfig | None]:

@@ -102,8 +102,9 @@ def child(kind: str, path: str, workers: int, threads: int) -> dict[str, Any]:
         from state.decision_log import verify
 
         ws = load_workspace(path)
+        engine = engine_for(ws.database_url)  # start-up (migrations checked), not verification
         t1 = time.perf_counter()
-        v = verify(engine_for(ws.database_url), ws.id)
+        v = verify(engine, ws.id)
         out.update(decisions=v.records, ok=v.ok, seconds=time.perf_counter() - t1)
     elif kind == "peer":
         out.update(_peer(Path(path), threads))
@@ -183,13 +184,17 @@ def storage(ws_dir: Path) -> dict[str, Any]:
     cp = ws.checkpoint_path
     with sqlite3.connect(str(db)) as c:
         n, body = c.execute("SELECT COUNT(*), COALESCE(SUM(LENGTH(body)), 0) FROM decisions").fetchone()
-        obs = c.execute("SELECT COUNT(*), COALESCE(SUM(LENGTH(body)), 0) FROM observations").fetchone()
+        # observations are stored compressed (packed) since migration 0011r, with dictionaries
+        obs = c.execute(
+            "SELECT COUNT(*), COALESCE(SUM(LENGTH(COALESCE(packed, body))), 0) FROM observations"
+        ).fetchone()
+        dicts = c.execute("SELECT COALESCE(SUM(LENGTH(data)), 0) FROM observation_dicts").fetchone()
     with sqlite3.connect(str(cp)) as c:
         cps = c.execute("SELECT COUNT(*), COUNT(DISTINCT thread_id) FROM checkpoints").fetchone()
     size = sum(f.stat().st_size for f in cp.parent.glob(cp.name + "*"))
     return {
         "decisions": n,
-        "bytes_per_decision": round((body + obs[1]) / max(n, 1)),
+        "bytes_per_decision": round((body + obs[1] + dicts[0]) / max(n, 1)),
         "observations": obs[0],
         "checkpoints": cps[0],
         "checkpoint_threads": cps[1],

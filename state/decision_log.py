@@ -9,26 +9,36 @@ Observations are stored once by digest (table `observations`, see `state.models_
 a body keeps `observation_digest`, which the chain covers, and drops the observation itself;
 `load_bodies` puts it back, checking the stored text still has that digest. Records written
 before this kept the observation inline and load unchanged.
+
+Storage format (see `state.storage_codec` and docs/storage.md): bodies are appended in a
+compact form (`"fmt": 2`: allowed verdicts as rule ids) and observations are stored
+compressed with a per-workspace preset dictionary; `load_body`/`load_bodies` give readers
+the long form back. Reading paths that must be fast (`verify`, `iter_rows`, replay) use
+Core selects in chunks and parse each body once.
 """
 
 from __future__ import annotations
 
-import json
+import hashlib
 import uuid
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import insert, update
+import orjson
+from sqlalchemy import func, insert, update
+from sqlalchemy import select as core_select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from core.canonical import canonical_json, sha256_hex
+from core.errors import ChainBroken
 from core.timeutil import iso, parse_instant, to_utc
+from state import storage_codec as codec
 from state.models import ChainHead, DecisionRecord
-from state.models_storage import ObservationBody
+from state.models_storage import ObservationBody, ObservationDict
 
 GENESIS = "0" * 64
 # Columns copied out of the body for queries; verify checks they still match it.
@@ -48,7 +58,7 @@ def append(session: Session, workspace: str, bodies: Iterable[Mapping[str, Any]]
     heads = ChainHead.__table__  # type: ignore[attr-defined]
     conn = session.connection()
     row = conn.execute(
-        select(heads.c.seq, heads.c.hash).where(heads.c.workspace == workspace).with_for_update()
+        core_select(heads.c.seq, heads.c.hash).where(heads.c.workspace == workspace).with_for_update()
     ).first()
     if row is None:
         conn.execute(insert(heads).values(workspace=workspace, seq=0, hash=GENESIS))
@@ -60,7 +70,7 @@ def append(session: Session, workspace: str, bodies: Iterable[Mapping[str, Any]]
     observations: dict[str, tuple[str, Any]] = {}
     for raw in bodies:
         seq += 1
-        body = dict(raw)
+        body = codec.compact_body(dict(raw))
         obs = body.pop("observation") if body.get("observation") else None
         if obs:
             obs_text = canonical_json(obs)
@@ -88,7 +98,8 @@ def append(session: Session, workspace: str, bodies: Iterable[Mapping[str, Any]]
             }
         )
         prev = digest
-        stored.append({**body, **({"observation": obs} if obs else {}), "hash": digest})
+        long = codec.expand_body({**body, **({"observation": obs} if obs else {}), "hash": digest})
+        stored.append(long)
     if observations:
         _store_observations(conn, workspace, observations)
     if rows:
@@ -97,14 +108,16 @@ def append(session: Session, workspace: str, bodies: Iterable[Mapping[str, Any]]
     return stored
 
 
-def _store_observations(conn: Any, workspace: str, observations: Mapping[str, tuple[str, Any]]) -> None:
-    """One insert of the observations not stored yet (a digest already there is skipped,
-    also when another worker stores it at the same moment)."""
-    table = ObservationBody.__table__  # type: ignore[attr-defined]
-    values = [
-        {"workspace": workspace, "digest": d, "body": text, "first_at": to_utc(parse_instant(iso_at(at)))}
-        for d, (text, at) in observations.items()
-    ]
+_DICTS: dict[tuple[str, str], bytes] = {}  # (workspace, dictionary id) -> bytes; ids name content
+_SINCE_CHECK: dict[tuple[str, str], int] = {}  # observations packed without a dictionary per process
+DICT_RECHECK = 20
+
+
+def _dict_id(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()[:16]
+
+
+def _insert_ignore(conn: Any, table: Any, values: list[dict[str, Any]]) -> None:
     dialect = conn.dialect.name
     stmt: Any
     if dialect == "postgresql":
@@ -114,6 +127,106 @@ def _store_observations(conn: Any, workspace: str, observations: Mapping[str, tu
     else:  # pragma: no cover - only SQLite and PostgreSQL are supported
         raise RuntimeError(f"unsupported database {dialect}")
     conn.execute(stmt)
+
+
+def _current_dictionary(conn: Any, workspace: str, at: datetime) -> tuple[str, bytes] | None:
+    """The workspace's newest preset dictionary, made from its stored observations once
+    there are enough of them. Dictionaries are named by a digest of their bytes and never
+    change, so the bytes are cached per process safely; the id is read in the caller's
+    transaction (one small statement)."""
+    dicts = ObservationDict.__table__  # type: ignore[attr-defined]
+    row = conn.execute(
+        core_select(dicts.c.id)
+        .where(dicts.c.workspace == workspace)
+        .order_by(dicts.c.created_at.desc(), dicts.c.id)
+        .limit(1)
+    ).first()
+    if row is not None:
+        key = (workspace, row[0])
+        if key not in _DICTS:
+            _DICTS[key] = _fetch_dictionary(conn, workspace, row[0])
+        return row[0], _DICTS[key]
+    ck = (str(conn.engine.url), workspace)
+    pending = _SINCE_CHECK.get(ck)
+    if pending is not None and pending < DICT_RECHECK:
+        return None
+    _SINCE_CHECK[ck] = 0
+    table = ObservationBody.__table__  # type: ignore[attr-defined]
+    count = conn.execute(
+        core_select(func.count()).select_from(table).where(table.c.workspace == workspace)
+    ).scalar()
+    if (count or 0) < codec.DICT_SAMPLE:
+        return None
+    sample = conn.execute(
+        core_select(table.c.digest, table.c.body, table.c.packed, table.c.codec)
+        .where(table.c.workspace == workspace)
+        .order_by(table.c.first_at.desc(), table.c.digest)
+        .limit(codec.DICT_SAMPLE)
+    ).all()
+    texts = _texts(conn, workspace, sample)
+    data = codec.build_dictionary(orjson.loads(texts[d]) for d, *_ in reversed(sample))
+    did = _dict_id(data)
+    _insert_ignore(conn, dicts, [{"workspace": workspace, "id": did, "data": data, "created_at": to_utc(at)}])
+    _DICTS[(workspace, did)] = data
+    return did, data
+
+
+def _fetch_dictionary(conn: Any, workspace: str, did: str) -> bytes:
+    dicts = ObservationDict.__table__  # type: ignore[attr-defined]
+    row = conn.execute(
+        core_select(dicts.c.data).where(dicts.c.workspace == workspace, dicts.c.id == did)
+    ).first()
+    if row is None:
+        raise codec.CodecError(f"observation dictionary {did} of workspace {workspace} is missing")
+    data = bytes(row[0])
+    if _dict_id(data) != did:
+        raise codec.CodecError(f"observation dictionary {did} of workspace {workspace} was edited")
+    return data
+
+
+def _store_observations(conn: Any, workspace: str, observations: Mapping[str, tuple[str, Any]]) -> None:
+    """One insert of the observations not stored yet (a digest already there is skipped,
+    also when another worker stores it at the same moment), compressed with the
+    workspace's dictionary (plain DEFLATE until it has one)."""
+    table = ObservationBody.__table__  # type: ignore[attr-defined]
+    first = to_utc(parse_instant(iso_at(next(iter(observations.values()))[1])))
+    current = _current_dictionary(conn, workspace, first)
+    if current is None:
+        ck = (str(conn.engine.url), workspace)
+        _SINCE_CHECK[ck] = _SINCE_CHECK.get(ck, 0) + len(observations)
+    name = f"zd:{current[0]}" if current else "z"
+    values = [
+        {
+            "workspace": workspace,
+            "digest": d,
+            "body": None,
+            "packed": codec.pack(text, current[1] if current else None),
+            "codec": name,
+            "first_at": to_utc(parse_instant(iso_at(at))),
+        }
+        for d, (text, at) in observations.items()
+    ]
+    _insert_ignore(conn, table, values)
+
+
+def _texts(conn: Any, workspace: str, rows: Iterable[Any]) -> dict[str, str]:
+    """digest -> canonical text for stored observation rows (digest, body, packed, codec)."""
+    out: dict[str, str] = {}
+    for d, body, packed, name in rows:
+        if not name:
+            out[d] = body
+            continue
+        if name == "z":
+            out[d] = codec.unpack(bytes(packed), None)
+        elif name.startswith("zd:"):
+            did = name[3:]
+            key = (workspace, did)
+            if key not in _DICTS:
+                _DICTS[key] = _fetch_dictionary(conn, workspace, did)
+            out[d] = codec.unpack(bytes(packed), _DICTS[key])
+        else:
+            raise codec.CodecError(f"unknown observation codec {name!r} (observation {d})")
+    return out
 
 
 def iso_at(at: Any) -> str:
@@ -157,14 +270,47 @@ def iter_records(engine: Engine, workspace: str, *, batch: int = 2000) -> Iterat
         last = rows[-1].seq
 
 
+_DEC = DecisionRecord.__table__  # type: ignore[attr-defined]
+_VERIFY_COLUMNS = (
+    _DEC.c.seq,
+    _DEC.c.id,
+    _DEC.c.at,
+    _DEC.c.run_id,
+    _DEC.c.prospect_id,
+    _DEC.c.node,
+    _DEC.c.action,
+    _DEC.c.body,
+    _DEC.c.prev_hash,
+    _DEC.c.hash,
+)
+
+
+def iter_rows(engine: Engine, workspace: str, *, batch: int = 5000) -> Iterator[Any]:
+    """Rows (seq, id, at, run_id, prospect_id, node, action, body, prev_hash, hash) in seq
+    order, with Core selects in keyset-paged chunks: no ORM object per record."""
+    last = 0
+    while True:
+        with engine.connect() as conn:
+            rows = conn.execute(
+                core_select(*_VERIFY_COLUMNS)
+                .where(_DEC.c.workspace == workspace, _DEC.c.seq > last)
+                .order_by(_DEC.c.seq)
+                .limit(batch)
+            ).all()
+        if not rows:
+            return
+        yield from rows
+        last = rows[-1][0]
+
+
 def verify(engine: Engine, workspace: str) -> VerifyResult:
     prev, expected_seq, count = GENESIS, 1, 0
-    for rec in iter_records(engine, workspace):
+    for row in iter_rows(engine, workspace):
         count += 1
-        problem = _check(rec, prev, expected_seq)
+        problem = _check_row(row, prev, expected_seq)
         if problem:
-            return VerifyResult(False, count, _head_seq(engine, workspace), rec.seq, rec.id, problem)
-        prev, expected_seq = rec.hash, rec.seq + 1
+            return VerifyResult(False, count, _head_seq(engine, workspace), row[0], row[1], problem)
+        prev, expected_seq = row[9], row[0] + 1
     with Session(engine) as session:
         head = session.get(ChainHead, workspace)
     head_seq = head.seq if head else 0
@@ -188,18 +334,52 @@ def _head_seq(engine: Engine, workspace: str) -> int:
 
 
 def _check(rec: DecisionRecord, prev: str, expected_seq: int) -> str:
-    if rec.seq != expected_seq:
-        return f"expected seq {expected_seq}, found seq {rec.seq}: a record is missing"
-    if rec.prev_hash != prev:
+    return _check_row(
+        (
+            rec.seq,
+            rec.id,
+            rec.at,
+            rec.run_id,
+            rec.prospect_id,
+            rec.node,
+            rec.action,
+            rec.body,
+            rec.prev_hash,
+            rec.hash,
+        ),
+        prev,
+        expected_seq,
+    )
+
+
+def _at_text(value: datetime) -> str:
+    if value.tzinfo is not None:
+        value = value.astimezone(UTC)
+    return (
+        value.strftime("%Y-%m-%dT%H:%M:%S") + (f".{value.microsecond:06d}" if value.microsecond else "") + "Z"
+    )
+
+
+def _check_row(row: Any, prev: str, expected_seq: int) -> str:
+    seq, rid, at, run_id, prospect_id, node, action, text, prev_hash, digest = row
+    if seq != expected_seq:
+        return f"expected seq {expected_seq}, found seq {seq}: a record is missing"
+    if prev_hash != prev:
         return "prev_hash does not match the previous record: records were removed or reordered"
-    if chain_hash(prev, rec.body) != rec.hash:
+    if hashlib.sha256((prev + text).encode("utf-8")).hexdigest() != digest:
         return "hash does not match the record's content: the record was edited"
-    body = json.loads(rec.body)
-    if body.get("prev_hash") != prev or body.get("seq") != rec.seq:
+    body = orjson.loads(text)
+    if body.get("prev_hash") != prev or body.get("seq") != seq:
         return "the record's body disagrees with its position in the chain"
-    for name in INDEXED:
-        stored = getattr(rec, name)
-        value = iso(to_utc(stored)) if name == "at" else stored
+    for name, value in (
+        ("id", rid),
+        ("seq", seq),
+        ("at", _at_text(at)),
+        ("run_id", run_id),
+        ("prospect_id", prospect_id),
+        ("node", node),
+        ("action", action),
+    ):
         if body.get(name, "") != value:
             return f"column {name!r} was changed outside the hashed body"
     return ""
@@ -221,48 +401,114 @@ def head(engine: Engine, workspace: str) -> tuple[int, str]:
 
 
 def load_body(rec: DecisionRecord, session: Session | None = None) -> dict[str, Any]:
-    """The record's body with its hash; with a session, also its observation (by digest)."""
+    """The record's body (long form) with its hash; with a session, also its observation
+    (by digest)."""
     if session is None:
-        return {**json.loads(rec.body), "hash": rec.hash}
+        return codec.expand_body({**orjson.loads(rec.body), "hash": rec.hash})
     return load_bodies(session, [rec])[0]
 
 
-class ObservationMismatch(Exception):
-    """A stored observation no longer has the digest its decisions name (it was edited)."""
+class ObservationMismatch(ChainBroken):
+    """A stored observation no longer has the digest its decisions name (it was edited, or
+    its compressed bytes or dictionary cannot be read back). A classified error: the CLI
+    prints it with a next step instead of a traceback."""
+
+    next_step = (
+        "An observation was altered after it was recorded; restore the observations table from "
+        "backup and investigate (`run.py audit verify` checks the decisions themselves)."
+    )
 
 
-def load_bodies(session: Session, recs: Iterable[DecisionRecord]) -> list[dict[str, Any]]:
-    """Bodies of many records with their observations, loaded by digest in a few queries.
-    An observation removed by retention comes back as None with `observation_pruned`;
-    one whose text no longer has its digest raises ObservationMismatch."""
-    bodies = [{**json.loads(r.body), "hash": r.hash, "_ws": r.workspace} for r in recs]
+def observations_by_digest(conn: Any, workspace: str, digests: Iterable[str]) -> dict[str, dict[str, Any]]:
+    """Stored observations by digest, parsed, in queries of 500 digests. Each stored text is
+    re-hashed: one that no longer has its digest raises ObservationMismatch."""
+    table = ObservationBody.__table__  # type: ignore[attr-defined]
+    ordered = sorted(set(digests))
+    found: dict[str, dict[str, Any]] = {}
+    for i in range(0, len(ordered), 500):
+        part = ordered[i : i + 500]
+        rows = conn.execute(
+            core_select(table.c.digest, table.c.body, table.c.packed, table.c.codec).where(
+                table.c.workspace == workspace, table.c.digest.in_(part)
+            )
+        ).all()
+        try:
+            texts = _texts(conn, workspace, rows)
+        except codec.CodecError as exc:
+            raise ObservationMismatch(
+                f"an observation in workspace {workspace} cannot be read: {exc}"
+            ) from None
+        for d, text in texts.items():
+            if hashlib.sha256(text.encode("utf-8")).hexdigest() != d:
+                raise ObservationMismatch(
+                    f"observation {d} in workspace {workspace} was edited: its digest differs"
+                )
+            found[d] = orjson.loads(text)
+    return found
+
+
+def attach_observations(conn: Any, bodies: list[dict[str, Any]], workspace_of: Any) -> None:
+    """Put each body's observation back (by digest); a pruned one comes back as None with
+    `observation_pruned`. `workspace_of(body)` names the workspace a body belongs to."""
     wanted: dict[str, set[str]] = {}
     for b in bodies:
         if "observation" not in b and b.get("observation_digest"):
-            wanted.setdefault(b["_ws"], set()).add(b["observation_digest"])
-    found: dict[tuple[str, str], dict[str, Any]] = {}
-    table = ObservationBody.__table__  # type: ignore[attr-defined]
-    for ws, digests in wanted.items():
-        ordered = sorted(digests)
-        for i in range(0, len(ordered), 500):
-            part = ordered[i : i + 500]
-            rows = session.connection().execute(
-                select(table.c.digest, table.c.body).where(table.c.workspace == ws, table.c.digest.in_(part))
-            )
-            for d, text in rows:
-                if sha256_hex(text) != d:
-                    raise ObservationMismatch(
-                        f"observation {d} in workspace {ws} was edited: its digest differs"
-                    )
-                found[(ws, d)] = json.loads(text)
+            wanted.setdefault(workspace_of(b), set()).add(b["observation_digest"])
+    found = {ws: observations_by_digest(conn, ws, ds) for ws, ds in wanted.items()}
     for b in bodies:
-        ws = b.pop("_ws")
         if "observation" not in b and b.get("observation_digest"):
-            obs = found.get((ws, b["observation_digest"]))
+            obs = found[workspace_of(b)].get(b["observation_digest"])
             b["observation"] = obs
             if obs is None:
                 b["observation_pruned"] = True
+
+
+def load_bodies(session: Session, recs: Iterable[DecisionRecord]) -> list[dict[str, Any]]:
+    """Bodies (long form) of many records with their observations, loaded by digest in a few
+    queries. An observation removed by retention comes back as None with
+    `observation_pruned`; one whose text no longer has its digest raises ObservationMismatch."""
+    recs = list(recs)
+    bodies = [codec.expand_body({**orjson.loads(r.body), "hash": r.hash}) for r in recs]
+    owners = {id(b): r.workspace for b, r in zip(bodies, recs, strict=True)}
+    attach_observations(session.connection(), bodies, lambda b: owners[id(b)])
     return bodies
+
+
+def stream_bodies(
+    engine: Engine,
+    workspace: str,
+    *,
+    run_id: str | None = None,
+    prospect_id: str | None = None,
+    batch: int = 2000,
+) -> Iterator[dict[str, Any]]:
+    """Bodies (long form, with hash and observation) of one run and/or prospect in seq
+    order, read with Core selects in keyset-paged chunks; observations are loaded once per
+    chunk by digest (checked against it) and shared between the decisions that name them."""
+    cond = [_DEC.c.workspace == workspace]
+    if run_id:
+        cond.append(_DEC.c.run_id == run_id)
+    if prospect_id:
+        cond.append(_DEC.c.prospect_id == prospect_id)
+    last = 0
+    while True:
+        with engine.connect() as conn:
+            rows = conn.execute(
+                core_select(_DEC.c.seq, _DEC.c.body, _DEC.c.hash)
+                .where(*cond, _DEC.c.seq > last)
+                .order_by(_DEC.c.seq)
+                .limit(batch)
+            ).all()
+            if not rows:
+                return
+            bodies = []
+            for _seq, text, digest in rows:
+                body = codec.expand_body(orjson.loads(text))
+                body["hash"] = digest
+                bodies.append(body)
+            attach_observations(conn, bodies, lambda _b: workspace)
+        yield from bodies
+        last = rows[-1][0]
 
 
 def prune_observations(session: Session, workspace: str, *, before: datetime) -> int:
@@ -273,15 +519,15 @@ def prune_observations(session: Session, workspace: str, *, before: datetime) ->
     dec = DecisionRecord.__table__  # type: ignore[attr-defined]
     cutoff = to_utc(before)
     recent = {
-        json.loads(text).get("observation_digest")
+        orjson.loads(text).get("observation_digest")
         for (text,) in session.connection().execute(
-            select(dec.c.body).where(dec.c.workspace == workspace, dec.c.at >= cutoff)
+            core_select(dec.c.body).where(dec.c.workspace == workspace, dec.c.at >= cutoff)
         )
     }
     old = [
         d
         for (d,) in session.connection().execute(
-            select(table.c.digest).where(table.c.workspace == workspace, table.c.first_at < cutoff)
+            core_select(table.c.digest).where(table.c.workspace == workspace, table.c.first_at < cutoff)
         )
         if d not in recent
     ]

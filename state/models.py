@@ -345,5 +345,5 @@ from state.models_queue import RunOutcome  # noqa: E402,F401  (queued runs' per-
 from state.models_reviews import ReviewBinding  # noqa: E402, F401
 from state.models_schedule import DailyRunMark  # noqa: E402, F401  (daily run marks)
 from state.models_scoring import ProspectScore  # noqa: E402,F401  (registers the score table)
-from state.models_storage import ObservationBody  # noqa: E402,F401  (observations by digest)
+from state.models_storage import ObservationBody, ObservationDict  # noqa: E402,F401  (observations by digest)
 from state.models_web import WebPage  # noqa: E402,F401  (registers the fetched-page table)

@@ -5,6 +5,7 @@ finished prospect-runs pruned to the latest one per thread."""
 from __future__ import annotations
 
 import json
+import zlib
 from datetime import timedelta
 
 import pytest
@@ -19,6 +20,7 @@ from state.decision_log import (
     ObservationMismatch,
     append,
     load_bodies,
+    load_body,
     prune_observations,
     verify,
 )
@@ -54,16 +56,36 @@ def test_observation_is_stored_once_and_loaded_by_digest(ready_ws) -> None:  # n
     assert verify(engine, ready_ws.id).ok
 
 
-def test_edited_observation_is_detected(ready_ws) -> None:  # noqa: ANN001
-    """An observation edited in its table no longer matches the digest the chain covers:
-    loading it raises instead of replaying a different observation."""
+def _deflate(text: str) -> bytes:
+    co = zlib.compressobj(9, zlib.DEFLATED, -15)
+    return co.compress(text.encode()) + co.flush()
+
+
+@pytest.mark.parametrize(
+    ("sql", "params"),
+    [
+        # the compressed bytes replaced by another observation's
+        ("UPDATE observations SET packed = :p, codec = 'z' WHERE workspace = :w", {"p": _deflate('{"x":2}')}),
+        # the plain-text form put back with other content
+        (
+            "UPDATE observations SET body = :b, codec = '', packed = NULL WHERE workspace = :w",
+            {"b": '{"x":2}'},
+        ),
+        # bytes that are not DEFLATE at all
+        ("UPDATE observations SET packed = :p WHERE workspace = :w", {"p": b"not deflate"}),
+        # a codec naming a dictionary that does not exist
+        ("UPDATE observations SET codec = 'zd:0000000000000000' WHERE workspace = :w", {}),
+    ],
+)
+def test_edited_observation_is_detected(ready_ws, sql: str, params: dict) -> None:  # noqa: ANN001
+    """An observation edited in its table (compressed bytes, plain text or codec) no longer
+    matches the digest the chain covers: loading it raises instead of replaying a different
+    observation."""
     engine = engine_for(ready_ws.database_url)
     with session_scope(engine) as s:
         append(s, ready_ws.id, [_body({"x": 1}, 1)])
     with session_scope(engine) as s:
-        s.connection().execute(
-            text("UPDATE observations SET body = :b WHERE workspace = :w"), {"b": '{"x":2}', "w": ready_ws.id}
-        )
+        s.connection().execute(text(sql), {**params, "w": ready_ws.id})
     with Session(engine) as s, pytest.raises(ObservationMismatch):
         load_bodies(s, s.exec(select(DecisionRecord).where(DecisionRecord.workspace == ready_ws.id)).all())
 
@@ -115,3 +137,111 @@ def test_finished_runs_keep_one_checkpoint_per_thread(tmp_path) -> None:  # noqa
         for r in pending:
             snap = graph.get_state({"configurable": {"thread_id": thread_id(ws.id, r.prospect_id)}})
             assert snap.interrupts, r.prospect_id
+
+
+def _verdicts() -> list[dict]:
+    return [
+        {"rule": "kill_switch", "outcome": "allow", "reason": "kill switch off"},
+        {
+            "rule": "send_window",
+            "outcome": "defer",
+            "reason": "outside the window",
+            "until": "2026-11-24T09:00:00Z",
+        },
+        {"rule": "suppression", "outcome": "allow", "reason": "not on the suppression list"},
+    ]
+
+
+def test_bodies_are_stored_compact_and_read_back_long(ready_ws) -> None:  # noqa: ANN001
+    """A body is appended with its allowing verdicts as rule ids (also inside the denials the
+    planner saw); load_body gives every verdict back, the chain verifies, and what the hash
+    covers is the stored compact text."""
+    engine = engine_for(ready_ws.database_url)
+    body = {
+        **_body({"x": 1}, 1),
+        "outcome": "defer",
+        "verdicts": _verdicts(),
+        "planner_input": {"denials": [{"proposal": {"action": "send"}, "decision": {"outcome": "defer", "verdicts": _verdicts()}}]},
+    }  # fmt: skip
+    with session_scope(engine) as s:
+        append(s, ready_ws.id, [body])
+    with Session(engine) as s:
+        rec = s.exec(select(DecisionRecord).where(DecisionRecord.workspace == ready_ws.id)).one()
+        stored = json.loads(rec.body)
+        assert stored["allowed"] == ["kill_switch", "suppression"]
+        assert [v["rule"] for v in stored["verdicts"]] == ["send_window"]
+        assert "not on the suppression list" not in rec.body
+        long = load_body(rec)
+    rules = {(v["rule"], v["outcome"]) for v in long["verdicts"]}
+    assert rules == {("kill_switch", "allow"), ("send_window", "defer"), ("suppression", "allow")}
+    denied = long["planner_input"]["denials"][0]["decision"]["verdicts"]
+    assert {(v["rule"], v["outcome"]) for v in denied} == rules
+    assert verify(engine, ready_ws.id).ok
+
+
+def test_observations_are_compressed_with_a_workspace_dictionary(ready_ws) -> None:  # noqa: ANN001
+    """Once the workspace has enough observations a preset dictionary is made from them;
+    later observations are packed with it and load back identical. The dictionary holds
+    values shared by several prospects, never one prospect's own address."""
+    engine = engine_for(ready_ws.database_url)
+
+    def obs(i: int) -> dict:
+        return {"prospect": {"id": f"p{i}", "email": f"person{i}@unique{i}.example", "timezone": "Europe/London"},
+                "counters": {"mailbox_sent_today": i}}  # fmt: skip
+
+    bodies = [{**_body(obs(i), i), "prospect_id": f"p{i}"} for i in range(70)]
+    for i in range(0, 70, 5):
+        with session_scope(engine) as s:
+            append(s, ready_ws.id, bodies[i : i + 5])
+    with Session(engine) as s:
+        codecs = (
+            s.connection()
+            .execute(
+                text("SELECT codec, COUNT(*) FROM observations WHERE workspace = :w GROUP BY codec"),
+                {"w": ready_ws.id},
+            )
+            .all()
+        )
+        dicts = (
+            s.connection()
+            .execute(text("SELECT data FROM observation_dicts WHERE workspace = :w"), {"w": ready_ws.id})
+            .all()
+        )
+        rows = s.exec(
+            select(DecisionRecord).where(DecisionRecord.workspace == ready_ws.id).order_by(DecisionRecord.seq)
+        ).all()
+        loaded = load_bodies(s, rows)
+    assert [b["observation"] for b in loaded] == [obs(i) for i in range(70)]
+    by_codec = dict(codecs)
+    assert by_codec.get("z", 0) >= 40 and sum(n for c, n in by_codec.items() if c.startswith("zd:")) > 0
+    assert len(dicts) == 1
+    data = bytes(dicts[0][0])
+    assert b"Europe/London" in data and b"unique" not in data
+    assert verify(engine, ready_ws.id).ok
+
+
+def test_migration_0011r_compresses_stored_observations(tmp_path) -> None:  # noqa: ANN001
+    """Observations stored as plain text before 0011r are converted to DEFLATE and still load
+    by their digest."""
+    from alembic import command
+    from alembic.config import Config
+
+    from core.canonical import canonical_json
+    from state.db import MIGRATIONS_DIR, make_engine
+    from state.decision_log import observations_by_digest
+
+    engine = make_engine(f"sqlite:///{tmp_path}/old.db")
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    obs = {"prospect": {"id": "p1"}, "now": "2026-11-23T15:00:00Z"}
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0006")
+        conn.execute(
+            text("INSERT INTO observations (workspace, digest, body, first_at) VALUES ('w', :d, :b, :t)"),
+            {"d": digest(obs), "b": canonical_json(obs), "t": "2026-11-23 15:00:00"},
+        )
+        command.upgrade(cfg, "head")
+        row = conn.execute(text("SELECT body, codec, packed FROM observations")).one()
+        assert row[0] is None and row[1] == "z" and row[2]
+        assert observations_by_digest(conn, "w", [digest(obs)]) == {digest(obs): obs}
