@@ -176,6 +176,7 @@ def _ctx(ws: Workspace) -> Any:
     return build_context(ws, engine_for(ws.database_url))
 
 
+@pytest.mark.slow
 def test_crash_after_submit_neither_submits_nor_pays_twice(
     research_ws: Workspace, fake: FakeAnthropic, monkeypatch: pytest.MonkeyPatch
 ) -> None:
