@@ -46,7 +46,9 @@ def poll_cmd(workspace_dir: str = WorkspaceOpt, now: str | None = NowOpt, as_jso
         emit_json(data)
         return
     if not data["enabled"]:
-        console.print('Batches are off: set [llm] use_batches = true (with providers.drafting = "claude").')
+        console.print(
+            'Batches are off: set [llm] use_batches = true (with providers.drafting or providers.research = "claude").'
+        )
         return
     results = data.get("results") or {}
     console.print(
