@@ -111,8 +111,9 @@ def test_an_answer_obtained_elsewhere_goes_through_the_same_checks(
     items, _ = read(client, questions, PAGES, CallScope(at=NOW), first=answered)
     assert [e.to_dict() for e in items] == [e.to_dict() for e in sync_items] and len(fake.calls()) == 1
     forged = answered.message.model_copy(deep=True)
-    cite = next(b for b in forged.content if b.type == "text" and b.citations).citations[0]
-    cite.cited_text = "They raised USD 90M."
+    block = next(b for b in forged.content if b.type == "text" and b.citations)
+    assert block.type == "text" and block.citations
+    block.citations[0].cited_text = "They raised USD 90M."
     items, meta = read(
         client, questions, PAGES, CallScope(at=NOW), first=dataclasses.replace(answered, message=forged)
     )
