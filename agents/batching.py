@@ -56,7 +56,7 @@ from core.timeutil import iso, parse_instant, to_utc
 from core.workspace import Workspace
 from state.db import session_scope
 from state.ledger import record_cost, release
-from state.models import Prospect
+from state.models import Company, Prospect
 from state.models_llm import LlmBatch, LlmBatchItem
 
 if TYPE_CHECKING:
@@ -519,13 +519,26 @@ def _collect(engine: Engine, client: LlmClient, sub: LlmBatch, now: datetime) ->
 
 
 def waiting_for(session: Session, workspace: str, prospect_id: str) -> list[dict[str, Any]]:
-    """The batch items a prospect waits for (for `prospects show`)."""
+    """The batch items a prospect waits for (for `prospects show`): its own, and the research
+    request of its company while the company is not researched yet (colleagues at the same
+    company share that one request; `for` names the prospect that queued it)."""
+    me = session.get(Prospect, prospect_id)
+    company = session.get(Company, me.company_id) if me is not None and me.company_id else None
+    ids = {prospect_id}
+    if company is not None and company.research_status not in ("done", "not_found"):
+        ids |= set(
+            session.exec(
+                select(Prospect.id).where(Prospect.workspace == workspace, Prospect.company_id == company.id)
+            )
+        )
     rows = session.exec(
-        select(LlmBatchItem).where(
+        select(LlmBatchItem)
+        .where(
             LlmBatchItem.workspace == workspace,
-            LlmBatchItem.prospect_id == prospect_id,
+            col(LlmBatchItem.prospect_id).in_(ids),
             col(LlmBatchItem.status).in_(("queued", "waiting")),
         )
+        .order_by(col(LlmBatchItem.id))
     )
     return [
         {
@@ -533,8 +546,10 @@ def waiting_for(session: Session, workspace: str, prospect_id: str) -> list[dict
             "status": "queued" if r.status == "queued" else ("in doubt" if not r.batch_id else "in batch"),
             "batch_id": r.batch_id,
             "since": iso(r.created_at),
+            **({"for": r.prospect_id} if r.prospect_id != prospect_id else {}),
         }
         for r in rows
+        if r.prospect_id == prospect_id or r.task == "research"
     ]
 
 

@@ -130,6 +130,13 @@ def test_research_waits_for_a_batch_then_resumes_with_the_sync_evidence(
         if b["final_action"] == "await_batch"
     )
     assert _evidence(ws, waiting) == {}  # nothing read yet
+    owners = {i.prospect_id for i in items}
+    colleague = sorted(waiting - owners)[0]  # shares its company's request with an owner
+    with Session(engine) as s:
+        (shown,) = batching.waiting_for(s, ws.id, colleague)
+        (own,) = batching.waiting_for(s, ws.id, sorted(owners)[0])
+    assert shown["task"] == "research" and shown["for"] in owners and shown["batch_id"] == items[0].batch_id
+    assert own["status"] == "in batch" and "for" not in own
     with Session(engine) as s:  # the research credits stay held while the prospects wait
         held = list(
             s.exec(select(CostEntry).where(CostEntry.workspace == ws.id, CostEntry.kind == "research"))
@@ -156,6 +163,8 @@ def test_research_waits_for_a_batch_then_resumes_with_the_sync_evidence(
     assert len(calls) == len(items) and all(c.mode == "batch" for c in calls)  # paid once, batch price
     assert {e.status for e in research_costs} == {"committed"}
     batched = _evidence(ws, waiting)
+    with Session(engine) as s:  # researched: nobody waits for a batch any more
+        assert all(batching.waiting_for(s, ws.id, p) == [] for p in waiting)
     assert batched and all(json.loads(v[3])["model_read"] for v in batched.values())
 
     if backend == "sqlite":  # the same prospects researched synchronously read the same evidence
