@@ -127,8 +127,13 @@ def research(state: ProspectState, ctx: AgentContext) -> dict[str, Any]:
         )
     except BudgetExceeded as exc:
         return _budget_wait(state, ctx, "research", tool, exc)
+    batched = batching.research_via_batch(
+        ctx, state, step_id=state["plan"]["proposal"].get("step_id") or "research", domain=company.domain
+    )
+    if batched.waiting is not None:  # the daily run's batch answers it; the credits stay held
+        return batched.waiting
     try:
-        extra = {"scope": llm_scope(state)} if ctx.researcher.name == "claude" else {}
+        extra = {"scope": llm_scope(state), **batched.kwargs} if ctx.researcher.name == "claude" else {}
         result = ctx.researcher.research(company.domain, **extra)
     except NotFound as exc:
         return _finish_research(
@@ -138,7 +143,7 @@ def research(state: ProspectState, ctx: AgentContext) -> dict[str, Any]:
             "not_found",
             [],
             ctx.workspace.config.costs.research_credits,
-            {**tool, "result": {"status": "not_found"}},
+            {**tool, "result": {"status": "not_found", **batched.info}},
             error=exc,
         )
     except OutboundError:
@@ -166,6 +171,7 @@ def research(state: ProspectState, ctx: AgentContext) -> dict[str, Any]:
                     for f in e["data"].get("flags", ())
                 ],
                 **({"skipped": [list(x) for x in result.skipped]} if result.skipped else {}),
+                **batched.info,  # answered by a batch, or its fallback to a synchronous call
             },
         },
     )

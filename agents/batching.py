@@ -1,10 +1,12 @@
-"""Message Batches for the daily run (`[llm] use_batches = true`, Claude drafting).
+"""Message Batches for the daily run (`[llm] use_batches = true`, Claude drafting and/or
+the Claude research reader).
 
-A draft the daily run needs is not asked for synchronously: the draft action writes a
-*queued* batch item for its first request (keyed by the request's digest, which is also
-its batch `custom_id`), reserves its estimated cost, and the prospect waits ("waiting for
-a batch": decision `await_batch`, the prospect due again after `batch_poll_minutes`), all
-in one transaction. At the end of the run every queued item goes out in one batch:
+A model call the daily run needs for a draft or for research is not made synchronously:
+the action writes a *queued* batch item for its request (keyed by the request's digest,
+which is also its batch `custom_id`), reserves a draft's estimated cost (research holds
+its research credits, reserved before), and the prospect waits ("waiting for a batch":
+decision `await_batch`, the prospect due again after `batch_poll_minutes`), all in one
+transaction. At the end of the run every queued item goes out in one batch:
 
 1. the submission row (`llm_batches`, status `submitting`) is written and the items point
    at it *before* the API is called (outbox style);
@@ -18,14 +20,16 @@ is paid once (the ledger row is keyed by the digest).
 
 Each run starts by polling (so does `run.py batches poll` and the service's daily run):
 results of ended batches are recorded like any call (`LlmClient.record_batch_result`,
-batch price) and their prospects become due at once. When a prospect's draft runs again,
-its succeeded result is handed to the drafter as the first answer, and from there it is
-the synchronous path (`ClaudeDrafter.draft`: the same checks, one re-ask, then review).
-Errored, expired, canceled or missing results fall back to a synchronous call; the draft
-decision says so (`tool.result.batch.fallback`).
+batch price) and their prospects become due at once. When the action runs again, its
+succeeded result is handed over as the first answer (`ClaudeDrafter.draft(first=...)`,
+`ClaudeResearcher.research(first=...)`), and from there it is the synchronous path: the
+drafter's checks, one re-ask, then review; the reader's citation checks. Errored,
+expired, canceled or missing results fall back to a synchronous call; the decision says
+so (`tool.result.batch.fallback`). A prospect that needs research and then a draft waits
+twice: once for each batch.
 
 Only the daily run turns batching on (`for_daily_run`); inbound speed-to-lead
-(`service.inbound`) builds its own context and always drafts synchronously.
+(`service.inbound`) builds its own context and always calls the model synchronously.
 """
 
 from __future__ import annotations
@@ -52,40 +56,53 @@ from core.timeutil import iso, parse_instant, to_utc
 from core.workspace import Workspace
 from state.db import session_scope
 from state.ledger import record_cost, release
-from state.models import Prospect
+from state.models import Company, Prospect
 from state.models_llm import LlmBatch, LlmBatchItem
 
 if TYPE_CHECKING:
     from agents.context import AgentContext
     from tools.llm.client import LlmClient
+    from tools.llm.prompts import Prompt
 
 log = structlog.get_logger(__name__)
 
-FLAG = "batch_drafts"  # set in the context by the daily run only
+FLAG = "batch_llm"  # set in the context by the daily run only
 FAILED = ("errored", "expired", "canceled", "missing")
 IN_DOUBT_AFTER = timedelta(minutes=10)  # a submission of another process is in doubt after this
 LIST_SLACK = timedelta(minutes=2)  # clock skew between us and the API when matching batches
 _IN_FLIGHT: set[str] = set()  # submissions this process is submitting right now
 _LOCK = threading.Lock()
+TASKS = ("draft", "research")  # the daily run's model calls that may wait for a batch
+
+
+def _provider(ctx: AgentContext, task: str) -> str:
+    """The provider name of the task's component in this context."""
+    return {"draft": ctx.drafter.name, "research": ctx.researcher.name}.get(task, "")
 
 
 def for_daily_run(ctx: AgentContext) -> AgentContext:
     """The context of a daily run: with batching on when the workspace asks for it and
-    drafts with Claude. Any other context (inbound, review resume) drafts synchronously."""
+    drafts or researches with Claude. Any other context (inbound, review resume) calls the
+    model synchronously."""
     cfg = ctx.workspace.config
-    if cfg.llm.use_batches and cfg.providers.drafting == "claude" and ctx.llm is not None:
+    claude = "claude" in (cfg.providers.drafting, cfg.providers.research)
+    if cfg.llm.use_batches and claude and ctx.llm is not None:
         return dataclasses.replace(ctx, extra={**ctx.extra, FLAG: True})
     return ctx
 
 
-def enabled(ctx: AgentContext) -> bool:
-    return bool(ctx.extra.get(FLAG)) and ctx.llm is not None and ctx.drafter.name == "claude"
+def enabled(ctx: AgentContext, task: str | None = None) -> bool:
+    """Whether `task` (any batched task when None) goes through batches in this context."""
+    if not ctx.extra.get(FLAG) or ctx.llm is None:
+        return False
+    return any(_provider(ctx, t) == "claude" for t in ((task,) if task else TASKS))
 
 
 @dataclass
 class Batched:
-    """What the batch path says about one draft: wait (`waiting` is the node's return),
-    or go on with `kwargs` for the drafter; `info` goes into the draft decision."""
+    """What the batch path says about one model call: wait (`waiting` is the node's
+    return), or go on with `kwargs` for the component (`first`: the batch answer, or
+    nothing for a synchronous call); `info` goes into the decision."""
 
     waiting: dict[str, Any] | None = None
     kwargs: dict[str, Any] = field(default_factory=dict)
@@ -103,19 +120,53 @@ def draft_via_batch(
     evidence: list[dict[str, Any]],
     sender: Mapping[str, Any],
 ) -> Batched:
-    """The batch side of the draft action (a no-op unless `enabled`)."""
-    if not enabled(ctx):
+    """The batch side of the draft action (a no-op unless `enabled` for drafts)."""
+    if not enabled(ctx, "draft"):
         return Batched()
-    from tools.llm.client import redact
-
     drafter: Any = ctx.drafter
-    client = ctx.llm
-    assert client is not None
     messages = drafter.first_request(
         kind=kind, prospect=prospect, company=company, evidence=evidence, sender=sender
     )
-    params = client.params("draft", drafter.prompt, messages=messages, batch=True)
-    key = client.digest("draft", drafter.prompt, params)
+    return via_batch(ctx, state, task="draft", prompt=drafter.prompt, messages=messages, step_id=step_id)
+
+
+def research_via_batch(ctx: AgentContext, state: ProspectState, *, step_id: str, domain: str) -> Batched:
+    """The batch side of the research action (a no-op unless `enabled` for research): the
+    reader's one request for the company's pages. A company without pages is left to the
+    synchronous path, which reports it (no call is made there either)."""
+    if not enabled(ctx, "research"):
+        return Batched()
+    from tools.llm.prompts import prompt
+    from tools.llm.reader import request
+
+    reader: Any = ctx.researcher
+    pages = reader.pages(domain) if domain else []
+    if not pages:
+        return Batched()
+    messages = request(reader.questions, pages)
+    return via_batch(
+        ctx, state, task="research", prompt=prompt("research"), messages=messages, step_id=step_id
+    )
+
+
+def via_batch(
+    ctx: AgentContext,
+    state: ProspectState,
+    *,
+    task: str,
+    prompt: Prompt,
+    messages: list[dict[str, Any]],
+    step_id: str,
+) -> Batched:
+    """One model call of the daily run through a batch: queue it (and wait), keep waiting,
+    or hand back its succeeded result as `kwargs["first"]`; a failed result says to fall
+    back to a synchronous call (`info["batch"]["fallback"] == "sync"`)."""
+    from tools.llm.client import redact
+
+    client = ctx.llm
+    assert client is not None
+    params = client.params(task, prompt, messages=messages, batch=True)
+    key = client.digest(task, prompt, params)
     now = parse_instant(state["now"])
     with session_scope(ctx.engine) as s:
         item = s.exec(
@@ -127,16 +178,16 @@ def draft_via_batch(
                 digest=key,
                 batch_id="",
                 custom_id=key[:64],
-                task="draft",
+                task=task,
                 prospect_id=state["prospect_id"],
                 status="queued",
                 request=redact(params),
                 created_at=now,
                 run_id=state["run_id"],
-                prompt_version=drafter.prompt.version,
+                prompt_version=prompt.version,
             )
             s.add(item)
-            _reserve(s, ctx, state, key, str(params["model"]), now)
+            _reserve(s, ctx, state, task, key, str(params["model"]), now)
         info = {
             "custom_id": item.custom_id,
             "batch_id": item.batch_id,
@@ -144,23 +195,33 @@ def draft_via_batch(
             "status": item.status,
         }
         if item.status in ("queued", "waiting"):
-            return Batched(waiting=_wait(s, ctx, state, step_id, info, now))
+            return Batched(waiting=_wait(s, ctx, state, task, step_id, info, now))
     if info["status"] == "succeeded":
         done = client.recorded(key)
-        if done is not None:  # shown as this draft's cost once (the ledger row is the batch's)
+        if done is not None:  # shown as this call's cost once (the ledger row is the batch's)
             return Batched(kwargs={"first": dataclasses.replace(done, replayed=False)}, info={"batch": info})
         info["status"] = "missing"
     return Batched(info={"batch": {**info, "fallback": "sync"}})
 
 
+def _estimate(ctx: AgentContext, task: str) -> float:
+    """The full-price estimate a batched call reserves: a draft's (`est_draft_usd`); none
+    for research, whose model cost is recorded when it arrives, as in a synchronous run
+    (the research action holds its research credits while the prospect waits)."""
+    return ctx.workspace.config.llm.est_draft_usd if task == "draft" else 0.0
+
+
 def _reserve(
-    s: Session, ctx: AgentContext, state: ProspectState, key: str, model: str, now: datetime
+    s: Session, ctx: AgentContext, state: ProspectState, task: str, key: str, model: str, now: datetime
 ) -> None:
     """Hold the estimated (batch-priced) cost while the result is awaited, so the budget
-    rules count it (the guard already decided this draft fits); the recorded result turns
+    rules count it (the guard already decided this call fits); the recorded result turns
     this row into the real cost, a failed one releases it."""
     cfg = ctx.workspace.config
-    est = round(cfg.llm.est_draft_usd * cfg.llm.prices[model].batch_discount, 8)
+    usd = _estimate(ctx, task)
+    if usd <= 0:
+        return
+    est = round(usd * cfg.llm.prices[model].batch_discount, 8)
     record_cost(
         s,
         workspace=ctx.ws_id,
@@ -173,7 +234,7 @@ def _reserve(
         run_id=state["run_id"],
         prospect_id=state["prospect_id"],
         status="reserved",
-        detail={"task": "draft", "mode": "batch", "estimate": True},
+        detail={"task": task, "mode": "batch", "estimate": True},
     )
 
 
@@ -181,6 +242,7 @@ def _wait(
     s: Session,
     ctx: AgentContext,
     state: ProspectState,
+    task: str,
     step_id: str,
     info: dict[str, Any],
     now: datetime,
@@ -191,17 +253,21 @@ def _wait(
         p.status, p.next_action, p.next_action_at, p.updated_at = "waiting", step_id, until, now
         s.add(p)
     where = f"batch {info['batch_id']}" if info["batch_id"] else "the run's batch (to be submitted)"
-    reason = f"waiting for a batch: the draft's request is in {where}"
+    reason = f"waiting for a batch: the {task} request is in {where}"
     append(
         s,
         ctx.ws_id,
         record(
             state,
             node="act",
-            action="draft",
+            action=task,
             final_action="await_batch",
             rationale=reason,
-            tool={"name": "draft:claude", "input": {"mode": "batch"}, "result": {"batch": info}},
+            tool={
+                "name": f"{task}:{_provider(ctx, task)}",
+                "input": {"mode": "batch"},
+                "result": {"batch": info},
+            },
             extra={"until": iso(until)},
         ),
     )
@@ -453,13 +519,26 @@ def _collect(engine: Engine, client: LlmClient, sub: LlmBatch, now: datetime) ->
 
 
 def waiting_for(session: Session, workspace: str, prospect_id: str) -> list[dict[str, Any]]:
-    """The batch items a prospect waits for (for `prospects show`)."""
+    """The batch items a prospect waits for (for `prospects show`): its own, and the research
+    request of its company while the company is not researched yet (colleagues at the same
+    company share that one request; `for` names the prospect that queued it)."""
+    me = session.get(Prospect, prospect_id)
+    company = session.get(Company, me.company_id) if me is not None and me.company_id else None
+    ids = {prospect_id}
+    if company is not None and company.research_status not in ("done", "not_found"):
+        ids |= set(
+            session.exec(
+                select(Prospect.id).where(Prospect.workspace == workspace, Prospect.company_id == company.id)
+            )
+        )
     rows = session.exec(
-        select(LlmBatchItem).where(
+        select(LlmBatchItem)
+        .where(
             LlmBatchItem.workspace == workspace,
-            LlmBatchItem.prospect_id == prospect_id,
+            col(LlmBatchItem.prospect_id).in_(ids),
             col(LlmBatchItem.status).in_(("queued", "waiting")),
         )
+        .order_by(col(LlmBatchItem.id))
     )
     return [
         {
@@ -467,8 +546,10 @@ def waiting_for(session: Session, workspace: str, prospect_id: str) -> list[dict
             "status": "queued" if r.status == "queued" else ("in doubt" if not r.batch_id else "in batch"),
             "batch_id": r.batch_id,
             "since": iso(r.created_at),
+            **({"for": r.prospect_id} if r.prospect_id != prospect_id else {}),
         }
         for r in rows
+        if r.prospect_id == prospect_id or r.task == "research"
     ]
 
 

@@ -26,7 +26,7 @@ batches_app = typer.Typer(
 @batches_app.command("poll")
 @handle_errors
 def poll_cmd(workspace_dir: str = WorkspaceOpt, now: str | None = NowOpt, as_json: bool = JsonOpt) -> None:
-    """Collect the results of ended batches (priced as batch work); their prospects are due at once and resume in the next run. Also resolves a submission a crash left in doubt, and submits drafts a crashed run left queued."""
+    """Collect the results of ended batches (priced as batch work); their prospects are due at once and resume in the next run. Also resolves a submission a crash left in doubt, and submits requests (drafts, research) a crashed run left queued."""
     from agents import batching
     from agents.context import build_context
     from state.db import engine_for
@@ -46,7 +46,9 @@ def poll_cmd(workspace_dir: str = WorkspaceOpt, now: str | None = NowOpt, as_jso
         emit_json(data)
         return
     if not data["enabled"]:
-        console.print('Batches are off: set [llm] use_batches = true (with providers.drafting = "claude").')
+        console.print(
+            'Batches are off: set [llm] use_batches = true (with providers.drafting or providers.research = "claude").'
+        )
         return
     results = data.get("results") or {}
     console.print(

@@ -224,7 +224,7 @@ class LlmConfig(_Section):
     )
     use_batches: bool = Field(
         False,
-        description="Daily-run drafts go through the Message Batches API (half price); the "
+        description="Daily-run drafts and research (Claude) go through the Message Batches API (half price); the "
         "prospects wait for the results. Inbound speed-to-lead stays synchronous.",
     )
     batch_poll_minutes: int = Field(

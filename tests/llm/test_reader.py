@@ -3,6 +3,7 @@ character range, statement and date; spans that do not match the page are droppe
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -92,3 +93,28 @@ def test_the_researcher_reads_the_workspace_pages(
     assert result.evidence and result.evidence[0].source_url == "https://acme.example/blog"
     with pytest.raises(ConfigError, match="research_questions"):
         ClaudeResearcher(client, tmp_path / "web", [])
+
+
+def test_an_answer_obtained_elsewhere_goes_through_the_same_checks(
+    client: LlmClient, fake: FakeAnthropic
+) -> None:
+    """`first=` (a Message Batch result) makes no call and gives the evidence a synchronous
+    read gives; a forged span in such an answer is dropped the same way."""
+    from tools.llm.prompts import prompt
+    from tools.llm.reader import request
+
+    questions = ["Is the company moving off QuickBooks?"]
+    sync_items, _ = read(client, questions, PAGES, CallScope(at=NOW))
+    params = client.params("research", prompt("research"), messages=request(questions, PAGES))
+    answered = client.recorded(client.digest("research", prompt("research"), params))
+    assert answered is not None and len(fake.calls()) == 1  # the sync read sent exactly this request
+    items, _ = read(client, questions, PAGES, CallScope(at=NOW), first=answered)
+    assert [e.to_dict() for e in items] == [e.to_dict() for e in sync_items] and len(fake.calls()) == 1
+    forged = answered.message.model_copy(deep=True)
+    block = next(b for b in forged.content if b.type == "text" and b.citations)
+    assert block.type == "text" and block.citations
+    block.citations[0].cited_text = "They raised USD 90M."
+    items, meta = read(
+        client, questions, PAGES, CallScope(at=NOW), first=dataclasses.replace(answered, message=forged)
+    )
+    assert items == [] and "does not match" in meta["dropped"][0] and len(fake.calls()) == 1
