@@ -103,7 +103,7 @@ def build_observation(
             for o in outbox
             if o.status in ("pending", "sending")
         ],
-        "events": _events(events),
+        "events": event_facts(events),
         "drafts": {
             d.step_id: draft_facts(ws, prospect, d, outbox) for d in drafts if d.status not in ("rejected",)
         },
@@ -659,7 +659,8 @@ def review_fact(r: Review, b: ReviewBinding | None, kind: str) -> dict[str, Any]
     }
 
 
-def _events(rows: list[Any] | Any) -> dict[str, Any]:
+def event_facts(rows: list[Any] | Any) -> dict[str, Any]:
+    """The `events` section: first reply, bounce, open ... of the prospect's events."""
     out: dict[str, Any] = {
         "replied_at": None,
         "reply_kind": None,

@@ -252,7 +252,7 @@ def run_daily(
     ctx = context or build_context(ws, engine)
     # Decided once, before any work is split: the order (score, then id), who is carried
     # over because a cap is spent, and the forecast the actual spend is compared with.
-    rows = preview(ws, engine, now=now, ids=due, context=ctx)
+    rows = preview(ws, engine, now=now, ids=due, context=ctx, detail=dry_run)
     summary.forecast = forecast(rows, ws)
     if dry_run:
         summary.preview = [r.to_dict() for r in rows]
