@@ -183,17 +183,28 @@ class Periods:
 def shared_usage(session: Session, ws: Workspace, now: datetime, periods: Periods) -> dict[str, Any]:
     """The workspace-wide part of the usage counters (the same for every prospect)."""
     wid = ws.id
-    sends = repo.sends_by_period(
-        session, workspace=wid, day=periods.day, week=periods.week, month=periods.month
-    )
+    if session.autoflush:
+        session.flush()
+    since = min(periods.week, periods.month)
+    rows = session.execute(
+        _statement("sends_by_period"),
+        {"workspace": wid, "day": periods.day, "week": periods.week, "month": periods.month, "since": since},
+    ).all()
+    sends = {(c, k): (int(d or 0), int(w or 0), int(m or 0)) for c, k, d, w, m in rows}
 
     def count(channel: str, period: int, kind: str | None = None) -> int:
         return sum(v[period] for (c, k), v in sends.items() if c == channel and kind in (None, k))
 
     first_send = ws.config.sender.mailbox_warm_since or iso(
-        repo.first_sent_at(session, workspace=wid, channel="email")
+        session.execute(_statement("first_email_sent"), {"workspace": wid}).scalar()
     )
     mail_month = count("direct_mail", 2)
+    mail_usd = 0.0
+    if mail_month:
+        payloads = session.execute(
+            _statement("direct_mail_payloads"), {"workspace": wid, "since": periods.month}
+        ).scalars()
+        mail_usd = float(sum(float((p or {}).get("cost_usd") or 0) for p in payloads))
     spend = repo.spend_by_period(session, workspace=wid, run_since=now, month=periods.month)
     return {
         "mailbox_sent_today": count("email", 0),
@@ -201,9 +212,7 @@ def shared_usage(session: Session, ws: Workspace, now: datetime, periods: Period
         "linkedin_invites_week": count("linkedin", 1, "linkedin_connect"),
         "linkedin_messages_week": count("linkedin", 1, "linkedin_message"),
         "direct_mail_sends_month": mail_month,
-        "direct_mail_usd_month": (
-            repo.direct_mail_usd(session, workspace=wid, since=periods.month) if mail_month else 0.0
-        ),
+        "direct_mail_usd_month": mail_usd,
         "spend_run": _spend(spend["run"]),
         "spend_month": _spend(spend["month"]),
     }
@@ -230,63 +239,202 @@ class Facts(Protocol):
 
 
 class LiveFacts:
-    """Facts read per prospect, live (a node's observation, explain, review edits)."""
+    """Facts read per prospect, live (a node's observation, explain, review edits), with
+    Core statements built once and reused with bound values: rows, not ORM objects (the
+    observation only reads their columns). Pending ORM changes are flushed first, as an
+    ORM query would."""
 
     def __init__(self, session: Session, ws: Workspace, now: datetime) -> None:
         self.session, self.ws, self.wid, self.now = session, ws, ws.id, now
         self.periods = Periods.of(ws, now)
+        if session.autoflush:
+            session.flush()
 
-    def company(self, prospect: Prospect) -> Company | None:
-        return self.session.get(Company, prospect.company_id) if prospect.company_id else None
+    def _rows(self, name: str, **params: Any) -> Sequence[Any]:
+        return self.session.execute(_statement(name), {"workspace": self.wid, **params}).all()
 
-    def outbox(self, prospect_id: str) -> Sequence[OutboxMessage]:
-        return repo.outbox_for(self.session, workspace=self.wid, prospect_id=prospect_id)
+    def company(self, prospect: Prospect) -> Any:
+        if not prospect.company_id:
+            return None
+        rows = self._rows("company", id=prospect.company_id)
+        return rows[0] if rows else None
 
-    def events(self, prospect_id: str) -> Sequence[EngagementEventRow]:
-        return repo.events_for(self.session, workspace=self.wid, prospect_id=prospect_id)
+    def outbox(self, prospect_id: str) -> Sequence[Any]:
+        return self._rows("outbox", prospect_id=prospect_id)
 
-    def drafts(self, prospect_id: str) -> Sequence[Draft]:
-        return repo.drafts_for(self.session, workspace=self.wid, prospect_id=prospect_id)
+    def events(self, prospect_id: str) -> Sequence[Any]:
+        return self._rows("events", prospect_id=prospect_id)
 
-    def reviews(self, prospect_id: str) -> tuple[Sequence[Review], dict[str, ReviewBinding]]:
-        rows = repo.reviews_for(self.session, workspace=self.wid, prospect_id=prospect_id)
+    def drafts(self, prospect_id: str) -> Sequence[Any]:
+        return self._rows("drafts", prospect_id=prospect_id)
+
+    def reviews(self, prospect_id: str) -> tuple[Sequence[Any], dict[str, ReviewBinding]]:
+        rows = self._rows("reviews", prospect_id=prospect_id)
         return rows, _bindings(self.session, [r.id for r in rows])
 
     def suppressions(self, email: str, domain: str) -> list[dict[str, str]]:
-        return repo.suppression_hits(self.session, workspace=self.wid, email=email, domain=domain)
+        if not email and not domain:
+            return []
+        rows = self._rows("suppressions", email=email or None, domain=domain or None)
+        return [{"reason": r.reason, "match": r.kind, "value": r.value} for r in rows]
 
     def account_replied_at(
         self, company_id: str | None, exclude: str, ignore_kinds: Iterable[str]
     ) -> datetime | None:
-        return repo.account_replied_at(
-            self.session,
-            workspace=self.wid,
-            company_id=company_id,
-            exclude=exclude,
-            ignore_kinds=ignore_kinds,
-        )
+        if not company_id:
+            return None
+        ignored = set(ignore_kinds)
+        for occurred_at, raw in self._rows("account_replies", company_id=company_id, exclude=exclude):
+            if str((raw or {}).get("reply_kind") or "") not in ignored:
+                return occurred_at  # type: ignore[no-any-return]
+        return None
 
-    def evidence(self, ids: Sequence[str]) -> Sequence[Evidence]:
-        return repo.evidence_by_ids(self.session, workspace=self.wid, ids=ids)
+    def evidence(self, ids: Sequence[str]) -> Sequence[Any]:
+        return self._rows("evidence", ids=list(ids)) if ids else []
 
     def template_sends(self, versions: Iterable[str]) -> dict[str, int]:
-        return repo.template_sends(self.session, workspace=self.wid, versions=versions)
+        wanted = [v for v in versions if v]
+        if not wanted:
+            return {}
+        return {v: int(n) for v, n in self._rows("template_sends", versions=wanted)}
 
     def contacts_touched(self, company_id: str | None) -> int:
-        return repo.account_contacts_touched(
-            self.session, workspace=self.wid, company_id=company_id, since=self.periods.week
-        )
+        if not company_id:
+            return 0
+        rows = self._rows("contacts_touched", company_id=company_id, since=self.periods.week)
+        return int(rows[0][0] or 0)
 
     def spend_prospect(self, prospect_id: str) -> dict[str, float]:
         return repo.spend_for_prospect(self.session, workspace=self.wid, prospect_id=prospect_id)
 
     def score(self, prospect_id: str) -> dict[str, Any]:
-        from agents.scoring import score_of  # the score the run ranked this prospect by
-
-        return score_of(self.session, self.wid, prospect_id)
+        rows = self._rows("score", prospect_id=prospect_id)
+        if not rows:
+            return {}
+        r = rows[0]
+        return {"score": r.score, "tier": r.tier, "excluded": r.excluded, "breakdown": r.breakdown}
 
     def shared_usage(self) -> dict[str, Any]:
         return shared_usage(self.session, self.ws, self.now, self.periods)
+
+
+_STATEMENTS: dict[str, Any] = {}
+
+
+def _statement(name: str) -> Any:
+    """The Core statement `LiveFacts` runs for `name`, built on first use. Each mirrors the
+    `state.repo` query of the same purpose (same filters, same order)."""
+    if name in _STATEMENTS:
+        return _STATEMENTS[name]
+    from sqlalchemy import and_, bindparam, case, or_
+    from sqlalchemy import select as core_select
+
+    from state.models import Suppression
+    from state.models_scoring import ProspectScore
+
+    ws = bindparam("workspace")
+    pid = bindparam("prospect_id")
+    tables: dict[str, Any] = {
+        m.__name__: m.__table__  # type: ignore[attr-defined]
+        for m in (
+            Company,
+            OutboxMessage,
+            EngagementEventRow,
+            Draft,
+            Review,
+            Suppression,
+            ProspectScore,
+            Prospect,
+            Evidence,
+        )
+    }
+    co, ob, ev, dr, rv, sp, sc, pr, evd = (
+        tables[n].c
+        for n in (
+            "Company",
+            "OutboxMessage",
+            "EngagementEventRow",
+            "Draft",
+            "Review",
+            "Suppression",
+            "ProspectScore",
+            "Prospect",
+            "Evidence",
+        )
+    )
+    built = {
+        "company": core_select(tables["Company"]).where(co.id == bindparam("id")),
+        "outbox": core_select(tables["OutboxMessage"])
+        .where(ob.workspace == ws, ob.prospect_id == pid)
+        .order_by(ob.id),
+        "events": core_select(tables["EngagementEventRow"])
+        .where(ev.workspace == ws, ev.prospect_id == pid)
+        .order_by(ev.occurred_at),
+        "drafts": core_select(tables["Draft"])
+        .where(dr.workspace == ws, dr.prospect_id == pid, dr.status != "superseded")
+        .order_by(dr.created_at),
+        "reviews": core_select(tables["Review"])
+        .where(rv.workspace == ws, rv.prospect_id == pid)
+        .order_by(rv.requested_at),
+        "suppressions": core_select(tables["Suppression"])
+        .where(
+            sp.workspace == ws,
+            or_(
+                and_(sp.kind == "email", sp.value == bindparam("email")),
+                and_(sp.kind == "domain", sp.value == bindparam("domain")),
+            ),
+        )
+        .order_by(sp.id),
+        "account_replies": core_select(ev.occurred_at, ev.raw)
+        .join(tables["Prospect"], pr.id == ev.prospect_id)
+        .where(
+            ev.workspace == ws,
+            pr.company_id == bindparam("company_id"),
+            pr.id != bindparam("exclude"),
+            ev.type.in_(REPLY_TYPES),
+        )
+        .order_by(ev.occurred_at.desc()),
+        "contacts_touched": core_select(func.count(func.distinct(ob.prospect_id)))
+        .join(tables["Prospect"], pr.id == ob.prospect_id)
+        .where(
+            ob.workspace == ws,
+            pr.company_id == bindparam("company_id"),
+            ob.status == repo.SENT,
+            ob.sent_at >= bindparam("since"),
+        ),
+        "score": core_select(tables["ProspectScore"]).where(sc.workspace == ws, sc.prospect_id == pid),
+        "evidence": core_select(tables["Evidence"]).where(
+            evd.workspace == ws, evd.id.in_(bindparam("ids", expanding=True))
+        ),
+        "template_sends": core_select(dr.template_version, func.count(ob.id))
+        .join(tables["OutboxMessage"], ob.draft_id == dr.id)
+        .where(
+            ob.workspace == ws,
+            ob.status == repo.SENT,
+            dr.template_version.in_(bindparam("versions", expanding=True)),
+        )
+        .group_by(dr.template_version),
+        "sends_by_period": core_select(
+            ob.channel,
+            ob.kind,
+            func.sum(case((ob.sent_at >= bindparam("day"), 1), else_=0)),
+            func.sum(case((ob.sent_at >= bindparam("week"), 1), else_=0)),
+            func.sum(case((ob.sent_at >= bindparam("month"), 1), else_=0)),
+        )
+        .where(ob.workspace == ws, ob.status == repo.SENT, ob.sent_at >= bindparam("since"))
+        .group_by(ob.channel, ob.kind),
+        "first_email_sent": core_select(func.min(ob.sent_at)).where(
+            ob.workspace == ws, ob.channel == "email", ob.status == repo.SENT
+        ),
+        "direct_mail_payloads": core_select(ob.payload).where(
+            ob.workspace == ws,
+            ob.channel == "direct_mail",
+            ob.status == repo.SENT,
+            ob.sent_at >= bindparam("since"),
+        ),
+    }
+    _STATEMENTS.update(built)
+    return _STATEMENTS[name]
 
 
 IN_BATCH = 500  # ids per IN (...) list
