@@ -420,7 +420,7 @@ def _cheap_carry_over(
     company = facts.company(p)
     if company is None or company.research_status != "pending":
         return False
-    light = {  # what the planner reads before it reaches the playbook steps
+    light: dict[str, Any] = {  # what the planner reads before it reaches the playbook steps
         "now": iso(facts.now),
         "prospect": {"id": p.id, "status": p.status, "stop_reason": p.stop_reason},
         "company": {"id": company.id, "name": company.name, "domain": company.domain},

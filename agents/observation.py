@@ -286,7 +286,7 @@ class LiveFacts:
         ignored = set(ignore_kinds)
         for occurred_at, raw in self._rows("account_replies", company_id=company_id, exclude=exclude):
             if str((raw or {}).get("reply_kind") or "") not in ignored:
-                return occurred_at  # type: ignore[no-any-return]
+                return occurred_at  # type: ignore[no-any-return,unused-ignore]
         return None
 
     def evidence(self, ids: Sequence[str]) -> Sequence[Any]:
@@ -332,10 +332,10 @@ def _statement(name: str) -> Any:
     from state.models import Suppression
     from state.models_scoring import ProspectScore
 
-    ws = bindparam("workspace")
-    pid = bindparam("prospect_id")
+    ws: Any = bindparam("workspace")
+    pid: Any = bindparam("prospect_id")
     tables: dict[str, Any] = {
-        m.__name__: m.__table__  # type: ignore[attr-defined]
+        m.__name__: getattr(m, "__table__")  # noqa: B009
         for m in (
             Company,
             OutboxMessage,
@@ -484,7 +484,7 @@ class ChunkFacts:
                 .where(EngagementEventRow.workspace == wid, col(EngagementEventRow.prospect_id).in_(part))
                 .order_by(col(EngagementEventRow.occurred_at), col(EngagementEventRow.id))
             ):
-                self._events.setdefault(e.prospect_id, []).append(e)
+                self._events.setdefault(e.prospect_id or "", []).append(e)
             for d in session.exec(
                 select(Draft)
                 .where(Draft.workspace == wid, col(Draft.prospect_id).in_(part), Draft.status != "superseded")
@@ -498,7 +498,7 @@ class ChunkFacts:
             ):
                 self._reviews.setdefault(r.prospect_id, []).append(r)
             for pid, credits, usd, llm in session.exec(
-                select(  # type: ignore[call-overload]
+                select(
                     CostEntry.prospect_id,
                     func.coalesce(func.sum(CostEntry.credits), 0.0),
                     func.coalesce(func.sum(CostEntry.usd), 0.0),
@@ -533,8 +533,8 @@ class ChunkFacts:
         self._touched: dict[str, set[str]] = {}
         for part in _parts(company_ids):
             self.companies.update(repo.companies_by_id(session, workspace=wid, ids=part))
-            for pid, cid, at, raw in session.exec(
-                select(  # type: ignore[call-overload]
+            for who, cid, at, raw in session.exec(
+                select(
                     EngagementEventRow.prospect_id,
                     Prospect.company_id,
                     EngagementEventRow.occurred_at,
@@ -548,8 +548,8 @@ class ChunkFacts:
                 )
                 .order_by(col(EngagementEventRow.occurred_at).desc())
             ):
-                self._replies.setdefault(cid, []).append((pid, at, raw))
-            for cid, pid in session.exec(
+                self._replies.setdefault(cid or "", []).append((who or "", at, raw))
+            for cid, toucher in session.exec(
                 select(Prospect.company_id, OutboxMessage.prospect_id)
                 .join(Prospect, col(Prospect.id) == col(OutboxMessage.prospect_id))
                 .where(
@@ -560,7 +560,7 @@ class ChunkFacts:
                 )
                 .distinct()
             ):
-                self._touched.setdefault(cid, set()).add(pid)
+                self._touched.setdefault(cid or "", set()).add(toucher)
         emails = sorted({p.email_norm for p in self.prospects.values() if p.email_norm})
         domains = sorted({self._domain(p) for p in self.prospects.values()} - {""})
         self._supp: dict[tuple[str, str], list[Any]] = {}
