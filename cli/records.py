@@ -134,6 +134,9 @@ def prospects_show(
             {"seq": d.seq, "at": iso(d.at), "node": d.node, "action": d.action}
             for d in repo.decisions_for(s, workspace=ws.id, prospect_id=p.id)
         ][-15:]
+        from agents.runner import carried_over_in
+
+        data["carried_over"] = carried_over_in(s, ws.id, p.id)
     if as_json:
         emit_json(data)
         return
@@ -172,6 +175,12 @@ def prospects_show(
             [[o["step_id"], o["channel"], o["status"], short_time(o["sent_at"])] for o in data["outbox"]],
         )
     )
+    if data["carried_over"]:
+        c = data["carried_over"]
+        console.print(
+            f"not worked in run {escape(c['run_id'])} ({short_time(c['at'])}): carried over by "
+            f"{escape(c['rule'])} - {escape(c['reason'])}"
+        )
     console.print(
         table(
             "latest decisions",
