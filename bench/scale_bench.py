@@ -7,9 +7,10 @@ Usage::
 
 For N prospects (synthetic workspace, seed 7, init at 2026-11-23T14:00Z, run at 16:00Z) it
 initialises one workspace, copies it once per worker count and measures, each in a fresh
-subprocess: the run's preview alone (`detail=False`, as the daily run makes it: its CPU minus
-the prospects that take the full path, over the carried-over prospects, is what a prospect
-that is carried over costs), and the daily run (wall, CPU of the process and its workers, SQL
+subprocess: the run's preview alone (`detail=False`, as the daily run makes it; after imports
+and context: its CPU minus the prospects that take the full path, over the carried-over
+prospects, is what a prospect that is carried over costs; the cheap decision alone and
+rescoring are timed apart), and the daily run (wall, CPU of the process and its workers, SQL
 statements per prospect from a SQLAlchemy `before_cursor_execute` counter in the parent, which
 covers every statement when workers=1, bytes per decision, checkpoints and their bytes). Then:
 replay and `audit verify` of the 1-worker run (decisions per second beyond start-up), and the
@@ -69,31 +70,42 @@ def child(kind: str, path: str, workers: int, threads: int) -> dict[str, Any]:
     out: dict[str, Any] = {"load_before": load0}
     if kind == "preview":
         from agents import forecast
+        from agents.context import build_context
         from state.db import engine_for
 
         # The preview the daily run makes (detail=False: carried-over prospects decided from
-        # cheap facts); the CPU of the prospects that take the full path (planner and guard
-        # on a whole observation) is timed apart, so what remains is the cost of deciding
-        # the carried-over ones plus the run-wide work (rescoring, loading the chunks).
-        full_cpu = [0.0, 0]
-        inner = forecast._full
+        # cheap facts). Imports and the context are built before the clock restarts; the CPU
+        # of the prospects that take the full path (planner and guard on a whole
+        # observation), of the cheap decisions alone and of rescoring are timed apart.
+        timers: dict[str, list[float]] = {}
 
-        def timed(*args: Any) -> Any:
-            c0 = time.process_time()
-            try:
-                return inner(*args)
-            finally:
-                full_cpu[0] += time.process_time() - c0
-                full_cpu[1] += 1
+        def timed(name: str, inner: Any) -> Any:
+            acc = timers.setdefault(name, [0.0, 0])
 
-        forecast._full = timed  # type: ignore[assignment]
+            def wrapper(*args: Any, **kwargs: Any) -> Any:
+                c0 = time.process_time()
+                try:
+                    return inner(*args, **kwargs)
+                finally:
+                    acc[0] += time.process_time() - c0
+                    acc[1] += 1
+
+            return wrapper
+
+        forecast._full = timed("full_path", forecast._full)
+        forecast._cheap_carry_over = timed("cheap", forecast._cheap_carry_over)
+        forecast.rescore = timed("rescore", forecast.rescore)
         ws = load_workspace(path)
-        rows = forecast.preview(ws, engine_for(ws.database_url), now=at(NOW), detail=False)
+        engine = engine_for(ws.database_url)
+        ctx = build_context(ws, engine)
+        out["setup_cpu"] = _cpu() - cpu0
+        load0, cpu0, t0 = _load(), _cpu(), time.perf_counter()
+        rows = forecast.preview(ws, engine, now=at(NOW), detail=False, context=ctx)
         out.update(
             due=len(rows),
             carried=sum(1 for r in rows if r.carry_over),
-            full_path=full_cpu[1],
-            full_path_cpu=full_cpu[0],
+            **{f"{k}_calls": v[1] for k, v in timers.items()},
+            **{f"{k}_cpu": v[0] for k, v in timers.items()},
         )
     elif kind == "daily":
         from agents.runner import run_daily
@@ -259,9 +271,13 @@ def main() -> None:
     acting = max(pv["due"] - pv["carried"], 1)
     results["derived"] = {
         "cpu_ms_per_due_in_preview": round(1000 * pv["cpu"] / max(pv["due"], 1), 2),
-        # everything but the full-path prospects, charged to the carried-over ones
-        "cpu_ms_per_carried_over": round(1000 * (pv["cpu"] - pv["full_path_cpu"]) / max(pv["carried"], 1), 2),
-        "cpu_ms_per_acting": round(1000 * max(d1["cpu"] - pv["cpu"], 0) / acting, 2),
+        # the preview call minus its full-path prospects, all charged to the carried-over
+        # ones (rescoring every due prospect and loading the chunks included)
+        "cpu_ms_per_carried_over": round(1000 * (pv["cpu"] - pv["full_path_cpu"]) / max(pv["carried"], 1), 3),
+        "cpu_ms_per_cheap_decision": round(1000 * pv["cheap_cpu"] / max(pv["cheap_calls"], 1), 3),
+        "cpu_ms_rescore_per_due": round(1000 * pv["rescore_cpu"] / max(pv["due"], 1), 3),
+        # the run's CPU (imports included) minus the preview process's (imports included)
+        "cpu_ms_per_acting": round(1000 * max(d1["cpu"] - pv["cpu"] - pv["setup_cpu"], 0) / acting, 2),
         "sql_per_prospect": round(d1["statements"] / max(pv["due"], 1), 1),
         "peer_ms_per_thread": round(results["peer"]["peer_ms_per_thread"], 2),
         "replay_decisions_per_s": round(results["replay"]["decisions"] / results["replay"]["seconds"]),
