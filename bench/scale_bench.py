@@ -108,12 +108,28 @@ def child(kind: str, path: str, workers: int, threads: int) -> dict[str, Any]:
             **{f"{k}_cpu": v[0] for k, v in timers.items()},
         )
     elif kind == "daily":
-        from agents.runner import run_daily
+        from agents import runner
 
+        # With one worker the graphs run in this process: the CPU spent inside each
+        # prospect's graph (process_prospect) is timed apart from the run's fixed costs
+        # (imports, context, preview, checkpoint store, pruning).
+        graph_cpu = [0.0, 0]
+        inner = runner.process_prospect
+
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            c0 = time.process_time()
+            try:
+                return inner(*args, **kwargs)
+            finally:
+                graph_cpu[0] += time.process_time() - c0
+                graph_cpu[1] += 1
+
+        runner.process_prospect = timed
         ws = load_workspace(path)
-        s = run_daily(ws, now=at(NOW), workers=workers, chunk_size=250)
+        s = runner.run_daily(ws, now=at(NOW), workers=workers, chunk_size=250)
         out.update(summary={k: v for k, v in s.to_dict().items() if k not in ("forecast", "error_details")})
         out["run_id"] = s.run_id
+        out.update(graph_cpu=graph_cpu[0], graphs=graph_cpu[1])
     elif kind == "replay":
         from agents.replay import replay
 
@@ -278,6 +294,8 @@ def main() -> None:
         "cpu_ms_rescore_per_due": round(1000 * pv["rescore_cpu"] / max(pv["due"], 1), 3),
         # the run's CPU (imports included) minus the preview process's (imports included)
         "cpu_ms_per_acting": round(1000 * max(d1["cpu"] - pv["cpu"] - pv["setup_cpu"], 0) / acting, 2),
+        # CPU inside the prospects' graphs only (workers=1, in-process), per acting prospect
+        "cpu_ms_per_acting_in_graph": round(1000 * d1.get("graph_cpu", 0.0) / max(d1.get("graphs", 0), 1), 2),
         "sql_per_prospect": round(d1["statements"] / max(pv["due"], 1), 1),
         "peer_ms_per_thread": round(results["peer"]["peer_ms_per_thread"], 2),
         "replay_decisions_per_s": round(results["replay"]["decisions"] / results["replay"]["seconds"]),
