@@ -116,7 +116,7 @@ def child(kind: str, path: str, workers: int, threads: int) -> dict[str, Any]:
         graph_cpu = [0.0, 0]
         inner = runner.process_prospect
 
-        def timed(*args: Any, **kwargs: Any) -> Any:
+        def in_graph(*args: Any, **kwargs: Any) -> Any:
             c0 = time.process_time()
             try:
                 return inner(*args, **kwargs)
@@ -124,7 +124,7 @@ def child(kind: str, path: str, workers: int, threads: int) -> dict[str, Any]:
                 graph_cpu[0] += time.process_time() - c0
                 graph_cpu[1] += 1
 
-        runner.process_prospect = timed
+        runner.process_prospect = in_graph
         ws = load_workspace(path)
         s = runner.run_daily(ws, now=at(NOW), workers=workers, chunk_size=250)
         out.update(summary={k: v for k, v in s.to_dict().items() if k not in ("forecast", "error_details")})
