@@ -344,6 +344,7 @@ def preview(
         rows = rescore(session, ws, ids, now)
         order = ranked(ids, rows)  # before the commit, which expires the rows
         scores = {pid: (r.score, r.tier) for pid, r in rows.items()}
+        del rows  # no ORM rows held across the chunks' commits (each would expire them all)
         session.commit()
         tally = _Tally()
         out = []

@@ -452,6 +452,8 @@ class ChunkFacts:
     observations of many prospects at the same instant."""
 
     def __init__(self, session: Session, ws: Workspace, ids: Sequence[str], now: datetime) -> None:
+        from sqlalchemy import select as core_select
+
         from state.ledger import COUNTED
         from state.models import CostEntry, Suppression
         from state.models_scoring import ProspectScore
@@ -460,41 +462,44 @@ class ChunkFacts:
         self.periods = Periods.of(ws, now)
         wid = ws.id
         ids = list(dict.fromkeys(ids))
-        self.prospects: dict[str, Prospect] = {}
-        self._outbox: dict[str, list[OutboxMessage]] = {}
-        self._events: dict[str, list[EngagementEventRow]] = {}
-        self._drafts: dict[str, list[Draft]] = {}
-        self._reviews: dict[str, list[Review]] = {}
+        if session.autoflush:
+            session.flush()
+        # Rows, not ORM objects: the observation only reads their columns.
+        pt, ot, et, dt, rt, st = (
+            getattr(m, "__table__")  # noqa: B009
+            for m in (Prospect, OutboxMessage, EngagementEventRow, Draft, Review, ProspectScore)
+        )
+        self.prospects: dict[str, Any] = {}
+        self._outbox: dict[str, list[Any]] = {}
+        self._events: dict[str, list[Any]] = {}
+        self._drafts: dict[str, list[Any]] = {}
+        self._reviews: dict[str, list[Any]] = {}
         self._bindings: dict[str, ReviewBinding] = {}
         self._spend: dict[str, dict[str, float]] = {}
         self._scores: dict[str, dict[str, Any]] = {}
         for part in _parts(ids):
-            for p in session.exec(
-                select(Prospect).where(Prospect.workspace == wid, col(Prospect.id).in_(part))
-            ):
+            for p in session.execute(core_select(pt).where(pt.c.workspace == wid, pt.c.id.in_(part))):
                 self.prospects[p.id] = p
-            for o in session.exec(
-                select(OutboxMessage)
-                .where(OutboxMessage.workspace == wid, col(OutboxMessage.prospect_id).in_(part))
-                .order_by(col(OutboxMessage.id))
+            for o in session.execute(
+                core_select(ot).where(ot.c.workspace == wid, ot.c.prospect_id.in_(part)).order_by(ot.c.id)
             ):
                 self._outbox.setdefault(o.prospect_id, []).append(o)
-            for e in session.exec(
-                select(EngagementEventRow)
-                .where(EngagementEventRow.workspace == wid, col(EngagementEventRow.prospect_id).in_(part))
-                .order_by(col(EngagementEventRow.occurred_at), col(EngagementEventRow.id))
+            for e in session.execute(
+                core_select(et)
+                .where(et.c.workspace == wid, et.c.prospect_id.in_(part))
+                .order_by(et.c.occurred_at, et.c.id)
             ):
                 self._events.setdefault(e.prospect_id or "", []).append(e)
-            for d in session.exec(
-                select(Draft)
-                .where(Draft.workspace == wid, col(Draft.prospect_id).in_(part), Draft.status != "superseded")
-                .order_by(col(Draft.created_at))
+            for d in session.execute(
+                core_select(dt)
+                .where(dt.c.workspace == wid, dt.c.prospect_id.in_(part), dt.c.status != "superseded")
+                .order_by(dt.c.created_at)
             ):
                 self._drafts.setdefault(d.prospect_id, []).append(d)
-            for r in session.exec(
-                select(Review)
-                .where(Review.workspace == wid, col(Review.prospect_id).in_(part))
-                .order_by(col(Review.requested_at))
+            for r in session.execute(
+                core_select(rt)
+                .where(rt.c.workspace == wid, rt.c.prospect_id.in_(part))
+                .order_by(rt.c.requested_at)
             ):
                 self._reviews.setdefault(r.prospect_id, []).append(r)
             for pid, credits, usd, llm in session.exec(
@@ -512,10 +517,8 @@ class ChunkFacts:
                 .group_by(CostEntry.prospect_id)
             ):
                 self._spend[pid] = {"credits": float(credits), "usd": float(usd), "llm_usd": float(llm)}
-            for sc in session.exec(
-                select(ProspectScore).where(
-                    ProspectScore.workspace == wid, col(ProspectScore.prospect_id).in_(part)
-                )
+            for sc in session.execute(
+                core_select(st).where(st.c.workspace == wid, st.c.prospect_id.in_(part))
             ):
                 self._scores[sc.prospect_id] = {
                     "score": sc.score,
@@ -528,11 +531,17 @@ class ChunkFacts:
             for b in session.exec(select(ReviewBinding).where(col(ReviewBinding.review_id).in_(part))):
                 self._bindings[b.review_id] = b
         company_ids = sorted({p.company_id for p in self.prospects.values() if p.company_id})
-        self.companies: dict[str, Company] = {}
+        self.companies: dict[str, Any] = {}
         self._replies: dict[str, list[tuple[str, datetime, Any]]] = {}
         self._touched: dict[str, set[str]] = {}
         for part in _parts(company_ids):
-            self.companies.update(repo.companies_by_id(session, workspace=wid, ids=part))
+            ct = getattr(Company, "__table__")  # noqa: B009
+            self.companies.update(
+                {
+                    c.id: c
+                    for c in session.execute(core_select(ct).where(ct.c.workspace == wid, ct.c.id.in_(part)))
+                }
+            )
             for who, cid, at, raw in session.exec(
                 select(
                     EngagementEventRow.prospect_id,
