@@ -495,7 +495,7 @@ def draft(state: ProspectState, ctx: AgentContext) -> dict[str, Any]:
         company=obs["company"],
         evidence=evidence,
         sender=sender,
-        scope=llm_scope(state),
+        scope=llm_scope(state) if ctx.llm is not None else None,  # a template drafter pays nothing
         **batched.kwargs,
     )
     draft_id = (

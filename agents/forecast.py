@@ -26,11 +26,12 @@ from sqlmodel import Session
 
 from agents.context import AgentContext, build_context
 from agents.nodes.guard import evaluate
-from agents.observation import build_observation
+from agents.observation import ChunkFacts, event_facts
 from agents.planner import plan as plan_next
 from agents.scoring import annotate_signals, ranked, rescore
+from core.timeutil import iso
 from core.workspace import Workspace
-from policies.types import OUTCOME_RANK
+from policies.types import OUTCOME_RANK, PolicyInput, Proposal
 from state import repo
 from state.models import Prospect
 from tools.channels.email_mime import list_unsubscribe
@@ -315,6 +316,9 @@ def _simulate(
                 }
 
 
+PREVIEW_CHUNK = 500  # prospects whose facts are loaded together (and one read transaction)
+
+
 def preview(
     ws: Workspace,
     engine: Engine,
@@ -324,38 +328,145 @@ def preview(
     limit: int | None = None,
     context: AgentContext | None = None,
     progress: Any = None,
+    detail: bool = True,
 ) -> list[ProspectPreview]:
-    """Per due prospect (highest score first): what it would do today and what it would cost."""
+    """Per due prospect (highest score first): what it would do today and what it would cost.
+
+    The facts of each chunk of prospects are loaded with a few set-based queries
+    (`ChunkFacts`). With `detail=False` (the daily run, which needs only who is carried
+    over and why), a prospect whose first action is a paid lookup that a spent budget cap
+    denies is decided from those facts without building its observation; its row names
+    the cap verdicts only (a dry run shows every deciding verdict)."""
     ctx = context or build_context(ws, engine)
     with Session(engine) as session:
         if ids is None:
             ids = repo.due_prospect_ids(session, workspace=ws.id, now=now, limit=limit)
-        scores = rescore(session, ws, ids, now)
+        rows = rescore(session, ws, ids, now)
+        order = ranked(ids, rows)  # before the commit, which expires the rows
+        scores = {pid: (r.score, r.tier) for pid, r in rows.items()}
+        del rows  # no ORM rows held across the chunks' commits (each would expire them all)
         session.commit()
-        order = ranked(ids, scores)
         tally = _Tally()
         out = []
-        for n, pid in enumerate(order, start=1):
-            p = session.get(Prospect, pid)
-            assert p is not None
-            s = scores.get(pid)
-            pv = ProspectPreview(pid, p.full_name, s.score if s else 0.0, s.tier if s else p.tier)
-            obs = copy.deepcopy(build_observation(session, ws, p, now))
-            pv.recipient = obs["prospect"].get("email") or obs["prospect"].get("linkedin_url") or ""
-            before = copy.deepcopy(tally)
-            _simulate(ctx, session, obs, pv, tally)
-            if pv.carry_over:  # it will not run today: what it would have used stays free
-                tally = before
-            if pv.channel and pv.channel != "email":
-                pv.recipient = (
-                    obs["prospect"].get("linkedin_url") if pv.channel == "linkedin" else pv.recipient
-                )
-            out.append(pv)
-            if n % 200 == 0:
-                session.commit()  # end the read transaction now and then: never hold SQLite's lock long
-            if progress:
-                progress(n, len(order))
+        n = 0
+        for start in range(0, len(order), PREVIEW_CHUNK):
+            part = order[start : start + PREVIEW_CHUNK]
+            facts = ChunkFacts(session, ws, part, now)
+            cached = set() if detail else _cached_research(session, ctx, facts)
+            for pid in part:
+                n += 1
+                p = facts.prospects.get(pid)
+                assert p is not None
+                s = scores.get(pid)
+                pv = ProspectPreview(pid, p.full_name, s[0] if s else 0.0, s[1] if s else p.tier)
+                if detail or not _cheap_carry_over(ctx, facts, p, pv, tally, cached):
+                    tally = _full(ctx, session, facts.observation(pid), pv, tally)
+                out.append(pv)
+                if progress:
+                    progress(n, len(order))
+            session.commit()  # end the read transaction after each chunk: never hold SQLite's lock long
     return out
+
+
+def _full(
+    ctx: AgentContext, session: Session, observation: dict[str, Any], pv: ProspectPreview, tally: _Tally
+) -> _Tally:
+    """The prospect through the planner and guard on its whole observation; the tally after it."""
+    obs = copy.deepcopy(observation)
+    pv.recipient = obs["prospect"].get("email") or obs["prospect"].get("linkedin_url") or ""
+    before = copy.deepcopy(tally)
+    _simulate(ctx, session, obs, pv, tally)
+    if pv.carry_over:  # it will not run today: what it would have used stays free
+        tally = before
+    if pv.channel and pv.channel != "email":
+        pv.recipient = obs["prospect"].get("linkedin_url") if pv.channel == "linkedin" else pv.recipient
+    return tally
+
+
+def _cached_research(session: Session, ctx: AgentContext, facts: ChunkFacts) -> set[str]:
+    """Domains of the chunk whose research is in the lookup cache (free to research)."""
+    from sqlmodel import col, select
+
+    from state.models import LookupCache
+
+    domains = sorted({c.domain for c in facts.companies.values() if c.domain})
+    found: set[str] = set()
+    for i in range(0, len(domains), 500):
+        found.update(
+            session.exec(
+                select(LookupCache.key).where(
+                    LookupCache.workspace == ctx.ws_id,
+                    LookupCache.provider == f"research:{ctx.researcher.name}",
+                    col(LookupCache.key).in_(domains[i : i + 500]),
+                )
+            ).all()
+        )
+    return found
+
+
+def _cheap_carry_over(
+    ctx: AgentContext,
+    facts: ChunkFacts,
+    p: Prospect,
+    pv: ProspectPreview,
+    tally: _Tally,
+    cached: set[str],
+) -> bool:
+    """Decide, from cheap facts only, a prospect whose first action is researching its
+    company and whose cost a spent budget cap denies: the planner, given the facts it reads
+    before any playbook step (status, events, company, costs), proposes research, and the
+    first cap rule that denies it decides the carry-over, exactly as in `_simulate`. False
+    (nothing decided) in every other case, which then takes the full path."""
+    cfg = ctx.workspace.config
+    company = facts.company(p)
+    if company is None or company.research_status != "pending":
+        return False
+    light: dict[str, Any] = {  # what the planner reads before it reaches the playbook steps
+        "now": iso(facts.now),
+        "prospect": {"id": p.id, "status": p.status, "stop_reason": p.stop_reason},
+        "company": {"id": company.id, "name": company.name, "domain": company.domain},
+        "events": event_facts(facts.events(p.id)),
+        "costs": {"credit_usd": cfg.costs.credit_usd, "research_credits": cfg.costs.research_credits},
+    }
+    light["company"]["research_status"] = company.research_status
+    proposal = plan_next(light, cfg.playbook, cfg.policy).proposal
+    if proposal.action != "research":
+        return False
+    domain = company.domain or ""
+    if domain in cached or domain in tally.researched:
+        return False  # free: no budget can deny it
+    est = cfg.costs.research_credits
+    prop = proposal.to_dict()
+    prop["est_credits"], prop["est_usd"] = est, est * cfg.costs.credit_usd
+    shared = facts.shared_usage()
+    spend = {
+        "run": _plus(shared["spend_run"], tally),
+        "month": _plus(shared["spend_month"], tally),
+        "prospect": facts.spend_prospect(p.id),
+    }
+    inp = PolicyInput(
+        now=facts.now,
+        proposal=Proposal.from_dict(prop),
+        prospect={"id": p.id},
+        counters={**shared, "spend": spend},
+    )
+    denied = []
+    for rid, rule in ctx.policy.rules:
+        if rid in CAP_RULES:
+            v = rule(inp, ctx.policy.config)
+            if v is not None and v.outcome == "deny":
+                denied.append({"rule": v.rule, "outcome": v.outcome, "reason": v.reason})
+    if not denied:
+        return False
+    pv.recipient = p.email_norm or p.linkedin_url or ""
+    pv.steps.append({"action": "research", "outcome": "deny", "step": None, "est_credits": round(est, 4)})
+    pv.action, pv.outcome, pv.verdicts = "research", "deny", denied
+    pv.carry_over = denied[0]["rule"]
+    return True
+
+
+def _plus(spent: dict[str, float], tally: _Tally) -> dict[str, float]:
+    return {**spent, "credits": spent["credits"] + tally.credits, "usd": spent["usd"] + tally.usd}
 
 
 def forecast(rows: list[ProspectPreview], ws: Workspace) -> dict[str, Any]:

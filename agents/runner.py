@@ -268,7 +268,7 @@ def run_daily(
         due = repo.due_prospect_ids(session, workspace=ws.id, now=now, limit=limit)
     # Decided once, before any work is split: the order (score, then id), who is carried
     # over because a cap is spent, and the forecast the actual spend is compared with.
-    rows = preview(ws, engine, now=now, ids=due, context=ctx)
+    rows = preview(ws, engine, now=now, ids=due, context=ctx, detail=dry_run)
     summary.forecast = forecast(rows, ws)
     if dry_run:
         summary.preview = [r.to_dict() for r in rows]
@@ -384,6 +384,39 @@ def _record_carry_over(
                 },
             ),
         )
+
+
+def carried_over_in(session: Session, workspace: str, prospect_id: str) -> dict[str, Any] | None:
+    """Why the prospect was not worked in its latest run, when that run carried it over: the
+    run-level carry-over record naming it (rule, reason, run, when), provided no decision of
+    the prospect's own came after it. None otherwise."""
+    from sqlmodel import col, func
+
+    from state.decision_log import load_body
+    from state.models import DecisionRecord
+
+    own = session.exec(
+        select(func.max(DecisionRecord.seq)).where(
+            DecisionRecord.workspace == workspace, DecisionRecord.prospect_id == prospect_id
+        )
+    ).first()
+    q = select(DecisionRecord).where(
+        DecisionRecord.workspace == workspace, DecisionRecord.action == "carry_over"
+    )
+    if own is not None:
+        q = q.where(DecisionRecord.seq > own)
+    for rec in session.exec(q.order_by(col(DecisionRecord.seq).desc()).limit(20)):
+        body = load_body(rec)
+        info = body.get("carry_over") or {}
+        if any(p.get("id") == prospect_id for p in info.get("prospects") or ()):
+            return {
+                "run_id": rec.run_id,
+                "at": iso(rec.at),
+                "seq": rec.seq,
+                "rule": info.get("rule", ""),
+                "reason": info.get("reason", ""),
+            }
+    return None
 
 
 def _run_parallel(

@@ -7,8 +7,10 @@ Usage::
 
 For N prospects (synthetic workspace, seed 7, init at 2026-11-23T14:00Z, run at 16:00Z) it
 initialises one workspace, copies it once per worker count and measures, each in a fresh
-subprocess: the dry-run preview alone (its CPU over the due prospects is what a prospect that
-is carried over costs), and the daily run (wall, CPU of the process and its workers, SQL
+subprocess: the run's preview alone (`detail=False`, as the daily run makes it; after imports
+and context: its CPU minus the prospects that take the full path, over the carried-over
+prospects, is what a prospect that is carried over costs; the cheap decision alone and
+rescoring are timed apart), and the daily run (wall, CPU of the process and its workers, SQL
 statements per prospect from a SQLAlchemy `before_cursor_execute` counter in the parent, which
 covers every statement when workers=1, bytes per decision, checkpoints and their bytes). Then:
 replay and `audit verify` of the 1-worker run (decisions per second beyond start-up), and the
@@ -67,19 +69,67 @@ def child(kind: str, path: str, workers: int, threads: int) -> dict[str, Any]:
     load0, cpu0, t0 = _load(), _cpu(), time.perf_counter()
     out: dict[str, Any] = {"load_before": load0}
     if kind == "preview":
-        from agents.forecast import preview
+        from agents import forecast
+        from agents.context import build_context
         from state.db import engine_for
 
-        ws = load_workspace(path)
-        rows = preview(ws, engine_for(ws.database_url), now=at(NOW))
-        out.update(due=len(rows), carried=sum(1 for r in rows if r.carry_over))
-    elif kind == "daily":
-        from agents.runner import run_daily
+        # The preview the daily run makes (detail=False: carried-over prospects decided from
+        # cheap facts). Imports and the context are built before the clock restarts; the CPU
+        # of the prospects that take the full path (planner and guard on a whole
+        # observation), of the cheap decisions alone and of rescoring are timed apart.
+        timers: dict[str, list[float]] = {}
 
+        def timed(name: str, inner: Any) -> Any:
+            acc = timers.setdefault(name, [0.0, 0])
+
+            def wrapper(*args: Any, **kwargs: Any) -> Any:
+                c0 = time.process_time()
+                try:
+                    return inner(*args, **kwargs)
+                finally:
+                    acc[0] += time.process_time() - c0
+                    acc[1] += 1
+
+            return wrapper
+
+        forecast._full = timed("full_path", forecast._full)
+        forecast._cheap_carry_over = timed("cheap", forecast._cheap_carry_over)
+        forecast.rescore = timed("rescore", forecast.rescore)
         ws = load_workspace(path)
-        s = run_daily(ws, now=at(NOW), workers=workers, chunk_size=250)
+        engine = engine_for(ws.database_url)
+        ctx = build_context(ws, engine)
+        out["setup_cpu"] = _cpu() - cpu0
+        load0, cpu0, t0 = _load(), _cpu(), time.perf_counter()
+        rows = forecast.preview(ws, engine, now=at(NOW), detail=False, context=ctx)
+        out.update(
+            due=len(rows),
+            carried=sum(1 for r in rows if r.carry_over),
+            **{f"{k}_calls": v[1] for k, v in timers.items()},
+            **{f"{k}_cpu": v[0] for k, v in timers.items()},
+        )
+    elif kind == "daily":
+        from agents import runner
+
+        # With one worker the graphs run in this process: the CPU spent inside each
+        # prospect's graph (process_prospect) is timed apart from the run's fixed costs
+        # (imports, context, preview, checkpoint store, pruning).
+        graph_cpu = [0.0, 0]
+        inner = runner.process_prospect
+
+        def in_graph(*args: Any, **kwargs: Any) -> Any:
+            c0 = time.process_time()
+            try:
+                return inner(*args, **kwargs)
+            finally:
+                graph_cpu[0] += time.process_time() - c0
+                graph_cpu[1] += 1
+
+        runner.process_prospect = in_graph
+        ws = load_workspace(path)
+        s = runner.run_daily(ws, now=at(NOW), workers=workers, chunk_size=250)
         out.update(summary={k: v for k, v in s.to_dict().items() if k not in ("forecast", "error_details")})
         out["run_id"] = s.run_id
+        out.update(graph_cpu=graph_cpu[0], graphs=graph_cpu[1])
     elif kind == "replay":
         from agents.replay import replay
 
@@ -241,8 +291,16 @@ def main() -> None:
     pv, d1 = results["preview"], results[f"daily_w{a.workers.split(',')[0]}"]
     acting = max(pv["due"] - pv["carried"], 1)
     results["derived"] = {
-        "cpu_ms_per_carried_over": round(1000 * pv["cpu"] / max(pv["due"], 1), 2),
-        "cpu_ms_per_acting": round(1000 * max(d1["cpu"] - pv["cpu"], 0) / acting, 2),
+        "cpu_ms_per_due_in_preview": round(1000 * pv["cpu"] / max(pv["due"], 1), 2),
+        # the preview call minus its full-path prospects, all charged to the carried-over
+        # ones (rescoring every due prospect and loading the chunks included)
+        "cpu_ms_per_carried_over": round(1000 * (pv["cpu"] - pv["full_path_cpu"]) / max(pv["carried"], 1), 3),
+        "cpu_ms_per_cheap_decision": round(1000 * pv["cheap_cpu"] / max(pv["cheap_calls"], 1), 3),
+        "cpu_ms_rescore_per_due": round(1000 * pv["rescore_cpu"] / max(pv["due"], 1), 3),
+        # the run's CPU (imports included) minus the preview process's (imports included)
+        "cpu_ms_per_acting": round(1000 * max(d1["cpu"] - pv["cpu"] - pv["setup_cpu"], 0) / acting, 2),
+        # CPU inside the prospects' graphs only (workers=1, in-process), per acting prospect
+        "cpu_ms_per_acting_in_graph": round(1000 * d1.get("graph_cpu", 0.0) / max(d1.get("graphs", 0), 1), 2),
         "sql_per_prospect": round(d1["statements"] / max(pv["due"], 1), 1),
         "peer_ms_per_thread": round(results["peer"]["peer_ms_per_thread"], 2),
         "replay_decisions_per_s": round(results["replay"]["decisions"] / results["replay"]["seconds"]),

@@ -137,6 +137,9 @@ def prospects_show(
         from agents.batching import waiting_for
 
         data["waiting_for_batch"] = waiting_for(s, ws.id, p.id)
+        from agents.runner import carried_over_in
+
+        data["carried_over"] = carried_over_in(s, ws.id, p.id)
     if as_json:
         emit_json(data)
         return
@@ -179,6 +182,12 @@ def prospects_show(
             [[o["step_id"], o["channel"], o["status"], short_time(o["sent_at"])] for o in data["outbox"]],
         )
     )
+    if data["carried_over"]:
+        c = data["carried_over"]
+        console.print(
+            f"not worked in run {escape(c['run_id'])} ({short_time(c['at'])}): carried over by "
+            f"{escape(c['rule'])} - {escape(c['reason'])}"
+        )
     console.print(
         table(
             "latest decisions",

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, text
+from sqlalchemy import bindparam, func, text
 from sqlmodel import Session, select
 
 from core.errors import BudgetExceeded
@@ -108,22 +108,48 @@ def spend(
     run_id: str | None = None,
     prospect_id: str | None = None,
 ) -> Spend:
-    """Credits, dollars and LLM dollars of committed and reserved rows in one slice."""
-    q = select(
-        func.coalesce(func.sum(CostEntry.credits), 0.0),
-        func.coalesce(func.sum(CostEntry.usd), 0.0),
-        func.coalesce(func.sum(CostEntry.llm_usd), 0.0),
-    ).where(CostEntry.workspace == workspace, CostEntry.status.in_(COUNTED))  # type: ignore[attr-defined]
+    """Credits, dollars and LLM dollars of committed and reserved rows in one slice.
+
+    One Core statement per combination of filters, built once and reused with bound
+    values (it is read several times per prospect); pending rows are flushed first, as
+    an ORM query would."""
+    params: dict[str, Any] = {"workspace": workspace}
     if since is not None:
-        q = q.where(CostEntry.at >= to_utc(since))
+        params["since"] = to_utc(since)
     if until is not None:
-        q = q.where(CostEntry.at < to_utc(until))
+        params["until"] = to_utc(until)
     if run_id is not None:
-        q = q.where(CostEntry.run_id == run_id)
+        params["run_id"] = run_id
     if prospect_id is not None:
-        q = q.where(CostEntry.prospect_id == prospect_id)
-    row = session.exec(q).one()
+        params["prospect_id"] = prospect_id
+    if session.autoflush:
+        session.flush()
+    row = session.execute(_spend_statement(frozenset(params)), params).one()
     return Spend(credits=float(row[0]), usd=float(row[1]), llm_usd=float(row[2]))
+
+
+_SPEND_STATEMENTS: dict[frozenset[str], Any] = {}
+
+
+def _spend_statement(filters: frozenset[str]) -> Any:
+    stmt = _SPEND_STATEMENTS.get(filters)
+    if stmt is None:
+        t = CostEntry.__table__.c  # type: ignore[attr-defined]
+        stmt = select(
+            func.coalesce(func.sum(t.credits), 0.0),
+            func.coalesce(func.sum(t.usd), 0.0),
+            func.coalesce(func.sum(t.llm_usd), 0.0),
+        ).where(t.workspace == bindparam("workspace"), t.status.in_(COUNTED))
+        if "since" in filters:
+            stmt = stmt.where(t.at >= bindparam("since"))
+        if "until" in filters:
+            stmt = stmt.where(t.at < bindparam("until"))
+        if "run_id" in filters:
+            stmt = stmt.where(t.run_id == bindparam("run_id"))
+        if "prospect_id" in filters:
+            stmt = stmt.where(t.prospect_id == bindparam("prospect_id"))
+        _SPEND_STATEMENTS[filters] = stmt
+    return stmt
 
 
 def entries(
