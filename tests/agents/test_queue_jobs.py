@@ -364,8 +364,10 @@ def test_the_schedulers_daily_run_goes_through_the_queue(tmp_path: Path) -> None
     thread.start()
     engine = engine_for(PG_URL)
     deadline = time.monotonic() + 60
-    waiting = 0
-    while time.monotonic() < deadline and waiting < 2:  # jobs are deferred one by one
+    waiting, seen = 0, []
+    # Jobs are deferred one by one: wait until at least two are there and the count has held
+    # for a second (all of the run's chunks deferred, none taken yet).
+    while time.monotonic() < deadline and not (waiting >= 2 and seen[-5:] == [waiting] * 5):
         with engine.connect() as conn:
             waiting = conn.execute(
                 text(
@@ -373,6 +375,7 @@ def test_the_schedulers_daily_run_goes_through_the_queue(tmp_path: Path) -> None
                 ),
                 {"w": ws.id},
             ).scalar_one()
+        seen.append(waiting)
         time.sleep(0.2)
     assert waiting >= 2  # 40 prospects in chunks of about 15
     burst = subprocess.run(
