@@ -1,0 +1,116 @@
+"""The daily run of a Claude workspace with bounded concurrency (`[llm] run_concurrency`):
+the same per-prospect outcomes as one prospect after another, an intact decision-log chain,
+and a replay with no divergence, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlmodel import Session, col, select
+
+from agents import concurrency
+from agents.replay import replay
+from agents.runner import run_daily
+from core.workspace import Workspace, load_workspace
+from state.db import engine_for
+from state.decision_log import load_body, verify
+from state.models import DecisionRecord, Draft, OutboxMessage
+from tests.conftest import at, copy_demo
+from tests.fakes.anthropic_api import FakeAnthropic
+from tests.llm.conftest import KEY, claude_toml
+
+DAY0 = at("2026-11-23T15:00:00Z")
+
+
+def _claude_demo(tmp_path: Path, name: str, base_url: str, backend: str, lanes: int) -> Workspace:
+    from agents.services import init_workspace
+
+    d = copy_demo(tmp_path / name, backend=backend)  # the demo's tight caps: allotment matters
+    toml = d / "workspace.toml"
+    toml.write_text(
+        claude_toml(toml.read_text(encoding="utf-8"), base_url, llm=f"run_concurrency = {lanes}"),
+        encoding="utf-8",
+    )
+    ws = load_workspace(d)
+    init_workspace(ws, now=at("2026-11-23T14:00:00Z"))
+    return ws
+
+
+def _outcomes(ws: Workspace, run_id: str) -> dict[str, Any]:
+    """Per prospect: its decisions in order (node, action, final action, outcome, verdicts),
+    its drafts (subject, body) and what was sent; ids and hashes left out."""
+    engine = engine_for(ws.database_url)
+    per: dict[str, list[Any]] = {}
+    with Session(engine) as s:
+        recs = s.exec(
+            select(DecisionRecord)
+            .where(DecisionRecord.workspace == ws.id, DecisionRecord.run_id == run_id)
+            .order_by(col(DecisionRecord.seq))
+        ).all()
+        for r in recs:
+            b = load_body(r)
+            verdicts = sorted((v["rule"], v["outcome"]) for v in b.get("verdicts") or [])
+            per.setdefault(b["prospect_id"], []).append(
+                [b["node"], b["action"], b["final_action"], b.get("outcome", ""), verdicts]
+            )
+        drafts = {
+            (d.prospect_id, d.step_id): [d.subject, d.body]
+            for d in s.exec(select(Draft).where(Draft.workspace == ws.id))
+        }
+        sent = sorted(
+            (m.prospect_id, m.channel, m.status)
+            for m in s.exec(select(OutboxMessage).where(OutboxMessage.workspace == ws.id))
+        )
+    return {"decisions": per, "drafts": sorted(drafts.items()), "outbox": sent}
+
+
+@pytest.mark.slow
+def test_concurrent_run_matches_sequential(tmp_path: Path, backend: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Concurrency 1 and 8 (the fake answering after 50 ms) give identical per-prospect
+    outcomes and summaries; both chains verify and both runs replay with 0 divergences."""
+    monkeypatch.setenv("ANTHROPIC_API_KEY", KEY)
+    seen: dict[int, Any] = {}
+    lanes_used: list[int] = []
+    real = concurrency.process_all
+
+    def spy(*args: Any, **kwargs: Any) -> Any:
+        lanes_used.append(kwargs["concurrency"])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(concurrency, "process_all", spy)
+    for lanes in (1, 8):
+        with FakeAnthropic(min_cache_tokens=50, latency_s=0.05) as fake:
+            ws = _claude_demo(tmp_path, f"demo{lanes}", fake.base_url, backend, lanes)
+            summary = run_daily(ws, now=DAY0)
+            assert summary.errors == 0 and summary.processed > 10
+            assert len(fake.calls()) > 10  # drafts went through the model
+            engine = engine_for(ws.database_url)
+            assert verify(engine, ws.id).ok
+            fake.stop()  # replay needs no network
+            result = replay(ws, run_id=summary.run_id)
+            assert result["replayed"] > 0 and result["divergences"] == []
+            report = summary.to_dict()
+            for k in ("run_id", "forecast", "actual"):
+                report.pop(k)
+            seen[lanes] = {"summary": report, **_outcomes(ws, summary.run_id)}
+    assert lanes_used == [1, 8]
+    assert seen[1]["summary"]["review_requested"] > 0
+    assert json.dumps(seen[1], sort_keys=True, default=str) == json.dumps(seen[8], sort_keys=True, default=str)
+
+
+def test_plain_workspace_stays_sequential(demo_ws: Workspace) -> None:
+    """Without Claude the run takes prospects one after another, whatever run_concurrency says."""
+    assert concurrency.run_concurrency(demo_ws) == 1
+
+
+def test_claude_workspace_uses_run_concurrency(tmp_path: Path) -> None:
+    d = copy_demo(tmp_path / "demo")
+    toml = d / "workspace.toml"
+    toml.write_text(
+        claude_toml(toml.read_text(encoding="utf-8"), "http://127.0.0.1:9", llm="run_concurrency = 5"),
+        encoding="utf-8",
+    )
+    assert concurrency.run_concurrency(load_workspace(d)) == 5
