@@ -5,6 +5,7 @@ and a replay with no divergence, on SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import json
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -28,12 +29,13 @@ DAY0 = at("2026-11-23T15:00:00Z")
 def _claude_demo(tmp_path: Path, name: str, base_url: str, backend: str, lanes: int) -> Workspace:
     from agents.services import init_workspace
 
-    d = copy_demo(tmp_path / name, backend=backend)  # the demo's tight caps: allotment matters
+    d = copy_demo(tmp_path / name, backend=backend)
     toml = d / "workspace.toml"
-    toml.write_text(
-        claude_toml(toml.read_text(encoding="utf-8"), base_url, llm=f"run_concurrency = {lanes}"),
-        encoding="utf-8",
-    )
+    text = toml.read_text(encoding="utf-8")
+    tight = "[policy.budget.run]\ncredits = 15"  # the run's budget binds: allotments matter
+    assert "[policy.budget.run]\ncredits = 40" in text
+    text = text.replace("[policy.budget.run]\ncredits = 40", tight)
+    toml.write_text(claude_toml(text, base_url, llm=f"run_concurrency = {lanes}"), encoding="utf-8")
     ws = load_workspace(d)
     init_workspace(ws, now=at("2026-11-23T14:00:00Z"))
     return ws
@@ -68,24 +70,40 @@ def _outcomes(ws: Workspace, run_id: str) -> dict[str, Any]:
 
 
 @pytest.mark.slow
-def test_concurrent_run_matches_sequential(tmp_path: Path, backend: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_concurrent_run_matches_sequential(
+    tmp_path: Path, backend: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Concurrency 1 and 8 (the fake answering after 50 ms) give identical per-prospect
     outcomes and summaries; both chains verify and both runs replay with 0 divergences."""
     monkeypatch.setenv("ANTHROPIC_API_KEY", KEY)
     seen: dict[int, Any] = {}
     lanes_used: list[int] = []
+    in_flight = {"now": 0, "max": 0}
+    lock = threading.Lock()
     real = concurrency.process_all
 
-    def spy(*args: Any, **kwargs: Any) -> Any:
+    def spy(ws: Any, ctx: Any, ids: Any, process: Any, **kwargs: Any) -> Any:
         lanes_used.append(kwargs["concurrency"])
-        return real(*args, **kwargs)
+        in_flight["max"] = 0
+
+        def counted(*a: Any) -> Any:
+            with lock:
+                in_flight["now"] += 1
+                in_flight["max"] = max(in_flight["max"], in_flight["now"])
+            try:
+                return process(*a)
+            finally:
+                with lock:
+                    in_flight["now"] -= 1
+
+        return real(ws, ctx, ids, counted, **kwargs)
 
     monkeypatch.setattr(concurrency, "process_all", spy)
     for lanes in (1, 8):
         with FakeAnthropic(min_cache_tokens=50, latency_s=0.05) as fake:
             ws = _claude_demo(tmp_path, f"demo{lanes}", fake.base_url, backend, lanes)
-            summary = run_daily(ws, now=DAY0)
-            assert summary.errors == 0 and summary.processed > 10
+            summary = run_daily(ws, now=DAY0, limit=24)
+            assert summary.errors == 0 and summary.processed > 10 and summary.carried_over
             assert len(fake.calls()) > 10  # drafts went through the model
             engine = engine_for(ws.database_url)
             assert verify(engine, ws.id).ok
@@ -96,9 +114,12 @@ def test_concurrent_run_matches_sequential(tmp_path: Path, backend: str, monkeyp
             for k in ("run_id", "forecast", "actual"):
                 report.pop(k)
             seen[lanes] = {"summary": report, **_outcomes(ws, summary.run_id)}
+            assert (in_flight["max"] > 1) == (lanes > 1)  # 8 lanes did overlap; 1 never did
     assert lanes_used == [1, 8]
     assert seen[1]["summary"]["review_requested"] > 0
-    assert json.dumps(seen[1], sort_keys=True, default=str) == json.dumps(seen[8], sort_keys=True, default=str)
+    assert json.dumps(seen[1], sort_keys=True, default=str) == json.dumps(
+        seen[8], sort_keys=True, default=str
+    )
 
 
 def test_plain_workspace_stays_sequential(demo_ws: Workspace) -> None:
