@@ -151,3 +151,15 @@ def test_claude_workspace_uses_run_concurrency(tmp_path: Path) -> None:
         encoding="utf-8",
     )
     assert concurrency.run_concurrency(load_workspace(d)) == 5
+
+
+@pytest.mark.parametrize("url", ["sqlite:///{tmp}/x.db", "postgresql+psycopg://u@127.0.0.1:9/x"])
+def test_engine_has_a_connection_for_every_lane(tmp_path: Path, url: str) -> None:
+    """The most lanes a run may have (each holding one connection at a time) and the calling
+    thread all get a connection without waiting for one to be returned."""
+    from core.workspace import LlmConfig
+    from state.db import make_engine
+
+    most = next(m.le for m in LlmConfig.model_fields["run_concurrency"].metadata if hasattr(m, "le"))
+    pool = make_engine(url.format(tmp=tmp_path)).pool
+    assert pool.size() + pool._max_overflow >= most + 1  # type: ignore[attr-defined]
