@@ -120,7 +120,7 @@ def throughput(args: argparse.Namespace) -> dict[str, object]:
 
 
 def _prospects(n: int) -> list[dict[str, object]]:
-    out = []
+    out: list[dict[str, object]] = []
     for i in range(n):
         name = f"Company{i:04d}"
         evidence = [
