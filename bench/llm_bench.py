@@ -262,13 +262,21 @@ def daily(args: argparse.Namespace) -> dict[str, object]:
         "rpm_limit": args.rpm,
     }
     decided: dict[int, object] = {}
-    for lanes in (1, args.concurrency):
+    for lanes in ((1,) if args.sequential else ()) + (args.concurrency,):
         with FakeAnthropic(latency_s=args.latency, requests_per_minute=args.rpm) as fake:
             ws = load_workspace(_daily_copy(tmp / "src", tmp / f"lanes{lanes}", fake.base_url, args, lanes))
             init_workspace(ws, now=init_at)
+            marks: list[float] = []
+
+            def progress(done: int, total: int, marks: list[float] = marks) -> None:
+                marks.append(time.monotonic())  # the first: processing starts (after the preview)
+
             start = time.monotonic()
-            summary = run_daily(ws, now=day)
+            summary = run_daily(
+                ws, now=day, workers=args.workers, chunk_size=args.chunk_size, progress=progress
+            )
             elapsed = time.monotonic() - start
+            processing = (marks[-1] - marks[0]) if len(marks) > 1 else elapsed
             calls = len(fake.calls())
             bound = max(calls - 1, 0) * 60.0 / args.rpm + args.latency
             report = summary.to_dict()
@@ -281,11 +289,15 @@ def daily(args: argparse.Namespace) -> dict[str, object]:
                 "achieved_rpm": round(calls / elapsed * 60, 1) if elapsed else 0.0,
                 "bound_s": round(bound, 2),
                 "share_of_bound": round(bound / elapsed, 4) if elapsed else 0.0,
+                "processing_s": round(processing, 2),  # without the preview and allocation before it
+                "share_of_bound_processing": round(bound / processing, 4) if processing else 0.0,
                 "http_429_seen": fake.rate_limited,
                 "errors": summary.errors,
                 **decided[lanes],  # type: ignore[dict-item]
             }
-    out["same_outcomes"] = decided[1] == decided[args.concurrency]
+    out["workers"] = args.workers
+    if args.sequential:
+        out["same_outcomes"] = decided[1] == decided[args.concurrency]
     return out
 
 
@@ -310,6 +322,14 @@ def main() -> None:
         "--rpm", type=int, default=300, help="Requests-per-minute limit of the fake and the client."
     )
     d.add_argument("--concurrency", type=int, default=8, help="[llm] run_concurrency of the concurrent run.")
+    d.add_argument("--workers", type=int, default=1, help="Worker processes (run_daily workers).")
+    d.add_argument("--chunk-size", type=int, default=250, help="Prospects per worker chunk.")
+    d.add_argument(
+        "--sequential",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="Also run with run_concurrency = 1 and compare.",
+    )
     args = parser.parse_args()
     runs = {"throughput": throughput, "cost": cost, "daily": daily}
     result = runs[args.which](args)
