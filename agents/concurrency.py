@@ -84,6 +84,8 @@ def process_all(
     lanes = min(concurrency, len(units))
     if lanes <= 1:
         return _sequential(ws, ctx, ids, process, on_outcome)
+    with open_checkpointer(ws):
+        pass  # create the checkpoint store (tables, WAL mode) once, before the lanes race
     todo: queue.Queue[list[str]] = queue.Queue()
     for unit in units:  # highest-ranked companies are started first
         todo.put(unit)
