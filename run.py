@@ -154,7 +154,10 @@ def daily_cmd(
     workers: int = typer.Option(
         0,
         "--workers",
-        help=escape_help("Worker processes (0: the workspace's [run] workers, default 1)."),
+        help=escape_help(
+            "Worker processes (0: the workspace's [run] workers, default 1). A workspace using "
+            "Claude also works on [llm] run_concurrency prospects at once in each process."
+        ),
     ),
     queue: bool | None = typer.Option(
         None,

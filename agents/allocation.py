@@ -47,6 +47,8 @@ class Allotment:
     month_credits: float
     month_usd: float
     email_before: bool  # someone ranked above it is planned to send an email
+    run_llm_usd: float = 0.0  # LLM dollars (part of the usd above): planned drafts
+    month_llm_usd: float = 0.0  # someone ranked above it is planned to send an email
 
 
 @dataclass
@@ -75,20 +77,26 @@ def allocate(ws: Workspace, rows: Iterable[ProspectPreview], start: dict[str, An
     usage planned by everyone ranked above it."""
     table = Allocation(start=start)
     sends: Counter[str] = Counter()
-    credits = usd = 0.0
+    credits = usd = llm = 0.0
+    per_draft = ws.config.llm.est_draft_usd if ws.config.providers.drafting == "claude" else 0.0
     for r in rows:
         if r.carry_over:
             continue
         table.by_prospect[r.prospect_id] = Allotment(
             counters={c: start[c] + sends[c] for c in GLOBAL_COUNTERS},
             run_credits=start["spend_run"]["credits"] + credits,
-            run_usd=start["spend_run"]["usd"] + usd,
+            run_usd=start["spend_run"]["usd"] + usd + llm,
             month_credits=start["spend_month"]["credits"] + credits,
-            month_usd=start["spend_month"]["usd"] + usd,
+            month_usd=start["spend_month"]["usd"] + usd + llm,
             email_before=sends["mailbox_sent_today"] > 0,
+            run_llm_usd=start["spend_run"].get("llm_usd", 0.0) + llm,
+            month_llm_usd=start["spend_month"].get("llm_usd", 0.0) + llm,
         )
         credits += r.credits
         usd += r.usd
+        llm += per_draft * sum(
+            1 for st in r.steps if st.get("action") == "draft" and st.get("outcome") == "allow"
+        )
         if r.action in ("send", "draft") and r.outcome == "allow" and r.step_id:
             counter = SEND_COUNTERS.get(ws.step(r.step_id).kind, "")
             if counter:
@@ -129,8 +137,14 @@ def apply(
         first = (iso(now) or "")[:10]
     counters["mailbox_first_send_date"] = first
     run, month = dict(counters["spend"]["run"]), dict(counters["spend"]["month"])
-    run.update(credits=a.run_credits + mine.credits, usd=a.run_usd + mine.usd)
-    month.update(credits=a.month_credits + mine.credits, usd=a.month_usd + mine.usd)
+    run.update(
+        credits=a.run_credits + mine.credits, usd=a.run_usd + mine.usd, llm_usd=a.run_llm_usd + mine.llm_usd
+    )
+    month.update(
+        credits=a.month_credits + mine.credits,
+        usd=a.month_usd + mine.usd,
+        llm_usd=a.month_llm_usd + mine.llm_usd,
+    )
     counters["spend"] = {**counters["spend"], "run": run, "month": month}
     return {**obs, "counters": counters}
 

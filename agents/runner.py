@@ -8,7 +8,9 @@ mid-way is simply run again from its last checkpoint and repeats no side effect.
 
 With `workers > 1` the due prospects are split into chunks processed by worker
 processes (separate interpreters, so both cores work); each opens its own database and
-checkpoint connections.
+checkpoint connections. Within a process, a workspace that uses Claude works on a chunk's
+prospects with bounded concurrency (`[llm] run_concurrency` threads, one company per thread
+at a time, see `agents.concurrency`), so a run waits on the rate limits, not on latency.
 """
 
 from __future__ import annotations
@@ -27,11 +29,10 @@ import structlog
 from sqlmodel import Session, select
 
 from agents import allocation as slots
-from agents import batching, jobs
-from agents.checkpoint import open_checkpointer, prune_finished, thread_id
+from agents import batching, concurrency, jobs
+from agents.checkpoint import open_checkpointer, thread_id
 from agents.context import AgentContext, build_context
 from agents.forecast import ProspectPreview, forecast, preview
-from agents.graph import build_graph
 from agents.observation import usage_counters
 from agents.records import append, record
 from agents.state import ProspectState, initial_state
@@ -226,18 +227,26 @@ def _chunk_worker(
     if plan is not None:
         ctx = dataclasses.replace(ctx, extra={**ctx.extra, "allocation": plan})
     now = datetime.fromisoformat(now_iso)
-    with open_checkpointer(ws) as saver:
-        graph = build_graph(saver)
-        out = [process_prospect(graph, ctx, pid, run_id=run_id, now=now) for pid in ids]
-        _prune(saver, ws, ids, out)
-        return out
+    return _process_chunk(ws, ctx, ids, run_id=run_id, now=now)
 
 
-def _prune(saver: Any, ws: Workspace, ids: list[str], outcomes: list[dict[str, Any]]) -> None:
-    """Checkpoints of finished prospect-runs shrink to the latest one per thread; a thread
-    waiting for review is never touched."""
-    prune_finished(
-        saver, [thread_id(ws.id, p) for p, o in zip(ids, outcomes, strict=True) if o["kind"] != "review"]
+def _process_chunk(
+    ws: Workspace,
+    ctx: AgentContext,
+    ids: list[str],
+    *,
+    run_id: str,
+    now: datetime,
+    on_outcome: Callable[[int, str, dict[str, Any]], None] | None = None,
+) -> list[dict[str, Any]]:
+    """A chunk's prospects in priority order: one after another, or with bounded
+    concurrency when the workspace uses Claude (`agents.concurrency`)."""
+
+    def one(graph: Any, c: AgentContext, pid: str) -> dict[str, Any]:
+        return process_prospect(graph, c, pid, run_id=run_id, now=now)
+
+    return concurrency.process_all(
+        ws, ctx, ids, one, concurrency=concurrency.run_concurrency(ws), on_outcome=on_outcome
     )
 
 
@@ -293,15 +302,13 @@ def run_daily(
     if workers > 1 and total > chunk_size:
         _run_parallel(ws, ids, run_id, now, workers, chunk_size, summary, progress, total, plan)
     else:
-        with open_checkpointer(ws) as saver:
-            graph = build_graph(saver)
-            outcomes = []
-            for i, pid in enumerate(ids, start=1):
-                outcomes.append(process_prospect(graph, ctx, pid, run_id=run_id, now=now))
-                summary.add(outcomes[-1])
-                if progress:
-                    progress(i, total)
-            _prune(saver, ws, ids, outcomes)
+
+        def add(i: int, _pid: str, outcome: dict[str, Any]) -> None:
+            summary.add(outcome)
+            if progress:
+                progress(i + 1, total)
+
+        _process_chunk(ws, ctx, ids, run_id=run_id, now=now, on_outcome=add)
     if batching.enabled(ctx):  # the run's one batch: every draft queued above
         summary.batches.update(batching.end_of_run(engine, ctx.llm, ws.id, run_id=run_id, now=now))
     with session_scope(engine) as session:

@@ -9,12 +9,21 @@
 
     .venv/bin/python bench/llm_bench.py throughput --prospects 2000 --latency 2 --rpm 1000
     .venv/bin/python bench/llm_bench.py cost --prospects 200
+
+(c) daily: the *daily run* itself (`agents.runner.run_daily`) of a synthetic workspace
+    (`tools.synthetic`) with Claude drafting against the fake, once with `[llm]
+    run_concurrency = 1` (one prospect after another) and once with `--concurrency` lanes;
+    reports the share of the rate-limit bound each reaches (model calls made, paced at the
+    limit, plus one latency) and whether both runs decided the same.
+
+    .venv/bin/python bench/llm_bench.py daily --prospects 300 --latency 0.5 --rpm 300
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -111,7 +120,7 @@ def throughput(args: argparse.Namespace) -> dict[str, object]:
 
 
 def _prospects(n: int) -> list[dict[str, object]]:
-    out = []
+    out: list[dict[str, object]] = []
     for i in range(n):
         name = f"Company{i:04d}"
         evidence = [
@@ -213,6 +222,85 @@ def cost(args: argparse.Namespace) -> dict[str, object]:
     return out
 
 
+def _daily_copy(src: Path, dest: Path, base_url: str, args: argparse.Namespace, lanes: int) -> Path:
+    import shutil
+
+    from tests.llm.conftest import claude_toml
+
+    shutil.copytree(src, dest)
+    toml = dest / "workspace.toml"
+    text = toml.read_text(encoding="utf-8")
+    text = re.sub(r"mailbox_daily_cap = \d+", "mailbox_daily_cap = 100000", text)
+    text = re.sub(
+        r"\[policy\.budget\.run\]\ncredits = [\d.]+", "[policy.budget.run]\ncredits = 1000000", text
+    )
+    limits = (
+        f"requests_per_minute = {args.rpm}\ninput_tokens_per_minute = 1000000000\n"
+        f"output_tokens_per_minute = 1000000000\nmax_concurrency = {max(lanes, 1)}\n"
+        f"run_concurrency = {lanes}\nmax_retries = 5"
+    )
+    toml.write_text(claude_toml(text, base_url, llm=limits), encoding="utf-8")
+    return dest
+
+
+def daily(args: argparse.Namespace) -> dict[str, object]:
+    import os
+    import tempfile
+
+    from agents.runner import run_daily
+    from agents.services import init_workspace
+    from tests.llm import conftest  # noqa: F401  (its import clears provider keys from the env)
+    from tools.synthetic import write_synthetic_workspace
+
+    os.environ["ANTHROPIC_API_KEY"] = "bench-key-not-secret"  # only the local fake is called
+    init_at, day = datetime(2026, 11, 23, 14, tzinfo=UTC), NOW
+    tmp = Path(tempfile.mkdtemp(prefix="llm_daily_"))
+    write_synthetic_workspace(tmp / "src", args.prospects, seed=11)
+    out: dict[str, object] = {
+        "prospects": args.prospects,
+        "latency_s": args.latency,
+        "rpm_limit": args.rpm,
+    }
+    decided: dict[int, object] = {}
+    for lanes in ((1,) if args.sequential else ()) + (args.concurrency,):
+        with FakeAnthropic(latency_s=args.latency, requests_per_minute=args.rpm) as fake:
+            ws = load_workspace(_daily_copy(tmp / "src", tmp / f"lanes{lanes}", fake.base_url, args, lanes))
+            init_workspace(ws, now=init_at)
+            marks: list[float] = []
+
+            def progress(done: int, total: int, marks: list[float] = marks) -> None:
+                marks.append(time.monotonic())  # the first: processing starts (after the preview)
+
+            start = time.monotonic()
+            summary = run_daily(
+                ws, now=day, workers=args.workers, chunk_size=args.chunk_size, progress=progress
+            )
+            elapsed = time.monotonic() - start
+            processing = (marks[-1] - marks[0]) if len(marks) > 1 else elapsed
+            calls = len(fake.calls())
+            bound = max(calls - 1, 0) * 60.0 / args.rpm + args.latency
+            report = summary.to_dict()
+            decided[lanes] = {
+                k: report[k] for k in ("processed", "sent", "review_requested", "deferred", "stopped")
+            }
+            out[f"run_concurrency_{lanes}"] = {
+                "elapsed_s": round(elapsed, 2),
+                "model_calls": calls,
+                "achieved_rpm": round(calls / elapsed * 60, 1) if elapsed else 0.0,
+                "bound_s": round(bound, 2),
+                "share_of_bound": round(bound / elapsed, 4) if elapsed else 0.0,
+                "processing_s": round(processing, 2),  # without the preview and allocation before it
+                "share_of_bound_processing": round(bound / processing, 4) if processing else 0.0,
+                "http_429_seen": fake.rate_limited,
+                "errors": summary.errors,
+                **decided[lanes],  # type: ignore[dict-item]
+            }
+    out["workers"] = args.workers
+    if args.sequential:
+        out["same_outcomes"] = decided[1] == decided[args.concurrency]
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -227,8 +315,24 @@ def main() -> None:
     t.add_argument("--concurrency", type=int, default=64, help="Synchronous calls in flight at once.")
     c = sub.add_parser("cost", help="Tokens and dollars per drafted message.")
     c.add_argument("--prospects", type=int, default=200, help="Drafts to write per mode.")
+    d = sub.add_parser("daily", help="Share of the bound the daily run reaches, sequential vs concurrent.")
+    d.add_argument("--prospects", type=int, default=300, help="Prospects in the synthetic workspace.")
+    d.add_argument("--latency", type=float, default=0.5, help="Fake latency per call, seconds.")
+    d.add_argument(
+        "--rpm", type=int, default=300, help="Requests-per-minute limit of the fake and the client."
+    )
+    d.add_argument("--concurrency", type=int, default=8, help="[llm] run_concurrency of the concurrent run.")
+    d.add_argument("--workers", type=int, default=1, help="Worker processes (run_daily workers).")
+    d.add_argument("--chunk-size", type=int, default=250, help="Prospects per worker chunk.")
+    d.add_argument(
+        "--sequential",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="Also run with run_concurrency = 1 and compare.",
+    )
     args = parser.parse_args()
-    result = throughput(args) if args.which == "throughput" else cost(args)
+    runs = {"throughput": throughput, "cost": cost, "daily": daily}
+    result = runs[args.which](args)
     print(json.dumps(result, indent=2))
 
 

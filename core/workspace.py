@@ -215,6 +215,14 @@ class LlmConfig(_Section):
     output_tokens_per_minute: int = Field(8_000, ge=1)
     max_retries: int = Field(3, ge=0, le=10, description="Retries on 429, 529 and 5xx (none on other 4xx).")
     max_concurrency: int = Field(4, ge=1, le=256, description="Synchronous calls in flight at once.")
+    run_concurrency: int = Field(
+        8,
+        ge=1,
+        le=64,
+        description="Daily run: prospects processed at once (threads, one company per thread at a "
+        "time) when a provider is Claude, so a run waits on the rate limits, not on latency. "
+        "1 = one after another.",
+    )
     timeout_s: float = Field(60.0, gt=0)
     prompt_cache: bool = Field(True, description="Mark the shared prompt prefix for caching.")
     cache_ttl: Literal["5m", "1h"] = Field("5m", description="Prompt-cache TTL for synchronous calls.")

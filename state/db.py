@@ -19,6 +19,10 @@ from sqlmodel import Session, create_engine
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 WRITE_OPTION = "outbound_write"
+# Connections an engine may open: 5 kept in its pool plus overflow opened on demand and
+# closed when returned. The overflow covers a daily run's threads (`[llm] run_concurrency`,
+# at most 64, each holding one connection at a time) so none waits for a connection.
+POOL_SIZE, MAX_OVERFLOW = 5, 70
 
 
 def make_engine(url: str) -> Engine:
@@ -26,7 +30,8 @@ def make_engine(url: str) -> Engine:
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 60})
+        pool = {"pool_size": POOL_SIZE, "max_overflow": MAX_OVERFLOW} if path and path != ":memory:" else {}
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 60}, **pool)
 
         @event.listens_for(engine, "connect")
         def _pragmas(dbapi_conn, _record):  # noqa: ANN001
@@ -48,7 +53,7 @@ def make_engine(url: str) -> Engine:
 
         _disable_pysqlite_autobegin(engine)
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
+    return create_engine(url, pool_pre_ping=True, pool_size=POOL_SIZE, max_overflow=MAX_OVERFLOW)
 
 
 def _disable_pysqlite_autobegin(engine: Engine) -> None:

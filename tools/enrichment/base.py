@@ -46,15 +46,18 @@ class FileEnricher:
         return f"{fold(first_name).strip()}|{fold(last_name).strip()}|{normalize_domain(domain)}"
 
     def _table(self) -> dict[str, dict[str, str]]:
+        # Built whole before it is published: another thread of a daily run never sees a
+        # half-read table (and a person in it as not found).
         if self._rows is None:
-            self._rows = {}
+            rows: dict[str, dict[str, str]] = {}
             if self.path.exists():
                 with self.path.open(encoding="utf-8-sig", newline="") as fh:
                     for row in csv.DictReader(fh):
                         key = self.lookup_key(
                             row.get("first_name", ""), row.get("last_name", ""), row.get("company_domain", "")
                         )
-                        self._rows[key] = row
+                        rows[key] = row
+            self._rows = rows
         return self._rows
 
     def enrich(self, first_name: str, last_name: str, domain: str) -> EnrichmentResult:
