@@ -52,5 +52,7 @@ def configure_logging(*, verbose: bool = False) -> None:
         ],
         wrapper_class=structlog.make_filtering_bound_logger(level),
         logger_factory=structlog.PrintLoggerFactory(file=_Stderr()),  # type: ignore[arg-type]
-        cache_logger_on_first_use=True,
+        # Tests turn the cache off (OUTBOUND_LOG_CACHE=0): a cached logger keeps the processors
+        # it first saw, so structlog.testing.capture_logs would miss it.
+        cache_logger_on_first_use=os.environ.get("OUTBOUND_LOG_CACHE", "1") != "0",
     )

@@ -61,10 +61,14 @@ def append(session: Session, workspace: str, bodies: Iterable[Mapping[str, Any]]
         core_select(heads.c.seq, heads.c.hash).where(heads.c.workspace == workspace).with_for_update()
     ).first()
     if row is None:
-        conn.execute(insert(heads).values(workspace=workspace, seq=0, hash=GENESIS))
-        seq, prev = 0, GENESIS
-    else:
-        seq, prev = row
+        # The first record of a workspace: two transactions can both find no head (a row
+        # lock locks nothing that is not there). Insert-if-absent waits for the other's
+        # insert to commit, then the locked read sees the one head both share.
+        _insert_ignore(conn, heads, [{"workspace": workspace, "seq": 0, "hash": GENESIS}])
+        row = conn.execute(
+            core_select(heads.c.seq, heads.c.hash).where(heads.c.workspace == workspace).with_for_update()
+        ).one()
+    seq, prev = row
     stored: list[dict[str, Any]] = []
     rows: list[dict[str, Any]] = []
     observations: dict[str, tuple[str, Any]] = {}

@@ -40,6 +40,8 @@ if PG_URL and os.environ.get("PYTEST_XDIST_WORKER"):
 # Model calls are impossible by accident: no key, and an unroutable base URL.
 os.environ.pop("ANTHROPIC_API_KEY", None)
 os.environ["ANTHROPIC_BASE_URL"] = "http://127.0.0.1:9/"
+# Loggers are not cached, so structlog.testing.capture_logs sees every event (core/logging.py).
+os.environ["OUTBOUND_LOG_CACHE"] = "0"
 
 # ...and no test reaches a host other than this machine: a connection anywhere else is
 # refused and fails the test that tried it (see `_no_outside_hosts`).

@@ -98,6 +98,8 @@ class FakeHubSpot:
                     method, self.path, body, self.headers.get("Authorization", "")
                 )
                 data = json.dumps(payload).encode()
+                with fake._lock:  # recorded before the answer, so a client never sees it first
+                    fake.calls.append(FakeCall(method, self.path, body, status))
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json;charset=utf-8")
                 self.send_header("Content-Length", str(len(data)))
@@ -105,8 +107,6 @@ class FakeHubSpot:
                     self.send_header(k, v)
                 self.end_headers()
                 self.wfile.write(data)
-                with fake._lock:
-                    fake.calls.append(FakeCall(method, self.path, body, status))
 
             def do_POST(self) -> None:  # noqa: N802
                 self._handle("POST")

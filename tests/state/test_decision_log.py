@@ -117,3 +117,51 @@ def test_a_record_holding_nan_is_not_appended(chain) -> None:  # noqa: ANN001
         )
     result = dl.verify(engine, ws)
     assert result.ok and result.records == 9
+
+
+@pytest.mark.postgres
+@pytest.mark.skipif(not PG_URL, reason="needs TEST_DATABASE_URL")
+def test_two_transactions_starting_a_workspace_chain_share_one_head() -> None:
+    """The first records of a workspace appended by two concurrent transactions (threads of
+    one run) both land on one chain. Before the fix the second found no head, inserted one
+    too and failed with a unique violation on chain_heads once the first committed."""
+    import threading
+    import time
+
+    engine = engine_for(PG_URL)
+    ws = f"w{uuid.uuid4().hex[:8]}"
+    first_appended, release = threading.Event(), threading.Event()
+    errors: list[BaseException] = []
+
+    def record(i: int) -> dict:
+        at = datetime(2026, 11, 23, 15, 0, i, tzinfo=UTC)
+        return {"at": at, "run_id": "r1", "prospect_id": f"p{i}", "node": "act", "action": "wait"}
+
+    def first() -> None:
+        try:
+            with session_scope(engine) as s:
+                dl.append(s, ws, [record(1)])
+                first_appended.set()
+                release.wait(10)  # holds its uncommitted head while the second starts
+        except BaseException as exc:  # noqa: BLE001  (reported by the test)
+            errors.append(exc)
+
+    def second() -> None:
+        try:
+            with session_scope(engine) as s:
+                dl.append(s, ws, [record(2)])
+        except BaseException as exc:  # noqa: BLE001  (reported by the test)
+            errors.append(exc)
+
+    a = threading.Thread(target=first)
+    a.start()
+    assert first_appended.wait(10)
+    b = threading.Thread(target=second)
+    b.start()
+    time.sleep(0.5)  # the second transaction is now waiting on the first's head
+    release.set()
+    a.join(10)
+    b.join(10)
+    assert not errors, errors
+    result = dl.verify(engine, ws)
+    assert result.ok and result.records == 2 and result.head_seq == 2
