@@ -24,12 +24,17 @@ def _per_worker_database(url: str, worker: str) -> str:
     from sqlalchemy.engine import make_url
 
     base = make_url(url)
+    if str(base.database).endswith(f"_{worker}"):
+        return url  # a process started by a test inherits the worker's own database already
     name = f"{base.database}_{worker}"
     admin = base.set(drivername="postgresql", database="postgres").render_as_string(hide_password=False)
     with psycopg.connect(admin, autocommit=True) as conn:
         found = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
         if not found:
-            conn.execute(f'CREATE DATABASE "{name}"')
+            try:
+                conn.execute(f'CREATE DATABASE "{name}"')
+            except (psycopg.errors.DuplicateDatabase, psycopg.errors.UniqueViolation):
+                pass  # created by another process at the same moment
     return base.set(database=name).render_as_string(hide_password=False)
 
 
