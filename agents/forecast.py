@@ -18,7 +18,7 @@ import copy
 import re
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.engine import Engine
@@ -29,7 +29,7 @@ from agents.nodes.guard import evaluate
 from agents.observation import ChunkFacts, event_facts
 from agents.planner import plan as plan_next
 from agents.scoring import annotate_signals, ranked, rescore
-from core.timeutil import iso
+from core.timeutil import iso, parse_instant
 from core.workspace import Workspace
 from policies.types import OUTCOME_RANK, PolicyInput, Proposal
 from state import repo
@@ -76,7 +76,7 @@ class ProspectPreview:
     credits: float = 0.0
     usd: float = 0.0
     calls: Counter[str] = field(default_factory=Counter)
-    carry_over: str = ""  # the cap rule that keeps it from acting today
+    carry_over: str = ""  # the cap or pause rule that keeps it from acting today
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -278,6 +278,8 @@ def _simulate(
                 again = evaluate(ctx.policy, {**obs, "counters": sure}, prop, i)
                 if any(v["rule"] in capped and v["outcome"] in ("deny", "defer") for v in again["verdicts"]):
                     pv.carry_over = capped[0]
+            elif i == 1 and outcome in ("deny", "defer"):
+                pv.carry_over = paused_all_day(ctx, obs, prop, decision, verdicts)
             return
         if action == "research":
             tally.researched.add(obs["company"].get("domain", ""))
@@ -314,6 +316,46 @@ def _simulate(
                     "credits": spend[scope]["credits"] + est,
                     "usd": spend[scope]["usd"] + est * costs.credit_usd,
                 }
+
+
+# Rules that hold every action a prospect could take today, so that it is carried over to
+# the next run without running its graph: the kill switch denies every active action, and
+# a send whose recipient's window stays closed for a whole day (a weekend, a public
+# holiday) cannot go out before the next daily run.
+PAUSE_RULES = ("kill_switch", "send_window")
+CLOSED_FOR = timedelta(hours=24)
+
+
+def paused_all_day(
+    ctx: AgentContext,
+    obs: dict[str, Any],
+    proposal: dict[str, Any],
+    decision: dict[str, Any],
+    deciding: list[dict[str, str]],
+) -> str:
+    """The pause rule that keeps the prospect from acting today, or "" when it could act.
+
+    Only the first proposal of the prospect's day counts (an allowed step before it would
+    run). Every deciding verdict must be a pause: the kill switch, or a send window that
+    stays closed for at least a day (`until` at least 24 hours away). The planner, told of
+    the denial as the graph would tell it, must then propose to wait: no other action is
+    open to the prospect today."""
+    if not deciding:
+        return ""
+    now = parse_instant(obs["now"])
+    for v in deciding:
+        if v["rule"] == "kill_switch" and v["outcome"] == "deny":
+            continue
+        if v["rule"] == "send_window" and v["outcome"] == "defer" and proposal.get("action") == "send":
+            until = next(
+                (u.get("until") for u in decision.get("verdicts", []) if u["rule"] == "send_window"), None
+            )
+            if until and parse_instant(until) - now >= CLOSED_FOR:
+                continue
+        return ""
+    cfg = ctx.workspace.config
+    after = plan_next(obs, cfg.playbook, cfg.policy, [{"proposal": proposal, "decision": decision}])
+    return deciding[0]["rule"] if after.proposal.action == "wait" else ""
 
 
 PREVIEW_CHUNK = 500  # prospects whose facts are loaded together (and one read transaction)

@@ -370,7 +370,11 @@ def _record_carry_over(
             by_rule.setdefault(r.carry_over, []).append(r)
     for rule, group in sorted(by_rule.items()):
         summary.carried_over[rule] = len(group)
-        reason = next((v["reason"] for v in group[0].verdicts if v["rule"] == rule), "")
+        reasons = [next((v["reason"] for v in r.verdicts if v["rule"] == rule), "") for r in group]
+        reason = reasons[0]
+        same = all(r == reason for r in reasons)
+        if not same:  # e.g. send windows: each recipient's zone and next opening
+            reason = f"{rule} holds each of them for the day (each prospect's reason is listed)"
         state = {"now": iso(now), "run_id": run_id, "prospect_id": "", "thread_id": ""}
         append(
             session,
@@ -386,7 +390,12 @@ def _record_carry_over(
                         "rule": rule,
                         "reason": reason,
                         "count": len(group),
-                        "prospects": [{"id": r.prospect_id, "score": r.score} for r in group],
+                        "prospects": [
+                            {"id": r.prospect_id, "score": r.score}
+                            if same
+                            else {"id": r.prospect_id, "score": r.score, "reason": why}
+                            for r, why in zip(group, reasons, strict=True)
+                        ],
                     }
                 },
             ),
@@ -415,13 +424,14 @@ def carried_over_in(session: Session, workspace: str, prospect_id: str) -> dict[
     for rec in session.exec(q.order_by(col(DecisionRecord.seq).desc()).limit(20)):
         body = load_body(rec)
         info = body.get("carry_over") or {}
-        if any(p.get("id") == prospect_id for p in info.get("prospects") or ()):
+        mine = next((p for p in info.get("prospects") or () if p.get("id") == prospect_id), None)
+        if mine is not None:
             return {
                 "run_id": rec.run_id,
                 "at": iso(rec.at),
                 "seq": rec.seq,
                 "rule": info.get("rule", ""),
-                "reason": info.get("reason", ""),
+                "reason": mine.get("reason") or info.get("reason", ""),
             }
     return None
 

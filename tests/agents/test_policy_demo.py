@@ -145,23 +145,36 @@ def test_demo_days_log_policy_stops_and_replay_shows_them(ready_ws) -> None:  # 
 
 def test_kill_switch_example_denies_every_active_action(tmp_path: Path) -> None:
     """In examples/killswitch the KILL_SWITCH file makes the kill_switch rule deny the first
-    action of every prospect, nothing is sent, and replay shows the denials."""
+    action of every prospect: nothing is sent, no prospect runs its graph (each is carried
+    over to the next run), and one run-level record names the rule, the reason and all three
+    prospects; `prospects show` says why each was not worked."""
     dest = tmp_path / "killswitch"
     shutil.copytree(
         ROOT / "examples" / "killswitch", dest, ignore=shutil.ignore_patterns("var", "outbox", "rejects")
     )
     ws = load_workspace(dest)
     assert ws.kill_switch
+    from agents.runner import carried_over_in
     from agents.services import init_workspace
 
     init_workspace(ws, now=at("2026-11-23T14:00:00Z"))
     summary = run_daily(ws, now=at(DAYS[0]))
-    assert summary.processed == 3 and sum(summary.sent.values()) == 0 and summary.errors == 0
-    stops = _stops(ws)[summary.run_id]
-    assert {(rule, outcome) for rule, outcome, _, _ in stops} == {("kill_switch", "deny")}
-    assert len({pid for _, _, _, pid in stops}) == 3
-    assert {RULE_FAMILIES[rule] for rule, _, _, _ in stops} == {"safety"}
-    assert _timeline_stops(ws, summary.run_id) == {(r, o, pid) for r, o, _, pid in stops}
+    assert summary.carried_over == {"kill_switch": 3}
+    assert summary.processed == 0 and sum(summary.sent.values()) == 0 and summary.errors == 0
+    engine = engine_for(ws.database_url)
+    with Session(engine) as s:
+        rows = s.exec(select(DecisionRecord).where(DecisionRecord.run_id == summary.run_id)).all()
+        assert [r.action for r in rows] == ["carry_over"]  # no per-prospect decision at all
+        info = load_body(rows[0])["carry_over"]
+        ids = [p.id for p in s.exec(select(Prospect).where(Prospect.workspace == ws.id))]
+        assert info["rule"] == "kill_switch" and info["count"] == 3
+        assert "kill switch is on" in info["reason"]
+        assert sorted(p["id"] for p in info["prospects"]) == sorted(ids)
+        for pid in ids:
+            why = carried_over_in(s, ws.id, pid)
+            assert why is not None and why["rule"] == "kill_switch" and why["run_id"] == summary.run_id
+    assert _stops(ws).get(summary.run_id) is None
+    assert replay(ws, run_id=summary.run_id)["divergences"] == []
 
     (dest / "KILL_SWITCH").unlink()
     assert not load_workspace(dest).kill_switch
