@@ -31,7 +31,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import func, insert, update
+from sqlalchemy import event, func, insert, inspect, update
 from sqlalchemy import select as core_select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
@@ -365,12 +365,23 @@ def _rec_text(rec: DecisionRecord, session: Session | None) -> str:
     name = rec.codec or ""
     if name.startswith("zd:") and (rec.workspace, name[3:]) not in _BODY_DICTS:
         owner = session or object_session(rec)
-        if owner is None:
-            raise codec.CodecError(
-                f"decision {rec.id}: its body dictionary is not loaded; pass a session to load_body"
-            )
-        _body_dict(owner.connection(), rec.workspace, name[3:])
+        if owner is not None:
+            _body_dict(owner.connection(), rec.workspace, name[3:])
+        else:  # detached: read it with the engine the record was loaded from
+            bind = inspect(rec).info.get("bind")
+            if bind is None:
+                raise codec.CodecError(f"decision {rec.id}: its body dictionary is not loaded")
+            with bind.connect() as conn:
+                _body_dict(conn, rec.workspace, name[3:])
     return decode_text(rec.body, rec.packed, name, lambda did: _BODY_DICTS[(rec.workspace, did)])
+
+
+@event.listens_for(DecisionRecord, "load")
+def _remember_bind(rec: DecisionRecord, context: Any) -> None:
+    """A record loaded by the ORM remembers its engine, so `load_body` can read its body
+    dictionary after its session is closed."""
+    if (rec.codec or "").startswith("zd:") and context.session is not None:
+        inspect(rec).info["bind"] = context.session.get_bind()
 
 
 def _warm(conn: Any, recs: Iterable[DecisionRecord]) -> None:

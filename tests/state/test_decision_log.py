@@ -225,6 +225,22 @@ def test_bodies_are_stored_packed_and_verify(long_chain) -> None:  # noqa: ANN00
     assert result.ok and result.records == 50
 
 
+def test_a_detached_record_loads_with_a_cold_dictionary_cache(long_chain) -> None:  # noqa: ANN001
+    """A record read in a session that is closed since (a fresh process: no dictionary
+    cached) still loads: its body dictionary is read with the engine it came from."""
+    from sqlmodel import Session, select
+
+    from state.models import DecisionRecord
+
+    engine, ws = long_chain
+    with Session(engine) as s:
+        rec = s.exec(
+            select(DecisionRecord).where(DecisionRecord.workspace == ws, DecisionRecord.seq == 45)
+        ).one()
+    dl._BODY_DICTS.clear()
+    assert dl.load_body(rec)["prospect_id"] == "p44"
+
+
 @pytest.mark.parametrize("seq", [7, 45])
 def test_edited_compressed_body_is_detected(long_chain, seq: int) -> None:  # noqa: ANN001
     """A packed body re-packed with changed content (same codec and dictionary) is named."""

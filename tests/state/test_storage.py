@@ -27,6 +27,7 @@ from state.decision_log import (
 from state.models import DecisionRecord
 from state.models_storage import ObservationBody
 from tests.conftest import at
+from tests.stored_bodies import stored_text
 
 DAY0 = at("2026-11-23T15:00:00Z")
 
@@ -50,7 +51,8 @@ def test_observation_is_stored_once_and_loaded_by_digest(ready_ws) -> None:  # n
             select(func.count()).select_from(ObservationBody).where(ObservationBody.workspace == ready_ws.id)
         ).one()
         assert stored == 1 and len(rows) == 3
-        assert all("observation" not in json.loads(r.body) and digest(obs) in r.body for r in rows)
+        texts = [stored_text(s.connection(), ready_ws.id, r.seq) for r in rows]
+        assert all("observation" not in json.loads(t) and digest(obs) in t for t in texts)
         bodies = load_bodies(s, rows)
     assert [b["observation"] for b in bodies] == [obs] * 3
     assert verify(engine, ready_ws.id).ok
@@ -167,10 +169,11 @@ def test_bodies_are_stored_compact_and_read_back_long(ready_ws) -> None:  # noqa
         append(s, ready_ws.id, [body])
     with Session(engine) as s:
         rec = s.exec(select(DecisionRecord).where(DecisionRecord.workspace == ready_ws.id)).one()
-        stored = json.loads(rec.body)
+        plain = stored_text(s.connection(), ready_ws.id, rec.seq)
+        stored = json.loads(plain)
         assert stored["allowed"] == ["kill_switch", "suppression"]
         assert [v["rule"] for v in stored["verdicts"]] == ["send_window"]
-        assert "not on the suppression list" not in rec.body
+        assert "not on the suppression list" not in plain
         long = load_body(rec)
     rules = {(v["rule"], v["outcome"]) for v in long["verdicts"]}
     assert rules == {("kill_switch", "allow"), ("send_window", "defer"), ("suppression", "allow")}
