@@ -141,7 +141,6 @@ def build_body_dictionary(bodies: Iterable[Mapping[str, Any]]) -> bytes:
     return "".join(parts).encode("utf-8")[-DICT_MAX:]
 
 
-
 def _split(verdicts: Iterable[Mapping[str, Any]]) -> tuple[list[str], list[dict[str, Any]]]:
     allowed, kept = [], []
     for v in verdicts:
