@@ -248,3 +248,58 @@ def test_migration_0011r_compresses_stored_observations(tmp_path) -> None:  # no
         row = conn.execute(text("SELECT body, codec, packed FROM observations")).one()
         assert row[0] is None and row[1] == "z" and row[2]
         assert observations_by_digest(conn, "w", [digest(obs)]) == {digest(obs): obs}
+
+
+def test_migration_0012store_keeps_plain_bodies_and_fills_outcome(tmp_path) -> None:  # noqa: ANN001
+    """Records appended before 0012store stay plain text and verify unchanged; `outcome` is
+    filled from each body (only string outcomes); records appended after are packed, and the
+    downgrade turns them back into the plain text the chain hashed."""
+    from alembic import command
+    from alembic.config import Config
+
+    from core.canonical import canonical_json
+    from state.db import MIGRATIONS_DIR, make_engine
+    from state.decision_log import GENESIS, chain_hash, stream_bodies
+
+    engine = make_engine(f"sqlite:///{tmp_path}/old.db")
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    prev = GENESIS
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0011r")
+        for seq, outcome in ((1, "defer"), (2, {"kind": "wait"})):
+            body = {"at": "2026-11-23T15:00:00Z", "run_id": "r", "prospect_id": "p", "node": "guard",
+                    "action": "send", "outcome": outcome, "fmt": 2, "id": f"d{seq}", "seq": seq,
+                    "workspace": "w", "prev_hash": prev}  # fmt: skip
+            plain = canonical_json(body)
+            digest_ = chain_hash(prev, plain)
+            conn.execute(
+                text(
+                    "INSERT INTO decisions (id, workspace, seq, at, run_id, prospect_id, node, action, body,"
+                    " prev_hash, hash) VALUES (:i, 'w', :s, '2026-11-23 15:00:00.000000', 'r', 'p', 'guard',"
+                    " 'send', :b, :p, :h)"
+                ),
+                {"i": f"d{seq}", "s": seq, "b": plain, "p": prev, "h": digest_},
+            )
+            prev = digest_
+        conn.execute(text("INSERT INTO chain_heads (workspace, seq, hash) VALUES ('w', 2, :h)"), {"h": prev})
+        command.upgrade(cfg, "head")
+        rows = conn.execute(text("SELECT seq, outcome, codec, packed FROM decisions ORDER BY seq")).all()
+    assert [tuple(r) for r in rows] == [(1, "defer", "", None), (2, "", "", None)]
+    assert verify(engine, "w").ok
+    with session_scope(engine) as s:
+        append(s, "w", [{**_body({"x": 1}, 3), "outcome": "deny"}])
+    assert verify(engine, "w").ok
+    assert [(b["seq"], b["outcome"]) for b in stream_bodies(engine, "w")] == [
+        (1, "defer"),
+        (2, {"kind": "wait"}),
+        (3, "deny"),
+    ]
+    with engine.begin() as conn:
+        packed = conn.execute(text("SELECT codec, body FROM decisions WHERE seq = 3")).one()
+        assert packed[0] == "z" and packed[1] is None
+        plain3 = stored_text(conn, "w", 3)
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "0011r")
+        assert conn.execute(text("SELECT body FROM decisions WHERE seq = 3")).scalar_one() == plain3
