@@ -303,3 +303,46 @@ def test_migration_0012store_keeps_plain_bodies_and_fills_outcome(tmp_path) -> N
         cfg.attributes["connection"] = conn
         command.downgrade(cfg, "0011r")
         assert conn.execute(text("SELECT body FROM decisions WHERE seq = 3")).scalar_one() == plain3
+
+
+def test_readers_filter_and_read_packed_bodies(ready_ws) -> None:  # noqa: ANN001
+    """The report's deferred/denied/stopped records and a review card's cost so far come from
+    packed bodies: the report selects on the verified `outcome` column (a guard record that
+    allowed is left out even though a verdict inside it deferred, as the LIKE filter's parsed
+    check did) and the cost sums every decision of the prospect."""
+    from agents.report import _bodies
+    from service.reviews import _cost_so_far
+
+    engine = engine_for(ready_ws.database_url)
+    deferring = [{"rule": "send_window", "outcome": "defer", "reason": "later"}]
+    records = [
+        {**_body({"x": 1}, 1), "node": "guard", "action": "send", "outcome": "defer", "verdicts": deferring,
+         "cost": {"credits": 1.5, "usd": 0.01}},
+        {**_body({"x": 1}, 2), "node": "guard", "action": "send", "outcome": "allow", "verdicts": deferring,
+         "cost": {"credits": 2.0}},
+        {**_body({"x": 1}, 3), "node": "act", "action": "stop", "final_action": "stop", "rationale": "Stop: bounced.",
+         "cost": {"usd": 0.02}},
+        {**_body({"x": 1}, 4), "prospect_id": "q", "node": "guard", "action": "send", "outcome": "deny",
+         "cost": {"credits": 9.0}},
+    ]  # fmt: skip
+    with session_scope(engine) as s:
+        append(s, ready_ws.id, records)
+    with Session(engine) as s:
+        assert (
+            s.connection()
+            .execute(
+                text("SELECT COUNT(*) FROM decisions WHERE workspace = :w AND body IS NULL"),
+                {"w": ready_ws.id},
+            )
+            .scalar()
+            == 4
+        )
+        found = _bodies(s, ready_ws.id, DAY0, DAY0 + timedelta(days=1))
+        cost = _cost_so_far(s, ready_ws.id, "p")
+    assert [(b["action"], b["outcome"] if b["node"] == "guard" else "") for b in found] == [
+        ("send", "defer"),
+        ("stop", ""),
+        ("send", "deny"),
+    ]
+    assert found[0]["verdicts"] == deferring
+    assert cost == {"credits": 3.5, "usd": 0.03}
