@@ -16,7 +16,6 @@ dollars of paid research/enrichment) and the dollar cost recorded on sent messag
 
 from __future__ import annotations
 
-import json
 from collections import Counter, defaultdict
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -28,7 +27,7 @@ from sqlmodel import Session, and_, col, func, or_, select
 from agents.experiments import POSITIVE_KINDS, REPLY_TYPES, arm_stats, variant_of, variant_results
 from core.timeutil import iso, to_utc
 from core.workspace import Workspace
-from state import repo
+from state import decision_log, repo
 from state.db import engine_for
 from state.models import (
     DecisionRecord,
@@ -88,27 +87,19 @@ def _month_start(at: datetime) -> datetime:
 
 
 def _bodies(session: Session, workspace: str, start: datetime, end: datetime) -> list[dict[str, Any]]:
-    """Guard records that deferred or denied, and stop actions, in the period. The body is
-    canonical JSON, so a LIKE on '"outcome":"defer"' narrows the rows before parsing (the
-    parsed outcome is still checked)."""
-    body = col(DecisionRecord.body)
-    return [
-        json.loads(b)
-        for b in session.exec(
-            select(DecisionRecord.body).where(
-                DecisionRecord.workspace == workspace,
-                DecisionRecord.at >= start,
-                DecisionRecord.at < end,
-                or_(
-                    and_(
-                        col(DecisionRecord.node) == "guard",
-                        or_(body.like('%"outcome":"defer"%'), body.like('%"outcome":"deny"%')),
-                    ),
-                    and_(col(DecisionRecord.node) == "act", col(DecisionRecord.action) == "stop"),
-                ),
-            )
-        )
-    ]
+    """Guard records that deferred or denied, and stop actions, in the period, filtered on
+    the query columns (`outcome` is the body's outcome, checked by `audit verify`)."""
+    dec = DecisionRecord.__table__  # type: ignore[attr-defined]
+    return decision_log.select_bodies(
+        session.connection(),
+        workspace,
+        dec.c.at >= start,
+        dec.c.at < end,
+        or_(
+            and_(dec.c.node == "guard", dec.c.outcome.in_(("defer", "deny"))),
+            and_(dec.c.node == "act", dec.c.action == "stop"),
+        ),
+    )
 
 
 def compute_figures(

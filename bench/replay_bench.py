@@ -14,9 +14,10 @@ in a fresh subprocess:
   make on first use, e.g. the public-holiday tables) and warm. Decisions per second are
   decisions / wall seconds and decisions / CPU seconds of the replays alone.
 - verify: `state.decision_log.verify` of the whole chain, after start-up.
-- storage: bytes per decision = (decision bodies + stored observations + dictionaries) /
-  decisions, split per body field; and the SQLite pages of decisions and observations
-  tables and indexes (dbstat) per decision.
+- storage: bytes per decision = (decision bodies as stored, plain or packed + stored
+  observations + observation and body dictionaries) / decisions; the canonical body text
+  split per field; and the SQLite pages of the decisions, observations and dictionary
+  tables and their indexes (dbstat) per decision.
 
 The load average is recorded next to every figure: the machine may be shared.
 """
@@ -121,21 +122,36 @@ def storage(ws_dir: Path) -> dict[str, Any]:
     engine_for(ws.database_url)  # migrated to the current schema
     db = ws.database_url.removeprefix("sqlite:///")
     fields: Counter[str] = Counter()
+    from state.decision_log import decode_text
+
     with sqlite3.connect(str(db)) as c:
-        n, body = c.execute("SELECT COUNT(*), COALESCE(SUM(LENGTH(body)), 0) FROM decisions").fetchone()
+        n, body = c.execute(
+            "SELECT COUNT(*), COALESCE(SUM(LENGTH(COALESCE(packed, body))), 0) FROM decisions"
+        ).fetchone()
+        codecs = dict(
+            c.execute(
+                "SELECT CASE WHEN codec LIKE 'zd:%' THEN 'zd' ELSE codec END, COUNT(*) FROM decisions GROUP BY 1"
+            )
+        )
         obs = c.execute(
             "SELECT COUNT(*), COALESCE(SUM(LENGTH(COALESCE(packed, body))), 0) FROM observations"
         ).fetchone()
         dicts = c.execute("SELECT COUNT(*), COALESCE(SUM(LENGTH(data)), 0) FROM observation_dicts").fetchone()
-        for (text,) in c.execute("SELECT body FROM decisions"):
-            for k, v in json.loads(text).items():
+        body_dicts = {
+            (w, i): bytes(d) for w, i, d in c.execute("SELECT workspace, id, data FROM decision_dicts")
+        }
+        plain = 0
+        for ws_id, text, packed, name in c.execute("SELECT workspace, body, packed, codec FROM decisions"):
+            canonical = decode_text(text, packed, name, lambda did, w=ws_id: body_dicts[(w, did)])
+            plain += len(canonical.encode("utf-8"))
+            for k, v in json.loads(canonical).items():
                 fields[k] += len(json.dumps(v, separators=(",", ":"), ensure_ascii=False)) + len(k) + 4
         try:
             pages = dict(
                 c.execute(
                     "SELECT name, SUM(pgsize) FROM dbstat WHERE name IN "
                     "(SELECT name FROM sqlite_master WHERE tbl_name IN "
-                    "('decisions', 'observations', 'observation_dicts')) GROUP BY name"
+                    "('decisions', 'observations', 'observation_dicts', 'decision_dicts')) GROUP BY name"
                 ).fetchall()
             )
         except sqlite3.OperationalError:  # SQLite built without dbstat
@@ -144,10 +160,13 @@ def storage(ws_dir: Path) -> dict[str, Any]:
     return {
         "decisions": n,
         "observations": obs[0],
+        "body_codecs": codecs,
         "body_bytes_per_decision": round(body / n),
+        "canonical_body_bytes_per_decision": round(plain / n),
         "observation_bytes_per_decision": round(obs[1] / n),
-        "dictionary_bytes_per_decision": round(dicts[1] / n),
-        "bytes_per_decision": round((body + obs[1] + dicts[1]) / n),
+        "dictionary_bytes_per_decision": round((dicts[1] + sum(map(len, body_dicts.values()))) / n),
+        "body_dictionaries": len(body_dicts),
+        "bytes_per_decision": round((body + obs[1] + dicts[1] + sum(map(len, body_dicts.values()))) / n),
         "pages_bytes_per_decision": round(sum(pages.values()) / n) if pages else None,
         "pages": pages,
         "body_fields_per_decision": {k: round(v / n) for k, v in fields.most_common()},

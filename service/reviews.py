@@ -11,14 +11,13 @@ draft was superseded cannot be approved. It is closed by a ``reject`` decision f
 
 from __future__ import annotations
 
-import json
 from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
 from slack_sdk.errors import SlackClientError
 from sqlalchemy import update
-from sqlmodel import Session, col, select
+from sqlmodel import Session, col
 
 from agents.review_queue import Decision, decide, is_decision_review, may_decide, owner_slack_id  # noqa: F401 (re-exported)
 from core.errors import EditRejected, ProviderError, ReviewError
@@ -26,7 +25,7 @@ from core.timeutil import iso, to_utc
 from core.workspace import Workspace
 from service.metrics import Metrics
 from service.sites import Site
-from state import repo
+from state import decision_log, repo
 from state.db import session_scope
 from state.models import Company, DecisionRecord, Draft, Prospect, Review, ReviewMessage
 from tools.slack_review import ReviewCard, SlackReviewNotifier, slack_error
@@ -41,12 +40,9 @@ EXPIRY_ACTOR = "system:expiry"
 
 def _cost_so_far(session: Session, workspace: str, prospect_id: str) -> dict[str, float]:
     credits = usd = 0.0
-    for body in session.exec(
-        select(DecisionRecord.body).where(
-            DecisionRecord.workspace == workspace, DecisionRecord.prospect_id == prospect_id
-        )
-    ):
-        cost = json.loads(body).get("cost") or {}
+    dec = DecisionRecord.__table__  # type: ignore[attr-defined]
+    for body in decision_log.select_bodies(session.connection(), workspace, dec.c.prospect_id == prospect_id):
+        cost = body.get("cost") or {}
         credits += float(cost.get("credits") or 0)
         usd += float(cost.get("usd") or 0)
     return {"credits": round(credits, 4), "usd": round(usd, 4)}

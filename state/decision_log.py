@@ -11,38 +11,43 @@ a body keeps `observation_digest`, which the chain covers, and drops the observa
 before this kept the observation inline and load unchanged.
 
 Storage format (see `state.storage_codec` and docs/storage.md): bodies are appended in a
-compact form (`"fmt": 2`: allowed verdicts as rule ids) and observations are stored
-compressed with a per-workspace preset dictionary; `load_body`/`load_bodies` give readers
-the long form back. Reading paths that must be fast (`verify`, `iter_rows`, replay) use
-Core selects in chunks and parse each body once.
+compact form (`"fmt": 2`: allowed verdicts as rule ids), and their canonical text is stored
+compressed (storage format 3: `packed` + `codec`, DEFLATE with the workspace's body
+dictionary from `decision_dicts`); observations are stored compressed with a per-workspace
+preset dictionary too. The chain hashes the canonical text, so `verify` inflates and
+re-hashes. Nothing outside this module reads the `body`/`packed` columns: readers use
+`load_body`/`load_bodies`/`stream_bodies`/`select_bodies`, which give the long form back.
+Reading paths that must be fast (`verify`, `iter_rows`, replay) use Core selects in chunks
+and parse each body once.
 """
 
 from __future__ import annotations
 
 import hashlib
 import uuid
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import func, insert, update
+from sqlalchemy import event, func, insert, inspect, update
 from sqlalchemy import select as core_select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
+from sqlalchemy.orm import object_session
 from sqlmodel import Session, col, select
 
 from core.canonical import canonical_json, sha256_hex
 from core.errors import ChainBroken
 from core.timeutil import iso, parse_instant, to_utc
 from state import storage_codec as codec
-from state.models import ChainHead, DecisionRecord
+from state.models import ChainHead, DecisionDict, DecisionRecord
 from state.models_storage import ObservationBody, ObservationDict
 
 GENESIS = "0" * 64
 # Columns copied out of the body for queries; verify checks they still match it.
-INDEXED = ("id", "seq", "at", "run_id", "prospect_id", "node", "action")
+INDEXED = ("id", "seq", "at", "run_id", "prospect_id", "node", "action", "outcome")
 
 
 def chain_hash(prev_hash: str, body_json: str) -> str:
@@ -69,6 +74,7 @@ def append(session: Session, workspace: str, bodies: Iterable[Mapping[str, Any]]
             core_select(heads.c.seq, heads.c.hash).where(heads.c.workspace == workspace).with_for_update()
         ).one()
     seq, prev = row
+    pack_body = _body_packer(conn, workspace, seq)
     stored: list[dict[str, Any]] = []
     rows: list[dict[str, Any]] = []
     observations: dict[str, tuple[str, Any]] = {}
@@ -96,7 +102,7 @@ def append(session: Session, workspace: str, bodies: Iterable[Mapping[str, Any]]
                 "prospect_id": body.get("prospect_id", ""),
                 "node": body.get("node", ""),
                 "action": body.get("action", ""),
-                "body": text,
+                **pack_body(text, body),
                 "prev_hash": prev,
                 "hash": digest,
             }
@@ -237,6 +243,167 @@ def iso_at(at: Any) -> str:
     return (iso(at) or "") if isinstance(at, datetime) else str(at)
 
 
+# ----------------------------------------------------------------- decision bodies on disk
+
+_BODY_DICTS: dict[tuple[str, str], bytes] = {}  # (workspace, body dictionary id) -> bytes, checked
+_DD = DecisionDict.__table__  # type: ignore[attr-defined]
+_DEC = DecisionRecord.__table__  # type: ignore[attr-defined]
+
+
+def outcome_of(body: Mapping[str, Any]) -> str:
+    """The `outcome` query column of a body: its "outcome" when that is a string."""
+    value = body.get("outcome")
+    return value if isinstance(value, str) else ""
+
+
+def _body_packer(conn: Any, workspace: str, seq: int) -> Callable[[str, Mapping[str, Any]], dict[str, Any]]:
+    """For `append`: the storage columns of a body's canonical text (storage format 3),
+    packed with the workspace's current body dictionary (looked up, or built when the chain
+    reaches a length in BODY_DICT_AT, on the first body of the batch)."""
+    current: list[tuple[str, bytes] | None] = []
+
+    def pack(text: str, body: Mapping[str, Any]) -> dict[str, Any]:
+        if not current:
+            current.append(_body_dictionary(conn, workspace, seq, body["at"]))
+        found = current[0]
+        return {
+            "outcome": outcome_of(body),
+            "body": None,
+            "packed": codec.pack(text, found[1] if found else None),
+            "codec": f"zd:{found[0]}" if found else "z",
+        }
+
+    return pack
+
+
+def _body_dictionary(conn: Any, workspace: str, seq: int, at: Any) -> tuple[str, bytes] | None:
+    """The workspace's newest body dictionary; a new one is made from its newest stored bodies
+    when the chain (of `seq` records, locked by the caller) has reached a length in
+    BODY_DICT_AT that no dictionary was built at yet."""
+    known = conn.execute(
+        core_select(_DD.c.id, _DD.c.built_at_seq)
+        .where(_DD.c.workspace == workspace)
+        .order_by(_DD.c.built_at_seq.desc(), _DD.c.id)
+    ).all()
+    due = max((n for n in codec.BODY_DICT_AT if seq >= n), default=0)
+    if due and (not known or known[0][1] < due):
+        rows = conn.execute(
+            core_select(_DEC.c.body, _DEC.c.packed, _DEC.c.codec)
+            .where(_DEC.c.workspace == workspace, _DEC.c.seq <= seq)
+            .order_by(_DEC.c.seq.desc())
+            .limit(codec.BODY_DICT_SAMPLE)
+        ).all()
+        sample = [orjson.loads(_body_text(conn, workspace, *r)) for r in reversed(rows)]
+        data = codec.build_body_dictionary(sample)
+        did = _dict_id(data)
+        if any(k == did for k, _ in known):  # the same bytes again: mark it built at this length
+            conn.execute(
+                update(_DD).where(_DD.c.workspace == workspace, _DD.c.id == did).values(built_at_seq=seq)
+            )
+        else:
+            _insert_ignore(
+                conn,
+                _DD,
+                [
+                    {
+                        "workspace": workspace,
+                        "id": did,
+                        "data": data,
+                        "built_at_seq": seq,
+                        "created_at": to_utc(parse_instant(iso_at(at))),
+                    }
+                ],
+            )
+        _BODY_DICTS[(workspace, did)] = data
+        return did, data
+    if not known:
+        return None
+    return known[0][0], _body_dict(conn, workspace, known[0][0])
+
+
+def _fetch_body_dict(conn: Any, workspace: str, did: str) -> bytes:
+    """A body dictionary read from the database, its bytes checked against its id."""
+    row = conn.execute(core_select(_DD.c.data).where(_DD.c.workspace == workspace, _DD.c.id == did)).first()
+    if row is None:
+        raise codec.CodecError(f"body dictionary {did} of workspace {workspace} is missing")
+    data = bytes(row[0])
+    if _dict_id(data) != did:
+        raise codec.CodecError(f"body dictionary {did} of workspace {workspace} was edited")
+    return data
+
+
+def _body_dict(conn: Any, workspace: str, did: str) -> bytes:
+    key = (workspace, did)
+    if key not in _BODY_DICTS:
+        _BODY_DICTS[key] = _fetch_body_dict(conn, workspace, did)
+    return _BODY_DICTS[key]
+
+
+def decode_text(text: str | None, packed: bytes | None, name: str, dictionary: Callable[[str], bytes]) -> str:
+    """The canonical text of a stored body from its columns; `dictionary(id)` gives a body
+    dictionary's bytes. Raises CodecError when it cannot be read back."""
+    if not name:
+        if text is None:
+            raise codec.CodecError("the record has neither a plain nor a packed body")
+        return text
+    if packed is None:
+        raise codec.CodecError(f"the record's codec is {name!r} but it has no packed body")
+    if name == "z":
+        return codec.unpack(bytes(packed), None)
+    if name.startswith("zd:"):
+        return codec.unpack(bytes(packed), dictionary(name[3:]))
+    raise codec.CodecError(f"unknown body codec {name!r}")
+
+
+def _body_text(conn: Any, workspace: str, text: str | None, packed: bytes | None, name: str) -> str:
+    return decode_text(text, packed, name, lambda did: _body_dict(conn, workspace, did))
+
+
+def _rec_text(rec: DecisionRecord, session: Session | None) -> str:
+    """A record's canonical body text; its dictionary from the process cache, or read with
+    the given session or the one the record was loaded in."""
+    name = rec.codec or ""
+    if name.startswith("zd:") and (rec.workspace, name[3:]) not in _BODY_DICTS:
+        owner = session or object_session(rec)
+        if owner is not None:
+            _body_dict(owner.connection(), rec.workspace, name[3:])
+        else:  # detached: read it with the engine the record was loaded from
+            bind = inspect(rec).info.get("bind")
+            if bind is None:
+                raise codec.CodecError(f"decision {rec.id}: its body dictionary is not loaded")
+            with bind.connect() as conn:
+                _body_dict(conn, rec.workspace, name[3:])
+    return decode_text(rec.body, rec.packed, name, lambda did: _BODY_DICTS[(rec.workspace, did)])
+
+
+@event.listens_for(DecisionRecord, "load")
+def _remember_bind(rec: DecisionRecord, context: Any) -> None:
+    """A record loaded by the ORM remembers its engine, so `load_body` can read its body
+    dictionary after its session is closed."""
+    if (rec.codec or "").startswith("zd:") and context.session is not None:
+        inspect(rec).info["bind"] = context.session.get_bind()
+
+
+def _warm(conn: Any, recs: Iterable[DecisionRecord]) -> None:
+    """Load the body dictionaries the records name, so they decode once detached."""
+    for r in recs:
+        if (r.codec or "").startswith("zd:"):
+            _body_dict(conn, r.workspace, r.codec[3:])
+
+
+class BodyUnreadable(ChainBroken):
+    """A stored decision body cannot be read back (its compressed bytes, codec or dictionary
+    were altered). `audit verify` names the record."""
+
+    next_step = "A decision body was altered after it was recorded; run `run.py audit verify` to find it."
+
+
+def _loaded(text: str, digest: str) -> dict[str, Any]:
+    body = codec.expand_body(orjson.loads(text))
+    body["hash"] = digest
+    return body
+
+
 @dataclass(frozen=True)
 class VerifyResult:
     ok: bool
@@ -258,7 +425,8 @@ class VerifyResult:
 
 
 def iter_records(engine: Engine, workspace: str, *, batch: int = 2000) -> Iterator[DecisionRecord]:
-    """Records in seq order, streamed in batches (constant memory on big logs)."""
+    """Records in seq order, streamed in batches (constant memory on big logs). Their body
+    dictionaries are loaded on the way, so `load_body(rec)` works on them once detached."""
     last = 0
     while True:
         with Session(engine) as session:
@@ -268,13 +436,13 @@ def iter_records(engine: Engine, workspace: str, *, batch: int = 2000) -> Iterat
                 .order_by(col(DecisionRecord.seq))
                 .limit(batch)
             ).all()
+            _warm(session.connection(), rows)
         if not rows:
             return
         yield from rows
         last = rows[-1].seq
 
 
-_DEC = DecisionRecord.__table__  # type: ignore[attr-defined]
 _VERIFY_COLUMNS = (
     _DEC.c.seq,
     _DEC.c.id,
@@ -286,12 +454,16 @@ _VERIFY_COLUMNS = (
     _DEC.c.body,
     _DEC.c.prev_hash,
     _DEC.c.hash,
+    _DEC.c.outcome,
+    _DEC.c.packed,
+    _DEC.c.codec,
 )
 
 
 def iter_rows(engine: Engine, workspace: str, *, batch: int = 5000) -> Iterator[Any]:
-    """Rows (seq, id, at, run_id, prospect_id, node, action, body, prev_hash, hash) in seq
-    order, with Core selects in keyset-paged chunks: no ORM object per record."""
+    """Rows (seq, id, at, run_id, prospect_id, node, action, body, prev_hash, hash, outcome,
+    packed, codec) in seq order, with Core selects in keyset-paged chunks: no ORM object per
+    record. `body` is None for a packed row: see `decode_text`."""
     last = 0
     while True:
         with engine.connect() as conn:
@@ -308,10 +480,32 @@ def iter_rows(engine: Engine, workspace: str, *, batch: int = 5000) -> Iterator[
 
 
 def verify(engine: Engine, workspace: str) -> VerifyResult:
+    """Recompute the chain: each record's canonical body text (inflated from its packed bytes
+    with its codec and dictionary, which are read afresh and checked against their ids) must
+    hash to its hash, link to the previous one and agree with its query columns."""
     prev, expected_seq, count = GENESIS, 1, 0
+    dictionaries: dict[str, bytes | str] = {}  # id -> bytes, or why it cannot be used
+
+    def dictionary(did: str) -> bytes:
+        if did not in dictionaries:
+            try:
+                with engine.connect() as conn:
+                    dictionaries[did] = _fetch_body_dict(conn, workspace, did)
+            except codec.CodecError as exc:
+                dictionaries[did] = str(exc)
+        found = dictionaries[did]
+        if isinstance(found, str):
+            raise codec.CodecError(found)
+        return found
+
     for row in iter_rows(engine, workspace):
         count += 1
-        problem = _check_row(row, prev, expected_seq)
+        try:
+            text = decode_text(row[7], row[11], row[12], dictionary)
+        except codec.CodecError as exc:
+            problem = f"the stored body cannot be read back ({exc}): the record was edited"
+        else:
+            problem = _check_row((*row[:7], text, *row[8:11]), prev, expected_seq)
         if problem:
             return VerifyResult(False, count, _head_seq(engine, workspace), row[0], row[1], problem)
         prev, expected_seq = row[9], row[0] + 1
@@ -338,6 +532,10 @@ def _head_seq(engine: Engine, workspace: str) -> int:
 
 
 def _check(rec: DecisionRecord, prev: str, expected_seq: int) -> str:
+    try:
+        text = _rec_text(rec, None)
+    except codec.CodecError as exc:
+        return f"the stored body cannot be read back ({exc}): the record was edited"
     return _check_row(
         (
             rec.seq,
@@ -347,9 +545,10 @@ def _check(rec: DecisionRecord, prev: str, expected_seq: int) -> str:
             rec.prospect_id,
             rec.node,
             rec.action,
-            rec.body,
+            text,
             rec.prev_hash,
             rec.hash,
+            rec.outcome,
         ),
         prev,
         expected_seq,
@@ -365,7 +564,9 @@ def _at_text(value: datetime) -> str:
 
 
 def _check_row(row: Any, prev: str, expected_seq: int) -> str:
-    seq, rid, at, run_id, prospect_id, node, action, text, prev_hash, digest = row
+    """Problems of one record: (seq, id, at, run_id, prospect_id, node, action, canonical
+    body text, prev_hash, hash, outcome)."""
+    seq, rid, at, run_id, prospect_id, node, action, text, prev_hash, digest, outcome = row
     if seq != expected_seq:
         return f"expected seq {expected_seq}, found seq {seq}: a record is missing"
     if prev_hash != prev:
@@ -386,15 +587,20 @@ def _check_row(row: Any, prev: str, expected_seq: int) -> str:
     ):
         if body.get(name, "") != value:
             return f"column {name!r} was changed outside the hashed body"
+    if outcome_of(body) != outcome:
+        return "column 'outcome' was changed outside the hashed body"
     return ""
 
 
 def record_at(engine: Engine, workspace: str, seq: int) -> DecisionRecord | None:
     """The record at ``seq`` in the workspace's chain, or None."""
     with Session(engine) as session:
-        return session.exec(
+        rec = session.exec(
             select(DecisionRecord).where(DecisionRecord.workspace == workspace, DecisionRecord.seq == seq)
         ).first()
+        if rec is not None:
+            _warm(session.connection(), [rec])
+        return rec
 
 
 def head(engine: Engine, workspace: str) -> tuple[int, str]:
@@ -406,9 +612,12 @@ def head(engine: Engine, workspace: str) -> tuple[int, str]:
 
 def load_body(rec: DecisionRecord, session: Session | None = None) -> dict[str, Any]:
     """The record's body (long form) with its hash; with a session, also its observation
-    (by digest)."""
+    (by digest). Raises BodyUnreadable when its stored bytes cannot be read back."""
     if session is None:
-        return codec.expand_body({**orjson.loads(rec.body), "hash": rec.hash})
+        try:
+            return _loaded(_rec_text(rec, None), rec.hash)
+        except codec.CodecError as exc:
+            raise BodyUnreadable(f"decision {rec.id} (seq {rec.seq}): {exc}") from None
     return load_bodies(session, [rec])[0]
 
 
@@ -472,10 +681,34 @@ def load_bodies(session: Session, recs: Iterable[DecisionRecord]) -> list[dict[s
     queries. An observation removed by retention comes back as None with
     `observation_pruned`; one whose text no longer has its digest raises ObservationMismatch."""
     recs = list(recs)
-    bodies = [codec.expand_body({**orjson.loads(r.body), "hash": r.hash}) for r in recs]
+    conn = session.connection()
+    bodies = []
+    for r in recs:
+        try:
+            bodies.append(_loaded(_body_text(conn, r.workspace, r.body, r.packed, r.codec or ""), r.hash))
+        except codec.CodecError as exc:
+            raise BodyUnreadable(f"decision {r.id} (seq {r.seq}): {exc}") from None
     owners = {id(b): r.workspace for b, r in zip(bodies, recs, strict=True)}
-    attach_observations(session.connection(), bodies, lambda b: owners[id(b)])
+    attach_observations(conn, bodies, lambda b: owners[id(b)])
     return bodies
+
+
+def select_bodies(conn: Any, workspace: str, *where: Any) -> list[dict[str, Any]]:
+    """Bodies (long form, with hash, without observations) of the workspace's records that
+    match Core conditions on the query columns of `decisions` (see INDEXED), in seq order.
+    For readers that filter on columns and read a few fields of each body."""
+    rows = conn.execute(
+        core_select(_DEC.c.id, _DEC.c.seq, _DEC.c.body, _DEC.c.packed, _DEC.c.codec, _DEC.c.hash)
+        .where(_DEC.c.workspace == workspace, *where)
+        .order_by(_DEC.c.seq)
+    ).all()
+    out = []
+    for rid, seq, text, packed, name, digest in rows:
+        try:
+            out.append(_loaded(_body_text(conn, workspace, text, packed, name or ""), digest))
+        except codec.CodecError as exc:
+            raise BodyUnreadable(f"decision {rid} (seq {seq}): {exc}") from None
+    return out
 
 
 def stream_bodies(
@@ -498,7 +731,7 @@ def stream_bodies(
     while True:
         with engine.connect() as conn:
             rows = conn.execute(
-                core_select(_DEC.c.seq, _DEC.c.body, _DEC.c.hash)
+                core_select(_DEC.c.seq, _DEC.c.id, _DEC.c.body, _DEC.c.packed, _DEC.c.codec, _DEC.c.hash)
                 .where(*cond, _DEC.c.seq > last)
                 .order_by(_DEC.c.seq)
                 .limit(batch)
@@ -506,10 +739,11 @@ def stream_bodies(
             if not rows:
                 return
             bodies = []
-            for _seq, text, digest in rows:
-                body = codec.expand_body(orjson.loads(text))
-                body["hash"] = digest
-                bodies.append(body)
+            for seq, rid, text, packed, name, digest in rows:
+                try:
+                    bodies.append(_loaded(_body_text(conn, workspace, text, packed, name or ""), digest))
+                except codec.CodecError as exc:
+                    raise BodyUnreadable(f"decision {rid} (seq {seq}): {exc}") from None
             attach_observations(conn, bodies, lambda _b: workspace)
         yield from bodies
         last = rows[-1][0]
@@ -522,10 +756,13 @@ def prune_observations(session: Session, workspace: str, *, before: datetime) ->
     table = ObservationBody.__table__  # type: ignore[attr-defined]
     dec = DecisionRecord.__table__  # type: ignore[attr-defined]
     cutoff = to_utc(before)
+    conn = session.connection()
     recent = {
-        orjson.loads(text).get("observation_digest")
-        for (text,) in session.connection().execute(
-            core_select(dec.c.body).where(dec.c.workspace == workspace, dec.c.at >= cutoff)
+        orjson.loads(_body_text(conn, workspace, text, packed, name or "")).get("observation_digest")
+        for (text, packed, name) in conn.execute(
+            core_select(dec.c.body, dec.c.packed, dec.c.codec).where(
+                dec.c.workspace == workspace, dec.c.at >= cutoff
+            )
         )
     }
     old = [

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Column, Index, Text, UniqueConstraint, text
+from sqlalchemy import Column, Index, LargeBinary, Text, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 from state.columns import JsonCol, json_field  # noqa: F401  (JsonCol is re-exported)
@@ -245,8 +245,11 @@ class Run(SQLModel, table=True):
 
 
 class DecisionRecord(SQLModel, table=True):
-    """One decision, append-only. `body` is the canonical JSON that was hashed; the other
-    columns are copies for querying and are checked against the body on verify."""
+    """One decision, append-only. The canonical JSON that was hashed is `body` (plain text,
+    `codec` "") or `packed` (raw DEFLATE, `codec` "z", or with the workspace's body
+    dictionary, "zd:<id>"); read it with `state.decision_log.load_body`/`load_bodies`, never
+    from these columns. The other columns are copies for querying and are checked against
+    the body on verify."""
 
     __tablename__ = "decisions"
     __table_args__ = (
@@ -263,9 +266,28 @@ class DecisionRecord(SQLModel, table=True):
     prospect_id: str
     node: str
     action: str
-    body: str = Field(sa_column=Column(Text, nullable=False))
+    outcome: str = ""  # the body's "outcome" when it is a string ("allow", "defer", ...)
+    body: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    packed: bytes | None = Field(default=None, sa_column=Column(LargeBinary, nullable=True))
+    codec: str = ""
     prev_hash: str
     hash: str
+
+
+class DecisionDict(SQLModel, table=True):
+    """A preset DEFLATE dictionary for one workspace's decision bodies, immutable once
+    written (every body packed with it needs it to be read back and verified). Named by the
+    first 16 hex digits of the sha256 of its bytes. Built from the skeletons of the
+    workspace's own bodies with only values several prospects share
+    (`state.storage_codec.build_body_dictionary`)."""
+
+    __tablename__ = "decision_dicts"
+
+    workspace: str = Field(primary_key=True)
+    id: str = Field(primary_key=True)
+    data: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    built_at_seq: int = 0  # the chain length it was built at
+    created_at: datetime
 
 
 class ChainHead(SQLModel, table=True):

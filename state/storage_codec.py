@@ -12,6 +12,12 @@ did not allow are kept whole in `verdicts`. The same holds for the verdicts insi
 `planner_input.denials`. `expand_body` gives the reader the long form back, with each
 allowed rule as `{"rule", "outcome": "allow", "reason": ""}` (allowed rules first).
 Bodies without `fmt` are left as they are.
+
+Storage format 3 (rows appended from migration `0012store` on): the compact body's canonical
+JSON is stored compressed like an observation, raw DEFLATE in `decisions.packed` with the
+workspace's preset *body* dictionary (`decision_dicts`, built by `build_body_dictionary`)
+named by `decisions.codec`. The hash chain covers the canonical text, so `audit verify`
+inflates and re-hashes; rows with an empty codec keep the plain text in `decisions.body`.
 """
 
 from __future__ import annotations
@@ -26,6 +32,11 @@ FORMAT = 2
 DICT_SAMPLE = 40  # observations a dictionary is built from
 DICT_MIN_PROSPECTS = 5  # a value enters the dictionary only if this many prospects share it
 DICT_MAX = 32 * 1024  # DEFLATE's window: a longer dictionary is not used
+# Decision bodies: a workspace's body dictionary is (re)built when its chain reaches each of
+# these lengths, from its newest BODY_DICT_SAMPLE bodies (two dictionaries per workspace).
+BODY_DICT_AT = (40, 400)
+BODY_DICT_SAMPLE = 200
+BODY_DICT_PER_KIND = 2  # newest bodies of each (node, action) whose skeletons go in
 
 
 class CodecError(ValueError):
@@ -49,10 +60,15 @@ def unpack(data: bytes, dictionary: bytes | None) -> str:
         do = zlib.decompressobj(-15, dictionary) if dictionary else zlib.decompressobj(-15)
         out = do.decompress(data) + do.flush()
     except zlib.error as exc:
-        raise CodecError(f"compressed observation cannot be read: {exc}") from None
+        raise CodecError(f"compressed bytes cannot be read: {exc}") from None
     if not do.eof:
-        raise CodecError("compressed observation is truncated")
-    return out.decode("utf-8")
+        raise CodecError("compressed bytes are truncated")
+    if do.unused_data:
+        raise CodecError("compressed bytes have data after their end")
+    try:
+        return out.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise CodecError(f"compressed bytes are not UTF-8 text: {exc}") from None
 
 
 def _leaves(value: Any, out: set[str]) -> None:
@@ -76,20 +92,23 @@ def _skeleton(value: Any, common: set[str]) -> Any:
     return "" if isinstance(value, str) else 0
 
 
+def _common_values(sample: list[Mapping[str, Any]], owner: Any) -> set[str]:
+    per_prospect: dict[str, set[str]] = {}
+    for i, item in enumerate(sample):
+        _leaves(item, per_prospect.setdefault(str(owner(item) or f"#{i}"), set()))
+    counts: Counter[str] = Counter()
+    for values in per_prospect.values():
+        counts.update(values)
+    return {v for v, n in counts.items() if n >= DICT_MIN_PROSPECTS}
+
+
 def build_dictionary(observations: Iterable[Mapping[str, Any]]) -> bytes:
     """A preset dictionary from sample observations: their structure (keys, nesting) with
     only the values that at least DICT_MIN_PROSPECTS different prospects share (a mode, a
     country, a step id, a shared company); every other value is blanked, so no single
     prospect's name, address or text ends up in it."""
     sample = list(observations)
-    per_prospect: dict[str, set[str]] = {}
-    for i, obs in enumerate(sample):
-        key = str(((obs.get("prospect") or {}).get("id")) or f"#{i}")
-        _leaves(obs, per_prospect.setdefault(key, set()))
-    counts: Counter[str] = Counter()
-    for values in per_prospect.values():
-        counts.update(values)
-    common = {v for v, n in counts.items() if n >= DICT_MIN_PROSPECTS}
+    common = _common_values(sample, lambda o: (o.get("prospect") or {}).get("id"))
     parts = [
         json.dumps(_skeleton(o, common), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
         for o in sample[-8:]
@@ -99,6 +118,27 @@ def build_dictionary(observations: Iterable[Mapping[str, Any]]) -> bytes:
 
 
 # ----------------------------------------------------------------- decision bodies
+
+
+def build_body_dictionary(bodies: Iterable[Mapping[str, Any]]) -> bytes:
+    """A preset dictionary from sample stored (compact) bodies, oldest first: the skeletons
+    of the newest BODY_DICT_PER_KIND bodies of each (node, action), the most frequent kinds
+    last (DEFLATE matches best near the end of its dictionary). As for observations, only
+    values at least DICT_MIN_PROSPECTS different prospects share are kept (a rule id, a
+    rationale template, a run id); every other value is blanked."""
+    sample = list(bodies)
+    common = _common_values(sample, lambda b: b.get("prospect_id"))
+    kinds: dict[tuple[str, str], list[Mapping[str, Any]]] = {}
+    for b in sample:
+        kinds.setdefault((str(b.get("node", "")), str(b.get("action", ""))), []).append(b)
+    chosen: list[Mapping[str, Any]] = []
+    for key in sorted(kinds, key=lambda k: (len(kinds[k]), k)):
+        chosen += kinds[key][-BODY_DICT_PER_KIND:]
+    parts = [
+        json.dumps(_skeleton(b, common), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        for b in chosen
+    ]
+    return "".join(parts).encode("utf-8")[-DICT_MAX:]
 
 
 def _split(verdicts: Iterable[Mapping[str, Any]]) -> tuple[list[str], list[dict[str, Any]]]:

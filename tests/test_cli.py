@@ -83,12 +83,14 @@ def test_json_forms_and_tamper(tmp_path) -> None:  # noqa: ANN001
     assert replayed["decisions"] > 0 and replayed["divergences"] == []
     ok = runner.invoke(app, ["audit", "verify", "-w", ws, "--json"])
     assert ok.exit_code == 0 and json.loads(ok.output)["ok"] is True
-    import sqlite3
+    from sqlalchemy import text
 
-    conn = sqlite3.connect(f"{ws}/var/outbound.db")
-    conn.execute("UPDATE decisions SET body = replace(body, 'research', 'Research') WHERE seq = 2")
-    conn.commit()
-    conn.close()
+    from state.db import engine_for
+    from tests.stored_bodies import edit_body
+
+    with engine_for(f"sqlite:///{ws}/var/outbound.db").begin() as conn:
+        wid = conn.execute(text("SELECT workspace FROM decisions WHERE seq = 2")).scalar_one()
+        edit_body(conn, wid, 2, "research", "Research")
     bad = runner.invoke(app, ["audit", "verify", "-w", ws, "--json"])
     assert bad.exit_code == 1 and json.loads(bad.output)["first_broken_seq"] == 2
 

@@ -218,7 +218,7 @@ def run_page(engine: Engine, ws_id: str, run_id: str, *, limit: int = 2000) -> d
                 select(Prospect).where(Prospect.workspace == ws_id, col(Prospect.id).in_(ids))
             )
         }
-    rows = [decision_row(decision_log.load_body(r)) for r in records[:limit]]
+        rows = [decision_row(decision_log.load_body(r)) for r in records[:limit]]
     by_prospect: dict[str, list[dict[str, Any]]] = {}
     for row in rows:
         by_prospect.setdefault(row["prospect_id"], []).append(row)

@@ -29,6 +29,7 @@ from agents.state import initial_state
 from cli.channels import channels_app
 from core.workspace import Workspace, load_workspace
 from state.db import engine_for, session_scope
+from state.decision_log import load_body
 from state.models import ChannelState, DecisionRecord, OutboxMessage, Prospect, Task
 from tests.conftest import ROOT, at, relax_demo_caps
 from tests.fakes.smtp_server import FakeSmtpServer
@@ -159,7 +160,7 @@ def tasks(ws: Workspace, kind: str) -> list[Task]:
 def decisions(ws: Workspace, action: str) -> list[dict[str, Any]]:
     with Session(engine_for(ws.database_url)) as s:
         return [
-            json.loads(d.body)
+            load_body(d)
             for d in s.exec(
                 select(DecisionRecord).where(
                     DecisionRecord.workspace == ws.id, DecisionRecord.action == action
@@ -405,7 +406,8 @@ def test_bad_key_pauses_the_channel_with_one_task_across_prospects(
     with Session(engine_for(ws.database_url)) as s:
         state = s.get(ChannelState, (ws.id, "linkedin"))
         recorded = [
-            d.body for d in s.exec(select(DecisionRecord).where(DecisionRecord.workspace == ws.id)).all()
+            json.dumps(load_body(d))
+            for d in s.exec(select(DecisionRecord).where(DecisionRecord.workspace == ws.id)).all()
         ]
     assert state.paused and state.error_class == "configuration" and "401" in state.reason
     assert not [b for b in recorded + [task.body, task.title, state.reason, repr(logs)] if WRONG_KEY in b]

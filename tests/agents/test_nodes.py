@@ -18,6 +18,7 @@ from agents.nodes.plan import plan
 from agents.nodes.review import request_review
 from agents.state import initial_state
 from state.db import engine_for
+from state.decision_log import load_body
 from state.models import DecisionRecord, LookupCache, Prospect, Review
 from tests.conftest import at
 
@@ -94,9 +95,7 @@ def test_research_is_paid_once_per_company(ready_ws, rt) -> None:  # noqa: ANN00
             )
         ).all()
     assert len(cache) == 1
-    import json
-
-    costs = sorted(json.loads(r.body)["cost"]["credits"] for r in recs)
+    costs = sorted(load_body(r)["cost"]["credits"] for r in recs)
     assert costs == [0.0, ready_ws.config.costs.research_credits]
 
 

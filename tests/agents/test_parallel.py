@@ -4,6 +4,7 @@ decision for every prospect."""
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 from typing import Any
@@ -144,7 +145,7 @@ def test_send_rechecks_real_usage_when_the_plan_is_wrong(
         held = [
             load_body(r)
             for r in s.exec(select(DecisionRecord).where(DecisionRecord.run_id == summary.run_id)).all()
-            if "re-checked at send" in r.body
+            if "re-checked at send" in json.dumps(load_body(r))
         ]
         waiting = {p.id for p in s.exec(select(Prospect).where(Prospect.status == "waiting")).all()}
     assert summary.sent["email"] == len(emails) <= 3, summary.to_dict()

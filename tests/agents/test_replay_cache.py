@@ -20,6 +20,7 @@ from run import app
 from state.db import engine_for, session_scope
 from state.decision_log import ObservationMismatch, stream_bodies
 from tests.conftest import at
+from tests.stored_bodies import edit_body
 
 DAY0 = at("2026-11-23T15:00:00Z")
 
@@ -49,11 +50,7 @@ def _shared_pairs(ws, run_id: str) -> list[tuple[dict, dict]]:  # noqa: ANN001
 
 def _edit_body(ws, seq: int, old: str, new: str) -> None:  # noqa: ANN001
     with session_scope(engine_for(ws.database_url)) as s:
-        n = s.connection().execute(
-            text("UPDATE decisions SET body = replace(body, :o, :n) WHERE workspace = :w AND seq = :s"),
-            {"o": old, "n": new, "w": ws.id, "s": seq},
-        )
-        assert n.rowcount == 1
+        edit_body(s.connection(), ws.id, seq, old, new)
 
 
 def test_edited_decisions_sharing_cached_results_still_diverge(ready_ws) -> None:  # noqa: ANN001

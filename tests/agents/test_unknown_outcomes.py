@@ -22,6 +22,7 @@ from agents.delivery import deliver, reconcile_unknown, resolve_unknown
 from agents.state import initial_state
 from core.errors import InputError
 from state.db import engine_for, session_scope
+from state.decision_log import load_body
 from state.models import DecisionRecord, OutboxMessage, Prospect, Task
 from tests.conftest import at
 from tests.fakes.faults import AfterProcessingFaults
@@ -110,7 +111,7 @@ def _decisions(ws, action: str) -> list[dict[str, Any]]:  # noqa: ANN001
         found = s.exec(
             select(DecisionRecord).where(DecisionRecord.workspace == ws.id, DecisionRecord.action == action)
         ).all()
-        return [json.loads(d.body) for d in found]
+        return [load_body(d) for d in found]
 
 
 def _tasks(ws) -> list[Task]:  # noqa: ANN001

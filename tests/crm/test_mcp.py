@@ -14,7 +14,7 @@ from sqlmodel import Session, select
 
 from service.mcp_server import build_mcp_server
 from state.db import engine_for
-from state.decision_log import verify
+from state.decision_log import load_body, verify
 from state.models import DecisionRecord, Review
 from tests.conftest import at
 
@@ -48,7 +48,7 @@ def _operator_records(ws) -> list[dict]:  # noqa: ANN001
         rows = s.exec(
             select(DecisionRecord).where(DecisionRecord.workspace == ws.id, DecisionRecord.node == "operator")
         ).all()
-        return [json.loads(r.body) for r in rows]
+        return [load_body(r) for r in rows]
 
 
 @pytest.mark.slow

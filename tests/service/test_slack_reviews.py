@@ -13,6 +13,7 @@ from sqlmodel import Session, select
 
 from service.reviews import post_pending, remind_and_expire
 from state.db import engine_for
+from state.decision_log import load_body
 from state.models import DecisionRecord, EngagementEventRow, OutboxMessage, Review, ReviewMessage
 from tests.fakes.slack_api import block_actions_payload, view_submission_payload
 
@@ -50,7 +51,7 @@ def review_row(ws: Any, rid: str) -> Review:
 def decisions(ws: Any, action: str) -> list[dict]:
     with Session(engine_for(ws.database_url)) as s:
         rows = s.exec(select(DecisionRecord).where(DecisionRecord.action == action)).all()
-    return [json.loads(r.body) for r in rows]
+        return [load_body(r) for r in rows]
 
 
 def sent_for(ws: Any, prospect_id: str) -> list[OutboxMessage]:

@@ -27,6 +27,7 @@ from state.decision_log import (
 from state.models import DecisionRecord
 from state.models_storage import ObservationBody
 from tests.conftest import at
+from tests.stored_bodies import stored_text
 
 DAY0 = at("2026-11-23T15:00:00Z")
 
@@ -50,7 +51,8 @@ def test_observation_is_stored_once_and_loaded_by_digest(ready_ws) -> None:  # n
             select(func.count()).select_from(ObservationBody).where(ObservationBody.workspace == ready_ws.id)
         ).one()
         assert stored == 1 and len(rows) == 3
-        assert all("observation" not in json.loads(r.body) and digest(obs) in r.body for r in rows)
+        texts = [stored_text(s.connection(), ready_ws.id, r.seq) for r in rows]
+        assert all("observation" not in json.loads(t) and digest(obs) in t for t in texts)
         bodies = load_bodies(s, rows)
     assert [b["observation"] for b in bodies] == [obs] * 3
     assert verify(engine, ready_ws.id).ok
@@ -167,10 +169,11 @@ def test_bodies_are_stored_compact_and_read_back_long(ready_ws) -> None:  # noqa
         append(s, ready_ws.id, [body])
     with Session(engine) as s:
         rec = s.exec(select(DecisionRecord).where(DecisionRecord.workspace == ready_ws.id)).one()
-        stored = json.loads(rec.body)
+        plain = stored_text(s.connection(), ready_ws.id, rec.seq)
+        stored = json.loads(plain)
         assert stored["allowed"] == ["kill_switch", "suppression"]
         assert [v["rule"] for v in stored["verdicts"]] == ["send_window"]
-        assert "not on the suppression list" not in rec.body
+        assert "not on the suppression list" not in plain
         long = load_body(rec)
     rules = {(v["rule"], v["outcome"]) for v in long["verdicts"]}
     assert rules == {("kill_switch", "allow"), ("send_window", "defer"), ("suppression", "allow")}
@@ -245,3 +248,101 @@ def test_migration_0011r_compresses_stored_observations(tmp_path) -> None:  # no
         row = conn.execute(text("SELECT body, codec, packed FROM observations")).one()
         assert row[0] is None and row[1] == "z" and row[2]
         assert observations_by_digest(conn, "w", [digest(obs)]) == {digest(obs): obs}
+
+
+def test_migration_0012store_keeps_plain_bodies_and_fills_outcome(tmp_path) -> None:  # noqa: ANN001
+    """Records appended before 0012store stay plain text and verify unchanged; `outcome` is
+    filled from each body (only string outcomes); records appended after are packed, and the
+    downgrade turns them back into the plain text the chain hashed."""
+    from alembic import command
+    from alembic.config import Config
+
+    from core.canonical import canonical_json
+    from state.db import MIGRATIONS_DIR, make_engine
+    from state.decision_log import GENESIS, chain_hash, stream_bodies
+
+    engine = make_engine(f"sqlite:///{tmp_path}/old.db")
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    prev = GENESIS
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0011r")
+        for seq, outcome in ((1, "defer"), (2, {"kind": "wait"})):
+            body = {"at": "2026-11-23T15:00:00Z", "run_id": "r", "prospect_id": "p", "node": "guard",
+                    "action": "send", "outcome": outcome, "fmt": 2, "id": f"d{seq}", "seq": seq,
+                    "workspace": "w", "prev_hash": prev}  # fmt: skip
+            plain = canonical_json(body)
+            digest_ = chain_hash(prev, plain)
+            conn.execute(
+                text(
+                    "INSERT INTO decisions (id, workspace, seq, at, run_id, prospect_id, node, action, body,"
+                    " prev_hash, hash) VALUES (:i, 'w', :s, '2026-11-23 15:00:00.000000', 'r', 'p', 'guard',"
+                    " 'send', :b, :p, :h)"
+                ),
+                {"i": f"d{seq}", "s": seq, "b": plain, "p": prev, "h": digest_},
+            )
+            prev = digest_
+        conn.execute(text("INSERT INTO chain_heads (workspace, seq, hash) VALUES ('w', 2, :h)"), {"h": prev})
+        command.upgrade(cfg, "head")
+        rows = conn.execute(text("SELECT seq, outcome, codec, packed FROM decisions ORDER BY seq")).all()
+    assert [tuple(r) for r in rows] == [(1, "defer", "", None), (2, "", "", None)]
+    assert verify(engine, "w").ok
+    with session_scope(engine) as s:
+        append(s, "w", [{**_body({"x": 1}, 3), "outcome": "deny"}])
+    assert verify(engine, "w").ok
+    assert [(b["seq"], b["outcome"]) for b in stream_bodies(engine, "w")] == [
+        (1, "defer"),
+        (2, {"kind": "wait"}),
+        (3, "deny"),
+    ]
+    with engine.begin() as conn:
+        packed = conn.execute(text("SELECT codec, body FROM decisions WHERE seq = 3")).one()
+        assert packed[0] == "z" and packed[1] is None
+        plain3 = stored_text(conn, "w", 3)
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "0011r")
+        assert conn.execute(text("SELECT body FROM decisions WHERE seq = 3")).scalar_one() == plain3
+
+
+def test_readers_filter_and_read_packed_bodies(ready_ws) -> None:  # noqa: ANN001
+    """The report's deferred/denied/stopped records and a review card's cost so far come from
+    packed bodies: the report selects on the verified `outcome` column (a guard record that
+    allowed is left out even though a verdict inside it deferred, as the LIKE filter's parsed
+    check did) and the cost sums every decision of the prospect."""
+    from agents.report import _bodies
+    from service.reviews import _cost_so_far
+
+    engine = engine_for(ready_ws.database_url)
+    deferring = [{"rule": "send_window", "outcome": "defer", "reason": "later"}]
+    records = [
+        {**_body({"x": 1}, 1), "node": "guard", "action": "send", "outcome": "defer", "verdicts": deferring,
+         "cost": {"credits": 1.5, "usd": 0.01}},
+        {**_body({"x": 1}, 2), "node": "guard", "action": "send", "outcome": "allow", "verdicts": deferring,
+         "cost": {"credits": 2.0}},
+        {**_body({"x": 1}, 3), "node": "act", "action": "stop", "final_action": "stop", "rationale": "Stop: bounced.",
+         "cost": {"usd": 0.02}},
+        {**_body({"x": 1}, 4), "prospect_id": "q", "node": "guard", "action": "send", "outcome": "deny",
+         "cost": {"credits": 9.0}},
+    ]  # fmt: skip
+    with session_scope(engine) as s:
+        append(s, ready_ws.id, records)
+    with Session(engine) as s:
+        assert (
+            s.connection()
+            .execute(
+                text("SELECT COUNT(*) FROM decisions WHERE workspace = :w AND body IS NULL"),
+                {"w": ready_ws.id},
+            )
+            .scalar()
+            == 4
+        )
+        found = _bodies(s, ready_ws.id, DAY0, DAY0 + timedelta(days=1))
+        cost = _cost_so_far(s, ready_ws.id, "p")
+    assert [(b["action"], b["outcome"] if b["node"] == "guard" else "") for b in found] == [
+        ("send", "defer"),
+        ("stop", ""),
+        ("send", "deny"),
+    ]
+    assert found[0]["verdicts"] == deferring
+    assert cost == {"credits": 3.5, "usd": 0.03}
