@@ -12,6 +12,7 @@ import structlog
 from langgraph.errors import GraphBubbleUp
 from langgraph.runtime import Runtime
 from sqlalchemy import event
+from sqlalchemy.orm import Session as SASession
 from sqlmodel import Session
 
 from agents.state import ProspectState
@@ -85,27 +86,36 @@ class Pending:
     transaction that carried them commits; a rolled-back one leaves them pending, so a
     retry in the same node call (a new transaction) carries them again."""
 
-    __slots__ = ("bodies", "tx", "written")
+    __slots__ = ("bodies", "written")
 
     def __init__(self, bodies: list[dict[str, Any]]) -> None:
         self.bodies = bodies
         self.written = False
-        self.tx: Any = None  # the transaction they were added to, until it ends
 
     def take(self, session: Session) -> list[dict[str, Any]]:
         """The bodies to put first in an append in `session`'s transaction (none once they
         are written or already in this transaction)."""
         if self.written or not self.bodies:
             return []
-        tx = session.get_transaction()
-        if tx is not None and tx is self.tx:
+        carried = session.info.setdefault(_CARRIED, [])
+        if any(p is self for p in carried):
             return []
-        self.tx = tx
-        event.listen(session, "after_commit", self._committed, once=True)
+        carried.append(self)
         return self.bodies
 
-    def _committed(self, _session: Session) -> None:
-        self.written, self.tx = True, None
+
+_CARRIED = "agents.records.pending"  # Session.info: the Pending carried by its transaction
+
+
+@event.listens_for(SASession, "after_commit")
+def _carried_written(session: SASession) -> None:
+    for pending in session.info.pop(_CARRIED, ()):
+        pending.written = True
+
+
+@event.listens_for(SASession, "after_rollback")
+def _carried_dropped(session: SASession) -> None:
+    session.info.pop(_CARRIED, None)
 
 
 class RunJournal:

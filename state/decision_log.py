@@ -79,14 +79,19 @@ def append(session: Session, workspace: str, bodies: Iterable[Mapping[str, Any]]
     stored: list[dict[str, Any]] = []
     rows: list[dict[str, Any]] = []
     observations: dict[str, tuple[str, Any]] = {}
+    last_obs: Any = None
+    last_digest = ""
     for raw in bodies:
         seq += 1
         body = codec.compact_body(dict(raw))
         obs = body.pop("observation") if body.get("observation") else None
         if obs:
-            obs_text = canonical_json(obs)
-            body["observation_digest"] = sha256_hex(obs_text)
-            observations.setdefault(body["observation_digest"], (obs_text, body["at"]))
+            # A step batch's records share one observation: serialised and hashed once.
+            if obs is not last_obs:
+                obs_text = canonical_json(obs)
+                last_obs, last_digest = obs, sha256_hex(obs_text)
+                observations.setdefault(last_digest, (obs_text, body["at"]))
+            body["observation_digest"] = last_digest
         body.update(
             id=body.get("id") or f"dec_{uuid.uuid4().hex[:20]}", seq=seq, workspace=workspace, prev_hash=prev
         )

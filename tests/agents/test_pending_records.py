@@ -24,7 +24,7 @@ from agents.context import build_context
 from agents.graph import build_graph
 from agents.nodes.observe import observe
 from agents.nodes.plan import plan
-from agents.records import flushing, record
+from agents.records import append, flushing, record
 from agents.runner import process_prospect
 from agents.services import init_workspace
 from agents.state import initial_state
@@ -223,4 +223,39 @@ def test_append_takes_four_statements_once_the_dictionary_is_known(ready_ws) -> 
     with Session(engine) as s:
         recs = s.exec(select(DecisionRecord).where(DecisionRecord.workspace == ready_ws.id)).all()
         assert decision_log.load_bodies(s, recs)[-1]["observation"] == {"mode": "send", "n": 2}
+    assert decision_log.verify(engine, ready_ws.id).ok
+
+
+def test_pending_records_follow_the_transaction_that_carries_them(ready_ws) -> None:  # noqa: ANN001
+    """Within one node call: a rolled-back append leaves them pending (the retry carries
+    them), a second append in the same transaction does not repeat them, and an append
+    after the one that committed them (send, then delivery) does not either."""
+    engine = engine_for(ready_ws.database_url)
+    rt = Runtime(context=build_context(ready_ws, engine))
+    st: dict[str, Any] = dict(initial_state(prospect_id="p_x", thread_id="t", run_id=RUN, now=NOW))
+    denied = record(st, node="guard", action="draft", final_action="replan")  # type: ignore[arg-type]
+    st["pending"] = [denied]
+
+    def node(state: Any, runtime: Any) -> dict[str, Any]:
+        def rec(action: str) -> dict[str, Any]:
+            return record(state, node="act", action=action, final_action=action)
+
+        with pytest.raises(RuntimeError), session_scope(engine) as s:
+            append(s, ready_ws.id, rec("rolled_back"))
+            raise RuntimeError("another worker got there first")
+        with session_scope(engine) as s:
+            append(s, ready_ws.id, rec("first"))
+            append(s, ready_ws.id, rec("same_transaction"))
+        with session_scope(engine) as s:
+            append(s, ready_ws.id, rec("later"))
+        return {}
+
+    out = flushing(node)(st, rt)
+    assert out == {"pending": None}
+    assert [(b["node"], b["action"]) for b in _bodies(ready_ws, "p_x")] == [
+        ("guard", "draft"),
+        ("act", "first"),
+        ("act", "same_transaction"),
+        ("act", "later"),
+    ]
     assert decision_log.verify(engine, ready_ws.id).ok
