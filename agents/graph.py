@@ -4,6 +4,11 @@ START -> observe -> plan -> guard --allow--> act -> observe ...
                      ^        |--review--> request_review -> await_review (interrupt) -> observe
                      |        '--deny/defer--> plan (with the verdicts)
 act(wait|stop), a step cap or a delivery error end today's run.
+
+The guard re-plans after a deny/defer within its own node call (the same planner call the
+plan node makes), so guard -> plan is taken only when the next iteration hits the step cap.
+The guard's deny/defer records stay pending in the state and are written with the next
+record (`agents.records.flushing` wraps the nodes that may write or raise meanwhile).
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from agents.nodes.guard import guard
 from agents.nodes.observe import observe
 from agents.nodes.plan import plan
 from agents.nodes.review import await_review, request_review
+from agents.records import flushing
 from agents.state import ProspectState
 
 
@@ -50,10 +56,10 @@ def build_graph(checkpointer=None):  # noqa: ANN001, ANN201
     # Only I/O hiccups are retried inside a run; everything else is classified and logged.
     retry = RetryPolicy(max_attempts=2, retry_on=(TimeoutError, ConnectionError))
     g.add_node("observe", observe, retry_policy=retry)
-    g.add_node("plan", plan)
-    g.add_node("guard", guard)
-    g.add_node("act", act)
-    g.add_node("request_review", request_review)
+    g.add_node("plan", flushing(plan))
+    g.add_node("guard", flushing(guard))
+    g.add_node("act", flushing(act))
+    g.add_node("request_review", flushing(request_review))
     g.add_node("await_review", await_review)
     g.add_edge(START, "observe")
     g.add_edge("observe", "plan")

@@ -34,7 +34,7 @@ from agents.checkpoint import open_checkpointer, thread_id
 from agents.context import AgentContext, build_context
 from agents.forecast import ProspectPreview, forecast, preview
 from agents.observation import usage_counters
-from agents.records import append, record
+from agents.records import append, record, run_journal
 from agents.state import ProspectState, initial_state
 from core.errors import OutboundError
 from core.timeutil import iso, to_utc
@@ -174,14 +174,17 @@ def process_prospect(
     classified failure (it is logged as a decision and counted)."""
     tid = thread_id(ctx.ws_id, prospect_id)
     state = initial_state(prospect_id=prospect_id, thread_id=tid, run_id=run_id, now=iso(now))
-    with structlog.contextvars.bound_contextvars(run_id=run_id, prospect_id=prospect_id):
+    with structlog.contextvars.bound_contextvars(run_id=run_id, prospect_id=prospect_id), run_journal() as j:
         try:
             result = graph.invoke(state, {"configurable": {"thread_id": tid}}, context=ctx, durability="exit")
         except OutboundError as exc:
-            return _error(ctx, state, exc)
+            return _error(ctx, state, exc, j.unwritten)
         except Exception as exc:  # an unexpected bug: keep the run going, keep it typed in the log
             log.exception("prospect_failed")
-            return _error(ctx, state, exc)
+            return _error(ctx, state, exc, j.unwritten)
+    if result.get("pending"):  # every path that ends a run writes them; never leave any behind
+        with session_scope(ctx.engine) as session:
+            append(session, ctx.ws_id, *result["pending"])
     sent = result.get("sent") or []
     if result.get("__interrupt__"):
         return {"kind": "review", "sent": sent}
@@ -200,7 +203,10 @@ def process_prospect(
     return {"kind": outcome.get("kind", "wait"), "sent": sent}
 
 
-def _error(ctx: AgentContext, state: ProspectState, exc: Exception) -> dict[str, Any]:
+def _error(
+    ctx: AgentContext, state: ProspectState, exc: Exception, pending: list[dict[str, Any]] | None = None
+) -> dict[str, Any]:
+    """The error record, after the run's pending guard records (one append)."""
     info = (
         exc.to_dict()
         if isinstance(exc, OutboundError)
@@ -213,7 +219,10 @@ def _error(ctx: AgentContext, state: ProspectState, exc: Exception) -> dict[str,
     )
     with session_scope(ctx.engine) as session:
         append(
-            session, ctx.ws_id, record(state, node="runner", action="error", final_action="error", error=info)
+            session,
+            ctx.ws_id,
+            *(pending or ()),
+            record(state, node="runner", action="error", final_action="error", error=info),
         )
     return {"kind": "error", "sent": [], "error": {"prospect_id": state["prospect_id"], **info}}
 

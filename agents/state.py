@@ -4,7 +4,14 @@ carries what this run has seen and decided."""
 
 from __future__ import annotations
 
-from typing import Any, TypedDict
+from typing import Annotated, Any, TypedDict
+
+
+def _pending(old: list[dict[str, Any]] | None, new: list[dict[str, Any]] | None) -> list[dict[str, Any]]:
+    """The reducer of `ProspectState.pending`: a list extends it, None clears it."""
+    if new is None:
+        return []
+    return [*(old or []), *new]
 
 
 class ProspectState(TypedDict, total=False):
@@ -20,6 +27,9 @@ class ProspectState(TypedDict, total=False):
     review: dict[str, Any] | None  # the review request waiting for a human
     outcome: dict[str, Any] | None  # terminal for today: wait | stop | review | step_cap | error
     sent: list[dict[str, Any]]  # messages sent in this run
+    # The guard's deny/defer records not written yet: they go with the next record written
+    # (agents.records.flushing); a list extends them, None clears them.
+    pending: Annotated[list[dict[str, Any]] | None, _pending]
 
 
 class ReviewRequest(TypedDict):
@@ -59,4 +69,5 @@ def initial_state(*, prospect_id: str, thread_id: str, run_id: str, now: str) ->
         review=None,
         outcome=None,
         sent=[],
+        pending=None,  # nothing of an earlier run is left pending
     )

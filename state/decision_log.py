@@ -31,7 +31,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import event, func, insert, inspect, update
+from sqlalchemy import event, exists, func, insert, inspect, update
 from sqlalchemy import select as core_select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
@@ -58,13 +58,20 @@ def append(session: Session, workspace: str, bodies: Iterable[Mapping[str, Any]]
     """Append records (dicts with at, run_id, prospect_id, node, action, ...) to the
     workspace chain inside the caller's transaction. Returns the stored bodies.
 
-    Uses Core statements (one locked read of the head, one multi-row insert, one head
-    update): this is on every decision's path."""
+    Uses Core statements: one locked read of the head (which also checks the cached
+    observation dictionary is still stored), one insert of the observations, one multi-row
+    insert of the records, one head update. This is on every step batch's path."""
     heads = ChainHead.__table__  # type: ignore[attr-defined]
     conn = session.connection()
-    row = conn.execute(
-        core_select(heads.c.seq, heads.c.hash).where(heads.c.workspace == workspace).with_for_update()
-    ).first()
+    ck = (str(conn.engine.url), workspace)
+    cached = _CURRENT.get(ck)
+    columns: list[Any] = [heads.c.seq, heads.c.hash]
+    if cached is not None:  # the cached dictionary is still there (a restore could drop it)
+        dicts = ObservationDict.__table__  # type: ignore[attr-defined]
+        columns.append(exists().where(dicts.c.workspace == workspace, dicts.c.id == cached))
+    row = conn.execute(core_select(*columns).where(heads.c.workspace == workspace).with_for_update()).first()
+    if cached is not None and (row is None or not row[2]):
+        _CURRENT.pop(ck, None)
     if row is None:
         # The first record of a workspace: two transactions can both find no head (a row
         # lock locks nothing that is not there). Insert-if-absent waits for the other's
@@ -73,19 +80,24 @@ def append(session: Session, workspace: str, bodies: Iterable[Mapping[str, Any]]
         row = conn.execute(
             core_select(heads.c.seq, heads.c.hash).where(heads.c.workspace == workspace).with_for_update()
         ).one()
-    seq, prev = row
+    seq, prev = row[0], row[1]
     pack_body = _body_packer(conn, workspace, seq)
     stored: list[dict[str, Any]] = []
     rows: list[dict[str, Any]] = []
     observations: dict[str, tuple[str, Any]] = {}
+    last_obs: Any = None
+    last_digest = ""
     for raw in bodies:
         seq += 1
         body = codec.compact_body(dict(raw))
         obs = body.pop("observation") if body.get("observation") else None
         if obs:
-            obs_text = canonical_json(obs)
-            body["observation_digest"] = sha256_hex(obs_text)
-            observations.setdefault(body["observation_digest"], (obs_text, body["at"]))
+            # A step batch's records share one observation: serialised and hashed once.
+            if obs is not last_obs:
+                obs_text = canonical_json(obs)
+                last_obs, last_digest = obs, sha256_hex(obs_text)
+                observations.setdefault(last_digest, (obs_text, body["at"]))
+            body["observation_digest"] = last_digest
         body.update(
             id=body.get("id") or f"dec_{uuid.uuid4().hex[:20]}", seq=seq, workspace=workspace, prev_hash=prev
         )
@@ -121,29 +133,47 @@ def append(session: Session, workspace: str, bodies: Iterable[Mapping[str, Any]]
 _DICTS: dict[tuple[str, str], bytes] = {}  # (workspace, dictionary id) -> bytes; ids name content
 _SINCE_CHECK: dict[tuple[str, str], int] = {}  # observations packed without a dictionary per process
 DICT_RECHECK = 20
+# (database, workspace) -> the dictionary id appends pack with, once read back in a later
+# transaction than the one that made it (so it is committed). Any stored dictionary packs
+# correctly (an observation names its own), so no statement re-reads it per append.
+_CURRENT: dict[tuple[str, str], str] = {}
+_MADE: dict[tuple[str, str], tuple[str, Any]] = {}  # made here: (id, its transaction) until confirmed
 
 
 def _dict_id(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()[:16]
 
 
+_INSERT_IGNORE: dict[tuple[str, str], Any] = {}
+
+
 def _insert_ignore(conn: Any, table: Any, values: list[dict[str, Any]]) -> None:
+    """INSERT ... ON CONFLICT DO NOTHING of `values` as one executemany of one statement
+    built once per table and dialect (SQLAlchemy caches its compiled form)."""
     dialect = conn.dialect.name
-    stmt: Any
-    if dialect == "postgresql":
-        stmt = postgresql.insert(table).values(values).on_conflict_do_nothing()
-    elif dialect == "sqlite":
-        stmt = sqlite.insert(table).values(values).on_conflict_do_nothing()
-    else:  # pragma: no cover - only SQLite and PostgreSQL are supported
-        raise RuntimeError(f"unsupported database {dialect}")
-    conn.execute(stmt)
+    key = (dialect, table.name)
+    stmt = _INSERT_IGNORE.get(key)
+    if stmt is None:
+        if dialect == "postgresql":
+            stmt = postgresql.insert(table).on_conflict_do_nothing()
+        elif dialect == "sqlite":
+            stmt = sqlite.insert(table).on_conflict_do_nothing()
+        else:  # pragma: no cover - only SQLite and PostgreSQL are supported
+            raise RuntimeError(f"unsupported database {dialect}")
+        _INSERT_IGNORE[key] = stmt
+    conn.execute(stmt, values)
 
 
 def _current_dictionary(conn: Any, workspace: str, at: datetime) -> tuple[str, bytes] | None:
-    """The workspace's newest preset dictionary, made from its stored observations once
-    there are enough of them. Dictionaries are named by a digest of their bytes and never
-    change, so the bytes are cached per process safely; the id is read in the caller's
-    transaction (one small statement)."""
+    """The workspace's preset dictionary, made from its stored observations once there are
+    enough of them. Dictionaries are named by a digest of their bytes and never change, so
+    the id and bytes are cached per process once known (no statement); until then the id is
+    read in the caller's transaction, and a new one is made at most every `DICT_RECHECK`
+    observations (plain DEFLATE meanwhile)."""
+    ck = (str(conn.engine.url), workspace)
+    did = _CURRENT.get(ck)
+    if did is not None:
+        return did, _DICTS[(workspace, did)]
     dicts = ObservationDict.__table__  # type: ignore[attr-defined]
     row = conn.execute(
         core_select(dicts.c.id)
@@ -155,8 +185,11 @@ def _current_dictionary(conn: Any, workspace: str, at: datetime) -> tuple[str, b
         key = (workspace, row[0])
         if key not in _DICTS:
             _DICTS[key] = _fetch_dictionary(conn, workspace, row[0])
+        made = _MADE.get(ck)
+        if made is None or made[0] != row[0] or made[1] is not conn.get_transaction():
+            _CURRENT[ck] = row[0]  # committed: read by a later transaction (or made elsewhere)
+            _MADE.pop(ck, None)
         return row[0], _DICTS[key]
-    ck = (str(conn.engine.url), workspace)
     pending = _SINCE_CHECK.get(ck)
     if pending is not None and pending < DICT_RECHECK:
         return None
@@ -178,6 +211,8 @@ def _current_dictionary(conn: Any, workspace: str, at: datetime) -> tuple[str, b
     did = _dict_id(data)
     _insert_ignore(conn, dicts, [{"workspace": workspace, "id": did, "data": data, "created_at": to_utc(at)}])
     _DICTS[(workspace, did)] = data
+    # Not current until read back by a later transaction: this one may still roll back.
+    _MADE[ck] = (did, conn.get_transaction())
     return did, data
 
 

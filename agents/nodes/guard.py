@@ -1,5 +1,5 @@
 """guard: every proposed action passes the policy engine. Deny and defer go back to the
-planner with the verdicts (and are logged); review goes to a human; allow goes to act.
+planner with the verdicts (and are logged with the run's next record); review goes to a human; allow goes to act.
 A review verdict is satisfied when a human approved exactly this content (or, for an
 action taken before any draft exists, this decision); an approval never lifts a deny or
 a defer, so an approved send still waits for its recipient's window."""
@@ -9,32 +9,44 @@ from __future__ import annotations
 from langgraph.runtime import Runtime
 
 from agents.context import AgentContext
-from agents.records import append, record
+from agents.nodes.plan import at_step_cap, propose
+from agents.records import add_pending, record
 from agents.state import ProspectState
 from policies.engine import PolicyEngine
 from policies.types import PolicyInput, Proposal
-from state.db import session_scope
 
 
 def guard(state: ProspectState, runtime: Runtime[AgentContext]) -> ProspectState:
+    """Evaluate the proposal. On deny or defer the planner proposes again with the verdicts,
+    within this node call (as plan -> guard would, one superstep pair fewer each time), until
+    a proposal is allowed or goes to review, or the next plan iteration would hit the step
+    cap: then the plan node ends the run. Each deny/defer is a record kept pending in the
+    state (`pending`), written with the next record of the run (`agents.records`)."""
     ctx = runtime.context
-    decision = evaluate(ctx.policy, state["observation"], state["plan"]["proposal"], state.get("steps", 0))
-    if decision["outcome"] in ("deny", "defer"):
-        with session_scope(ctx.engine) as session:
-            append(
-                session,
-                ctx.ws_id,
-                record(
-                    state,
-                    node="guard",
-                    action=state["plan"]["proposal"]["action"],
-                    final_action="replan",
-                    decision=decision,
-                ),
-            )
-        denial = {"proposal": state["plan"]["proposal"], "decision": decision}
-        return {"decision": decision, "denials": [*(state.get("denials") or []), denial]}
-    return {"decision": decision}
+    cur: ProspectState = {**state}
+    out: ProspectState = {}
+    pending: list[dict] = []
+    while True:
+        decision = evaluate(ctx.policy, cur["observation"], cur["plan"]["proposal"], cur.get("steps", 0))
+        if decision["outcome"] not in ("deny", "defer"):
+            out["decision"] = decision
+            break
+        proposal = cur["plan"]["proposal"]
+        body = record(cur, node="guard", action=proposal["action"], final_action="replan", decision=decision)
+        pending.append(body)
+        add_pending(body)
+        denial = {"proposal": proposal, "decision": decision}
+        step: ProspectState = {"decision": decision, "denials": [*(cur.get("denials") or []), denial]}
+        out.update(step)
+        cur.update(step)
+        if at_step_cap(cur, ctx):
+            break  # routed to plan, which logs the step cap
+        step = propose(cur, ctx)
+        out.update(step)
+        cur.update(step)
+    if pending:
+        out["pending"] = pending
+    return out
 
 
 MESSAGE_ACTIONS = frozenset({"send", "call_task", "request_review"})

@@ -1,7 +1,8 @@
 """plan: the configured planner (`providers.planner`: the playbook, or Claude choosing among
 the actions the playbook allows, with the playbook standing in on any failure) proposes
 the next action, with this run's denials as context. Hitting the per-run step cap ends
-the run for today and is logged as a decision."""
+the run for today and is logged as a decision (with the guard's pending records, see
+`agents.records`)."""
 
 from __future__ import annotations
 
@@ -22,22 +23,33 @@ from tools.llm.client import CallScope
 
 def plan(state: ProspectState, runtime: Runtime[AgentContext]) -> ProspectState:
     ctx = runtime.context
-    cfg = ctx.workspace.config
     steps = state.get("steps", 0) + 1
-    if steps > cfg.limits.max_steps_per_run:
+    if steps > ctx.workspace.config.limits.max_steps_per_run:
         return _step_cap(state, ctx, steps)
+    return propose(state, ctx)
+
+
+def at_step_cap(state: ProspectState, ctx: AgentContext) -> bool:
+    """Whether the next plan iteration ends the run at the step cap."""
+    return state.get("steps", 0) + 1 > ctx.workspace.config.limits.max_steps_per_run
+
+
+def propose(state: ProspectState, ctx: AgentContext) -> ProspectState:
+    """The next proposal (one plan iteration below the step cap), as a state update. The
+    guard calls it too, to re-plan after a deny or defer within its own node call."""
     scope = CallScope(
         at=parse_instant(state["now"]), run_id=state["run_id"], prospect_id=state["prospect_id"]
     )
-    result = plan_next(state["observation"], cfg, state.get("denials") or [], client=ctx.llm, scope=scope)
+    denials = state.get("denials") or []
+    result = plan_next(state["observation"], ctx.workspace.config, denials, client=ctx.llm, scope=scope)
     return {
-        "steps": steps,
+        "steps": state.get("steps", 0) + 1,
         "decision": {},
         "plan": {
             "proposal": result.proposal.to_dict(),
             "rationale": result.rationale,
             "planner": result.planner,
-            "denials": list(state.get("denials") or []),
+            "denials": list(denials),
         },
     }
 

@@ -63,16 +63,21 @@ def test_plan_caps_steps_and_logs_it(ready_ws, rt) -> None:  # noqa: ANN001
 
 
 def test_guard_records_denial_for_the_planner(ready_ws, rt) -> None:  # noqa: ANN001
-    """A denied proposal is logged and handed back to the planner as a denial."""
+    """A denied proposal is handed back to the planner as a denial, within the guard's node
+    call (it re-plans: the next proposal is a stop, which is allowed), and its record is kept
+    pending for the run's next record instead of being written alone."""
     st = _state(ready_ws, "greg.holloway@southerncrossfreight.example")
     st.update(observe(st, rt))
     st.update(plan(st, rt))
     out = guard(st, rt)
-    assert out["decision"]["outcome"] == "deny"
     assert out["denials"][0]["proposal"]["action"] == st["plan"]["proposal"]["action"]
-    assert any(v["rule"] == "suppression" for v in out["decision"]["verdicts"])
-    again = plan({**st, **out}, rt)
-    assert again["plan"]["proposal"]["action"] == "stop"
+    denied = out["denials"][0]["decision"]
+    assert denied["outcome"] == "deny" and any(v["rule"] == "suppression" for v in denied["verdicts"])
+    assert out["plan"]["proposal"]["action"] == "stop" and out["decision"]["outcome"] == "allow"
+    assert out["steps"] == st["steps"] + 1
+    [pending] = out["pending"]
+    assert (pending["node"], pending["final_action"], pending["outcome"]) == ("guard", "replan", "deny")
+    assert _records(ready_ws, st["prospect_id"]) == []  # written with the stop, not alone
 
 
 def test_research_is_paid_once_per_company(ready_ws, rt) -> None:  # noqa: ANN001
