@@ -69,9 +69,14 @@ def append(session: Session, workspace: str, bodies: Iterable[Mapping[str, Any]]
     if cached is not None:  # the cached dictionary is still there (a restore could drop it)
         dicts = ObservationDict.__table__  # type: ignore[attr-defined]
         columns.append(exists().where(dicts.c.workspace == workspace, dicts.c.id == cached))
+    body_cached = _BODY_CURRENT.get(ck)
+    if body_cached is not None and body_cached[0] is not None:  # ... and the cached body dictionary
+        columns.append(exists().where(_DD.c.workspace == workspace, _DD.c.id == body_cached[0]))
     row = conn.execute(core_select(*columns).where(heads.c.workspace == workspace).with_for_update()).first()
     if cached is not None and (row is None or not row[2]):
         _CURRENT.pop(ck, None)
+    if body_cached is not None and body_cached[0] is not None and (row is None or not row[-1]):
+        _BODY_CURRENT.pop(ck, None)
     if row is None:
         # The first record of a workspace: two transactions can both find no head (a row
         # lock locks nothing that is not there). Insert-if-absent waits for the other's
@@ -282,6 +287,9 @@ def iso_at(at: Any) -> str:
 
 _BODY_DICTS: dict[tuple[str, str], bytes] = {}  # (workspace, body dictionary id) -> bytes, checked
 _DD = DecisionDict.__table__  # type: ignore[attr-defined]
+# (database, workspace) -> (id, built_at_seq) of the newest body dictionary read back from
+# the database; `append` checks it is still stored in its locked head read.
+_BODY_CURRENT: dict[tuple[str, str], tuple[str | None, int]] = {}
 _DEC = DecisionRecord.__table__  # type: ignore[attr-defined]
 
 
@@ -315,12 +323,16 @@ def _body_dictionary(conn: Any, workspace: str, seq: int, at: Any) -> tuple[str,
     """The workspace's newest body dictionary; a new one is made from its newest stored bodies
     when the chain (of `seq` records, locked by the caller) has reached a length in
     BODY_DICT_AT that no dictionary was built at yet."""
+    due = max((n for n in codec.BODY_DICT_AT if seq >= n), default=0)
+    ck = (str(conn.engine.url), workspace)
+    hit = _BODY_CURRENT.get(ck)
+    if hit is not None and hit[1] >= due:  # nothing new to build at this length: no statement
+        return None if hit[0] is None else (hit[0], _body_dict(conn, workspace, hit[0]))
     known = conn.execute(
         core_select(_DD.c.id, _DD.c.built_at_seq)
         .where(_DD.c.workspace == workspace)
         .order_by(_DD.c.built_at_seq.desc(), _DD.c.id)
     ).all()
-    due = max((n for n in codec.BODY_DICT_AT if seq >= n), default=0)
     if due and (not known or known[0][1] < due):
         rows = conn.execute(
             core_select(_DEC.c.body, _DEC.c.packed, _DEC.c.codec)
@@ -351,8 +363,12 @@ def _body_dictionary(conn: Any, workspace: str, seq: int, at: Any) -> tuple[str,
             )
         _BODY_DICTS[(workspace, did)] = data
         return did, data
-    if not known:
+    if not known:  # none yet and none due: packed without one until the chain reaches BODY_DICT_AT
+        _BODY_CURRENT[ck] = (None, 0)
         return None
+    # Read back, so committed (one made in this transaction is never cached: a rollback
+    # would leave the cache naming a dictionary that is not stored).
+    _BODY_CURRENT[ck] = (known[0][0], int(known[0][1]))
     return known[0][0], _body_dict(conn, workspace, known[0][0])
 
 

@@ -12,7 +12,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import orjson
 import pytest
 from langgraph.runtime import Runtime
 from sqlalchemy import event
@@ -32,6 +31,7 @@ from core.workspace import load_workspace
 from state import decision_log
 from state import storage_codec as codec
 from state.db import engine_for, session_scope
+from state.decision_log import load_body
 from state.models import DecisionRecord, Prospect
 from state.models_storage import ObservationDict
 from tests.conftest import at, copy_demo
@@ -72,9 +72,9 @@ def _bodies(ws: Any, pid: str) -> list[dict[str, Any]]:
         ).all()
     out = []
     for r in recs:
-        body = orjson.loads(r.body)
-        for k in ("id", "seq", "prev_hash"):
-            body.pop(k)
+        body = load_body(r)  # the stored body, whatever its storage format
+        for k in ("id", "seq", "prev_hash", "hash"):
+            body.pop(k, None)
         out.append(body)
     return out
 
