@@ -60,6 +60,9 @@ class Allocation:
 
     start: dict[str, Any]  # shared usage at the start of the run
     by_prospect: dict[str, Allotment] = field(default_factory=dict)
+    # This process's in-memory usage of the run (observe's `RunUsage`), read once per
+    # process (per job); never serialised with the allocation.
+    usage: Any = field(default=None, compare=False, repr=False)
 
     def __contains__(self, prospect_id: object) -> bool:
         return prospect_id in self.by_prospect

@@ -20,6 +20,9 @@ class ProspectState(TypedDict, total=False):
     review: dict[str, Any] | None  # the review request waiting for a human
     outcome: dict[str, Any] | None  # terminal for today: wait | stop | review | step_cap | error
     sent: list[dict[str, Any]]  # messages sent in this run
+    # Sections of the observation the last action touched (act -> observe re-reads only
+    # those); None or absent: the next observation is built in full.
+    effects: list[str] | None
 
 
 class ReviewRequest(TypedDict):
