@@ -109,3 +109,63 @@ def test_synthetic_days_updated_observations_equal_rebuilt(
     rebuilt = walk_synthetic(src, tmp_path / "rebuilt")
     assert len(updated) > 100
     assert updated == rebuilt
+
+
+def test_the_check_catches_an_effect_left_out(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The check is not vacuous: if research named only the spend (not the company's research
+    status) the updated observation would keep "research_status" stale, and the check
+    fails the observe node with the difference; named correctly, it passes."""
+    from langgraph.runtime import Runtime
+
+    import agents.nodes.act as act_node
+    from agents.checkpoint import thread_id
+    from agents.context import build_context
+    from agents.nodes.guard import guard
+    from agents.nodes.observe import observe
+    from agents.nodes.plan import plan
+    from agents.state import initial_state
+
+    ws = load_workspace(copy_demo(tmp_path / "demo"))
+    init_workspace(ws, now=at("2026-11-23T14:00:00Z"))
+    rt: Any = Runtime(context=build_context(ws, engine_for(ws.database_url)))
+    with Session(engine_for(ws.database_url)) as s:
+        p = s.exec(select(Prospect).where(Prospect.email_norm == "carlos.mendez@acmerobotics.example")).one()
+    st: Any = dict(initial_state(prospect_id=p.id, thread_id=thread_id(ws.id, p.id), run_id="r", now=RUNS[0]))
+    st.update(observe(st, rt))
+    st.update(plan(st, rt))
+    st.update(guard(st, rt))
+    assert st["plan"]["proposal"]["action"] == "research" and st["decision"]["outcome"] == "allow"
+    monkeypatch.setattr(act_node, "EFFECTS", {**act_node.EFFECTS, "research": ["counters"]})
+    after = act_node.act(st, rt)
+    assert after["effects"] == ["counters"]
+    monkeypatch.setenv("OUTBOUND_OBSERVATION_CHECK", "1")
+    with pytest.raises(AssertionError, match=r"differs from the rebuild in \['company'\]"):
+        observe({**st, **after}, rt)
+    fixed = observe({**st, **after, "effects": ["company", "counters"]}, rt)
+    assert fixed["observation"]["company"]["research_status"] == "done"
+    assert st["observation"]["company"]["research_status"] != "done"
+
+
+def test_updates_reread_only_the_touched_sections(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A day of the demo: most observations after an action are updates, not rebuilds."""
+    import agents.nodes.observe as observe_node
+
+    calls = {"update": 0, "build": 0}
+    real_update, real_build = observe_node.update_observation, observe_node.build_observation
+
+    def update(*a: Any, **k: Any) -> Any:
+        out = real_update(*a, **k)
+        calls["update"] += out is not None
+        return out
+
+    def build(*a: Any, **k: Any) -> Any:
+        calls["build"] += 1
+        return real_build(*a, **k)
+
+    monkeypatch.setattr(observe_node, "update_observation", update)
+    monkeypatch.setattr(observe_node, "build_observation", build)
+    ws = load_workspace(copy_demo(tmp_path / "demo"))
+    init_workspace(ws, now=at("2026-11-23T14:00:00Z"))
+    summary = run_daily(ws, now=at(RUNS[0]))
+    assert summary.errors == 0
+    assert calls["update"] > 10 and calls["update"] >= calls["build"] // 2, calls
