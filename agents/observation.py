@@ -45,7 +45,11 @@ def build_observation(
 # What an action's known effects can name (`update_observation`): the sections re-read.
 # The prospect's own row and the workspace's settings are always re-read (no query: the
 # observe node loads the row anyway); anything else is kept from the previous observation.
-SECTIONS = frozenset({"company", "outbox", "events", "drafts", "counters", "suppressions"})
+# "counters" re-reads every usage counter; "spend" only the spend, "template_sends" only
+# the sends per template version of the prospect's drafts.
+SECTIONS = frozenset(
+    {"company", "outbox", "events", "drafts", "counters", "spend", "template_sends", "suppressions"}
+)
 
 
 def update_observation(
@@ -67,6 +71,14 @@ def update_observation(
         return None
     src = facts if facts is not None else LiveFacts(session, ws, now)
     return _assemble(session, ws, prospect, now, src, previous, wanted)
+
+
+def prospect_row(session: Session, workspace: str, prospect_id: str) -> Any:
+    """The prospect's row (Core: the observation only reads its columns), or None when it
+    is not in `workspace`."""
+    return session.execute(
+        _statement("prospect"), {"workspace": workspace, "prospect_id": prospect_id}
+    ).first()
 
 
 def crm_facts_on(ws: Workspace) -> bool:
@@ -95,16 +107,16 @@ def _assemble(
     def outbox() -> Sequence[Any]:
         if "outbox" not in rows:
             rows["outbox"] = src.outbox(prospect.id)
-        return rows["outbox"]  # type: ignore[no-any-return]
+        return rows["outbox"]
 
     def drafts() -> Sequence[Any]:
         if "drafts" not in rows:
             rows["drafts"] = src.drafts(prospect.id)
-        return rows["drafts"]  # type: ignore[no-any-return]
+        return rows["drafts"]
 
     if fresh("company"):
         company = src.company(prospect)
-        company_facts = (
+        company_facts: dict[str, Any] = (
             {
                 "id": company.id,
                 "name": company.name,
@@ -118,8 +130,8 @@ def _assemble(
         )
     else:
         assert prev is not None
-        company_facts = prev["company"]
-    domain = company_facts.get("domain") if company_facts else email_domain(prospect.email_norm)
+        company_facts = dict(prev["company"])
+    domain: str = (company_facts.get("domain") or "") if company_facts else email_domain(prospect.email_norm)
     attrs = prospect.attributes or {}
     obs: dict[str, Any] = {
         "now": iso(now),
@@ -151,10 +163,10 @@ def _assemble(
         "enrichment": {"attempted": bool(prospect.enrichment_status), "status": prospect.enrichment_status},
     }
     if prev is None:
-        obs["suppressions"] = src.suppressions(prospect.email_norm, domain or "")
+        obs["suppressions"] = src.suppressions(prospect.email_norm, domain)
     elif "suppressions" in changed:
         # Re-read; anything but the table's rows (CRM facts) never reaches here.
-        obs["suppressions"] = src.suppressions(prospect.email_norm, domain or "")
+        obs["suppressions"] = src.suppressions(prospect.email_norm, domain)
     else:
         obs["suppressions"] = prev["suppressions"]
     if fresh("outbox"):
@@ -233,6 +245,17 @@ def _assemble(
     else:
         assert prev is not None
         obs["counters"] = prev["counters"]
+        if "template_sends" in changed or "spend" in changed:
+            obs["counters"] = counters = dict(prev["counters"])
+            if "template_sends" in changed:
+                counters["template_sends"] = src.template_sends({d.template_version for d in drafts()})
+            if "spend" in changed:
+                shared = src.shared_usage()
+                counters["spend"] = {
+                    "run": dict(shared["spend_run"]),
+                    "month": dict(shared["spend_month"]),
+                    "prospect": _spend(src.spend_prospect(prospect.id)),
+                }
     obs["score"] = src.score(prospect.id) if prev is None else prev["score"]
     if prev is None:
         apply_crm_facts(session, ws, prospect, obs, now)  # CRM customer / deals / opt-outs (docs/crm.md)
@@ -526,6 +549,7 @@ def _statement(name: str) -> Any:
     )
     built = {
         "company": core_select(tables["Company"]).where(co.id == bindparam("id")),
+        "prospect": core_select(tables["Prospect"]).where(pr.workspace == ws, pr.id == pid),
         "outbox": core_select(tables["OutboxMessage"])
         .where(ob.workspace == ws, ob.prospect_id == pid)
         .order_by(ob.id),

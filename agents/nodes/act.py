@@ -17,8 +17,8 @@ from agents.state import ProspectState
 
 # The observation sections each action's effects can change (besides the prospect's row).
 EFFECTS: dict[str, list[str]] = {
-    "research": ["company", "counters"],  # research status; spend
-    "draft": ["drafts", "counters"],  # the draft, its evidence; template usage, spend
+    "research": ["company", "spend"],  # research status; spend
+    "draft": ["drafts", "template_sends", "spend"],  # the draft, its evidence; its template's usage
     # the outbox row and its delivery: touches, the draft sent, a bounce's event and
     # suppression, send counters
     "send": ["outbox", "drafts", "events", "suppressions", "counters"],

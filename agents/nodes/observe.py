@@ -18,12 +18,19 @@ from sqlmodel import Session
 
 from agents import allocation
 from agents.context import AgentContext
-from agents.observation import Facts, LiveFacts, RunFacts, RunUsage, build_observation, update_observation
+from agents.observation import (
+    Facts,
+    LiveFacts,
+    RunFacts,
+    RunUsage,
+    build_observation,
+    prospect_row,
+    update_observation,
+)
 from agents.state import ProspectState
 from core.canonical import canonical_json
 from core.errors import InputError
 from core.timeutil import parse_instant
-from state.models import Prospect
 
 CHECK_ENV = "OUTBOUND_OBSERVATION_CHECK"
 
@@ -31,8 +38,8 @@ CHECK_ENV = "OUTBOUND_OBSERVATION_CHECK"
 def observe(state: ProspectState, runtime: Runtime[AgentContext]) -> ProspectState:
     ctx = runtime.context
     with Session(ctx.engine) as session:
-        prospect = session.get(Prospect, state["prospect_id"])
-        if prospect is None or prospect.workspace != ctx.ws_id:
+        prospect = prospect_row(session, ctx.ws_id, state["prospect_id"])
+        if prospect is None:
             raise InputError(f"prospect {state['prospect_id']} is not in workspace {ctx.ws_id}")
         now = parse_instant(state["now"])
         plan = ctx.extra.get("allocation")  # the run's capped slots, decided before the split
@@ -65,7 +72,7 @@ def run_usage(plan: allocation.Allocation, session: Session, ctx: AgentContext, 
 def check_observation(
     session: Session,
     ctx: AgentContext,
-    prospect: Prospect,
+    prospect: Any,
     state: ProspectState,
     obs: dict[str, Any],
     plan: allocation.Allocation | None,
