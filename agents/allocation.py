@@ -26,13 +26,16 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import and_, func, or_
+from sqlalchemy import select as core_select
 from sqlmodel import Session, select
 
 from agents.forecast import SEND_COUNTERS, ProspectPreview
 from core.timeutil import iso
 from core.workspace import Workspace
+from state.ledger import lock_counter
 from state.ledger import spend as ledger_spend
-from state.models import Prospect
+from state.models import OutboxMessage, Prospect
 
 GLOBAL_COUNTERS = tuple(sorted(set(SEND_COUNTERS.values())))
 
@@ -57,6 +60,9 @@ class Allocation:
 
     start: dict[str, Any]  # shared usage at the start of the run
     by_prospect: dict[str, Allotment] = field(default_factory=dict)
+    # This process's in-memory usage of the run (observe's `RunUsage`), read once per
+    # process (per job); never serialised with the allocation.
+    usage: Any = field(default=None, compare=False, repr=False)
 
     def __contains__(self, prospect_id: object) -> bool:
         return prospect_id in self.by_prospect
@@ -181,19 +187,22 @@ def recheck_send(
     session: Session, ctx: Any, state: Mapping[str, Any], now: datetime
 ) -> dict[str, Any] | None:
     """Inside the send transaction: the capacity verdict that the real usage in the database
-    (not the allotment) denies or defers, or None. Only runs under an allocation; a send
-    outside a daily run was judged on live usage already."""
+    (not the allotment, not the usage seen at observe) denies or defers, or None.
+
+    The counter the send consumes is locked first (a transaction-scoped advisory lock on
+    PostgreSQL; SQLite's BEGIN IMMEDIATE already serialises writers), then read: sends
+    already made plus sends of this run committed but not yet delivered (an outbox row
+    "pending" with no attempt yet, or "sending") - so two workers cannot both take the
+    last slot: the second one waits for the first's commit and then sees its row."""
     from agents.nodes.guard import evaluate
-    from agents.observation import usage_counters
 
-    if not isinstance(ctx.extra.get("allocation"), Allocation):
-        return None
-    p = session.get(Prospect, state["prospect_id"])
-    if p is None:
-        return None
+    step_id = state["plan"]["proposal"].get("step_id") or ""
+    step = next((s for s in ctx.workspace.config.playbook.steps if s.id == step_id), None)
+    counter = counter_of(step.channel, step.kind) if step is not None else ""
+    if counter:
+        lock_counter(session, ctx.ws_id, counter)
+    real = real_usage(session, ctx.workspace, now, run_id=str(state.get("run_id") or ""))
     obs = state["observation"]
-    real = usage_counters(session, ctx.workspace, p, [], now)
-
     shared = (*GLOBAL_COUNTERS, "mailbox_first_send_date")
     counters = {**obs["counters"], **{k: real[k] for k in shared}}
     out = evaluate(
@@ -203,3 +212,35 @@ def recheck_send(
         if v["rule"] in CAPACITY_RULES and v["outcome"] in ("deny", "defer"):
             return dict(v)
     return None
+
+
+def counter_of(channel: str, kind: str) -> str:
+    """The shared usage counter a send on `channel` of `kind` consumes ("" for none): every
+    email counts against the mailbox, LinkedIn and direct mail by kind."""
+    return SEND_COUNTERS["email"] if channel == "email" else SEND_COUNTERS.get(kind, "")
+
+
+def real_usage(session: Session, ws: Workspace, now: datetime, *, run_id: str) -> dict[str, Any]:
+    """The shared usage counters from the database, with this run's committed but not yet
+    delivered sends counted as used (they are on their way)."""
+    from agents.observation import Periods, shared_usage
+
+    periods = Periods.of(ws, now)
+    usage = dict(shared_usage(session, ws, now, periods))
+    if not run_id:
+        return usage
+    ob: Any = getattr(OutboxMessage, "__table__")  # noqa: B009
+    rows = session.execute(
+        core_select(ob.c.channel, ob.c.kind, func.count())
+        .where(
+            ob.c.workspace == ws.id,
+            ob.c.run_id == run_id,
+            or_(ob.c.status == "sending", and_(ob.c.status == "pending", ob.c.attempts == 0)),
+        )
+        .group_by(ob.c.channel, ob.c.kind)
+    ).all()
+    for channel, kind, n in rows:
+        counter = counter_of(channel, kind)
+        if counter:
+            usage[counter] = int(usage.get(counter) or 0) + int(n)
+    return usage

@@ -39,13 +39,99 @@ def build_observation(
     database: by default live per-prospect queries; `prefetch` gives the same facts for
     a whole chunk of prospects from a few set-based queries (the run preview uses it)."""
     src = facts if facts is not None else LiveFacts(session, ws, now)
+    return _assemble(session, ws, prospect, now, src, None, frozenset())
+
+
+# What an action's known effects can name (`update_observation`): the sections re-read.
+# The prospect's own row and the workspace's settings are always re-read (no query: the
+# observe node loads the row anyway); anything else is kept from the previous observation.
+# "counters" re-reads every usage counter; "spend" only the spend, "template_sends" only
+# the sends per template version of the prospect's drafts.
+SECTIONS = frozenset(
+    {"company", "outbox", "events", "drafts", "counters", "spend", "template_sends", "suppressions"}
+)
+
+
+def update_observation(
+    session: Session,
+    ws: Workspace,
+    prospect: Prospect,
+    now: datetime,
+    previous: Mapping[str, Any],
+    changed: Iterable[str],
+    facts: Facts | None = None,
+) -> dict[str, Any] | None:
+    """The observation after an action whose effects touched only the `changed` sections:
+    those are re-read, the rest is the previous observation's. None when that cannot be
+    exact (an unknown section, no previous observation, CRM facts folded in) - the caller
+    then builds it in full. Equal to `build_observation` at the same instant whenever
+    nothing outside `changed` has changed (checked by `check_observation`)."""
+    wanted = frozenset(changed)
+    if not previous or not wanted <= SECTIONS or crm_facts_on(ws):
+        return None
+    src = facts if facts is not None else LiveFacts(session, ws, now)
+    return _assemble(session, ws, prospect, now, src, previous, wanted)
+
+
+def prospect_row(session: Session, workspace: str, prospect_id: str) -> Any:
+    """The prospect's row (Core: the observation only reads its columns), or None when it
+    is not in `workspace`."""
+    return session.execute(
+        _statement("prospect"), {"workspace": workspace, "prospect_id": prospect_id}
+    ).first()
+
+
+def crm_facts_on(ws: Workspace) -> bool:
+    """CRM facts are folded into several sections at once: such observations are rebuilt."""
+    return ws.config.crm.provider != "none" and bool(ws.config.crm.facts_before_send)
+
+
+def _assemble(
+    session: Session,
+    ws: Workspace,
+    prospect: Prospect,
+    now: datetime,
+    src: Facts,
+    prev: Mapping[str, Any] | None,
+    changed: frozenset[str],
+) -> dict[str, Any]:
+    """The observation, every section read from `src` (no `prev`) or only the `changed`
+    ones (the rest copied from `prev`)."""
+
+    def fresh(section: str) -> bool:
+        return prev is None or section in changed
+
     wid = ws.id
-    company = src.company(prospect)
-    domain = company.domain if company else email_domain(prospect.email_norm)
-    outbox = src.outbox(prospect.id)
-    events = src.events(prospect.id)
-    drafts = src.drafts(prospect.id)
-    reviews, bindings = src.reviews(prospect.id)
+    rows: dict[str, Any] = {}
+
+    def outbox() -> Sequence[Any]:
+        if "outbox" not in rows:
+            rows["outbox"] = src.outbox(prospect.id)
+        return rows["outbox"]
+
+    def drafts() -> Sequence[Any]:
+        if "drafts" not in rows:
+            rows["drafts"] = src.drafts(prospect.id)
+        return rows["drafts"]
+
+    if fresh("company"):
+        company = src.company(prospect)
+        company_facts: dict[str, Any] = (
+            {
+                "id": company.id,
+                "name": company.name,
+                "short_name": short_name(company.name),
+                "domain": company.domain,
+                "research_status": company.research_status,
+                "researched": company.research_status == "done",
+            }
+            if company
+            else {}
+        )
+    else:
+        assert prev is not None
+        company_facts = dict(prev["company"])
+    domain: str = (company_facts.get("domain") or "") if company_facts else email_domain(prospect.email_norm)
     attrs = prospect.attributes or {}
     obs: dict[str, Any] = {
         "now": iso(now),
@@ -73,21 +159,18 @@ def build_observation(
             "open_opportunity": str(attrs.get("open_opportunity", "")).lower() in ("1", "true", "yes"),
             "consent": consent_of(ws, attrs),
         },
-        "company": (
-            {
-                "id": company.id,
-                "name": company.name,
-                "short_name": short_name(company.name),
-                "domain": company.domain,
-                "research_status": company.research_status,
-                "researched": company.research_status == "done",
-            }
-            if company
-            else {}
-        ),
+        "company": company_facts,
         "enrichment": {"attempted": bool(prospect.enrichment_status), "status": prospect.enrichment_status},
-        "suppressions": src.suppressions(prospect.email_norm, domain),
-        "touches": [
+    }
+    if prev is None:
+        obs["suppressions"] = src.suppressions(prospect.email_norm, domain)
+    elif "suppressions" in changed:
+        # Re-read; anything but the table's rows (CRM facts) never reaches here.
+        obs["suppressions"] = src.suppressions(prospect.email_norm, domain)
+    else:
+        obs["suppressions"] = prev["suppressions"]
+    if fresh("outbox"):
+        obs["touches"] = [
             {
                 "step_id": o.step_id,
                 "channel": o.channel,
@@ -95,47 +178,87 @@ def build_observation(
                 "at": iso(o.sent_at),
                 "template": o.payload.get("template_version", ""),
             }
-            for o in outbox
+            for o in outbox()
             if o.status == "sent" and o.sent_at is not None
-        ],
-        "pending_sends": [
+        ]
+        obs["pending_sends"] = [
             {"step_id": o.step_id, "channel": o.channel, "status": o.status}
-            for o in outbox
+            for o in outbox()
             if o.status in ("pending", "sending")
-        ],
-        "events": event_facts(events),
-        "drafts": {
-            d.step_id: draft_facts(ws, prospect, d, outbox) for d in drafts if d.status not in ("rejected",)
-        },
-        **review_facts_from(reviews, bindings),
-        "sender": {
-            "name": ws.config.sender.name,
-            "email": ws.config.sender.email,
-            "company": ws.config.sender.company,
-            "postal_address": ws.config.sender.postal_address,
-            "unsubscribe_url": ws.config.sender.unsubscribe_url,
-            "unsubscribe_mailto": ws.config.sender.unsubscribe_mailto,
-            "timezone": ws.config.sender.timezone,
-        },
-        "costs": {
-            "credit_usd": ws.config.costs.credit_usd,
-            "research_credits": ws.config.costs.research_credits,
-            "enrichment_credits": ws.config.costs.enrichment_credits,
-            "llm_draft_usd": ws.config.llm.est_draft_usd if ws.config.providers.drafting == "claude" else 0.0,
-        },
+        ]
+    else:
+        assert prev is not None
+        obs["touches"], obs["pending_sends"] = prev["touches"], prev["pending_sends"]
+    if fresh("events"):
+        obs["events"] = event_facts(src.events(prospect.id))
+    else:
+        assert prev is not None
+        obs["events"] = dict(prev["events"])
+    if fresh("drafts"):
+        obs["drafts"] = {
+            d.step_id: draft_facts(ws, prospect, d, outbox())
+            for d in drafts()
+            if d.status not in ("rejected",)
+        }
+    else:
+        assert prev is not None
+        obs["drafts"] = prev["drafts"]
+    if prev is None:
+        obs.update(review_facts_from(*src.reviews(prospect.id)))
+    else:
+        obs["reviews"], obs["decision_reviews"] = prev["reviews"], prev["decision_reviews"]
+    obs["sender"] = {
+        "name": ws.config.sender.name,
+        "email": ws.config.sender.email,
+        "company": ws.config.sender.company,
+        "postal_address": ws.config.sender.postal_address,
+        "unsubscribe_url": ws.config.sender.unsubscribe_url,
+        "unsubscribe_mailto": ws.config.sender.unsubscribe_mailto,
+        "timezone": ws.config.sender.timezone,
     }
-    obs["events"]["account_replied_at"] = iso(
-        src.account_replied_at(prospect.company_id, prospect.id, ws.config.policy.frequency.pause_reply_kinds)
-    )
-    cited = sorted(
-        {i for d in obs["drafts"].values() for sen in d["sentences"] for i in sen.get("evidence_ids", [])}
-    )
-    obs["evidence"] = {
-        e.id: {"quote": e.quote, "url": e.source_url, "kind": e.kind} for e in src.evidence(cited)
+    obs["costs"] = {
+        "credit_usd": ws.config.costs.credit_usd,
+        "research_credits": ws.config.costs.research_credits,
+        "enrichment_credits": ws.config.costs.enrichment_credits,
+        "llm_draft_usd": ws.config.llm.est_draft_usd if ws.config.providers.drafting == "claude" else 0.0,
     }
-    obs["counters"] = _usage(src, ws, prospect, drafts)
-    obs["score"] = src.score(prospect.id)
-    apply_crm_facts(session, ws, prospect, obs, now)  # CRM customer / deals / opt-outs (docs/crm.md)
+    if prev is None:  # other prospects' replies: no action of this prospect changes them
+        obs["events"]["account_replied_at"] = iso(
+            src.account_replied_at(
+                prospect.company_id, prospect.id, ws.config.policy.frequency.pause_reply_kinds
+            )
+        )
+    else:
+        obs["events"]["account_replied_at"] = prev["events"]["account_replied_at"]
+    if fresh("drafts"):
+        cited = sorted(
+            {i for d in obs["drafts"].values() for sen in d["sentences"] for i in sen.get("evidence_ids", [])}
+        )
+        obs["evidence"] = {
+            e.id: {"quote": e.quote, "url": e.source_url, "kind": e.kind} for e in src.evidence(cited)
+        }
+    else:
+        assert prev is not None
+        obs["evidence"] = prev["evidence"]
+    if fresh("counters"):
+        obs["counters"] = _usage(src, ws, prospect, drafts())
+    else:
+        assert prev is not None
+        obs["counters"] = prev["counters"]
+        if "template_sends" in changed or "spend" in changed:
+            obs["counters"] = counters = dict(prev["counters"])
+            if "template_sends" in changed:
+                counters["template_sends"] = src.template_sends({d.template_version for d in drafts()})
+            if "spend" in changed:
+                shared = src.shared_usage()
+                counters["spend"] = {
+                    "run": dict(shared["spend_run"]),
+                    "month": dict(shared["spend_month"]),
+                    "prospect": _spend(src.spend_prospect(prospect.id)),
+                }
+    obs["score"] = src.score(prospect.id) if prev is None else prev["score"]
+    if prev is None:
+        apply_crm_facts(session, ws, prospect, obs, now)  # CRM customer / deals / opt-outs (docs/crm.md)
     return obs
 
 
@@ -216,6 +339,48 @@ def shared_usage(session: Session, ws: Workspace, now: datetime, periods: Period
         "spend_run": _spend(spend["run"]),
         "spend_month": _spend(spend["month"]),
     }
+
+
+class RunUsage:
+    """The workspace-wide send usage of one run, kept in memory by one worker process (one
+    chunk): read once from the database (`shared_usage`), then moved by this worker's own
+    sends as the observe node sees them land in the prospect's outbox. Under a run's
+    allocation the observation's send counters and run/month spend are the allotment's
+    anyway (`allocation.apply`), so what the workers see never depends on one another;
+    the send transaction re-reads the real counters under a lock (`recheck_send`)."""
+
+    def __init__(self, session: Session, ws: Workspace, now: datetime) -> None:
+        self.ws, self.now = ws, now
+        self.periods = Periods.of(ws, now)
+        self.shared = shared_usage(session, ws, now, self.periods)
+        self._seen: dict[str, set[int]] = {}  # per prospect: its sent outbox rows counted
+
+    def note_outbox(self, prospect_id: str, rows: Iterable[Any]) -> None:
+        """The prospect's outbox as just read: sent rows not counted yet are added."""
+        sent = [o for o in rows if o.status == repo.SENT and o.sent_at is not None]
+        seen = self._seen.get(prospect_id)
+        self._seen[prospect_id] = {_row_id(o) for o in sent}
+        if seen is None:  # first sight: its sends so far were in the database when read
+            return
+        for o in sent:
+            if _row_id(o) not in seen:
+                self._count(o)
+
+    def _count(self, o: Any) -> None:
+        at, p, u = to_utc(o.sent_at), self.periods, self.shared
+        if at < min(p.week, p.month):
+            return
+        if o.channel == "email":
+            u["mailbox_sent_today"] += int(at >= p.day)
+            if not u["mailbox_first_send_date"]:
+                u["mailbox_first_send_date"] = (iso(o.sent_at) or "")[:10] or None
+        elif o.channel == "linkedin" and o.kind == "linkedin_connect":
+            u["linkedin_invites_week"] += int(at >= p.week)
+        elif o.channel == "linkedin" and o.kind == "linkedin_message":
+            u["linkedin_messages_week"] += int(at >= p.week)
+        elif o.channel == "direct_mail" and at >= p.month:
+            u["direct_mail_sends_month"] += 1
+            u["direct_mail_usd_month"] += float((o.payload or {}).get("cost_usd") or 0)
 
 
 class Facts(Protocol):
@@ -318,6 +483,26 @@ class LiveFacts:
         return shared_usage(self.session, self.ws, self.now, self.periods)
 
 
+class RunFacts(LiveFacts):
+    """`LiveFacts` whose workspace-wide usage is the run's in-memory `RunUsage`."""
+
+    def __init__(self, session: Session, ws: Workspace, now: datetime, usage: RunUsage) -> None:
+        super().__init__(session, ws, now)
+        self.usage = usage
+
+    def outbox(self, prospect_id: str) -> Sequence[Any]:
+        rows = super().outbox(prospect_id)
+        self.usage.note_outbox(prospect_id, rows)
+        return rows
+
+    def shared_usage(self) -> dict[str, Any]:
+        return {
+            **self.usage.shared,
+            "spend_run": dict(self.usage.shared["spend_run"]),
+            "spend_month": dict(self.usage.shared["spend_month"]),
+        }
+
+
 _STATEMENTS: dict[str, Any] = {}
 
 
@@ -364,6 +549,7 @@ def _statement(name: str) -> Any:
     )
     built = {
         "company": core_select(tables["Company"]).where(co.id == bindparam("id")),
+        "prospect": core_select(tables["Prospect"]).where(pr.workspace == ws, pr.id == pid),
         "outbox": core_select(tables["OutboxMessage"])
         .where(ob.workspace == ws, ob.prospect_id == pid)
         .order_by(ob.id),

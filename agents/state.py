@@ -30,6 +30,9 @@ class ProspectState(TypedDict, total=False):
     # The guard's deny/defer records not written yet: they go with the next record written
     # (agents.records.flushing); a list extends them, None clears them.
     pending: Annotated[list[dict[str, Any]] | None, _pending]
+    # Sections of the observation the last action touched (act -> observe re-reads only
+    # those); None or absent: the next observation is built in full.
+    effects: list[str] | None
 
 
 class ReviewRequest(TypedDict):

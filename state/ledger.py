@@ -183,6 +183,16 @@ def lock_budget(session: Session, workspace: str) -> None:
         session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:k))"), {"k": f"budget:{workspace}"})
 
 
+def lock_counter(session: Session, workspace: str, counter: str) -> None:
+    """Serialize the check-and-consume of one usage counter (a capped send slot) of one
+    workspace across processes: a PostgreSQL advisory lock held until the transaction ends.
+    SQLite's IMMEDIATE write transactions already serialize writers."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(
+            text("SELECT pg_advisory_xact_lock(hashtext(:k))"), {"k": f"usage:{workspace}:{counter}"}
+        )
+
+
 def reserve(
     session: Session,
     *,

@@ -1,4 +1,9 @@
-"""act: carry out the allowed action. Terminal actions (wait, stop) end today's run."""
+"""act: carry out the allowed action. Terminal actions (wait, stop) end today's run.
+
+A non-terminal action also names the observation sections its effects touched
+(`effects`), so the next observe re-reads only those; an action whose effects are not
+known here (enrich: a new address changes suppressions, drafts, CRM facts...) names none
+and the next observation is built in full."""
 
 from __future__ import annotations
 
@@ -10,8 +15,25 @@ from agents import actions
 from agents.context import AgentContext
 from agents.state import ProspectState
 
+# The observation sections each action's effects can change (besides the prospect's row).
+EFFECTS: dict[str, list[str]] = {
+    "research": ["company", "spend"],  # research status; spend
+    "draft": ["drafts", "template_sends", "spend"],  # the draft, its evidence; its template's usage
+    # the outbox row and its delivery: touches, the draft sent, a bounce's event and
+    # suppression, send counters
+    "send": ["outbox", "drafts", "events", "suppressions", "counters"],
+    "call_task": ["outbox", "drafts", "events", "suppressions", "counters"],
+}
+
 
 def act(state: ProspectState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
+    out = _act(state, runtime)
+    if out.get("outcome"):
+        return out
+    return {**out, "effects": EFFECTS.get(state["plan"]["proposal"]["action"])}
+
+
+def _act(state: ProspectState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
     ctx = runtime.context
     proposal = state["plan"]["proposal"]
     kind = proposal["action"]
