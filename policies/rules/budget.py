@@ -5,10 +5,10 @@ proposal carries the estimate (`est_credits`, `est_llm_usd`, `est_usd`)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 
 from policies.config import PolicyConfig, SpendCaps
-from policies.rules.common import ACTIVE_ACTIONS, amount, money, number
+from policies.rules.common import ACTIVE_ACTIONS, amount, applies_to, money
 from policies.types import PolicyInput, Verdict
 
 _SCOPE_WORDS = {"run": "this run's", "month": "this month's", "prospect": "this prospect's"}
@@ -25,14 +25,12 @@ def spend_lines(
 ) -> Iterator[tuple[str, float, float, float, Callable[[float], str]]]:
     """For one scope: (meter noun, spent, estimate, cap, formatter) for every capped meter."""
     caps: SpendCaps = getattr(cfg.budget, scope)
-    spend = inp.counters.get("spend")
-    spent_map = spend.get(scope) if isinstance(spend, Mapping) else None
-    spent_map = spent_map if isinstance(spent_map, Mapping) else {}
+    spent = inp.counters.spend(scope)
     for meter, attr, fmt, noun in _METERS:
         cap = getattr(caps, meter)
         if cap is None:
             continue
-        yield noun, number(spent_map.get(meter)), float(getattr(inp.proposal, attr)), cap, fmt
+        yield noun, getattr(spent, meter), float(getattr(inp.proposal, attr)), cap, fmt
 
 
 def _budget(scope: str, inp: PolicyInput, cfg: PolicyConfig) -> Verdict | None:
@@ -56,16 +54,19 @@ def _budget(scope: str, inp: PolicyInput, cfg: PolicyConfig) -> Verdict | None:
     return Verdict(rule, "allow", f"within {_SCOPE_WORDS[scope]} budget (" + ", ".join(within) + ")")
 
 
+@applies_to(ACTIVE_ACTIONS)
 def budget_run(inp: PolicyInput, cfg: PolicyConfig) -> Verdict | None:
     """Credits, LLM spend and total spend of one run stay under the run caps."""
     return _budget("run", inp, cfg)
 
 
+@applies_to(ACTIVE_ACTIONS)
 def budget_month(inp: PolicyInput, cfg: PolicyConfig) -> Verdict | None:
     """Credits, LLM spend and total spend of the month stay under the monthly caps."""
     return _budget("month", inp, cfg)
 
 
+@applies_to(ACTIVE_ACTIONS)
 def budget_prospect(inp: PolicyInput, cfg: PolicyConfig) -> Verdict | None:
     """What is spent on one prospect stays under the per-prospect caps."""
     return _budget("prospect", inp, cfg)

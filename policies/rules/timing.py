@@ -18,7 +18,7 @@ def send_window(inp: PolicyInput, cfg: PolicyConfig) -> Verdict | None:
         return None
     tz = prospect_zone(inp)
     if tz is None:
-        name = inp.prospect.get("timezone") or "missing"
+        name = inp.prospect.timezone or "missing"
         if cfg.unknown_timezone == "review":
             return Verdict(
                 "send_window", "review", f"time zone {name!r} is unknown; a human must confirm the send time"
