@@ -82,17 +82,22 @@ def local_date(instant: datetime, tz: ZoneInfo) -> date:
     return to_utc(instant).astimezone(tz).date()
 
 
+# The period boundaries and local texts below are pure functions of (instant, zone); a
+# run evaluates many prospects at the same `now` in a few zones, so they are memoised.
+@lru_cache(maxsize=TEXT_MEMO)
 def next_day_start(instant: datetime, tz: ZoneInfo) -> datetime:
     """Local midnight after `instant` in tz, as UTC (DST-safe)."""
     return local_instant(local_date(instant, tz) + timedelta(days=1), time(0), tz)
 
 
+@lru_cache(maxsize=TEXT_MEMO)
 def next_week_start(instant: datetime, tz: ZoneInfo) -> datetime:
     """Next Monday 00:00 local in tz, as UTC."""
     day = local_date(instant, tz)
     return local_instant(day + timedelta(days=7 - day.weekday()), time(0), tz)
 
 
+@lru_cache(maxsize=TEXT_MEMO)
 def next_month_start(instant: datetime, tz: ZoneInfo) -> datetime:
     """The first day of next month, 00:00 local in tz, as UTC."""
     day = local_date(instant, tz)
@@ -100,12 +105,14 @@ def next_month_start(instant: datetime, tz: ZoneInfo) -> datetime:
     return local_instant(first, time(0), tz)
 
 
+@lru_cache(maxsize=TEXT_MEMO)
 def week_start(instant: datetime, tz: ZoneInfo) -> datetime:
     """This week's Monday 00:00 local in tz, as UTC."""
     day = local_date(instant, tz)
     return local_instant(day - timedelta(days=day.weekday()), time(0), tz)
 
 
+@lru_cache(maxsize=TEXT_MEMO)
 def local_text(instant: datetime, tz: ZoneInfo) -> str:
     return to_utc(instant).astimezone(tz).strftime("%a %Y-%m-%d %H:%M %Z")
 
