@@ -5,6 +5,7 @@ every rule, and the memoised text and window helpers equal their unmemoised form
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from datetime import UTC, date, datetime
 from typing import Any
@@ -107,7 +108,7 @@ def test_view_exposes_the_json_fields_with_aware_utc_times() -> None:
     assert draft.headers_lower["list-unsubscribe-post"] == "List-Unsubscribe=One-Click"
     assert view.evidence_quotes == {"ev1": obs["evidence"]["ev1"]["quote"]}
     assert view.drafted == frozenset({"email_intro"})
-    with pytest.raises(Exception):  # immutable
+    with pytest.raises(dataclasses.FrozenInstanceError):  # immutable
         view.prospect.email = "x@y.z"  # type: ignore[misc]
 
 
