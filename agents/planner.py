@@ -149,7 +149,7 @@ def due_at(step: PlaybookStep, obs: Obs, policy: PolicyConfig) -> datetime:
 
 
 def _needs_review(step: PlaybookStep, o: Observation, playbook: PlaybookConfig) -> str:
-    draft = o.drafts.get(step.id)
+    draft = o.draft(step.id)
     if step.review:
         return f"playbook step {step.id!r} is always reviewed"
     if step.channel == "direct_mail":
@@ -266,7 +266,7 @@ def options(
         for alt in list(chosen):
             step_id = alt.proposal.step_id
             if alt.proposal.action == "send" and step_id:
-                if not _approved(obs.reviews.get(step_id), obs.drafts.get(step_id)):
+                if not _approved(obs.reviews.get(step_id), obs.draft(step_id)):
                     chosen.append(
                         Plan(
                             replace(
@@ -463,7 +463,7 @@ def step_plan(step: PlaybookStep, observation: Obs, playbook: PlaybookConfig, po
             "The playbook asks for a call: create a task for the owner with the talking "
             "points, rather than dialing.",
         )
-    approved = _approved(obs.reviews.get(step.id), obs.drafts.get(step.id))
+    approved = _approved(obs.reviews.get(step.id), obs.draft(step.id))
     why_review = _needs_review(step, obs, playbook)
     if why_review and not approved:
         return Plan(

@@ -24,6 +24,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from functools import cached_property, lru_cache
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
@@ -34,13 +35,35 @@ UTC_ZONE = ZoneInfo("UTC")
 _EMPTY: Mapping[str, Any] = {}
 
 
+def _is_map(value: Any) -> bool:
+    return type(value) is dict or isinstance(value, Mapping)  # dict first: the ABC check is slow
+
+
 def _map(value: Any) -> Mapping[str, Any]:
-    return value if isinstance(value, Mapping) else _EMPTY
+    return value if type(value) is dict or isinstance(value, Mapping) else _EMPTY
 
 
 def _or_map(value: Any) -> Mapping[str, Any]:
     """``value or {}``: the old reads of sections the observation always has as mappings."""
     return value or _EMPTY
+
+
+def _country_code(raw: Any) -> str:
+    try:
+        return _country_code_memo(raw)
+    except TypeError:  # unhashable: not a country anyway, read as the rules always did
+        return country_code(raw)
+
+
+def _zone(name: Any) -> ZoneInfo | None:
+    try:
+        return _zone_memo(name)
+    except TypeError:
+        return zone(name)
+
+
+_country_code_memo = lru_cache(maxsize=1024)(country_code)
+_zone_memo = lru_cache(maxsize=1024)(zone)
 
 
 def _instant(value: str | None) -> datetime | None:
@@ -192,8 +215,8 @@ class Prospect:
                 published_address=c.get("published_address"),
                 no_solicitation=c.get("no_solicitation"),
             ),
-            country_code=country_code(p.get("country")),
-            zone=zone(p.get("timezone")),
+            country_code=_country_code(p.get("country")),
+            zone=_zone(p.get("timezone")),
             email_local=local,
             email_host=host,
         )
@@ -239,7 +262,7 @@ class Sender:
             unsubscribe_url=s.get("unsubscribe_url"),
             unsubscribe_mailto=s.get("unsubscribe_mailto"),
             timezone=s.get("timezone"),
-            zone=zone(s.get("timezone")) or UTC_ZONE,
+            zone=_zone(s.get("timezone")) or UTC_ZONE,
         )
 
 
@@ -375,8 +398,13 @@ class Costs:
     llm_draft_usd: Any = 0
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Observation:
+    """The typed view. The sections every rule reads (prospect, sender, events, counters,
+    touches, suppressions) are read when the view is built; the sections only some actions
+    read (drafts, reviews, evidence, costs ...) are read on first use and kept (the view
+    never changes: the JSON it reads is not mutated while the view is in use)."""
+
     now: datetime
     raw: Mapping[str, Any]  # the JSON observation itself (never mutated by this view)
     mode: Any = None
@@ -386,18 +414,11 @@ class Observation:
     sender: Sender = Sender()
     events: Events = Events()
     counters: Counters = Counters()
-    costs: Costs = Costs()
-    enrichment_attempted: Any = None
     suppressions: tuple[SuppressionHit, ...] = ()
     touches: tuple[Touch, ...] = ()
-    drafts: Mapping[str, DraftFacts] = field(default_factory=dict)
-    # step ids whose recorded draft is a non-empty value (what "is there a draft" means)
-    drafted: frozenset[str] = frozenset()
-    reviews: Mapping[str, Review] = field(default_factory=dict)
-    decision_reviews: Mapping[str, Mapping[str, Review]] = field(default_factory=dict)
-    evidence: Mapping[str, Any] = field(default_factory=dict)
-    # evidence id -> its quote text (what grounding compares against)
-    evidence_quotes: Mapping[str, str] = field(default_factory=dict)
+    _drafts_by_step: dict[str, DraftFacts | None] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     @property
     def last_touch_at(self) -> datetime | None:
@@ -408,17 +429,79 @@ class Observation:
         absent or null section reads as empty."""
         return _map(self.raw.get(name))
 
+    def draft(self, step_id: str | None) -> DraftFacts | None:
+        """The stored draft of a step (None when there is none), parsed once."""
+        if not step_id:
+            return None
+        try:
+            return self._drafts_by_step[step_id]
+        except KeyError:
+            pass
+        d = _or_map(self.raw.get("drafts")).get(step_id)
+        found = DraftFacts.from_json(d) if isinstance(d, Mapping) else None
+        self._drafts_by_step[step_id] = found
+        return found
+
+    @cached_property
+    def drafts(self) -> Mapping[str, DraftFacts]:
+        """Every stored draft by step id."""
+        out = {}
+        for sid, d in _or_map(self.raw.get("drafts")).items():
+            found = self.draft(sid) if isinstance(d, Mapping) else None
+            if found is not None:
+                out[sid] = found
+        return out
+
+    @cached_property
+    def drafted(self) -> frozenset[str]:
+        """The step ids whose recorded draft is a non-empty value (what "drafted" means)."""
+        return frozenset(sid for sid, d in _or_map(self.raw.get("drafts")).items() if d)
+
+    @cached_property
+    def reviews(self) -> Mapping[str, Review]:
+        return {sid: Review.from_json(r) for sid, r in _map(self.raw.get("reviews")).items() if _is_map(r)}
+
+    @cached_property
+    def decision_reviews(self) -> Mapping[str, Mapping[str, Review]]:
+        return {
+            sid: {a: Review.from_json(r) for a, r in _map(by_action).items() if _is_map(r)}
+            for sid, by_action in _map(self.raw.get("decision_reviews")).items()
+        }
+
+    @cached_property
+    def evidence(self) -> Mapping[str, Any]:
+        """Evidence items by id (free-form: quote, url, kind)."""
+        return _map(self.raw.get("evidence"))
+
+    @cached_property
+    def evidence_quotes(self) -> Mapping[str, str]:
+        """Evidence id -> its quote text (what grounding compares against)."""
+        return {
+            i: str(item.get("quote") or "") if _is_map(item) else str(item or "")
+            for i, item in self.evidence.items()
+        }
+
+    @cached_property
+    def costs(self) -> Costs:
+        costs = self.raw.get("costs", {})
+        costs = costs if _is_map(costs) else _EMPTY
+        return Costs(
+            credit_usd=costs.get("credit_usd", 0),
+            research_credits=costs.get("research_credits", 0),
+            enrichment_credits=costs.get("enrichment_credits", 0),
+            llm_draft_usd=costs.get("llm_draft_usd", 0),
+        )
+
+    @cached_property
+    def enrichment_attempted(self) -> Any:
+        return _or_map(self.raw.get("enrichment")).get("attempted")
+
     @classmethod
     def of(cls, obs: Mapping[str, Any] | Observation) -> Observation:
         return obs if isinstance(obs, Observation) else cls.from_json(obs)
 
     @classmethod
     def from_json(cls, obs: Mapping[str, Any]) -> Observation:
-        drafts_raw = _or_map(obs.get("drafts"))
-        drafts = {sid: DraftFacts.from_json(d) for sid, d in drafts_raw.items() if isinstance(d, Mapping)}
-        evidence = _map(obs.get("evidence"))
-        costs = obs.get("costs", {})
-        costs = costs if isinstance(costs, Mapping) else _EMPTY
         return cls(
             now=parse_instant(obs["now"]),
             raw=obs,
@@ -429,13 +512,6 @@ class Observation:
             sender=Sender.from_json(_map(obs.get("sender"))),
             events=Events.from_json(_or_map(obs.get("events"))),
             counters=Counters.from_json(_or_map(obs.get("counters"))),
-            costs=Costs(
-                credit_usd=costs.get("credit_usd", 0),
-                research_credits=costs.get("research_credits", 0),
-                enrichment_credits=costs.get("enrichment_credits", 0),
-                llm_draft_usd=costs.get("llm_draft_usd", 0),
-            ),
-            enrichment_attempted=_or_map(obs.get("enrichment")).get("attempted"),
             suppressions=tuple(
                 SuppressionHit(s["reason"], s["match"], s["value"]) for s in obs.get("suppressions") or ()
             ),
@@ -449,20 +525,4 @@ class Observation:
                 )
                 for t in obs.get("touches") or ()
             ),
-            drafts=drafts,
-            drafted=frozenset(sid for sid, d in drafts_raw.items() if d),
-            reviews={
-                sid: Review.from_json(r)
-                for sid, r in _map(obs.get("reviews")).items()
-                if isinstance(r, Mapping)
-            },
-            decision_reviews={
-                sid: {a: Review.from_json(r) for a, r in _map(by_action).items() if isinstance(r, Mapping)}
-                for sid, by_action in _map(obs.get("decision_reviews")).items()
-            },
-            evidence=evidence,
-            evidence_quotes={
-                i: str(item.get("quote") or "") if isinstance(item, Mapping) else str(item or "")
-                for i, item in evidence.items()
-            },
         )

@@ -105,7 +105,7 @@ class PolicyInput:
         an `Observation` already parsed (several proposals against one observation)."""
         view = Observation.of(obs)
         step = proposal.step_id
-        draft = view.drafts.get(step) if step else None
+        draft = view.draft(step)
         return cls(proposal=proposal, obs=view, draft=draft, steps_this_run=steps_this_run)
 
     @property

@@ -24,13 +24,14 @@ def spend_lines(
     inp: PolicyInput, cfg: PolicyConfig, scope: str
 ) -> Iterator[tuple[str, float, float, float, Callable[[float], str]]]:
     """For one scope: (meter noun, spent, estimate, cap, formatter) for every capped meter."""
-    caps: SpendCaps = getattr(cfg.budget, scope)
     spent = inp.counters.spend(scope)
-    for meter, attr, fmt, noun in _METERS:
-        cap = getattr(caps, meter)
-        if cap is None:
-            continue
+    for meter, attr, fmt, noun, cap in _capped_meters(getattr(cfg.budget, scope)):
         yield noun, getattr(spent, meter), float(getattr(inp.proposal, attr)), cap, fmt
+
+
+def _capped_meters(caps: SpendCaps) -> list[tuple[str, str, Callable[[float], str], str, float]]:
+    """The meters with a cap in one scope's caps, with the cap (the caps are frozen)."""
+    return [(m, a, f, n, cap) for m, a, f, n in _METERS if (cap := getattr(caps, m)) is not None]
 
 
 def _budget(scope: str, inp: PolicyInput, cfg: PolicyConfig) -> Verdict | None:

@@ -35,7 +35,7 @@ def _review_record(inp: PolicyInput) -> Review | None:
 
 def draft_fingerprint(inp: PolicyInput) -> str:
     """The fingerprint (subject, body, recipient, channel) of this step's current draft."""
-    draft = inp.obs.drafts.get(inp.proposal.step_id or "")
+    draft = inp.obs.draft(inp.proposal.step_id)
     return str(draft.fingerprint or "") if draft is not None else ""
 
 
