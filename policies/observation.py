@@ -66,8 +66,15 @@ _country_code_memo = lru_cache(maxsize=1024)(country_code)
 _zone_memo = lru_cache(maxsize=1024)(zone)
 
 
+@lru_cache(maxsize=4096)
+def _parse(text: str) -> datetime:
+    """`parse_instant`, memoised by text (a run's observations share `now` and many
+    instants); a datetime is immutable."""
+    return parse_instant(text)
+
+
 def _instant(value: str | None) -> datetime | None:
-    return parse_instant(value) if value else None
+    return _parse(value) if value else None
 
 
 def _number(value: object) -> float:
@@ -503,7 +510,7 @@ class Observation:
     @classmethod
     def from_json(cls, obs: Mapping[str, Any]) -> Observation:
         return cls(
-            now=parse_instant(obs["now"]),
+            now=_parse(obs["now"]),
             raw=obs,
             mode=obs.get("mode"),
             kill_switch=obs.get("kill_switch"),
@@ -519,7 +526,7 @@ class Observation:
                 Touch(
                     t["step_id"],
                     t.get("channel", ""),  # the planner reads touches without one
-                    parse_instant(t["at"]),
+                    _parse(t["at"]),
                     kind=t.get("kind"),
                     template=t.get("template"),
                 )

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 
 from policies.config import PolicyConfig, SpendCaps
-from policies.rules.common import ACTIVE_ACTIONS, amount, applies_to, money
+from policies.rules.common import ACTIVE_ACTIONS, ConfigMemo, amount, applies_to, money
 from policies.types import PolicyInput, Verdict
 
 _SCOPE_WORDS = {"run": "this run's", "month": "this month's", "prospect": "this prospect's"}
@@ -34,9 +34,19 @@ def _capped_meters(caps: SpendCaps) -> list[tuple[str, str, Callable[[float], st
     return [(m, a, f, n, cap) for m, a, f, n in _METERS if (cap := getattr(caps, m)) is not None]
 
 
+# A budget verdict is a pure function of (caps, scope, spend so far, the estimates).
+_VERDICTS = ConfigMemo()
+
+
 def _budget(scope: str, inp: PolicyInput, cfg: PolicyConfig) -> Verdict | None:
     if inp.proposal.action not in ACTIVE_ACTIONS:
         return None
+    p = inp.proposal
+    key = (scope, inp.counters.spend(scope), float(p.est_credits), float(p.est_llm_usd), float(p.est_usd))
+    return _VERDICTS.get(cfg.budget, key, lambda: _budget_verdict(scope, inp, cfg))
+
+
+def _budget_verdict(scope: str, inp: PolicyInput, cfg: PolicyConfig) -> Verdict | None:
     rule = f"budget_{scope}"
     crossed, within = [], []
     for noun, spent, est, cap, fmt in spend_lines(inp, cfg, scope):

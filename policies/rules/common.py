@@ -5,10 +5,11 @@ period boundaries (day, week, month) in a given zone. No I/O."""
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Hashable
 from datetime import date, datetime, time, timedelta
 from functools import lru_cache
-from typing import TypeVar
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 from core.timeutil import Window, local_instant, to_utc, zone_country
@@ -27,6 +28,34 @@ UTC_ZONE = ZoneInfo("UTC")
 # template body, address and phrases); bounded so a long-lived process stays flat.
 TEXT_MEMO = 4096
 R = TypeVar("R")
+V = TypeVar("V")
+
+
+class ConfigMemo:
+    """A bounded memo of a pure function of (a frozen config object, a hashable key). An
+    entry holds the config itself, so its id is never reused while the entry lives, and a
+    hit requires the very same config object: two configs never share results."""
+
+    def __init__(self, size: int = TEXT_MEMO) -> None:
+        self._size = size
+        self._entries: dict[tuple[int, Hashable], tuple[object, Any]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, cfg: object, key: Hashable, compute: Callable[[], V]) -> V:
+        k = (id(cfg), key)
+        hit = self._entries.get(k)
+        if hit is not None and hit[0] is cfg:
+            return hit[1]
+        value = compute()
+        with self._lock:
+            if len(self._entries) >= self._size:
+                self._entries.pop(next(iter(self._entries)), None)
+            self._entries[k] = (cfg, value)
+        return value
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
 
 
 def applies_to(actions: frozenset[str]) -> Callable[[R], R]:

@@ -63,6 +63,11 @@ def suppression(inp: PolicyInput, cfg: PolicyConfig) -> Verdict | None:
     )
 
 
+@lru_cache(maxsize=64)
+def _role_names(names: tuple[str, ...]) -> frozenset[str]:
+    return frozenset(r.lower() for r in names)
+
+
 def _event(value: object) -> str | None:
     return str(value) if value else None
 
@@ -177,7 +182,7 @@ def role_account(inp: PolicyInput, cfg: PolicyConfig) -> Verdict | None:
         return None
     local, _ = email_parts(inp)
     base = local.split("+", 1)[0]
-    if base and base in {r.lower() for r in cfg.suppression.role_mailboxes}:
+    if base and base in _role_names(tuple(cfg.suppression.role_mailboxes)):
         if cfg.suppression.allow_role_accounts:
             return Verdict("role_account", "allow", f"{local}@ is a role account, allowed by configuration")
         return Verdict("role_account", "deny", f"{local}@ is a shared role account, not a person")

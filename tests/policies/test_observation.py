@@ -123,6 +123,7 @@ def test_times_are_parsed_once_per_observation(monkeypatch: pytest.MonkeyPatch) 
         return real(text)
 
     monkeypatch.setattr(observation_module, "parse_instant", counting)
+    observation_module._parse.cache_clear()
     obs = make_observation(**REPLIED)
     engine = PolicyEngine(PolicyConfig())
     view = engine.observation(obs, key="digest-1")
@@ -290,3 +291,54 @@ def test_demo_observations_read_the_same_through_the_view(ready_ws) -> None:  # 
                 )
         assert view.sender.email == (obs.get("sender") or {}).get("email")
     assert seen > 10
+
+
+@pytest.mark.parametrize("variant", range(len(_variants())))
+def test_memoised_verdicts_equal_the_computed_ones(variant: int) -> None:
+    """send_window and the budget rules answer from a memo keyed by what they read; the
+    answers equal the rules computed afresh, for every action, channel and estimate."""
+    from policies.rules import budget, timing
+
+    obs = _variants()[variant]
+    for cfg in (PolicyConfig(), PolicyConfig(unknown_timezone="review")):
+        for now in (obs["now"], "2024-03-09T15:00:00Z", "2024-12-25T03:00:00Z"):
+            for action in ACTIONS:
+                for channel in ("email", "linkedin", "phone"):
+                    for est in (0.0, 3.0, 1e6):
+                        prop = Proposal.from_dict(
+                            {
+                                **DEFAULT_PROPOSAL,
+                                "action": action,
+                                "channel": channel,
+                                "est_credits": est,
+                                "est_usd": est / 2,
+                                "est_llm_usd": est / 4,
+                            }
+                        )
+                        inp = PolicyInput.from_observation({**obs, "now": now}, prop, 1)
+                        for _ in range(2):  # the second call reads the memo
+                            assert timing.send_window(inp, cfg) == (
+                                timing._send_window(inp, cfg) if common.windowed(inp, cfg) else None
+                            )
+                            for scope, rule in (
+                                ("run", budget.budget_run),
+                                ("month", budget.budget_month),
+                                ("prospect", budget.budget_prospect),
+                            ):
+                                expected = (
+                                    budget._budget_verdict(scope, inp, cfg)
+                                    if action in common.ACTIVE_ACTIONS
+                                    else None
+                                )
+                                assert rule(inp, cfg) == expected
+
+
+def test_config_memo_never_shares_results_between_configs() -> None:
+    memo = common.ConfigMemo(size=2)
+    a, b = PolicyConfig(), PolicyConfig()
+    assert memo.get(a, "k", lambda: 1) == 1
+    assert memo.get(a, "k", lambda: 2) == 1  # a hit
+    assert memo.get(b, "k", lambda: 3) == 3  # an equal but distinct config: computed
+    memo.get(a, "other", lambda: 4)
+    memo.get(a, "third", lambda: 5)  # bounded: the oldest entry went
+    assert memo.get(a, "k", lambda: 6) == 6
