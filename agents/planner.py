@@ -12,6 +12,7 @@ The observation may be given as its JSON dict or as the typed view
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, replace
 from datetime import date, datetime, time
 from typing import Any
@@ -64,7 +65,15 @@ def planner_version(playbook: PlaybookConfig) -> str:
 
 
 def conditions(obs: Obs) -> dict[str, bool]:
-    o = Observation.of(obs)
+    """The playbook conditions (``has_email``, ``tier_1``, ``no_reply`` ...) that hold."""
+    return dict(_conditions(Observation.of(obs)))
+
+
+def _conditions(o: Observation) -> Mapping[str, bool]:
+    return o.derived("planner.conditions", _compute_conditions)
+
+
+def _compute_conditions(o: Observation) -> dict[str, bool]:
     p, ev = o.prospect, o.events
     has_email = bool(p.email) and p.email_status != "invalid"
     replied = ev.replied_at is not None
@@ -82,7 +91,12 @@ def conditions(obs: Obs) -> dict[str, bool]:
     }
 
 
-def _step_state(o: Observation) -> tuple[set[str], set[str]]:
+def _step_state(o: Observation) -> tuple[frozenset[str], frozenset[str]]:
+    """(steps done, steps rejected) of the prospect, computed once per view."""
+    return o.derived("planner.step_state", _compute_step_state)
+
+
+def _compute_step_state(o: Observation) -> tuple[frozenset[str], frozenset[str]]:
     done = {t.step_id for t in o.touches}
     rejected = {sid for sid, r in o.reviews.items() if r.status == "rejected"}
     rejected |= {
@@ -90,7 +104,7 @@ def _step_state(o: Observation) -> tuple[set[str], set[str]]:
         for sid, by_action in o.decision_reviews.items()
         if sid and any(r.status == "rejected" for r in by_action.values())
     }
-    return done, rejected
+    return frozenset(done), frozenset(rejected)
 
 
 def approved_content(review: Mapping[str, Any], draft: Mapping[str, Any]) -> bool:
@@ -370,7 +384,7 @@ def _plan(
             f"No evidence about {company.name or company.domain} yet; "
             "research the company before writing anything.",
         )
-    cond = conditions(obs)
+    cond = _conditions(obs)
     if (
         playbook.enrich_missing_email
         and cond["no_email"]
@@ -413,7 +427,7 @@ def applicable_steps(
     rejected or blocked today, their conditions hold, and a follow-up only after the
     message it follows. The playbook planner takes the first."""
     o = Observation.of(obs)
-    cond = conditions(o)
+    cond = _conditions(o)
     done, rejected = _step_state(o)
     out = []
     for candidate in playbook.steps:
@@ -480,7 +494,7 @@ EVENT_CONDITIONS = frozenset({"connection_accepted", "opened_no_reply"})
 RECHECK_BUSINESS_DAYS = 2
 
 
-def _waiting_on_event(playbook: PlaybookConfig, cond: Mapping[str, bool], skip: set[str]) -> str:
+def _waiting_on_event(playbook: PlaybookConfig, cond: Mapping[str, bool], skip: AbstractSet[str]) -> str:
     """The event a remaining step still waits for (e.g. an accepted connection), if any."""
     for s in playbook.steps:
         unmet = [c for c in s.when if not cond.get(c, False)]

@@ -21,17 +21,18 @@ and ``headers``; ``evidence`` items (id -> quote/url/kind, any shape) and the co
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from functools import cached_property, lru_cache
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 from zoneinfo import ZoneInfo
 
 from core.timeutil import parse_instant, zone
 from policies.config import country_code
 
 UTC_ZONE = ZoneInfo("UTC")
+T = TypeVar("T")
 _EMPTY: Mapping[str, Any] = {}
 
 
@@ -195,38 +196,43 @@ class Prospect:
         else:
             local, _, host = email.rpartition("@")
         c = _map(p.get("consent"))
-        return cls(
-            id=p.get("id"),
-            first_name=p.get("first_name"),
-            last_name=p.get("last_name"),
-            full_name=p.get("full_name"),
-            email=p.get("email"),
-            email_status=p.get("email_status"),
-            email_domain=p.get("email_domain"),
-            linkedin_url=p.get("linkedin_url"),
-            title=p.get("title"),
-            country=p.get("country"),
-            timezone=p.get("timezone"),
-            tier=p.get("tier"),
-            owner=p.get("owner"),
-            status=p.get("status"),
-            stop_reason=p.get("stop_reason"),
-            has_postal_address=p.get("has_postal_address"),
-            postal_address_kind=p.get("postal_address_kind"),
-            is_sole_trader=p.get("is_sole_trader"),
-            open_opportunity=p.get("open_opportunity"),
-            do_not_contact=p.get("do_not_contact"),
-            consent=Consent(
-                basis=c.get("basis"),
-                recorded_at=c.get("recorded_at"),
-                published_address=c.get("published_address"),
-                no_solicitation=c.get("no_solicitation"),
-            ),
-            country_code=_country_code(p.get("country")),
-            zone=_zone(p.get("timezone")),
-            email_local=local,
-            email_host=host,
+        get = p.get
+        # positional, in declaration order: the raw fields, then the derived ones
+        fields: tuple[Any, ...] = (
+            *map(get, _PROSPECT_RAW),
+            Consent(*map(c.get, _CONSENT_RAW)),
+            _country_code(get("country")),
+            _zone(get("timezone")),
+            local,
+            host,
         )
+        return cls(*fields)
+
+
+# The raw fields of Prospect and Consent, in declaration order (read with one map()).
+_PROSPECT_RAW = (
+    "id",
+    "first_name",
+    "last_name",
+    "full_name",
+    "email",
+    "email_status",
+    "email_domain",
+    "linkedin_url",
+    "title",
+    "country",
+    "timezone",
+    "tier",
+    "owner",
+    "status",
+    "stop_reason",
+    "has_postal_address",
+    "postal_address_kind",
+    "is_sole_trader",
+    "open_opportunity",
+    "do_not_contact",
+)
+_CONSENT_RAW = ("basis", "recorded_at", "published_address", "no_solicitation")
 
 
 @dataclass(frozen=True, slots=True)
@@ -405,7 +411,7 @@ class Costs:
     llm_draft_usd: Any = 0
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Observation:
     """The typed view. The sections every rule reads (prospect, sender, events, counters,
     touches, suppressions) are read when the view is built; the sections only some actions
@@ -426,6 +432,17 @@ class Observation:
     _drafts_by_step: dict[str, DraftFacts | None] = field(
         default_factory=dict, init=False, repr=False, compare=False
     )
+    _derived: dict[str, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
+
+    def derived(self, name: str, compute: Callable[[Observation], T]) -> T:
+        """A value a reader derives from this view alone (e.g. the planner's conditions),
+        computed once per view: `compute` must be a pure function of the view."""
+        try:
+            return self._derived[name]
+        except KeyError:
+            value = compute(self)
+            self._derived[name] = value
+            return value
 
     @property
     def last_touch_at(self) -> datetime | None:

@@ -82,8 +82,15 @@ def test_view_exposes_the_json_fields_with_aware_utc_times() -> None:
     assert view.raw is obs
     assert view.now == datetime(2024, 3, 5, 15, 0, tzinfo=UTC)
     p = obs["prospect"]
-    for name in ("id", "email", "country", "timezone", "tier", "owner", "title", "do_not_contact"):
-        assert getattr(view.prospect, name) == p[name]
+    for name in observation_module._PROSPECT_RAW:
+        assert getattr(view.prospect, name) == p.get(name), name
+    for name in observation_module._CONSENT_RAW:
+        assert getattr(view.prospect.consent, name) == p["consent"].get(name), name
+    declared = [f.name for f in dataclasses.fields(observation_module.Prospect)]
+    assert declared[: len(observation_module._PROSPECT_RAW) + 1] == [
+        *observation_module._PROSPECT_RAW,
+        "consent",
+    ]
     assert view.prospect.country_code == "US" and view.prospect.zone is not None
     assert (view.prospect.email_local, view.prospect.email_host) == ("dana", "acme.com")
     assert view.prospect.consent.basis == p["consent"]["basis"]
