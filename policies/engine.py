@@ -14,9 +14,10 @@ from typing import Any
 
 from policies.config import PolicyConfig
 from policies.observation import Observation
-from policies.types import ACTIONS, OUTCOME_RANK, Decision, PolicyInput, Verdict
+from policies.types import ACTIONS, OUTCOME_RANK, Decision, Outcome, PolicyInput, Verdict
 
 Rule = Callable[[PolicyInput, PolicyConfig], Verdict | None]
+_BY_RANK: tuple[Outcome, ...] = tuple(sorted(OUTCOME_RANK, key=OUTCOME_RANK.__getitem__, reverse=True))  # type: ignore[arg-type]
 # Parsed observations an engine keeps by the key its caller gives (the observation digest).
 VIEW_MEMO = 256
 
@@ -25,7 +26,9 @@ def combine(verdicts: Sequence[Verdict]) -> Decision:
     """Deny > review > defer > allow; a defer waits until the latest deferral."""
     if not verdicts:
         return Decision(outcome="allow", verdicts=())
-    outcome = max((v.outcome for v in verdicts), key=OUTCOME_RANK.__getitem__)
+    outcomes = {v.outcome for v in verdicts}
+    # the highest-ranked outcome present (OUTCOME_RANK: deny > review > defer > allow)
+    outcome = next(o for o in _BY_RANK if o in outcomes)
     until = None
     if outcome == "defer":
         until = max(v.until for v in verdicts if v.outcome == "defer" and v.until)

@@ -372,6 +372,16 @@ class Counters:
 def _first_send(raw: Any) -> date | None:
     if not raw:
         return None
+    if type(raw) is str:
+        return _first_send_text(raw)
+    try:
+        return date.fromisoformat(str(raw)[:10])
+    except ValueError:
+        return None
+
+
+@lru_cache(maxsize=256)
+def _first_send_text(raw: str) -> date | None:
     try:
         return date.fromisoformat(str(raw)[:10])
     except ValueError:
