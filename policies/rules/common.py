@@ -182,6 +182,7 @@ def amount(value: float) -> str:
     return f"{value:,.0f}" if float(value).is_integer() else f"{value:,.2f}"
 
 
+_NOT_ALNUM = re.compile(r"[\W_]+")
 _URL_TEXT = re.compile(r"(?:[a-z][a-z0-9+.-]*://|www\.|mailto:)\S+", re.IGNORECASE)
 
 
@@ -201,4 +202,4 @@ def _says_any(text: str, phrases: tuple[str, ...]) -> str | None:
 def squash(text: str) -> str:
     """The text's letters and digits, lower-case (how a postal address is looked for in a
     body, whatever its punctuation and line breaks). Memoised by text."""
-    return "".join(ch for ch in text.lower() if ch.isalnum())
+    return _NOT_ALNUM.sub("", text.lower())  # [^\W_] is exactly str.isalnum()

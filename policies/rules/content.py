@@ -172,8 +172,15 @@ def _phrase_pattern(phrase: str) -> re.Pattern[str]:
 
 @lru_cache(maxsize=TEXT_MEMO)
 def banned_in(text: str, phrases: tuple[str, ...]) -> tuple[str, ...]:
-    """The phrases (in the given order) the text contains as whole words, case-insensitive."""
-    return tuple(p for p in phrases if _phrase_pattern(p).search(text))
+    """The phrases (in the given order) the text contains as whole words, case-insensitive.
+    On ASCII text, a phrase that is not even a substring of the lower-cased text cannot
+    match (ASCII case-folding is `str.lower`), so its regex is not run."""
+    if not text.isascii():
+        return tuple(p for p in phrases if _phrase_pattern(p).search(text))
+    low = text.lower()
+    return tuple(
+        p for p in phrases if (not p.isascii() or p.lower() in low) and _phrase_pattern(p).search(text)
+    )
 
 
 @lru_cache(maxsize=TEXT_MEMO)

@@ -225,7 +225,23 @@ TEXTS = [
     "GUARANTEED results, risk-free! #1 in {{first_name}} [FIRST_NAME] <<name>> %NAME%",
     "To opt out, reply STOP. Visit https://ledgerly.example/opt-out?x=1.",
     "",
+    "The beſt offer, 100% GUARANTEED! ½ ٣ _x_ Kelvin K — Ünïcode",
 ]
+
+
+def test_text_memos_equal_the_originals_on_random_unicode() -> None:
+    import random
+
+    rng = random.Random(7)
+    pool = "abcsk KSſ_-'’ .,!#%1½٣éÉßẞİı\n" + "guaranteed risk-free #1 free"
+    phrases = (*PolicyConfig().content.banned_phrases, "ſtuff", "beſt", "k", "s")
+    for _ in range(400):
+        text = "".join(rng.choice(pool) for _ in range(rng.randint(0, 40)))
+        text += rng.choice(["", " best", " BEST", " beſt", " risk-free", " #1"])
+        assert common.squash(text) == "".join(ch for ch in text.lower() if ch.isalnum())
+        assert list(content.banned_in(text, phrases)) == [
+            p for p in phrases if re.search(r"(?<!\w)" + re.escape(p) + r"(?!\w)", text, re.IGNORECASE)
+        ]
 
 
 def test_text_memos_equal_the_unmemoised_helpers() -> None:
