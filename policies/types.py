@@ -3,7 +3,9 @@ prospect, and the verdicts. No I/O here and nowhere in `policies/`.
 
 A rule is ``Callable[[PolicyInput, PolicyConfig], Verdict | None]``: None means "does not apply".
 `PolicyInput.from_observation` builds the input from the JSON observation the graph
-records in the decision log, so replay feeds rules exactly what they saw.
+records in the decision log, so replay feeds rules exactly what they saw. The rules read
+its typed view (`policies.observation.Observation`, `inp.obs`) by name; `inp.fact(...)`
+remains for the free-form ``crm`` section only.
 """
 
 from __future__ import annotations
