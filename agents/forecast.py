@@ -31,6 +31,7 @@ from agents.planner import plan as plan_next
 from agents.scoring import annotate_signals, ranked, rescore
 from core.timeutil import iso, parse_instant
 from core.workspace import Workspace
+from policies.observation import Observation
 from policies.types import OUTCOME_RANK, PolicyInput, Proposal
 from state import repo
 from state.models import Prospect
@@ -487,10 +488,10 @@ def _cheap_carry_over(
         "prospect": facts.spend_prospect(p.id),
     }
     inp = PolicyInput(
-        now=facts.now,
         proposal=Proposal.from_dict(prop),
-        prospect={"id": p.id},
-        counters={**shared, "spend": spend},
+        obs=Observation.from_json(
+            {"now": iso(facts.now), "prospect": {"id": p.id}, "counters": {**shared, "spend": spend}}
+        ),
     )
     denied = []
     for rid, rule in ctx.policy.rules:

@@ -4,21 +4,30 @@ A pure function of (observation, playbook, this run's denials): it proposes the 
 action and says why. It knows nothing about policy: the guard judges its proposal and,
 on a deny or defer, the planner is asked again with the verdicts as context. Replay
 calls the same function on the recorded inputs.
+
+The observation may be given as its JSON dict or as the typed view
+(`policies.observation.Observation`, parsed once); the planner reads the typed fields.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, replace
 from datetime import date, datetime, time
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from core.canonical import digest
-from core.timeutil import iso, local_instant, parse_instant, to_utc, zone
+from core.timeutil import iso, local_instant, parse_instant, to_utc
 from core.workspace import PlaybookConfig, PlaybookStep
 from policies.config import PolicyConfig
+from policies.observation import DraftFacts, Observation, Review
 from policies.types import Proposal
+
+# The observation as recorded (JSON dict) or its typed view.
+Obs = Mapping[str, Any] | Observation
+UTC_ZONE = ZoneInfo("UTC")
 
 # Deny verdicts from these rules end the sequence; other denials skip the step.
 STOP_RULES = frozenset(
@@ -55,34 +64,47 @@ def planner_version(playbook: PlaybookConfig) -> str:
     return f"playbook:{playbook.name}@{digest(playbook.model_dump(mode='json'))[:10]}"
 
 
-def conditions(obs: Mapping[str, Any]) -> dict[str, bool]:
-    p = obs.get("prospect") or {}
-    ev = obs.get("events") or {}
-    has_email = bool(p.get("email")) and p.get("email_status") != "invalid"
-    replied = bool(ev.get("replied_at"))
+def conditions(obs: Obs) -> dict[str, bool]:
+    """The playbook conditions (``has_email``, ``tier_1``, ``no_reply`` ...) that hold."""
+    return dict(_conditions(Observation.of(obs)))
+
+
+def _conditions(o: Observation) -> Mapping[str, bool]:
+    return o.derived("planner.conditions", _compute_conditions)
+
+
+def _compute_conditions(o: Observation) -> dict[str, bool]:
+    p, ev = o.prospect, o.events
+    has_email = bool(p.email) and p.email_status != "invalid"
+    replied = ev.replied_at is not None
     return {
         "has_email": has_email,
         "no_email": not has_email,
-        "has_linkedin": bool(p.get("linkedin_url")),
-        "no_linkedin": not p.get("linkedin_url"),
-        "tier_1": p.get("tier") == 1,
-        "not_tier_1": p.get("tier") != 1,
+        "has_linkedin": bool(p.linkedin_url),
+        "no_linkedin": not p.linkedin_url,
+        "tier_1": p.tier == 1,
+        "not_tier_1": p.tier != 1,
         "no_reply": not replied,
-        "opened_no_reply": bool(ev.get("opened_at")) and not replied,
-        "connection_accepted": bool(ev.get("connection_accepted_at")),
-        "has_postal_address": bool(p.get("has_postal_address")),
+        "opened_no_reply": bool(ev.opened_at) and not replied,
+        "connection_accepted": bool(ev.connection_accepted_at),
+        "has_postal_address": bool(p.has_postal_address),
     }
 
 
-def _step_state(obs: Mapping[str, Any]) -> tuple[set[str], set[str]]:
-    done = {t["step_id"] for t in obs.get("touches") or ()}
-    rejected = {sid for sid, r in (obs.get("reviews") or {}).items() if r.get("status") == "rejected"}
+def _step_state(o: Observation) -> tuple[frozenset[str], frozenset[str]]:
+    """(steps done, steps rejected) of the prospect, computed once per view."""
+    return o.derived("planner.step_state", _compute_step_state)
+
+
+def _compute_step_state(o: Observation) -> tuple[frozenset[str], frozenset[str]]:
+    done = {t.step_id for t in o.touches}
+    rejected = {sid for sid, r in o.reviews.items() if r.status == "rejected"}
     rejected |= {
         sid
-        for sid, by_action in (obs.get("decision_reviews") or {}).items()
-        if sid and any(r.get("status") == "rejected" for r in by_action.values())
+        for sid, by_action in o.decision_reviews.items()
+        if sid and any(r.status == "rejected" for r in by_action.values())
     }
-    return done, rejected
+    return frozenset(done), frozenset(rejected)
 
 
 def approved_content(review: Mapping[str, Any], draft: Mapping[str, Any]) -> bool:
@@ -96,30 +118,42 @@ def approved_content(review: Mapping[str, Any], draft: Mapping[str, Any]) -> boo
     )
 
 
-def pause_until(rule: str, obs: Mapping[str, Any], policy: PolicyConfig) -> datetime:
+def _approved(review: Review | None, draft: DraftFacts | None) -> bool:
+    """`approved_content` on the typed view (an absent review or draft reads as empty)."""
+    if review is None:
+        return False
+    return (
+        review.kind == "message"
+        and review.status in APPROVED
+        and bool(review.approved_fingerprint)
+        and review.approved_fingerprint == (draft.fingerprint if draft is not None else None)
+    )
+
+
+def pause_until(rule: str, obs: Obs, policy: PolicyConfig) -> datetime:
     """When a cap that denied an action can allow it again: the monthly budget at the
     start of next month (sender's zone), every other cap (run budget, per-prospect
     budget, kill switch, workspace mode, step cap) at the next business day's opening,
     when the next run finds it again."""
+    o = Observation.of(obs)
     if rule == "budget_month":
-        now = parse_instant(obs["now"])
-        tz = zone((obs.get("sender") or {}).get("timezone")) or ZoneInfo("UTC")
-        day = to_utc(now).astimezone(tz).date()
+        tz = o.sender.zone
+        day = to_utc(o.now).astimezone(tz).date()
         first = date(day.year + (day.month == 12), day.month % 12 + 1, 1)
-        return max(_recheck_at(obs, policy, days=1), local_instant(first, time(0), tz))
-    return _recheck_at(obs, policy, days=1)
+        return max(_recheck_at(o, policy, days=1), local_instant(first, time(0), tz))
+    return _recheck_at(o, policy, days=1)
 
 
-def due_at(step: PlaybookStep, obs: Mapping[str, Any], policy: PolicyConfig) -> datetime:
+def due_at(step: PlaybookStep, obs: Obs, policy: PolicyConfig) -> datetime:
     """When a step may go: `delay_business_days` after the last touch, at the opening of
     the prospect's local sending window (UTC if the zone is unknown)."""
-    now = parse_instant(obs["now"])
-    touches = obs.get("touches") or ()
-    if not touches or step.delay_business_days == 0:
+    o = Observation.of(obs)
+    now = o.now
+    if not o.touches or step.delay_business_days == 0:
         return now
-    tz = zone((obs.get("prospect") or {}).get("timezone")) or ZoneInfo("UTC")
-    last = max(parse_instant(t["at"]) for t in touches)
-    country = (obs.get("prospect") or {}).get("country") or ""
+    tz = o.prospect.zone or UTC_ZONE
+    last = max(t.at for t in o.touches)
+    country = o.prospect.country or ""
     return max(
         now,
         policy.window.opening_after(
@@ -128,22 +162,21 @@ def due_at(step: PlaybookStep, obs: Mapping[str, Any], policy: PolicyConfig) -> 
     )
 
 
-def _needs_review(step: PlaybookStep, obs: Mapping[str, Any], playbook: PlaybookConfig) -> str:
-    p = obs.get("prospect") or {}
-    draft = (obs.get("drafts") or {}).get(step.id) or {}
+def _needs_review(step: PlaybookStep, o: Observation, playbook: PlaybookConfig) -> str:
+    draft = o.draft(step.id)
     if step.review:
         return f"playbook step {step.id!r} is always reviewed"
     if step.channel == "direct_mail":
         return "every direct mail is reviewed"
-    if playbook.review_tier_1 and p.get("tier") == 1:
+    if playbook.review_tier_1 and o.prospect.tier == 1:
         return "tier-1 account: a human approves every message"
-    if draft.get("model_written"):
+    if draft is not None and draft.model_written:
         return "the draft was written by a model"
     return ""
 
 
 def plan(
-    obs: Mapping[str, Any],
+    observation: Obs,
     playbook: PlaybookConfig,
     policy: PolicyConfig,
     denials: Sequence[Mapping[str, Any]] = (),
@@ -151,6 +184,7 @@ def plan(
     """Propose the next action for one prospect. An action the guard already denied in
     this run is never proposed again: the prospect waits for the next business day (a
     kill switch, a budget cap or the workspace mode pause it; they do not end it)."""
+    obs = Observation.of(observation)
     result = _plan(obs, playbook, policy, denials)
     denied = {
         (d["proposal"]["action"], d["proposal"].get("step_id")): d
@@ -212,7 +246,7 @@ def describe(proposal: Proposal) -> str:
 
 
 def options(
-    obs: Mapping[str, Any],
+    observation: Obs,
     playbook: PlaybookConfig,
     policy: PolicyConfig,
     denials: Sequence[Mapping[str, Any]] = (),
@@ -224,6 +258,7 @@ def options(
     a draft that would go out without review; waiting a business day; stopping. Never an
     action the guard already denied in this run; never a recipient, address, link or
     content (those come from the database and config)."""
+    obs = Observation.of(observation)
     first = plan(obs, playbook, policy, denials)
     chosen = [first]
     if not first.forced:
@@ -245,9 +280,7 @@ def options(
         for alt in list(chosen):
             step_id = alt.proposal.step_id
             if alt.proposal.action == "send" and step_id:
-                draft = (obs.get("drafts") or {}).get(step_id) or {}
-                review = (obs.get("reviews") or {}).get(step_id) or {}
-                if not approved_content(review, draft):
+                if not _approved(obs.reviews.get(step_id), obs.draft(step_id)):
                     chosen.append(
                         Plan(
                             replace(
@@ -285,15 +318,15 @@ def options(
 
 
 def _plan(
-    obs: Mapping[str, Any],
+    obs: Observation,
     playbook: PlaybookConfig,
     policy: PolicyConfig,
     denials: Sequence[Mapping[str, Any]] = (),
 ) -> Plan:
-    p = obs.get("prospect") or {}
-    company = obs.get("company") or {}
-    if p.get("status") == "stopped":
-        return _stop(f"already stopped ({p.get('stop_reason') or 'no reason recorded'})")
+    p = obs.prospect
+    company = obs.company
+    if p.status == "stopped":
+        return _stop(f"already stopped ({p.stop_reason or 'no reason recorded'})")
     blocked: set[str] = set()
     for d in denials:
         decision = d["decision"]
@@ -327,20 +360,20 @@ def _plan(
                 f"{decision['until']} and try again.",
                 forced=True,
             )
-    ooo_until = (obs.get("events") or {}).get("ooo_until")
-    if ooo_until and parse_instant(ooo_until) > parse_instant(obs["now"]):
+    events = obs.events
+    ooo_until = events.ooo_until
+    if ooo_until and parse_instant(ooo_until) > obs.now:
         return Plan(
             Proposal(action="wait", until=ooo_until, reason=f"out of office until {ooo_until}"),
             f"The prospect is out of office; the sequence pauses (not ends) until {ooo_until}.",
             forced=True,
         )
-    events = obs.get("events") or {}
-    if events.get("unsubscribed_at") or events.get("reply_kind") == "unsubscribe":
+    if events.unsubscribed_at or events.reply_kind == "unsubscribe":
         return _stop("the prospect unsubscribed; they are on the suppression list and never contacted again")
-    if events.get("replied_at"):
+    if events.replied_at is not None:
         return _stop("the prospect replied; the sequence ends and the owner takes over")
-    if playbook.research_first and company.get("id") and company.get("research_status") == "pending":
-        credits = float(obs.get("costs", {}).get("research_credits", 0))
+    if playbook.research_first and company.id and company.research_status == "pending":
+        credits = float(obs.costs.research_credits)
         return Plan(
             Proposal(
                 action="research",
@@ -348,19 +381,18 @@ def _plan(
                 est_credits=credits,
                 est_usd=_usd(obs, credits),
             ),
-            f"No evidence about {company.get('name') or company.get('domain')} yet; "
+            f"No evidence about {company.name or company.domain} yet; "
             "research the company before writing anything.",
         )
-    cond = conditions(obs)
-    enrichment = obs.get("enrichment") or {}
+    cond = _conditions(obs)
     if (
         playbook.enrich_missing_email
         and cond["no_email"]
-        and not enrichment.get("attempted")
-        and company.get("domain")
-        and p.get("full_name")
+        and not obs.enrichment_attempted
+        and company.domain
+        and p.full_name
     ):
-        credits = float(obs.get("costs", {}).get("enrichment_credits", 0))
+        credits = float(obs.costs.enrichment_credits)
         return Plan(
             Proposal(
                 action="enrich",
@@ -389,13 +421,14 @@ def _plan(
 
 
 def applicable_steps(
-    obs: Mapping[str, Any], playbook: PlaybookConfig, blocked: set[str] | frozenset[str] = frozenset()
+    obs: Obs, playbook: PlaybookConfig, blocked: set[str] | frozenset[str] = frozenset()
 ) -> list[PlaybookStep]:
     """The playbook steps that may still run for this prospect, in playbook order: not done,
     rejected or blocked today, their conditions hold, and a follow-up only after the
     message it follows. The playbook planner takes the first."""
-    cond = conditions(obs)
-    done, rejected = _step_state(obs)
+    o = Observation.of(obs)
+    cond = _conditions(o)
+    done, rejected = _step_state(o)
     out = []
     for candidate in playbook.steps:
         if candidate.id in done or candidate.id in rejected or candidate.id in blocked:
@@ -407,12 +440,11 @@ def applicable_steps(
     return out
 
 
-def step_plan(
-    step: PlaybookStep, obs: Mapping[str, Any], playbook: PlaybookConfig, policy: PolicyConfig
-) -> Plan:
+def step_plan(step: PlaybookStep, observation: Obs, playbook: PlaybookConfig, policy: PolicyConfig) -> Plan:
     """What taking `step` means now: wait until it is due, draft it, create the call task,
     ask for review, or send it."""
-    now = parse_instant(obs["now"])
+    obs = Observation.of(observation)
+    now = obs.now
     when = due_at(step, obs, policy)
     if when > now:
         return Plan(
@@ -427,9 +459,8 @@ def step_plan(
             f"last touch; wait until {iso(when)}.",
         )
     base: dict[str, Any] = dict(channel=step.channel, kind=step.kind, step_id=step.id, template=step.template)
-    draft = (obs.get("drafts") or {}).get(step.id)
-    if not draft:
-        llm_usd = float(obs.get("costs", {}).get("llm_draft_usd", 0) or 0)
+    if step.id not in obs.drafted:
+        llm_usd = float(obs.costs.llm_draft_usd or 0)
         return Plan(
             Proposal(
                 action="draft",
@@ -446,16 +477,16 @@ def step_plan(
             "The playbook asks for a call: create a task for the owner with the talking "
             "points, rather than dialing.",
         )
-    review = (obs.get("reviews") or {}).get(step.id) or {}
+    approved = _approved(obs.reviews.get(step.id), obs.draft(step.id))
     why_review = _needs_review(step, obs, playbook)
-    if why_review and not approved_content(review, draft):
+    if why_review and not approved:
         return Plan(
             Proposal(action="request_review", reason=why_review, **base),
             f"Draft ready but {why_review}; ask a human before sending.",
         )
     return Plan(
         Proposal(action="send", reason=f"step {step.id} is due and drafted", **base),
-        f"Step {step.id!r} is due, drafted{' and approved' if approved_content(review, draft) else ''}: send by {step.channel}.",
+        f"Step {step.id!r} is due, drafted{' and approved' if approved else ''}: send by {step.channel}.",
     )
 
 
@@ -463,7 +494,7 @@ EVENT_CONDITIONS = frozenset({"connection_accepted", "opened_no_reply"})
 RECHECK_BUSINESS_DAYS = 2
 
 
-def _waiting_on_event(playbook: PlaybookConfig, cond: Mapping[str, bool], skip: set[str]) -> str:
+def _waiting_on_event(playbook: PlaybookConfig, cond: Mapping[str, bool], skip: AbstractSet[str]) -> str:
     """The event a remaining step still waits for (e.g. an accepted connection), if any."""
     for s in playbook.steps:
         unmet = [c for c in s.when if not cond.get(c, False)]
@@ -472,15 +503,15 @@ def _waiting_on_event(playbook: PlaybookConfig, cond: Mapping[str, bool], skip: 
     return ""
 
 
-def _recheck_at(obs: Mapping[str, Any], policy: PolicyConfig, days: int = RECHECK_BUSINESS_DAYS) -> datetime:
-    now = parse_instant(obs["now"])
-    tz = zone((obs.get("prospect") or {}).get("timezone")) or ZoneInfo("UTC")
-    country = (obs.get("prospect") or {}).get("country") or ""
-    return policy.window.opening_after(now.astimezone(tz).date(), days, tz, country=country)
+def _recheck_at(obs: Obs, policy: PolicyConfig, days: int = RECHECK_BUSINESS_DAYS) -> datetime:
+    o = Observation.of(obs)
+    tz = o.prospect.zone or UTC_ZONE
+    country = o.prospect.country or ""
+    return policy.window.opening_after(o.now.astimezone(tz).date(), days, tz, country=country)
 
 
-def _usd(obs: Mapping[str, Any], credits: float) -> float:
-    return round(credits * float(obs.get("costs", {}).get("credit_usd", 0)), 6)
+def _usd(obs: Observation, credits: float) -> float:
+    return round(credits * float(obs.costs.credit_usd), 6)
 
 
 def _stop(reason: str) -> Plan:

@@ -228,7 +228,8 @@ class Replayer:
         key = (self._obs_key(body), orjson.dumps(denials, option=orjson.OPT_SORT_KEYS))
         again = self._plans.get(key)
         if again is None:
-            again = planner.plan(body["observation"], self.playbook, self.policy, denials).proposal.to_dict()
+            view = self.engine.observation(body["observation"], key[0])
+            again = planner.plan(view, self.playbook, self.policy, denials).proposal.to_dict()
             self._plans[key] = again
         return again
 
@@ -237,7 +238,7 @@ class Replayer:
         key = (self._obs_key(body), orjson.dumps(body["proposal"], option=orjson.OPT_SORT_KEYS), step)
         decision = self._decisions.get(key)
         if decision is None:
-            decision = evaluate(self.engine, body["observation"], body["proposal"], step)
+            decision = evaluate(self.engine, body["observation"], body["proposal"], step, key=key[0])
             self._decisions[key] = decision
         return decision
 

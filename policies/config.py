@@ -10,6 +10,7 @@ docs/policies.md names the public rule or practice behind each default.
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Iterable
 from datetime import date, datetime, time
 from typing import Literal
@@ -343,11 +344,22 @@ class WindowConfig(_Section):
 
     def window_for(self, country: str, around: date) -> Window:
         """The window of a prospect in `country`, with the holidays of the years around
-        `around` (the searches of a window reach about a year ahead)."""
+        `around` (the searches of a window reach about a year ahead). Memoised per
+        (this config, country, year): a pure function of the frozen config."""
+        key = (id(self), country, around.year)
+        hit = _WINDOWS.get(key)
+        if hit is not None and hit[0] is self:
+            return hit[1]
         years = range(around.year - 1, around.year + 3)
-        return Window(
+        window = Window(
             days=self.days, start=self.start, end=self.end, holidays=self.holidays_for(country, years)
         )
+        with _WINDOWS_LOCK:
+            if len(_WINDOWS) >= WINDOW_MEMO:
+                _WINDOWS.pop(next(iter(_WINDOWS)))
+            # The entry holds the config itself, so its id cannot be reused while it is cached.
+            _WINDOWS[key] = (self, window)
+        return window
 
     def opening_after(self, day: date, business_days: int, tz: ZoneInfo, *, country: str = "") -> datetime:
         """The window's first opening `business_days` business days after local `day`
@@ -356,6 +368,12 @@ class WindowConfig(_Section):
         window = self.window_for(country_code(country) or zone_country(tz.key), day)
         target = add_business_days(day, business_days, window.days, window.holidays)
         return window.next_open(local_instant(target, self.start, tz), tz)
+
+
+# window_for's memo: (id(config), country, year) -> (config, window); oldest dropped first.
+WINDOW_MEMO = 1024
+_WINDOWS: dict[tuple[int, str, int], tuple[WindowConfig, Window]] = {}
+_WINDOWS_LOCK = threading.Lock()
 
 
 def country_code(raw: str | None) -> str:

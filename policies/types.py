@@ -3,17 +3,29 @@ prospect, and the verdicts. No I/O here and nowhere in `policies/`.
 
 A rule is ``Callable[[PolicyInput, PolicyConfig], Verdict | None]``: None means "does not apply".
 `PolicyInput.from_observation` builds the input from the JSON observation the graph
-records in the decision log, so replay feeds rules exactly what they saw.
+records in the decision log, so replay feeds rules exactly what they saw. The rules read
+its typed view (`policies.observation.Observation`, `inp.obs`) by name; `inp.fact(...)`
+remains for the free-form ``crm`` section only.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-from core.timeutil import parse_instant
+from policies.observation import (
+    Company,
+    Counters,
+    DraftFacts,
+    Events,
+    Observation,
+    Prospect,
+    Sender,
+    SuppressionHit,
+    Touch,
+)
 
 Outcome = Literal["allow", "deny", "review", "defer"]
 ActionKind = Literal["research", "enrich", "draft", "request_review", "send", "call_task", "wait", "stop"]
@@ -77,106 +89,71 @@ class Proposal:
         return cls(**{k: v for k, v in data.items() if k in keys})
 
 
-@dataclass(frozen=True)
-class Touch:
-    step_id: str
-    channel: str
-    at: datetime
-    kind: str | None = None
-    template: str | None = None
-
-
-@dataclass(frozen=True)
-class SuppressionHit:
-    reason: str
-    match: Literal["email", "domain"]
-    value: str
-
-
-@dataclass(frozen=True)
-class DraftFacts:
-    channel: str
-    subject: str
-    body: str
-    sentences: tuple[Mapping[str, Any], ...] = ()
-    template: str | None = None
-    model_written: bool = False
-    id: str | None = None
-    kind: str | None = None
-    template_version: str | None = None
-    links: tuple[str, ...] = ()
-    headers: Mapping[str, Any] = field(default_factory=dict)
-    recipient: str | None = None
-
-
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class PolicyInput:
-    now: datetime
+    """What one rule sees: the proposal, the typed observation it is judged against, the
+    stored draft of the proposal's step (if any) and the steps already taken this run."""
+
     proposal: Proposal
-    prospect: Mapping[str, Any]
-    company: Mapping[str, Any] = field(default_factory=dict)
-    suppressions: tuple[SuppressionHit, ...] = ()
-    touches: tuple[Touch, ...] = ()
-    replied_at: datetime | None = None
-    account_replied_at: datetime | None = None
+    obs: Observation
     draft: DraftFacts | None = None
-    counters: Mapping[str, Any] = field(default_factory=dict)
     steps_this_run: int = 0
-    observation: Mapping[str, Any] = field(default_factory=dict)
 
     @classmethod
     def from_observation(
-        cls, obs: Mapping[str, Any], proposal: Proposal, steps_this_run: int = 0
+        cls, obs: Mapping[str, Any] | Observation, proposal: Proposal, steps_this_run: int = 0
     ) -> PolicyInput:
-        events = obs.get("events") or {}
-        draft = None
-        if proposal.step_id and proposal.step_id in (obs.get("drafts") or {}):
-            d = obs["drafts"][proposal.step_id]
-            draft = DraftFacts(
-                channel=d.get("channel", ""),
-                subject=d.get("subject", ""),
-                body=d.get("body", ""),
-                sentences=tuple(d.get("sentences") or ()),
-                template=d.get("template"),
-                model_written=bool(d.get("model_written", False)),
-                id=d.get("id"),
-                kind=d.get("kind"),
-                template_version=d.get("template_version"),
-                links=tuple(d.get("links") or ()),
-                headers=dict(d.get("headers") or {}),
-                recipient=d.get("recipient"),
-            )
-        return cls(
-            now=parse_instant(obs["now"]),
-            proposal=proposal,
-            prospect=obs.get("prospect") or {},
-            company=obs.get("company") or {},
-            suppressions=tuple(
-                SuppressionHit(s["reason"], s["match"], s["value"]) for s in obs.get("suppressions") or ()
-            ),
-            touches=tuple(
-                Touch(
-                    t["step_id"],
-                    t["channel"],
-                    parse_instant(t["at"]),
-                    kind=t.get("kind"),
-                    template=t.get("template"),
-                )
-                for t in obs.get("touches") or ()
-            ),
-            replied_at=_instant(events.get("replied_at")),
-            account_replied_at=_instant(events.get("account_replied_at")),
-            draft=draft,
-            counters=obs.get("counters") or {},
-            steps_this_run=steps_this_run,
-            observation=obs,
-        )
+        """The input for `proposal` against an observation: its JSON dict (parsed here) or
+        an `Observation` already parsed (several proposals against one observation)."""
+        view = Observation.of(obs)
+        step = proposal.step_id
+        draft = view.draft(step)
+        return cls(proposal=proposal, obs=view, draft=draft, steps_this_run=steps_this_run)
+
+    @property
+    def now(self) -> datetime:
+        return self.obs.now
+
+    @property
+    def prospect(self) -> Prospect:
+        return self.obs.prospect
+
+    @property
+    def company(self) -> Company:
+        return self.obs.company
+
+    @property
+    def sender(self) -> Sender:
+        return self.obs.sender
+
+    @property
+    def events(self) -> Events:
+        return self.obs.events
+
+    @property
+    def counters(self) -> Counters:
+        return self.obs.counters
+
+    @property
+    def suppressions(self) -> tuple[SuppressionHit, ...]:
+        return self.obs.suppressions
+
+    @property
+    def touches(self) -> tuple[Touch, ...]:
+        return self.obs.touches
+
+    @property
+    def replied_at(self) -> datetime | None:
+        return self.obs.events.replied_at
+
+    @property
+    def account_replied_at(self) -> datetime | None:
+        return self.obs.events.account_replied_at
 
     def fact(self, section: str) -> Mapping[str, Any]:
-        """One mapping section of the observation (``events``, ``sender``, ``evidence``,
-        ``reviews`` ...); an absent or null section reads as empty."""
-        value = self.observation.get(section)
-        return value if isinstance(value, Mapping) else {}
+        """A free-form mapping section of the observation (``crm`` ...); an absent or null
+        section reads as empty. Named sections are typed fields of `obs`."""
+        return self.obs.section(section)
 
     @property
     def channel(self) -> str:
@@ -190,16 +167,15 @@ class PolicyInput:
         kind = self.proposal.kind or (self.draft.kind if self.draft else None)
         if kind:
             return kind
-        return {
-            "email": "email",
-            "linkedin": "linkedin_message",
-            "direct_mail": "direct_mail",
-            "phone": "call",
-        }.get(self.channel, "")
+        return _CHANNEL_KIND.get(self.channel, "")
 
 
-def _instant(value: str | None) -> datetime | None:
-    return parse_instant(value) if value else None
+_CHANNEL_KIND = {
+    "email": "email",
+    "linkedin": "linkedin_message",
+    "direct_mail": "direct_mail",
+    "phone": "call",
+}
 
 
 @dataclass(frozen=True)

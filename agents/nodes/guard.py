@@ -90,10 +90,13 @@ def compose(verdicts: list[dict], *, review_satisfied: bool) -> dict:
     return {"outcome": "allow", "verdicts": verdicts}
 
 
-def evaluate(engine: PolicyEngine, observation: dict, proposal: dict, steps: int) -> dict:
-    """Pure policy evaluation shared with replay, dry runs and `policy explain`."""
+def evaluate(
+    engine: PolicyEngine, observation: dict, proposal: dict, steps: int, key: str | None = None
+) -> dict:
+    """Pure policy evaluation shared with replay, dry runs and `policy explain`. `key`, when
+    given, is the observation's digest: its typed view is then parsed once per engine."""
     prop = Proposal.from_dict(proposal)
-    result = engine.evaluate(PolicyInput.from_observation(observation, prop, steps))
+    result = engine.evaluate(PolicyInput.from_observation(engine.observation(observation, key), prop, steps))
     out = result.to_dict()
     if out["outcome"] == "allow" or not any(v["outcome"] == "review" for v in out["verdicts"]):
         return out

@@ -5,10 +5,10 @@ proposal carries the estimate (`est_credits`, `est_llm_usd`, `est_usd`)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 
 from policies.config import PolicyConfig, SpendCaps
-from policies.rules.common import ACTIVE_ACTIONS, amount, money, number
+from policies.rules.common import ACTIVE_ACTIONS, ConfigMemo, amount, applies_to, money
 from policies.types import PolicyInput, Verdict
 
 _SCOPE_WORDS = {"run": "this run's", "month": "this month's", "prospect": "this prospect's"}
@@ -24,20 +24,29 @@ def spend_lines(
     inp: PolicyInput, cfg: PolicyConfig, scope: str
 ) -> Iterator[tuple[str, float, float, float, Callable[[float], str]]]:
     """For one scope: (meter noun, spent, estimate, cap, formatter) for every capped meter."""
-    caps: SpendCaps = getattr(cfg.budget, scope)
-    spend = inp.counters.get("spend")
-    spent_map = spend.get(scope) if isinstance(spend, Mapping) else None
-    spent_map = spent_map if isinstance(spent_map, Mapping) else {}
-    for meter, attr, fmt, noun in _METERS:
-        cap = getattr(caps, meter)
-        if cap is None:
-            continue
-        yield noun, number(spent_map.get(meter)), float(getattr(inp.proposal, attr)), cap, fmt
+    spent = inp.counters.spend(scope)
+    for meter, attr, fmt, noun, cap in _capped_meters(getattr(cfg.budget, scope)):
+        yield noun, getattr(spent, meter), float(getattr(inp.proposal, attr)), cap, fmt
+
+
+def _capped_meters(caps: SpendCaps) -> list[tuple[str, str, Callable[[float], str], str, float]]:
+    """The meters with a cap in one scope's caps, with the cap (the caps are frozen)."""
+    return [(m, a, f, n, cap) for m, a, f, n in _METERS if (cap := getattr(caps, m)) is not None]
+
+
+# A budget verdict is a pure function of (caps, scope, spend so far, the estimates).
+_VERDICTS = ConfigMemo()
 
 
 def _budget(scope: str, inp: PolicyInput, cfg: PolicyConfig) -> Verdict | None:
     if inp.proposal.action not in ACTIVE_ACTIONS:
         return None
+    p = inp.proposal
+    key = (scope, inp.counters.spend(scope), float(p.est_credits), float(p.est_llm_usd), float(p.est_usd))
+    return _VERDICTS.get(cfg.budget, key, lambda: _budget_verdict(scope, inp, cfg))
+
+
+def _budget_verdict(scope: str, inp: PolicyInput, cfg: PolicyConfig) -> Verdict | None:
     rule = f"budget_{scope}"
     crossed, within = [], []
     for noun, spent, est, cap, fmt in spend_lines(inp, cfg, scope):
@@ -56,16 +65,19 @@ def _budget(scope: str, inp: PolicyInput, cfg: PolicyConfig) -> Verdict | None:
     return Verdict(rule, "allow", f"within {_SCOPE_WORDS[scope]} budget (" + ", ".join(within) + ")")
 
 
+@applies_to(ACTIVE_ACTIONS)
 def budget_run(inp: PolicyInput, cfg: PolicyConfig) -> Verdict | None:
     """Credits, LLM spend and total spend of one run stay under the run caps."""
     return _budget("run", inp, cfg)
 
 
+@applies_to(ACTIVE_ACTIONS)
 def budget_month(inp: PolicyInput, cfg: PolicyConfig) -> Verdict | None:
     """Credits, LLM spend and total spend of the month stay under the monthly caps."""
     return _budget("month", inp, cfg)
 
 
+@applies_to(ACTIVE_ACTIONS)
 def budget_prospect(inp: PolicyInput, cfg: PolicyConfig) -> Verdict | None:
     """What is spent on one prospect stays under the per-prospect caps."""
     return _budget("prospect", inp, cfg)

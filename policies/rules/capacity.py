@@ -11,6 +11,7 @@ from core.timeutil import iso
 from policies.config import CapacityConfig, PolicyConfig
 from policies.rules.common import (
     amount,
+    applies_to,
     local_date,
     local_text,
     money,
@@ -18,10 +19,11 @@ from policies.rules.common import (
     next_day_start,
     next_month_start,
     next_week_start,
-    number,
     sender_zone,
 )
 from policies.types import PolicyInput, Verdict
+
+SEND = frozenset({"send"})
 
 
 def mailbox_allowance(cap: CapacityConfig, first_send: date | None, today: date) -> int:
@@ -35,21 +37,11 @@ def mailbox_allowance(cap: CapacityConfig, first_send: date | None, today: date)
     return start + (full - start) * age // cap.warmup_days
 
 
-def _first_send(inp: PolicyInput) -> date | None:
-    raw = inp.counters.get("mailbox_first_send_date")
-    if not raw:
-        return None
-    try:
-        return date.fromisoformat(str(raw)[:10])
-    except ValueError:
-        return None
-
-
 def mailbox_usage(inp: PolicyInput, cfg: PolicyConfig) -> tuple[int, int]:
     """(sent today, today's allowance) for the sending mailbox."""
     today = local_date(inp.now, sender_zone(inp))
-    allowance = mailbox_allowance(cfg.capacity, _first_send(inp), today)
-    return int(number(inp.counters.get("mailbox_sent_today"))), allowance
+    allowance = mailbox_allowance(cfg.capacity, inp.counters.mailbox_first_send_date, today)
+    return int(inp.counters.mailbox_sent_today), allowance
 
 
 def _capped(rule: str, inp: PolicyInput, cfg: PolicyConfig, what: str, reset: datetime) -> Verdict:
@@ -59,6 +51,7 @@ def _capped(rule: str, inp: PolicyInput, cfg: PolicyConfig, what: str, reset: da
     )
 
 
+@applies_to(SEND)
 def mailbox_daily_cap(inp: PolicyInput, cfg: PolicyConfig) -> Verdict | None:
     """A mailbox sends at most its (warm-up adjusted) daily cap."""
     if inp.proposal.action != "send" or inp.channel != "email":
@@ -81,7 +74,7 @@ def _linkedin(
 ) -> Verdict | None:
     if inp.proposal.action != "send" or inp.channel != "linkedin" or inp.message_kind != kind:
         return None
-    used = int(number(inp.counters.get(counter)))
+    used = int(inp.counters.count(counter))
     if used >= cap:
         return _capped(
             rule,
@@ -93,6 +86,7 @@ def _linkedin(
     return Verdict(rule, "allow", f"LinkedIn {noun[:-1]} {used + 1} of {cap} this week")
 
 
+@applies_to(SEND)
 def linkedin_weekly_invites(inp: PolicyInput, cfg: PolicyConfig) -> Verdict | None:
     """A LinkedIn sender sends at most N connection requests per week."""
     return _linkedin(
@@ -106,6 +100,7 @@ def linkedin_weekly_invites(inp: PolicyInput, cfg: PolicyConfig) -> Verdict | No
     )
 
 
+@applies_to(SEND)
 def linkedin_weekly_messages(inp: PolicyInput, cfg: PolicyConfig) -> Verdict | None:
     """A LinkedIn sender sends at most N messages per week."""
     return _linkedin(
@@ -119,13 +114,14 @@ def linkedin_weekly_messages(inp: PolicyInput, cfg: PolicyConfig) -> Verdict | N
     )
 
 
+@applies_to(SEND)
 def direct_mail_monthly(inp: PolicyInput, cfg: PolicyConfig) -> Verdict | None:
     """Direct mail is capped per month in sends and in dollars."""
     if inp.proposal.action != "send" or inp.channel != "direct_mail":
         return None
     c = cfg.capacity
-    sends = int(number(inp.counters.get("direct_mail_sends_month")))
-    spent = number(inp.counters.get("direct_mail_usd_month"))
+    sends = int(inp.counters.direct_mail_sends_month)
+    spent = inp.counters.direct_mail_usd_month
     reset = next_month_start(inp.now, sender_zone(inp))
     if sends >= c.direct_mail_sends_per_month:
         return _capped(
@@ -169,12 +165,12 @@ def capacity_ratios(inp: PolicyInput, cfg: PolicyConfig) -> list[tuple[float, st
             if inp.message_kind == "linkedin_connect"
             else ("linkedin_messages_week", c.linkedin_messages_per_week, "messages")
         )
-        used = number(inp.counters.get(counter)) + 1
+        used = inp.counters.count(counter) + 1
         if cap:
             out.append((used / cap, f"weekly LinkedIn {noun} ({amount(used)} of {cap})"))
     elif inp.channel == "direct_mail":
-        sends = number(inp.counters.get("direct_mail_sends_month")) + 1
-        usd = number(inp.counters.get("direct_mail_usd_month")) + inp.proposal.est_usd
+        sends = inp.counters.direct_mail_sends_month + 1
+        usd = inp.counters.direct_mail_usd_month + inp.proposal.est_usd
         if c.direct_mail_sends_per_month:
             out.append(
                 (

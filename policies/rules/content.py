@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping, Sequence
+from functools import lru_cache
 from typing import Any
 from urllib.parse import urlsplit
 
 from policies.config import PolicyConfig
-from policies.rules.common import MESSAGE_ACTIONS, domain_matches, says_any
+from policies.rules.common import MESSAGE_ACTIONS, TEXT_MEMO, applies_to, domain_matches, says_any, squash
 from policies.types import DraftFacts, PolicyInput, Verdict
 
 _WORD = re.compile(r"[^\W\d_][\w'’&-]*")
@@ -28,23 +29,41 @@ _PLACEHOLDER = re.compile(
 )
 _URL = re.compile(r"(?:https?://|www\.)[^\s<>\"')\]]+", re.IGNORECASE)
 _FAKE_REPLY = re.compile(r"^\s*(re|fw|fwd|aw|wg|tr)\s*(\[\d+\])?\s*:", re.IGNORECASE)
+_POSSESSIVE = re.compile(r"['’]s$")
+_WORD_PARTS = re.compile(r"[-'’&]")
+_LIST_UNSUBSCRIBE = re.compile(r"<https://[^>]+>")
+_SCHEME = re.compile(r"^[a-z][a-z0-9+.-]*://", re.IGNORECASE)
+_LINK = re.compile(r"^(https?://|www\.)", re.IGNORECASE)
+_SCHEME_PREFIX = re.compile(r"^[a-z]+://")
 
 
 # --- grounding -----------------------------------------------------------------------
 
 
 def _clean_word(word: str) -> str:
-    word = re.sub(r"['’]s$", "", word)
+    word = _POSSESSIVE.sub("", word)
     return word.strip("'’-&").lower()
 
 
 def _word_set(text: str) -> set[str]:
+    return set(_words(text))
+
+
+@lru_cache(maxsize=TEXT_MEMO)
+def _words(text: str) -> frozenset[str]:
+    """The words of a text (cleaned, lower-case, with the parts of hyphenated words).
+    Memoised by text."""
     out = set()
     for m in _WORD.finditer(text):
         w = _clean_word(m.group())
         out.add(w)
-        out.update(p for p in re.split(r"[-'’&]", w) if p)
-    return out
+        out.update(p for p in _WORD_PARTS.split(w) if p)
+    return frozenset(out)
+
+
+@lru_cache(maxsize=TEXT_MEMO)
+def _numbers(text: str) -> frozenset[str]:
+    return frozenset(_norm_number(m.group()) for m in _NUMBER.finditer(text))
 
 
 def _norm_number(text: str) -> str:
@@ -56,6 +75,11 @@ def checkable_tokens(text: str, allowed: Iterable[str] = ()) -> list[str]:
     """The names and numbers in a sentence that evidence must back: capitalised words
     that do not start a sentence, and numbers; words in `allowed` (case-insensitive) are
     exempt."""
+    return list(_checkable_tokens(text, tuple(allowed)))
+
+
+@lru_cache(maxsize=TEXT_MEMO)
+def _checkable_tokens(text: str, allowed: tuple[str, ...]) -> tuple[str, ...]:
     allow = {w.lower() for w in allowed}
     tokens = []
     for m in _WORD.finditer(text):
@@ -66,7 +90,7 @@ def checkable_tokens(text: str, allowed: Iterable[str] = ()) -> list[str]:
         if clean and clean not in allow:
             tokens.append(clean)
     tokens.extend(_norm_number(m.group()) for m in _NUMBER.finditer(text))
-    return tokens
+    return tuple(tokens)
 
 
 def _quotes(ids: Sequence[str], evidence: Mapping[str, Any]) -> str:
@@ -87,22 +111,29 @@ def check_sentence(
     unknown = [i for i in ids if i not in evidence]
     if unknown:
         return [f"cites evidence that does not exist ({', '.join(unknown)})"], 0.0
-    quote = _quotes(ids, evidence)
-    words = _word_set(quote)
-    numbers = {_norm_number(m.group()) for m in _NUMBER.finditer(quote)}
-    tokens = checkable_tokens(str(sentence.get("text") or ""), allowed)
+    problems, score = _grounded(str(sentence.get("text") or ""), _quotes(ids, evidence), tuple(allowed))
+    return list(problems), score
+
+
+@lru_cache(maxsize=TEXT_MEMO)
+def _grounded(text: str, quote: str, allowed: tuple[str, ...]) -> tuple[tuple[str, ...], float]:
+    """(problems, score) of a sentence against the quotes it cites. Memoised: a pure
+    function of the sentence, the quotes and the allowed words."""
+    words = _words(quote)
+    numbers = _numbers(quote)
+    tokens = _checkable_tokens(text, allowed)
     missing = []
     for t in tokens:
         if t[0].isdigit():
             ok = t in numbers
         else:
-            ok = t in words or all(p in words for p in re.split(r"[-'’&]", t) if p)
+            ok = t in words or all(p in words for p in _WORD_PARTS.split(t) if p)
         if not ok:
             missing.append(t)
     if not tokens:
-        return [], 1.0
+        return (), 1.0
     score = (len(tokens) - len(missing)) / len(tokens)
-    problems = [f"'{', '.join(dict.fromkeys(missing))}' not found in the cited evidence"] if missing else []
+    problems = (f"'{', '.join(dict.fromkeys(missing))}' not found in the cited evidence",) if missing else ()
     return problems, score
 
 
@@ -118,22 +149,48 @@ def grounding_score(
 def grounding_allowed(inp: PolicyInput, cfg: PolicyConfig) -> tuple[str, ...]:
     """Words a personal sentence may use without evidence: the prospect's and company's
     own names (and the prospect's title), the sender's names, configured words."""
-    p, c, s = inp.prospect, inp.company, inp.fact("sender")
-    texts = [
-        p.get("first_name"),
-        p.get("last_name"),
-        p.get("full_name"),
-        p.get("title"),
-        c.get("name"),
-        c.get("domain"),
-        s.get("name"),
-        s.get("company"),
-    ]
-    words: set[str] = set(w.lower() for w in cfg.content.grounding_allow_words)
+    p, c, s = inp.prospect, inp.company, inp.sender
+    texts = (p.first_name, p.last_name, p.full_name, p.title, c.name, c.domain, s.name, s.company)
+    return _allowed_words(tuple(str(t) for t in texts if t), tuple(cfg.content.grounding_allow_words))
+
+
+@lru_cache(maxsize=TEXT_MEMO)
+def _allowed_words(texts: tuple[str, ...], configured: tuple[str, ...]) -> tuple[str, ...]:
+    words: set[str] = set(w.lower() for w in configured)
     for t in texts:
-        if t:
-            words |= _word_set(str(t))
+        words |= _words(t)
     return tuple(sorted(words))
+
+
+# --- memoised text checks (pure functions of their arguments) --------------------------
+
+
+@lru_cache(maxsize=256)
+def _phrase_pattern(phrase: str) -> re.Pattern[str]:
+    return re.compile(r"(?<!\w)" + re.escape(phrase) + r"(?!\w)", re.IGNORECASE)
+
+
+@lru_cache(maxsize=TEXT_MEMO)
+def banned_in(text: str, phrases: tuple[str, ...]) -> tuple[str, ...]:
+    """The phrases (in the given order) the text contains as whole words, case-insensitive.
+    On ASCII text, a phrase that is not even a substring of the lower-cased text cannot
+    match (ASCII case-folding is `str.lower`), so its regex is not run."""
+    if not text.isascii():
+        return tuple(p for p in phrases if _phrase_pattern(p).search(text))
+    low = text.lower()
+    return tuple(
+        p for p in phrases if (not p.isascii() or p.lower() in low) and _phrase_pattern(p).search(text)
+    )
+
+
+@lru_cache(maxsize=TEXT_MEMO)
+def _placeholders(text: str) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(m.group() for m in _PLACEHOLDER.finditer(text)))
+
+
+@lru_cache(maxsize=TEXT_MEMO)
+def _body_urls(body: str) -> tuple[str, ...]:
+    return tuple(m.group().rstrip(".,;:!?") for m in _URL.finditer(body))
 
 
 # --- rules ---------------------------------------------------------------------------
@@ -147,14 +204,11 @@ def _text(d: DraftFacts) -> str:
     return f"{d.subject}\n{d.body}" if d.subject else d.body
 
 
-def _squash(text: str) -> str:
-    return "".join(ch for ch in text.lower() if ch.isalnum())
+def _headers(d: DraftFacts) -> Mapping[str, str]:
+    return d.headers_lower
 
 
-def _headers(d: DraftFacts) -> dict[str, str]:
-    return {str(k).lower(): str(v) for k, v in d.headers.items()}
-
-
+@applies_to(MESSAGE_ACTIONS)
 def draft_present(inp: PolicyInput, cfg: PolicyConfig) -> Verdict | None:
     """A message is sent or reviewed only with a stored draft for its step, on its channel."""
     if inp.proposal.action not in MESSAGE_ACTIONS:
@@ -177,6 +231,7 @@ def draft_present(inp: PolicyInput, cfg: PolicyConfig) -> Verdict | None:
     return Verdict("draft_present", "allow", f"{name} is stored for step {inp.proposal.step_id}")
 
 
+@applies_to(MESSAGE_ACTIONS)
 def content_opt_out(inp: PolicyInput, cfg: PolicyConfig) -> Verdict | None:
     """Email carries an opt-out line and the sender's physical postal address."""
     d = _draft(inp)
@@ -185,16 +240,17 @@ def content_opt_out(inp: PolicyInput, cfg: PolicyConfig) -> Verdict | None:
     missing = []
     if not says_any(d.body, cfg.content.opt_out_phrases):
         missing.append("an opt-out line (e.g. 'unsubscribe')")
-    postal = str(inp.fact("sender").get("postal_address") or "")
+    postal = str(inp.sender.postal_address or "")
     if not postal.strip():
         missing.append("the sender's postal address (none on record)")
-    elif _squash(postal) not in _squash(d.body):
+    elif squash(postal) not in squash(d.body):
         missing.append("the sender's postal address")
     if missing:
         return Verdict("content_opt_out", "deny", "the message lacks " + " and ".join(missing))
     return Verdict("content_opt_out", "allow", "opt-out line and postal address present")
 
 
+@applies_to(MESSAGE_ACTIONS)
 def content_list_unsubscribe(inp: PolicyInput, cfg: PolicyConfig) -> Verdict | None:
     """Email carries RFC 8058 one-click unsubscribe headers (Gmail/Yahoo sender rules)."""
     d = _draft(inp)
@@ -203,7 +259,7 @@ def content_list_unsubscribe(inp: PolicyInput, cfg: PolicyConfig) -> Verdict | N
     h = _headers(d)
     problems = []
     lu = h.get("list-unsubscribe", "")
-    if not re.search(r"<https://[^>]+>", lu):
+    if not _LIST_UNSUBSCRIBE.search(lu):
         problems.append("a List-Unsubscribe header with an https URL in angle brackets")
     post = h.get("list-unsubscribe-post", "").strip()
     if post.replace(" ", "").lower() != "list-unsubscribe=one-click":
@@ -217,6 +273,7 @@ def content_list_unsubscribe(inp: PolicyInput, cfg: PolicyConfig) -> Verdict | N
     return Verdict("content_list_unsubscribe", "allow", "RFC 8058 one-click unsubscribe headers present")
 
 
+@applies_to(MESSAGE_ACTIONS)
 def content_honest_subject(inp: PolicyInput, cfg: PolicyConfig) -> Verdict | None:
     """A subject starts with "Re:"/"Fwd:" only on a real follow-up in an existing thread."""
     d = _draft(inp)
@@ -242,17 +299,13 @@ def content_honest_subject(inp: PolicyInput, cfg: PolicyConfig) -> Verdict | Non
     )
 
 
+@applies_to(MESSAGE_ACTIONS)
 def content_banned_phrases(inp: PolicyInput, cfg: PolicyConfig) -> Verdict | None:
     """No banned phrases or unsubstantiated claims ("guaranteed", "#1", "risk-free" ...)."""
     d = _draft(inp)
     if d is None:
         return None
-    text = _text(d)
-    found = [
-        p
-        for p in cfg.content.banned_phrases
-        if re.search(r"(?<!\w)" + re.escape(p) + r"(?!\w)", text, re.IGNORECASE)
-    ]
+    found = banned_in(_text(d), tuple(cfg.content.banned_phrases))
     if found:
         return Verdict(
             "content_banned_phrases",
@@ -262,6 +315,7 @@ def content_banned_phrases(inp: PolicyInput, cfg: PolicyConfig) -> Verdict | Non
     return Verdict("content_banned_phrases", "allow", "no banned phrases")
 
 
+@applies_to(MESSAGE_ACTIONS)
 def content_grounding(inp: PolicyInput, cfg: PolicyConfig) -> Verdict | None:
     """Every personal sentence cites evidence that exists, and its names and numbers are
     found in the quotes it cites."""
@@ -271,7 +325,7 @@ def content_grounding(inp: PolicyInput, cfg: PolicyConfig) -> Verdict | None:
     personal = [s for s in d.sentences if s.get("personal")]
     if not personal:
         return Verdict("content_grounding", "allow", "no personal sentences to ground")
-    evidence = inp.fact("evidence")
+    evidence = inp.obs.evidence_quotes
     allowed = grounding_allowed(inp, cfg)
     problems = []
     for s in personal:
@@ -295,12 +349,13 @@ def content_grounding(inp: PolicyInput, cfg: PolicyConfig) -> Verdict | None:
     )
 
 
+@applies_to(MESSAGE_ACTIONS)
 def content_placeholders(inp: PolicyInput, cfg: PolicyConfig) -> Verdict | None:
     """No unresolved template placeholders ({{ }}, [FIRST_NAME], {first_name} ...)."""
     d = _draft(inp)
     if d is None:
         return None
-    found = list(dict.fromkeys(m.group() for m in _PLACEHOLDER.finditer(_text(d))))
+    found = _placeholders(_text(d))
     if found:
         return Verdict(
             "content_placeholders",
@@ -310,6 +365,7 @@ def content_placeholders(inp: PolicyInput, cfg: PolicyConfig) -> Verdict | None:
     return Verdict("content_placeholders", "allow", "no unfilled placeholders")
 
 
+@applies_to(MESSAGE_ACTIONS)
 def content_length(inp: PolicyInput, cfg: PolicyConfig) -> Verdict | None:
     """Bodies and subjects stay within the channel's length limit (LinkedIn note <= 300)."""
     d = _draft(inp)
@@ -329,8 +385,9 @@ def content_length(inp: PolicyInput, cfg: PolicyConfig) -> Verdict | None:
     )
 
 
+@lru_cache(maxsize=TEXT_MEMO)
 def _host(url: str) -> str:
-    if not re.match(r"^[a-z][a-z0-9+.-]*://", url, re.IGNORECASE):
+    if not _SCHEME.match(url):
         url = "http://" + url
     try:
         return (urlsplit(url).hostname or "").lower()
@@ -338,21 +395,22 @@ def _host(url: str) -> str:
         return ""
 
 
+@applies_to(MESSAGE_ACTIONS)
 def content_links(inp: PolicyInput, cfg: PolicyConfig) -> Verdict | None:
     """Links point only to allowlisted domains (and the sender's own domains)."""
     d = _draft(inp)
     if d is None:
         return None
-    urls = [u for u in d.links if re.match(r"^(https?://|www\.)", str(u), re.IGNORECASE)]
-    urls += [m.group().rstrip(".,;:!?") for m in _URL.finditer(d.body)]
+    urls = [u for u in d.links if _LINK.match(str(u))]
+    urls += _body_urls(d.body)
     if not urls:
         return Verdict("content_links", "allow", "no links")
-    sender = inp.fact("sender")
+    sender = inp.sender
     allowed = list(cfg.content.link_allowlist)
-    if "@" in str(sender.get("email") or ""):
-        allowed.append(str(sender["email"]).rpartition("@")[2])
-    if sender.get("unsubscribe_url"):
-        allowed.append(_host(str(sender["unsubscribe_url"])))
+    if "@" in str(sender.email or ""):
+        allowed.append(str(sender.email).rpartition("@")[2])
+    if sender.unsubscribe_url:
+        allowed.append(_host(str(sender.unsubscribe_url)))
     bad = sorted({_host(u) or u for u in urls if not domain_matches(_host(u), allowed)})
     if bad:
         return Verdict(
@@ -362,11 +420,12 @@ def content_links(inp: PolicyInput, cfg: PolicyConfig) -> Verdict | None:
 
 
 def _profile(url: str) -> str:
-    u = re.sub(r"^[a-z]+://", "", url.strip().lower())
+    u = _SCHEME_PREFIX.sub("", url.strip().lower())
     u = u.split("?", 1)[0].split("#", 1)[0].rstrip("/")
     return u[4:] if u.startswith("www.") else u
 
 
+@applies_to(MESSAGE_ACTIONS)
 def content_recipient(inp: PolicyInput, cfg: PolicyConfig) -> Verdict | None:
     """The draft is addressed to the prospect on record, never to an address from text."""
     d = _draft(inp)
@@ -380,13 +439,13 @@ def content_recipient(inp: PolicyInput, cfg: PolicyConfig) -> Verdict | None:
     p = inp.prospect
     channel = d.channel or inp.channel
     if channel == "email":
-        expected = {str(p.get("email") or "").strip().lower()}
+        expected = {str(p.email or "").strip().lower()}
         got = recipient.lower()
     elif channel == "linkedin":
-        expected = {_profile(str(p.get("linkedin_url") or ""))}
+        expected = {_profile(str(p.linkedin_url or ""))}
         got = _profile(recipient)
     else:
-        expected = {str(p.get("id") or ""), str(p.get("email") or "").strip().lower()}
+        expected = {str(p.id or ""), str(p.email or "").strip().lower()}
         got = recipient.lower() if "@" in recipient else recipient
     expected.discard("")
     if got in expected:

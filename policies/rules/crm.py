@@ -7,14 +7,16 @@ from datetime import timedelta
 
 from core.timeutil import iso, to_utc
 from policies.config import PolicyConfig
-from policies.rules.common import OUTREACH_ACTIONS
+from policies.rules.common import OUTREACH_ACTIONS, applies_to
 from policies.types import PolicyInput, Verdict
 
 RETRY_MINUTES = 30
 
 
+@applies_to(OUTREACH_ACTIONS)
 def crm_reachable(inp: PolicyInput, cfg: PolicyConfig) -> Verdict | None:
-    """Outreach waits while the CRM's facts (customer, open deals, opt-outs) cannot be read."""
+    """Outreach waits while the CRM's facts (customer, open deals, opt-outs) cannot be read.
+    The ``crm`` section is free-form: the connector's answer (status, message)."""
     if inp.proposal.action not in OUTREACH_ACTIONS:
         return None
     crm = inp.fact("crm")

@@ -12,11 +12,11 @@ from policies.config import PolicyConfig
 from policies.rules.common import (
     ACTIVE_ACTIONS,
     UTC_ZONE,
+    applies_to,
     local_date,
     local_text,
     next_allowed,
     next_week_start,
-    number,
     prospect_zone,
     sender_zone,
     week_start,
@@ -26,9 +26,10 @@ from policies.types import TOUCH_ACTIONS, PolicyInput, Verdict
 
 
 def _reply_kind(inp: PolicyInput) -> str:
-    return str(inp.fact("events").get("reply_kind") or "")
+    return str(inp.events.reply_kind or "")
 
 
+@applies_to(ACTIVE_ACTIONS)
 def stop_after_reply(inp: PolicyInput, cfg: PolicyConfig) -> Verdict | None:
     """Once the prospect has replied, the automated sequence ends (an auto-reply only pauses)."""
     if inp.proposal.action not in ACTIVE_ACTIONS:
@@ -50,6 +51,7 @@ def stop_after_reply(inp: PolicyInput, cfg: PolicyConfig) -> Verdict | None:
     )
 
 
+@applies_to(TOUCH_ACTIONS)
 def reply_cooldown(inp: PolicyInput, cfg: PolicyConfig) -> Verdict | None:
     """No automated touch for N business days after any reply, auto-replies included."""
     if inp.proposal.action not in TOUCH_ACTIONS or inp.replied_at is None:
@@ -72,6 +74,7 @@ def reply_cooldown(inp: PolicyInput, cfg: PolicyConfig) -> Verdict | None:
     )
 
 
+@applies_to(TOUCH_ACTIONS)
 def one_touch_per_day(inp: PolicyInput, cfg: PolicyConfig) -> Verdict | None:
     """At least N business days (default 1) between touches, counted in the prospect's zone."""
     if inp.proposal.action not in TOUCH_ACTIONS or not inp.touches:
@@ -95,6 +98,7 @@ def one_touch_per_day(inp: PolicyInput, cfg: PolicyConfig) -> Verdict | None:
     )
 
 
+@applies_to(TOUCH_ACTIONS)
 def max_touches_per_sequence(inp: PolicyInput, cfg: PolicyConfig) -> Verdict | None:
     """A prospect receives at most N touches across all channels; then the sequence ends."""
     if inp.proposal.action not in TOUCH_ACTIONS:
@@ -109,13 +113,14 @@ def max_touches_per_sequence(inp: PolicyInput, cfg: PolicyConfig) -> Verdict | N
     return Verdict("max_touches_per_sequence", "allow", f"touch {done + 1} of at most {cap}")
 
 
+@applies_to(TOUCH_ACTIONS)
 def account_weekly_contacts(inp: PolicyInput, cfg: PolicyConfig) -> Verdict | None:
     """At most N people at one account are touched per calendar week (sender's zone)."""
     if inp.proposal.action not in TOUCH_ACTIONS:
         return None
     stz = sender_zone(inp)
     cap = cfg.frequency.max_contacts_per_account_week
-    touched = int(number(inp.counters.get("account_contacts_touched_week")))
+    touched = int(inp.counters.account_contacts_touched_week)
     start = week_start(inp.now, stz)
     if any(to_utc(t.at) >= start for t in inp.touches):
         return Verdict(
@@ -139,6 +144,7 @@ def account_weekly_contacts(inp: PolicyInput, cfg: PolicyConfig) -> Verdict | No
     )
 
 
+@applies_to(TOUCH_ACTIONS)
 def account_pause(inp: PolicyInput, cfg: PolicyConfig) -> Verdict | None:
     """When anyone at the account replied, everyone else there is paused for N days."""
     if inp.proposal.action not in TOUCH_ACTIONS or inp.account_replied_at is None:

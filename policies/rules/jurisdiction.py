@@ -4,16 +4,16 @@ country is never guessed. Each rule names the law in its reason."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
 from policies.config import PolicyConfig
+from policies.observation import Consent
 from policies.rules.common import (
     MESSAGE_ACTIONS,
     OUTREACH_ACTIONS,
+    applies_to,
     country,
     email_parts,
     says_any,
+    squash,
 )
 from policies.rules.suppression import free_mail_provider
 from policies.types import TOUCH_ACTIONS, PolicyInput, Verdict
@@ -26,14 +26,12 @@ _CHANNEL_KIND = {
 }
 
 
-def _consent(inp: PolicyInput) -> Mapping[str, Any]:
-    value = inp.prospect.get("consent")
-    return value if isinstance(value, Mapping) else {}
+def _consent(inp: PolicyInput) -> Consent:
+    return inp.prospect.consent
 
 
 def _express_consent(inp: PolicyInput) -> bool:
-    c = _consent(inp)
-    return c.get("basis") == "consent" and bool(c.get("recorded_at"))
+    return inp.prospect.consent.express
 
 
 def _in_gdpr(inp: PolicyInput, cfg: PolicyConfig) -> str:
@@ -46,10 +44,7 @@ def _in_gdpr(inp: PolicyInput, cfg: PolicyConfig) -> str:
     return ""
 
 
-def _squash(text: str) -> str:
-    return "".join(ch for ch in text.lower() if ch.isalnum())
-
-
+@applies_to(TOUCH_ACTIONS)
 def jurisdiction_known(inp: PolicyInput, cfg: PolicyConfig) -> Verdict | None:
     """A send to a prospect whose country is unknown goes to a human (or is denied)."""
     if inp.proposal.action not in TOUCH_ACTIONS:
@@ -57,7 +52,7 @@ def jurisdiction_known(inp: PolicyInput, cfg: PolicyConfig) -> Verdict | None:
     cc = country(inp)
     if cc:
         return Verdict("jurisdiction_known", "allow", f"prospect country is {cc}")
-    raw = inp.prospect.get("country") or "missing"
+    raw = inp.prospect.country or "missing"
     outcome = cfg.jurisdiction.unknown_country
     return Verdict(
         "jurisdiction_known",
@@ -67,6 +62,7 @@ def jurisdiction_known(inp: PolicyInput, cfg: PolicyConfig) -> Verdict | None:
     )
 
 
+@applies_to(OUTREACH_ACTIONS)
 def us_can_spam(inp: PolicyInput, cfg: PolicyConfig) -> Verdict | None:
     """US email needs sender identity, a postal address and a working opt-out (CAN-SPAM)."""
     if (
@@ -75,17 +71,17 @@ def us_can_spam(inp: PolicyInput, cfg: PolicyConfig) -> Verdict | None:
         or country(inp) not in cfg.jurisdiction.us_countries
     ):
         return None
-    sender = inp.fact("sender")
+    sender = inp.sender
     missing = []
-    if not (sender.get("name") and sender.get("email")):
+    if not (sender.name and sender.email):
         missing.append("the sender's name and from address")
-    postal = str(sender.get("postal_address") or "").strip()
+    postal = str(sender.postal_address or "").strip()
     if not postal:
         missing.append("the sender's physical postal address")
-    if not (sender.get("unsubscribe_url") or sender.get("unsubscribe_mailto")):
+    if not (sender.unsubscribe_url or sender.unsubscribe_mailto):
         missing.append("a working opt-out (unsubscribe link or address)")
     if inp.draft is not None and inp.proposal.action in MESSAGE_ACTIONS:
-        if postal and _squash(postal) not in _squash(inp.draft.body):
+        if postal and squash(postal) not in squash(inp.draft.body):
             missing.append("the postal address printed in the message")
         if not says_any(inp.draft.body, cfg.content.opt_out_phrases):
             missing.append("an opt-out line in the message")
@@ -98,6 +94,7 @@ def us_can_spam(inp: PolicyInput, cfg: PolicyConfig) -> Verdict | None:
     )
 
 
+@applies_to(OUTREACH_ACTIONS)
 def gdpr_lawful_basis(inp: PolicyInput, cfg: PolicyConfig) -> Verdict | None:
     """EU/EEA/UK outreach needs a recorded lawful basis (legitimate interest or consent)."""
     region = _in_gdpr(inp, cfg)
@@ -108,12 +105,12 @@ def gdpr_lawful_basis(inp: PolicyInput, cfg: PolicyConfig) -> Verdict | None:
     ):
         return None
     c = _consent(inp)
-    basis = c.get("basis") or ""
-    if basis in ("legitimate_interest", "consent") and c.get("recorded_at"):
+    basis = c.basis or ""
+    if basis in ("legitimate_interest", "consent") and c.recorded_at:
         return Verdict(
             "gdpr_lawful_basis",
             "allow",
-            f"{region} GDPR: lawful basis '{basis}' recorded on {c.get('recorded_at')}",
+            f"{region} GDPR: lawful basis '{basis}' recorded on {c.recorded_at}",
         )
     why = (
         "no lawful basis is recorded"
@@ -132,6 +129,7 @@ def gdpr_lawful_basis(inp: PolicyInput, cfg: PolicyConfig) -> Verdict | None:
     )
 
 
+@applies_to(OUTREACH_ACTIONS)
 def gdpr_business_address(inp: PolicyInput, cfg: PolicyConfig) -> Verdict | None:
     """EU/EEA/UK outreach under legitimate interest goes to business addresses only."""
     region = _in_gdpr(inp, cfg)
@@ -149,11 +147,11 @@ def gdpr_business_address(inp: PolicyInput, cfg: PolicyConfig) -> Verdict | None
             )
         return Verdict("gdpr_business_address", "allow", f"{region}: business email address")
     if inp.channel == "direct_mail" and cfg.jurisdiction.business_postal_address_required:
-        if not inp.prospect.get("has_postal_address"):
+        if not inp.prospect.has_postal_address:
             return Verdict(
                 "gdpr_business_address", "deny", f"{region}: no postal address on record for direct mail"
             )
-        kind = inp.prospect.get("postal_address_kind") or ""
+        kind = inp.prospect.postal_address_kind or ""
         if kind == "business":
             return Verdict("gdpr_business_address", "allow", f"{region}: business postal address")
         if kind == "home":
@@ -172,6 +170,7 @@ def gdpr_business_address(inp: PolicyInput, cfg: PolicyConfig) -> Verdict | None
     return None
 
 
+@applies_to(MESSAGE_ACTIONS)
 def gdpr_right_to_object(inp: PolicyInput, cfg: PolicyConfig) -> Verdict | None:
     """The first message to an EU/EEA/UK prospect states the right to object (GDPR Art. 21)."""
     region = _in_gdpr(inp, cfg)
@@ -202,6 +201,7 @@ def gdpr_right_to_object(inp: PolicyInput, cfg: PolicyConfig) -> Verdict | None:
     )
 
 
+@applies_to(OUTREACH_ACTIONS)
 def uk_pecr_sole_trader(inp: PolicyInput, cfg: PolicyConfig) -> Verdict | None:
     """UK sole traders count as individuals under PECR: marketing email needs consent."""
     if (
@@ -210,7 +210,7 @@ def uk_pecr_sole_trader(inp: PolicyInput, cfg: PolicyConfig) -> Verdict | None:
         or country(inp) not in cfg.jurisdiction.sole_trader_consent_countries
     ):
         return None
-    if not inp.prospect.get("is_sole_trader"):
+    if not inp.prospect.is_sole_trader:
         return Verdict(
             "uk_pecr_sole_trader",
             "allow",
@@ -225,6 +225,7 @@ def uk_pecr_sole_trader(inp: PolicyInput, cfg: PolicyConfig) -> Verdict | None:
     )
 
 
+@applies_to(OUTREACH_ACTIONS)
 def prior_consent_email(inp: PolicyInput, cfg: PolicyConfig) -> Verdict | None:
     """Germany (UWG §7(2)): no cold email without recorded prior consent, B2B included."""
     j = cfg.jurisdiction
@@ -240,7 +241,7 @@ def prior_consent_email(inp: PolicyInput, cfg: PolicyConfig) -> Verdict | None:
         return Verdict(
             "prior_consent_email",
             "allow",
-            f"{cc} ({law}): prior consent recorded on {_consent(inp).get('recorded_at')}",
+            f"{cc} ({law}): prior consent recorded on {_consent(inp).recorded_at}",
         )
     return Verdict(
         "prior_consent_email",
@@ -250,6 +251,7 @@ def prior_consent_email(inp: PolicyInput, cfg: PolicyConfig) -> Verdict | None:
     )
 
 
+@applies_to(OUTREACH_ACTIONS)
 def ca_casl(inp: PolicyInput, cfg: PolicyConfig) -> Verdict | None:
     """Canada (CASL): express consent, or implied consent from a published address without
     a "no solicitation" statement; otherwise no commercial electronic message."""
@@ -263,7 +265,7 @@ def ca_casl(inp: PolicyInput, cfg: PolicyConfig) -> Verdict | None:
     if _express_consent(inp):
         return Verdict("ca_casl", "allow", "CASL: express consent recorded")
     c = _consent(inp)
-    if c.get("published_address") and not c.get("no_solicitation"):
+    if c.published_address and not c.no_solicitation:
         return Verdict(
             "ca_casl",
             "allow",
@@ -271,7 +273,7 @@ def ca_casl(inp: PolicyInput, cfg: PolicyConfig) -> Verdict | None:
         )
     why = (
         "the published address says it accepts no solicitation"
-        if c.get("no_solicitation")
+        if c.no_solicitation
         else "the address is not known to be conspicuously published"
     )
     return Verdict("ca_casl", "deny", f"CASL: no express consent and no implied consent ({why})")

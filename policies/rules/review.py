@@ -7,27 +7,27 @@ review asked before the draft existed approves a decision, never a message."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
 from policies.config import PolicyConfig
+from policies.observation import Review
 from policies.rules.budget import budget_ratios
 from policies.rules.capacity import capacity_ratios
-from policies.rules.common import MESSAGE_ACTIONS, number
+from policies.rules.common import MESSAGE_ACTIONS, applies_to, number
 from policies.rules.content import grounding_allowed, grounding_score
 from policies.types import PolicyInput, Verdict
 
+SEND = frozenset({"send"})
 
-def _review_record(inp: PolicyInput) -> Mapping[str, Any] | None:
+
+def _review_record(inp: PolicyInput) -> Review | None:
     """The review of this step's current draft. A review of an earlier draft is stale, and
     a review asked before any draft existed (a decision review) never stands for a message."""
     step = inp.proposal.step_id
-    record = inp.fact("reviews").get(step) if step else None
-    if not isinstance(record, Mapping):
+    record = inp.obs.reviews.get(step) if step else None
+    if record is None:
         return None
-    if record.get("kind") == "decision":
+    if record.kind == "decision":
         return None
-    draft_id = record.get("draft_id")
+    draft_id = record.draft_id
     if draft_id and inp.draft is not None and inp.draft.id and draft_id != inp.draft.id:
         return None
     return record
@@ -35,14 +35,13 @@ def _review_record(inp: PolicyInput) -> Mapping[str, Any] | None:
 
 def draft_fingerprint(inp: PolicyInput) -> str:
     """The fingerprint (subject, body, recipient, channel) of this step's current draft."""
-    step = inp.proposal.step_id or ""
-    draft = inp.fact("drafts").get(step)
-    return str(draft.get("fingerprint") or "") if isinstance(draft, Mapping) else ""
+    draft = inp.obs.draft(inp.proposal.step_id)
+    return str(draft.fingerprint or "") if draft is not None else ""
 
 
-def content_matches(record: Mapping[str, Any], inp: PolicyInput) -> bool:
+def content_matches(record: Review, inp: PolicyInput) -> bool:
     """Whether the approved content is exactly the content that would go out now."""
-    approved = str(record.get("approved_fingerprint") or "")
+    approved = str(record.approved_fingerprint or "")
     return bool(approved) and approved == draft_fingerprint(inp)
 
 
@@ -50,11 +49,12 @@ def approved_by(inp: PolicyInput, cfg: PolicyConfig) -> str | None:
     """Who approved exactly this step's current content, or None when it is not approved
     (or the content changed since the approval)."""
     record = _review_record(inp)
-    if record and record.get("status") in cfg.review.approved_statuses and content_matches(record, inp):
-        return str(record.get("decided_by") or "a reviewer")
+    if record and record.status in cfg.review.approved_statuses and content_matches(record, inp):
+        return str(record.decided_by or "a reviewer")
     return None
 
 
+@applies_to(MESSAGE_ACTIONS)
 def review_decision(inp: PolicyInput, cfg: PolicyConfig) -> Verdict | None:
     """A rejected draft is never sent or re-queued; a pending review holds the send; an
     approval of other content (the text, recipient or channel changed since) is void."""
@@ -63,8 +63,8 @@ def review_decision(inp: PolicyInput, cfg: PolicyConfig) -> Verdict | None:
     record = _review_record(inp)
     if record is None:
         return None
-    status = str(record.get("status") or "")
-    who = record.get("decided_by") or "a reviewer"
+    status = str(record.status or "")
+    who = record.decided_by or "a reviewer"
     if status in cfg.review.rejected_statuses:
         return Verdict("review_decision", "deny", f"{who} rejected this draft; redraft it")
     if status in cfg.review.approved_statuses:
@@ -90,15 +90,17 @@ def _trigger(rule: str, inp: PolicyInput, cfg: PolicyConfig, why: str) -> Verdic
     return Verdict(rule, "review", f"{why}: a human must approve it before it goes out")
 
 
+@applies_to(SEND)
 def review_tier_1(inp: PolicyInput, cfg: PolicyConfig) -> Verdict | None:
     """Every send to a tier-1 account is reviewed."""
     if inp.proposal.action != "send" or not cfg.review.tier_1:
         return None
-    if inp.prospect.get("tier") != 1:
+    if inp.prospect.tier != 1:
         return None
     return _trigger("review_tier_1", inp, cfg, "the prospect is at a tier-1 account")
 
 
+@applies_to(SEND)
 def review_direct_mail(inp: PolicyInput, cfg: PolicyConfig) -> Verdict | None:
     """Every direct-mail send is reviewed (it costs real money and cannot be recalled)."""
     if inp.proposal.action != "send" or inp.channel != "direct_mail" or not cfg.review.direct_mail:
@@ -106,6 +108,7 @@ def review_direct_mail(inp: PolicyInput, cfg: PolicyConfig) -> Verdict | None:
     return _trigger("review_direct_mail", inp, cfg, "direct mail costs money and cannot be recalled")
 
 
+@applies_to(SEND)
 def review_new_template(inp: PolicyInput, cfg: PolicyConfig) -> Verdict | None:
     """The first N sends of a new template version are reviewed."""
     n = cfg.review.new_template_sends
@@ -114,8 +117,7 @@ def review_new_template(inp: PolicyInput, cfg: PolicyConfig) -> Verdict | None:
     version = inp.draft.template_version or inp.draft.template
     if not version:
         return None
-    sends = inp.counters.get("template_sends") or {}
-    done = int(number(sends.get(version) if isinstance(sends, Mapping) else 0))
+    done = int(number(inp.counters.template_sends.get(version)))
     if done >= n:
         return None
     return _trigger(
@@ -126,11 +128,12 @@ def review_new_template(inp: PolicyInput, cfg: PolicyConfig) -> Verdict | None:
     )
 
 
+@applies_to(SEND)
 def review_low_grounding(inp: PolicyInput, cfg: PolicyConfig) -> Verdict | None:
     """A draft whose personal sentences are weakly grounded in evidence is reviewed."""
     if inp.proposal.action != "send" or inp.draft is None:
         return None
-    score = grounding_score(inp.draft.sentences, inp.fact("evidence"), grounding_allowed(inp, cfg))
+    score = grounding_score(inp.draft.sentences, inp.obs.evidence_quotes, grounding_allowed(inp, cfg))
     if score >= cfg.review.min_grounding:
         return None
     return _trigger(
@@ -141,6 +144,7 @@ def review_low_grounding(inp: PolicyInput, cfg: PolicyConfig) -> Verdict | None:
     )
 
 
+@applies_to(SEND)
 def review_model_written(inp: PolicyInput, cfg: PolicyConfig) -> Verdict | None:
     """A draft the model wrote (not a template) is reviewed."""
     if (
@@ -153,6 +157,7 @@ def review_model_written(inp: PolicyInput, cfg: PolicyConfig) -> Verdict | None:
     return _trigger("review_model_written", inp, cfg, "the draft was written by the model")
 
 
+@applies_to(SEND)
 def review_near_cap(inp: PolicyInput, cfg: PolicyConfig) -> Verdict | None:
     """A send that brings a budget or a capacity to the near-cap share (90%) is reviewed."""
     ratio = cfg.review.near_cap_ratio

@@ -4,15 +4,16 @@ per run. "wait" and "stop" stay allowed where noted so a halted agent can still 
 from __future__ import annotations
 
 from policies.config import PolicyConfig
-from policies.rules.common import ACTIVE_ACTIONS
+from policies.rules.common import ACTIVE_ACTIONS, applies_to
 from policies.types import PolicyInput, Verdict
 
 
+@applies_to(ACTIVE_ACTIONS)
 def kill_switch(inp: PolicyInput, cfg: PolicyConfig) -> Verdict | None:
     """With the kill switch on, no active action runs (waiting and stopping still do)."""
     if inp.proposal.action not in ACTIVE_ACTIONS:
         return None
-    if inp.observation.get("kill_switch"):
+    if inp.obs.kill_switch:
         return Verdict(
             "kill_switch",
             "deny",
@@ -24,7 +25,7 @@ def kill_switch(inp: PolicyInput, cfg: PolicyConfig) -> Verdict | None:
 def workspace_mode(inp: PolicyInput, cfg: PolicyConfig) -> Verdict | None:
     """The workspace mode (research_only, draft_only, send) limits the actions allowed;
     an absent mode is read as draft_only."""
-    mode = str(inp.observation.get("mode") or "draft_only")
+    mode = str(inp.obs.mode or "draft_only")
     allowed = cfg.safety.mode_actions.get(mode, ("wait", "stop"))
     action = inp.proposal.action
     if action in allowed:
@@ -36,6 +37,7 @@ def workspace_mode(inp: PolicyInput, cfg: PolicyConfig) -> Verdict | None:
     )
 
 
+@applies_to(ACTIVE_ACTIONS)
 def step_cap(inp: PolicyInput, cfg: PolicyConfig) -> Verdict | None:
     """One prospect's run takes at most N steps; after that only wait or stop."""
     if inp.proposal.action not in ACTIVE_ACTIONS:

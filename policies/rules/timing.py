@@ -8,17 +8,39 @@ from datetime import timedelta
 
 from core.timeutil import iso, to_utc, zone_country
 from policies.config import PolicyConfig
-from policies.rules.common import country, local_date, local_text, prospect_zone, window_for, windowed
+from policies.rules.common import (
+    ConfigMemo,
+    country,
+    local_date,
+    local_text,
+    prospect_zone,
+    window_for,
+    windowed,
+)
 from policies.types import PolicyInput, Verdict
+
+# The verdict of a windowed send is a pure function of the config, the prospect's zone
+# name, its country and the instant (a run checks many prospects at one instant).
+_VERDICTS = ConfigMemo()
 
 
 def send_window(inp: PolicyInput, cfg: PolicyConfig) -> Verdict | None:
     """Sends go out inside the recipient's local window; an unknown zone is never guessed."""
     if not windowed(inp, cfg):
         return None
+    p = inp.prospect
+    try:
+        key = (p.timezone, p.country_code, inp.now)
+        hash(key)
+    except TypeError:  # an unhashable zone value: not memoised
+        return _send_window(inp, cfg)
+    return _VERDICTS.get(cfg, key, lambda: _send_window(inp, cfg))
+
+
+def _send_window(inp: PolicyInput, cfg: PolicyConfig) -> Verdict | None:
     tz = prospect_zone(inp)
     if tz is None:
-        name = inp.prospect.get("timezone") or "missing"
+        name = inp.prospect.timezone or "missing"
         if cfg.unknown_timezone == "review":
             return Verdict(
                 "send_window", "review", f"time zone {name!r} is unknown; a human must confirm the send time"
