@@ -5,6 +5,8 @@ defers the second send with the capacity verdict, logged. On SQLite the write tr
 
 from __future__ import annotations
 
+import json
+
 import threading
 from pathlib import Path
 from typing import Any
@@ -109,15 +111,15 @@ def test_two_sends_racing_for_the_last_slot_send_one(
         rows = s.exec(
             select(OutboxMessage).where(OutboxMessage.workspace == ws.id, OutboxMessage.channel == "email")
         ).all()
-        held = [
+        bodies = [
             load_body(r)
             for r in s.exec(
                 select(DecisionRecord).where(
                     DecisionRecord.workspace == ws.id, DecisionRecord.run_id == "run_race"
                 )
             ).all()
-            if "re-checked at send" in r.body
         ]
+        held = [b for b in bodies if "re-checked at send" in json.dumps(b)]
     assert [r.status for r in rows] == ["sent"], [(r.prospect_id, r.status) for r in rows]
     waiting = [r for r in results if (r or {}).get("outcome")]
     assert len(waiting) == 1 and waiting[0]["outcome"]["kind"] == "wait"
