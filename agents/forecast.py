@@ -342,9 +342,9 @@ def preview(
         if ids is None:
             ids = repo.due_prospect_ids(session, workspace=ws.id, now=now, limit=limit)
         rows = rescore(session, ws, ids, now)
-        order = ranked(ids, rows)  # before the commit, which expires the rows
+        order = ranked(ids, rows)
         scores = {pid: (r.score, r.tier) for pid, r in rows.items()}
-        del rows  # no ORM rows held across the chunks' commits (each would expire them all)
+        del rows  # the breakdowns are not needed past here
         session.commit()
         tally = _Tally()
         out = []

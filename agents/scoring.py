@@ -11,7 +11,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlmodel import Session, select
+from sqlalchemy import bindparam, insert, update
+from sqlalchemy import select as core_select
+from sqlmodel import Session
 
 from core.spend_config import IcpRule, ScoringConfig
 from core.timeutil import iso, to_utc
@@ -182,7 +184,8 @@ def explain(breakdown: Mapping[str, Any]) -> str:
     )
 
 
-def facts_of(p: Prospect, c: Company | None) -> dict[str, Any]:
+def facts_of(p: Any, c: Any) -> dict[str, Any]:
+    """The facts a score reads, from a prospect and its company (ORM objects or rows)."""
     return {
         "industry": c.industry if c else "",
         "country": p.country or (c.country if c else ""),
@@ -193,56 +196,125 @@ def facts_of(p: Prospect, c: Company | None) -> dict[str, Any]:
     }
 
 
+@dataclass(frozen=True, slots=True)
+class StoredScore:
+    """A prospect's score as stored in `prospect_scores` (plain values, not an ORM row)."""
+
+    score: float
+    fit: float
+    intent: float
+    tier: int | None
+    excluded: bool
+    breakdown: dict[str, Any]
+    scored_at: datetime
+
+
+def _same(old: Any, r: ScoreResult) -> bool:
+    """Whether a stored row already says what `r` says (its `scored_at` aside)."""
+    if (old.score, old.fit, old.intent, old.tier, bool(old.excluded)) != (
+        r.score,
+        r.fit,
+        r.intent,
+        r.tier,
+        r.excluded,
+    ):
+        return False
+    stored = dict(old.breakdown or {})
+    stored.pop("scored_at", None)
+    return bool(stored == r.breakdown)
+
+
 def rescore(
     session: Session, ws: Workspace, prospect_ids: Iterable[str], now: datetime
-) -> dict[str, ProspectScore]:
-    """Score the prospects, store the scores (one row each, replaced) and return them by id."""
+) -> dict[str, StoredScore]:
+    """Score the prospects, store the scores (one row each) and return them by id.
+
+    Reads and writes are Core statements, per chunk of 500 ids: the prospects, their
+    companies and signals, and their stored scores. A row is written only when what it says
+    changed (score, fit, intent, tier, exclusion or any part of the breakdown but its
+    `scored_at`): an unchanged row keeps the instant it was last scored at, so a daily run
+    over prospects whose facts did not move writes nothing."""
     ids = list(prospect_ids)
     if not ids:
         return {}
     cfg, icp = ws.config.scoring, ws.config.icp
-    out: dict[str, ProspectScore] = {}
-    existing = {
-        s.prospect_id: s
-        for s in session.exec(select(ProspectScore).where(ProspectScore.workspace == ws.id)).all()
-    }
+    pt, ct, sgt, st = (getattr(m, "__table__") for m in (Prospect, Company, Signal, ProspectScore))  # noqa: B009
+    out: dict[str, StoredScore] = {}
+    stamp = iso(now)
     for start in range(0, len(ids), 500):
         chunk = ids[start : start + 500]
-        prospects = session.exec(select(Prospect).where(Prospect.id.in_(chunk))).all()  # type: ignore[attr-defined]
+        prospects = session.execute(core_select(pt).where(pt.c.id.in_(chunk))).all()
         cids = {p.company_id for p in prospects if p.company_id}
-        companies = {c.id: c for c in session.exec(select(Company).where(Company.id.in_(cids or {""}))).all()}  # type: ignore[attr-defined]
+        companies = {c.id: c for c in session.execute(core_select(ct).where(ct.c.id.in_(cids or {""})))}
         sigs: dict[str, list[dict[str, Any]]] = {}
-        rows = session.exec(
-            select(Signal).where(
-                Signal.workspace == ws.id,
-                (Signal.prospect_id.in_(chunk)) | (Signal.company_id.in_(cids or {""})),  # type: ignore[union-attr]
+        rows = session.execute(
+            core_select(sgt).where(
+                sgt.c.workspace == ws.id,
+                (sgt.c.prospect_id.in_(chunk)) | (sgt.c.company_id.in_(cids or {""})),
             )
-        ).all()
+        )
         for s in rows:
             d = {"id": s.id, "type": s.type, "detail": s.detail, "url": s.url, "occurred_at": s.occurred_at}
             for key in (s.prospect_id, s.company_id):
                 if key:
                     sigs.setdefault(key, []).append(d)
+        existing = {
+            s.prospect_id: s
+            for s in session.execute(
+                core_select(st).where(st.c.workspace == ws.id, st.c.prospect_id.in_(chunk))
+            )
+        }
+        inserts: list[dict[str, Any]] = []
+        updates: list[dict[str, Any]] = []
         for p in prospects:
             c = companies.get(p.company_id or "")
             both = sigs.get(p.id, []) + (sigs.get(p.company_id, []) if p.company_id else [])
             mine = list({d["id"]: d for d in both}.values())
             r = compute_score(facts_of(p, c), mine, icp, cfg, now)
-            row = existing.get(p.id) or ProspectScore(workspace=ws.id, prospect_id=p.id, scored_at=now)
-            row.score, row.fit, row.intent, row.tier, row.excluded = (
-                r.score,
-                r.fit,
-                r.intent,
-                r.tier,
-                r.excluded,
-            )
-            row.breakdown, row.scored_at = {**r.breakdown, "scored_at": iso(now)}, now
-            session.add(row)
-            out[p.id] = row
+            old = existing.get(p.id)
+            if old is not None and _same(old, r):
+                out[p.id] = StoredScore(
+                    old.score, old.fit, old.intent, old.tier, bool(old.excluded), old.breakdown, old.scored_at
+                )
+                continue
+            breakdown = {**r.breakdown, "scored_at": stamp}
+            out[p.id] = StoredScore(r.score, r.fit, r.intent, r.tier, r.excluded, breakdown, now)
+            values = {
+                "score": r.score,
+                "fit": r.fit,
+                "intent": r.intent,
+                "tier": r.tier,
+                "excluded": r.excluded,
+                "breakdown": breakdown,
+                "scored_at": now,
+            }
+            if old is None:
+                inserts.append({"workspace": ws.id, "prospect_id": p.id, **values})
+            else:
+                updates.append(
+                    {"k_workspace": ws.id, "k_prospect_id": p.id, **{f"v_{k}": v for k, v in values.items()}}
+                )
+        if inserts:
+            session.execute(insert(st), inserts)
+        if updates:
+            session.execute(_UPDATE_SCORE, updates)
     return out
 
 
-def ranked(ids: Sequence[str], scores: Mapping[str, ProspectScore]) -> list[str]:
+def _update_score() -> Any:
+    st = getattr(ProspectScore, "__table__")  # noqa: B009
+    cols = ("score", "fit", "intent", "tier", "excluded", "breakdown", "scored_at")
+    return (
+        update(st)
+        .where(st.c.workspace == bindparam("k_workspace"), st.c.prospect_id == bindparam("k_prospect_id"))
+        .values({c: bindparam(f"v_{c}", type_=st.c[c].type) for c in cols})
+    )
+
+
+_UPDATE_SCORE = _update_score()
+
+
+def ranked(ids: Sequence[str], scores: Mapping[str, StoredScore]) -> list[str]:
     """Highest score first, then the prospect id (stable, independent of workers)."""
     return sorted(ids, key=lambda i: (-(scores[i].score if i in scores else 0.0), i))
 
