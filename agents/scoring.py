@@ -6,12 +6,14 @@ is pure; `rescore` loads facts, scores and stores them (`prospect_scores`)."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import bindparam, insert, update
+from sqlalchemy import Text, bindparam, cast, insert, literal, update
 from sqlalchemy import select as core_select
 from sqlmodel import Session
 
@@ -55,9 +57,15 @@ def _matches(rule: IcpRule, value: Any) -> bool:
             return False
         return (rule.min is None or n >= rule.min) and (rule.max is None or n <= rule.max)
     text = str(value).casefold()
+    folded = _folded(rule.values)
     if rule.op == "contains":
-        return any(v.casefold() in text for v in rule.values)
-    return text in {v.casefold() for v in rule.values}
+        return any(v in text for v in folded)
+    return text in folded
+
+
+@lru_cache(maxsize=256)
+def _folded(values: tuple[str, ...]) -> frozenset[str]:
+    return frozenset(v.casefold() for v in values)
 
 
 @dataclass(frozen=True)
@@ -80,9 +88,11 @@ def compute_score(
     icp: IcpConfig,
     cfg: ScoringConfig,
     now: datetime,
+    rules: tuple[IcpRule, ...] | None = None,
 ) -> ScoreResult:
     """Score one prospect from plain facts (industry, country, title, employee_count, tier,
-    attributes) and its signals (type, detail, url, occurred_at)."""
+    attributes) and its signals (type, detail, url, occurred_at). `rules` are
+    `icp_rules(icp, cfg)` when the caller scores many prospects with the same config."""
     attrs = facts.get("attributes") or {}
 
     def value(name: str) -> Any:
@@ -93,7 +103,7 @@ def compute_score(
             why = f"excluded: {rule.field} {value(rule.field)!r} matches {rule.op} {list(rule.values) or [rule.min, rule.max]}"
             return ScoreResult(0.0, 0.0, 0.0, _tier(0.0, facts, cfg), True, {"excluded": why, "score": 0.0})
     fit_rows, total, got = [], 0.0, 0.0
-    for rule in icp_rules(icp, cfg):
+    for rule in icp_rules(icp, cfg) if rules is None else rules:
         ok = _matches(rule, value(rule.field))
         total += rule.weight
         got += rule.weight if ok else 0.0
@@ -209,8 +219,12 @@ class StoredScore:
     scored_at: datetime
 
 
-def _same(old: Any, r: ScoreResult) -> bool:
-    """Whether a stored row already says what `r` says (its `scored_at` aside)."""
+def _unchanged(old: Any, r: ScoreResult) -> dict[str, Any] | None:
+    """The stored breakdown when a stored row already says what `r` says (its `scored_at`
+    aside), else None. The row's breakdown is read as text: equal to the new breakdown
+    serialised with the old instant is the common case and needs no parsing (SQLite stores
+    the text as written); otherwise (PostgreSQL's JSONB text, or a real change) it is parsed
+    and compared as a value."""
     if (old.score, old.fit, old.intent, old.tier, bool(old.excluded)) != (
         r.score,
         r.fit,
@@ -218,10 +232,17 @@ def _same(old: Any, r: ScoreResult) -> bool:
         r.tier,
         r.excluded,
     ):
-        return False
-    stored = dict(old.breakdown or {})
-    stored.pop("scored_at", None)
-    return bool(stored == r.breakdown)
+        return None
+    mine = {**r.breakdown, "scored_at": iso(old.scored_at)}
+    raw = old.raw
+    if isinstance(raw, str) and raw == json.dumps(mine):
+        return mine
+    stored = dict(json.loads(raw) if isinstance(raw, str) else raw or {})
+    stamp = stored.pop("scored_at", None)
+    return {**r.breakdown, "scored_at": stamp} if stored == r.breakdown else None
+
+
+FACT_FIELDS = frozenset(("industry", "country", "title", "employee_count", "tier"))
 
 
 def rescore(
@@ -241,11 +262,26 @@ def rescore(
     pt, ct, sgt, st = (getattr(m, "__table__") for m in (Prospect, Company, Signal, ProspectScore))  # noqa: B009
     out: dict[str, StoredScore] = {}
     stamp = iso(now)
+    rules = icp_rules(icp, cfg)
+    # The prospects' attributes (JSON) are read only when a rule or the imported score reads them.
+    attrs = bool(cfg.imported_score_field and cfg.imported_score != "ignore") or any(
+        r.field not in FACT_FIELDS for r in (*rules, *cfg.exclusions)
+    )
+    pcols = [pt.c.id, pt.c.company_id, pt.c.country, pt.c.title, pt.c.tier]
+    pcols += [pt.c.attributes] if attrs else [literal(None).label("attributes")]
+    score_cols = [st.c[n] for n in ("prospect_id", "score", "fit", "intent", "tier", "excluded", "scored_at")]
     for start in range(0, len(ids), 500):
         chunk = ids[start : start + 500]
-        prospects = session.execute(core_select(pt).where(pt.c.id.in_(chunk))).all()
+        prospects = session.execute(core_select(*pcols).where(pt.c.id.in_(chunk))).all()
         cids = {p.company_id for p in prospects if p.company_id}
-        companies = {c.id: c for c in session.execute(core_select(ct).where(ct.c.id.in_(cids or {""})))}
+        companies = {
+            c.id: c
+            for c in session.execute(
+                core_select(ct.c.id, ct.c.industry, ct.c.country, ct.c.employee_count).where(
+                    ct.c.id.in_(cids or {""})
+                )
+            )
+        }
         sigs: dict[str, list[dict[str, Any]]] = {}
         rows = session.execute(
             core_select(sgt).where(
@@ -261,7 +297,9 @@ def rescore(
         existing = {
             s.prospect_id: s
             for s in session.execute(
-                core_select(st).where(st.c.workspace == ws.id, st.c.prospect_id.in_(chunk))
+                core_select(*score_cols, cast(st.c.breakdown, Text).label("raw")).where(
+                    st.c.workspace == ws.id, st.c.prospect_id.in_(chunk)
+                )
             )
         }
         inserts: list[dict[str, Any]] = []
@@ -270,12 +308,11 @@ def rescore(
             c = companies.get(p.company_id or "")
             both = sigs.get(p.id, []) + (sigs.get(p.company_id, []) if p.company_id else [])
             mine = list({d["id"]: d for d in both}.values())
-            r = compute_score(facts_of(p, c), mine, icp, cfg, now)
+            r = compute_score(facts_of(p, c), mine, icp, cfg, now, rules)
             old = existing.get(p.id)
-            if old is not None and _same(old, r):
-                out[p.id] = StoredScore(
-                    old.score, old.fit, old.intent, old.tier, bool(old.excluded), old.breakdown, old.scored_at
-                )
+            kept = _unchanged(old, r) if old is not None else None
+            if old is not None and kept is not None:
+                out[p.id] = StoredScore(r.score, r.fit, r.intent, r.tier, r.excluded, kept, old.scored_at)
                 continue
             breakdown = {**r.breakdown, "scored_at": stamp}
             out[p.id] = StoredScore(r.score, r.fit, r.intent, r.tier, r.excluded, breakdown, now)
