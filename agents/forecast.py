@@ -349,9 +349,11 @@ def preview(
         tally = _Tally()
         out = []
         n = 0
+        memo: dict[Any, list[dict[str, str]]] = {}  # cap verdicts of the cheap path, per input
         for start in range(0, len(order), PREVIEW_CHUNK):
             part = order[start : start + PREVIEW_CHUNK]
             facts = ChunkFacts(session, ws, part, now)
+            memo.clear()  # the chunk's shared usage is its own
             cached = set() if detail else _cached_research(session, ctx, facts)
             for pid in part:
                 n += 1
@@ -359,7 +361,7 @@ def preview(
                 assert p is not None
                 s = scores.get(pid)
                 pv = ProspectPreview(pid, p.full_name, s[0] if s else 0.0, s[1] if s else p.tier)
-                if detail or not _cheap_carry_over(ctx, facts, p, pv, tally, cached):
+                if detail or not _cheap_carry_over(ctx, facts, p, pv, tally, cached, memo):
                     tally = _full(ctx, session, facts.observation(pid), pv, tally)
                 out.append(pv)
                 if progress:
@@ -411,6 +413,7 @@ def _cheap_carry_over(
     pv: ProspectPreview,
     tally: _Tally,
     cached: set[str],
+    memo: dict[Any, list[dict[str, str]]] | None = None,
 ) -> bool:
     """Decide, from cheap facts only, a prospect whose first action is researching its
     company and whose cost a spent budget cap denies: the planner, given the facts it reads
@@ -439,23 +442,39 @@ def _cheap_carry_over(
     prop = proposal.to_dict()
     prop["est_credits"], prop["est_usd"] = est, est * cfg.costs.credit_usd
     shared = facts.shared_usage()
-    spend = {
-        "run": _plus(shared["spend_run"], tally),
-        "month": _plus(shared["spend_month"], tally),
-        "prospect": facts.spend_prospect(p.id),
-    }
-    inp = PolicyInput(
-        now=facts.now,
-        proposal=Proposal.from_dict(prop),
-        prospect={"id": p.id},
-        counters={**shared, "spend": spend},
+    mine = facts.spend_prospect(p.id)
+    # The cap rules read the proposal, the counters and the clock, never the prospect (its
+    # input here names only its id): prospects of one chunk with the same proposal and the
+    # same spend get the same verdicts, computed once.
+    key = (
+        tuple(sorted(prop.items())),
+        tally.credits,
+        tally.usd,
+        tuple(sorted(mine.items())),
     )
-    denied = []
-    for rid, rule in ctx.policy.rules:
-        if rid in CAP_RULES:
+    found = memo.get(key) if memo is not None else None
+    if found is None:
+        spend = {
+            "run": _plus(shared["spend_run"], tally),
+            "month": _plus(shared["spend_month"], tally),
+            "prospect": mine,
+        }
+        inp = PolicyInput(
+            now=facts.now,
+            proposal=Proposal.from_dict(prop),
+            prospect={"id": p.id},
+            counters={**shared, "spend": spend},
+        )
+        found = []
+        for rid, rule in ctx.policy.rules:
+            if rid not in CAP_RULES:
+                continue
             v = rule(inp, ctx.policy.config)
             if v is not None and v.outcome == "deny":
-                denied.append({"rule": v.rule, "outcome": v.outcome, "reason": v.reason})
+                found.append({"rule": v.rule, "outcome": v.outcome, "reason": v.reason})
+        if memo is not None:
+            memo[key] = found
+    denied = [dict(v) for v in found]
     if not denied:
         return False
     pv.recipient = p.email_norm or p.linkedin_url or ""

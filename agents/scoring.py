@@ -7,6 +7,7 @@ is pure; `rescore` loads facts, scores and stores them (`prospect_scores`)."""
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -57,15 +58,23 @@ def _matches(rule: IcpRule, value: Any) -> bool:
             return False
         return (rule.min is None or n >= rule.min) and (rule.max is None or n <= rule.max)
     text = str(value).casefold()
-    folded = _folded(rule.values)
     if rule.op == "contains":
-        return any(v in text for v in folded)
-    return text in folded
+        return _any_of(rule.values).search(text) is not None
+    return text in _folded(rule.values)
 
 
 @lru_cache(maxsize=256)
 def _folded(values: tuple[str, ...]) -> frozenset[str]:
     return frozenset(v.casefold() for v in values)
+
+
+@lru_cache(maxsize=256)
+def _any_of(values: tuple[str, ...]) -> re.Pattern[str]:
+    """One pattern that finds any of the casefolded values as a substring (never matches when
+    there are none, like `any` over an empty list)."""
+    if not values:
+        return re.compile(r"(?!)")
+    return re.compile("|".join(re.escape(v.casefold()) for v in values))
 
 
 @dataclass(frozen=True)
