@@ -57,11 +57,28 @@ def child(kind: str, path: str, workers: int, threads: int) -> dict[str, Any]:
     from sqlalchemy.engine import Engine
 
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
+    import multiprocessing
+
     statements = [0]
+    # Lock wait: the time each `BEGIN IMMEDIATE` (SQLite's write lock, taken at BEGIN by
+    # write transactions, see state/db.py) takes to return, summed over this process and its
+    # forked workers (shared memory created before the fork): [seconds, count, max seconds].
+    lock = multiprocessing.Array("d", 3)
 
     @event.listens_for(Engine, "before_cursor_execute")
-    def _count(*_a: Any) -> None:
+    def _count(conn: Any, _cursor: Any, statement: str, *_a: Any) -> None:
         statements[0] += 1
+        if statement.startswith("BEGIN IMMEDIATE"):
+            conn.info["bench_begin"] = time.perf_counter()
+
+    @event.listens_for(Engine, "after_cursor_execute")
+    def _waited(conn: Any, _cursor: Any, statement: str, *_a: Any) -> None:
+        if statement.startswith("BEGIN IMMEDIATE"):
+            dt = time.perf_counter() - conn.info.pop("bench_begin", time.perf_counter())
+            with lock.get_lock():
+                lock[0] += dt
+                lock[1] += 1
+                lock[2] = max(lock[2], dt)
 
     from core.workspace import load_workspace
     from tests.conftest import at
@@ -158,7 +175,19 @@ def child(kind: str, path: str, workers: int, threads: int) -> dict[str, Any]:
         out.update(decisions=v.records, ok=v.ok, seconds=time.perf_counter() - t1)
     elif kind == "peer":
         out.update(_peer(Path(path), threads))
-    out.update(wall=time.perf_counter() - t0, cpu=_cpu() - cpu0, statements=statements[0], load_after=_load())
+    me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    out.update(
+        wall=time.perf_counter() - t0,
+        cpu=_cpu() - cpu0,
+        statements=statements[0],
+        load_after=_load(),
+        lock_wait_s=round(lock[0], 4),
+        lock_waits=int(lock[1]),
+        lock_wait_max_s=round(lock[2], 4),
+        # peak RSS (Linux: KiB) of this process and of its largest worker (none with workers=1)
+        rss_mb=round(me.ru_maxrss / 1024, 1),
+        rss_worker_mb=round(kids.ru_maxrss / 1024, 1),
+    )
     return out
 
 
@@ -242,7 +271,13 @@ def storage(ws_dir: Path) -> dict[str, Any]:
     with sqlite3.connect(str(cp)) as c:
         cps = c.execute("SELECT COUNT(*), COUNT(DISTINCT thread_id) FROM checkpoints").fetchone()
     size = sum(f.stat().st_size for f in cp.parent.glob(cp.name + "*"))
+    dbp = Path(db)
+    db_size = sum(f.stat().st_size for f in dbp.parent.glob(dbp.name + "*"))
     return {
+        "database_bytes": db_size,
+        # the whole database file (WAL included) over the decisions: an upper bound, since
+        # it also holds the imported prospects, companies, evidence and the ledger
+        "database_bytes_per_decision": round(db_size / max(n, 1)),
         "decisions": n,
         "bytes_per_decision": round((body + obs[1] + dicts[0]) / max(n, 1)),
         "observations": obs[0],
@@ -252,11 +287,51 @@ def storage(ws_dir: Path) -> dict[str, Any]:
     }
 
 
+def _prescore(ws_dir: Path) -> None:
+    """Store every prospect's score at init time, as the previous day's run would have."""
+    from sqlmodel import Session, select
+
+    from agents.scoring import rescore
+    from core.workspace import load_workspace
+    from state.db import engine_for
+    from state.models import Prospect
+    from tests.conftest import at
+
+    ws = load_workspace(ws_dir)
+    with Session(engine_for(ws.database_url)) as s:
+        ids = list(s.exec(select(Prospect.id).where(Prospect.workspace == ws.id)).all())
+        rescore(s, ws, ids, at(INIT))
+        s.commit()
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--prospects", type=int, default=10000, help="Prospects in the synthetic workspace.")
     ap.add_argument("--workers", default="1,2", help="Worker counts to measure, comma-separated.")
     ap.add_argument("--peer-threads", type=int, default=1000, help="Threads the LangGraph peer runs.")
+    ap.add_argument(
+        "--run-credits",
+        type=float,
+        default=None,
+        help="Per-run credit budget of the synthetic workspace (default: the policy default, 50).",
+    )
+    ap.add_argument(
+        "--mix",
+        action="store_true",
+        help="Realistic mix: a run budget of prospects/10 credits, which lets about a third of the "
+        "due prospects act (the rest are carried over by the budget cap).",
+    )
+    ap.add_argument(
+        "--prescore",
+        action="store_true",
+        help="Score every prospect at init time, as the previous day's run would have (steady "
+        "state: the run rescores rows that exist and rewrites only those that changed).",
+    )
+    ap.add_argument(
+        "--only-daily",
+        action="store_true",
+        help="Measure only the daily runs (no preview, replay, verify or peer): for 100,000 prospects.",
+    )
     ap.add_argument("--child", default="", help=argparse.SUPPRESS)
     ap.add_argument("--path", default="", help=argparse.SUPPRESS)
     a = ap.parse_args()
@@ -268,29 +343,65 @@ def main() -> None:
     from tests.conftest import at
     from tools.synthetic import write_synthetic_workspace
 
-    out = BENCH / "out" / f"scale_{a.prospects}"
+    credits = a.prospects / 10 if a.mix and a.run_credits is None else a.run_credits
+    out = BENCH / "out" / (f"scale_{a.prospects}" + ("_mix" if credits is not None else ""))
     shutil.rmtree(out, ignore_errors=True)
-    write_synthetic_workspace(out / "base", a.prospects, seed=7)
+    t0, c0 = time.perf_counter(), _cpu()
+    write_synthetic_workspace(out / "base", a.prospects, seed=7, run_credits=credits)
     init_workspace(load_workspace(out / "base"), now=at(INIT))
+    if a.prescore:
+        _prescore(out / "base")
     results: dict[str, Any] = {
         "prospects": a.prospects,
+        "run_credits": credits,
+        "prescored": a.prescore,
         "machine": f"{os.cpu_count()} cores, {os.uname().sysname}",
+        "setup_wall": round(time.perf_counter() - t0, 1),
+        "setup_cpu": round(_cpu() - c0, 1),
     }
-    shutil.copytree(out / "base", out / "preview")
-    results["preview"] = run_child("preview", out / "preview")
+    print(f"workspace ready: {results['setup_wall']}s", flush=True)
+    if not a.only_daily:
+        shutil.copytree(out / "base", out / "preview")
+        results["preview"] = run_child("preview", out / "preview")
     for w in [int(x) for x in a.workers.split(",")]:
         shutil.copytree(out / "base", out / f"w{w}")
         r = run_child("daily", out / f"w{w}", workers=w)
         r["storage"] = storage(out / f"w{w}")
         results[f"daily_w{w}"] = r
-        print(f"workers={w}: wall {r['wall']:.1f}s cpu {r['cpu']:.1f}s load {r['load_before']}", flush=True)
+        print(
+            f"workers={w}: wall {r['wall']:.1f}s cpu {r['cpu']:.1f}s lock wait {r['lock_wait_s']:.2f}s "
+            f"rss {r['rss_mb']}/{r['rss_worker_mb']} MB load {r['load_before']}",
+            flush=True,
+        )
+        if w != int(a.workers.split(",")[0]):
+            shutil.rmtree(out / f"w{w}", ignore_errors=True)  # keep the disk use of big runs down
     first = out / f"w{a.workers.split(',')[0]}"
+    d1 = results[f"daily_w{a.workers.split(',')[0]}"]
+    results["derived"] = {
+        f"daily_w{w}": {
+            k: results[f"daily_w{w}"][k]
+            for k in ("wall", "cpu", "lock_wait_s", "lock_waits", "rss_mb", "rss_worker_mb")
+        }
+        | {
+            "bytes_per_decision": results[f"daily_w{w}"]["storage"]["bytes_per_decision"],
+            "checkpoints": results[f"daily_w{w}"]["storage"]["checkpoints"],
+            "checkpoint_threads": results[f"daily_w{w}"]["storage"]["checkpoint_threads"],
+            "checkpoint_bytes": results[f"daily_w{w}"]["storage"]["checkpoint_bytes"],
+            "database_bytes_per_decision": results[f"daily_w{w}"]["storage"]["database_bytes_per_decision"],
+        }
+        for w in [int(x) for x in a.workers.split(",")]
+    }
+    if a.only_daily:
+        (out / "results.json").write_text(json.dumps(results, indent=2), encoding="utf-8")
+        print(json.dumps(results, indent=2))
+        return
     results["replay"] = run_child("replay", first)
     results["verify"] = run_child("verify", first)
     results["peer"] = run_child("peer", out / "peer", threads=a.peer_threads)
-    pv, d1 = results["preview"], results[f"daily_w{a.workers.split(',')[0]}"]
+    pv = results["preview"]
     acting = max(pv["due"] - pv["carried"], 1)
-    results["derived"] = {
+    results["derived"] |= {
+        "acting_share": round((pv["due"] - pv["carried"]) / max(pv["due"], 1), 3),
         "cpu_ms_per_due_in_preview": round(1000 * pv["cpu"] / max(pv["due"], 1), 2),
         # the preview call minus its full-path prospects, all charged to the carried-over
         # ones (rescoring every due prospect and loading the chunks included)
