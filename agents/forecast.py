@@ -60,7 +60,7 @@ PAID = ("research", "enrich")
 MAX_STEPS = 6
 
 
-@dataclass
+@dataclass(slots=True)  # one per due prospect, all held until the run is split: no __dict__
 class ProspectPreview:
     prospect_id: str
     name: str
