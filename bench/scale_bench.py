@@ -4,6 +4,8 @@ Usage::
 
     .venv/bin/python bench/scale_bench.py --prospects 10000 --workers 1,2
     .venv/bin/python bench/scale_bench.py --prospects 2000 --workers 1,2 --peer-threads 1000
+    .venv/bin/python bench/scale_bench.py --prospects 10000 --workers 1,2 --mix
+    .venv/bin/python bench/scale_bench.py --prospects 100000 --workers 2 --only-daily
 
 For N prospects (synthetic workspace, seed 7, init at 2026-11-23T14:00Z, run at 16:00Z) it
 initialises one workspace, copies it once per worker count and measures, each in a fresh
@@ -17,6 +19,13 @@ replay and `audit verify` of the 1-worker run (decisions per second beyond start
 peer: a plain LangGraph graph with the same six nodes on SqliteSaver with durability="exit",
 --peer-threads threads, CPU per thread. The load average (`os.getloadavg`) is recorded next to
 every figure: the machine may be shared.
+
+Per daily run also: lock wait (time spent in `BEGIN IMMEDIATE`, SQLite's write lock, summed
+over the process and its workers), peak RSS of the process and of its largest worker, and
+database bytes per decision. `--mix` gives the workspace a run budget of N/10 credits (about a
+third of due prospects act, the rest are carried over by the cap); `--prescore` stores every
+score at init (the steady state of a daily run); `--only-daily` skips everything but the daily
+runs (100,000 prospects). See bench/README.md.
 """
 
 from __future__ import annotations
