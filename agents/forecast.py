@@ -341,15 +341,18 @@ def preview(
     with Session(engine) as session:
         if ids is None:
             ids = repo.due_prospect_ids(session, workspace=ws.id, now=now, limit=limit)
-        rows = rescore(session, ws, ids, now)
-        order = ranked(ids, rows)
-        scores = {pid: (r.score, r.tier) for pid, r in rows.items()}
-        del rows  # the breakdowns are not needed past here
+        # Rescored a chunk at a time, keeping only (score, tier): the breakdowns of 100,000
+        # prospects are not held at once.
+        scores: dict[str, tuple[float, int | None]] = {}
+        for start in range(0, len(ids), PREVIEW_CHUNK):
+            scored = rescore(session, ws, ids[start : start + PREVIEW_CHUNK], now)
+            scores.update((pid, (r.score, r.tier)) for pid, r in scored.items())
+        order = ranked(ids, {pid: s[0] for pid, s in scores.items()})
         session.commit()
         tally = _Tally()
         out = []
         n = 0
-        memo: dict[Any, list[dict[str, str]]] = {}  # cap verdicts of the cheap path, per input
+        memo: dict[Any, Any] = {}  # cap verdicts of the cheap path, per input
         for start in range(0, len(order), PREVIEW_CHUNK):
             part = order[start : start + PREVIEW_CHUNK]
             facts = ChunkFacts(session, ws, part, now)
@@ -413,7 +416,7 @@ def _cheap_carry_over(
     pv: ProspectPreview,
     tally: _Tally,
     cached: set[str],
-    memo: dict[Any, list[dict[str, str]]] | None = None,
+    memo: dict[Any, tuple[list[dict[str, str]], list[dict[str, Any]]]] | None = None,
 ) -> bool:
     """Decide, from cheap facts only, a prospect whose first action is researching its
     company and whose cost a spent budget cap denies: the planner, given the facts it reads
@@ -453,7 +456,7 @@ def _cheap_carry_over(
         tuple(sorted(mine.items())),
     )
     found = memo.get(key) if memo is not None else None
-    if found is None:
+    if found is None:  # (verdicts, path): shared, read-only, by every row decided alike
         spend = {
             "run": _plus(shared["spend_run"], tally),
             "month": _plus(shared["spend_month"], tally),
@@ -465,20 +468,24 @@ def _cheap_carry_over(
             prospect={"id": p.id},
             counters={**shared, "spend": spend},
         )
-        found = []
+        verdicts = []
         for rid, rule in ctx.policy.rules:
             if rid not in CAP_RULES:
                 continue
             v = rule(inp, ctx.policy.config)
             if v is not None and v.outcome == "deny":
-                found.append({"rule": v.rule, "outcome": v.outcome, "reason": v.reason})
+                verdicts.append({"rule": v.rule, "outcome": v.outcome, "reason": v.reason})
+        path = [{"action": "research", "outcome": "deny", "step": None, "est_credits": round(est, 4)}]
+        found = (verdicts, path)
         if memo is not None:
             memo[key] = found
-    denied = [dict(v) for v in found]
+    denied, path = found
     if not denied:
         return False
+    # The row of a carried-over prospect is held until the run is split (100,000 of them):
+    # its verdicts and path are the lists shared by every row decided alike, never mutated.
     pv.recipient = p.email_norm or p.linkedin_url or ""
-    pv.steps.append({"action": "research", "outcome": "deny", "step": None, "est_credits": round(est, 4)})
+    pv.steps = path
     pv.action, pv.outcome, pv.verdicts = "research", "deny", denied
     pv.carry_over = denied[0]["rule"]
     return True

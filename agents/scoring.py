@@ -360,9 +360,9 @@ def _update_score() -> Any:
 _UPDATE_SCORE = _update_score()
 
 
-def ranked(ids: Sequence[str], scores: Mapping[str, StoredScore]) -> list[str]:
+def ranked(ids: Sequence[str], scores: Mapping[str, float]) -> list[str]:
     """Highest score first, then the prospect id (stable, independent of workers)."""
-    return sorted(ids, key=lambda i: (-(scores[i].score if i in scores else 0.0), i))
+    return sorted(ids, key=lambda i: (-scores.get(i, 0.0), i))
 
 
 def score_of(session: Session, workspace: str, prospect_id: str) -> dict[str, Any]:
