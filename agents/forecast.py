@@ -61,7 +61,7 @@ PAID = ("research", "enrich")
 MAX_STEPS = 6
 
 
-@dataclass
+@dataclass(slots=True)  # one per due prospect, all held until the run is split: no __dict__
 class ProspectPreview:
     prospect_id: str
     name: str
@@ -384,17 +384,22 @@ def preview(
     with Session(engine) as session:
         if ids is None:
             ids = repo.due_prospect_ids(session, workspace=ws.id, now=now, limit=limit)
-        rows = rescore(session, ws, ids, now)
-        order = ranked(ids, rows)  # before the commit, which expires the rows
-        scores = {pid: (r.score, r.tier) for pid, r in rows.items()}
-        del rows  # no ORM rows held across the chunks' commits (each would expire them all)
+        # Rescored a chunk at a time, keeping only (score, tier): the breakdowns of 100,000
+        # prospects are not held at once.
+        scores: dict[str, tuple[float, int | None]] = {}
+        for start in range(0, len(ids), PREVIEW_CHUNK):
+            scored = rescore(session, ws, ids[start : start + PREVIEW_CHUNK], now)
+            scores.update((pid, (r.score, r.tier)) for pid, r in scored.items())
+        order = ranked(ids, {pid: s[0] for pid, s in scores.items()})
         session.commit()
         tally = _Tally()
         out = []
         n = 0
+        memo: dict[Any, Any] = {}  # cap verdicts of the cheap path, per input
         for start in range(0, len(order), PREVIEW_CHUNK):
             part = order[start : start + PREVIEW_CHUNK]
             facts = ChunkFacts(session, ws, part, now)
+            memo.clear()  # the chunk's shared usage is its own
             cached = set() if detail else _cached_research(session, ctx, facts)
             for pid in part:
                 n += 1
@@ -402,7 +407,7 @@ def preview(
                 assert p is not None
                 s = scores.get(pid)
                 pv = ProspectPreview(pid, p.full_name, s[0] if s else 0.0, s[1] if s else p.tier)
-                if detail or not _cheap_carry_over(ctx, facts, p, pv, tally, cached):
+                if detail or not _cheap_carry_over(ctx, facts, p, pv, tally, cached, memo):
                     tally = _full(ctx, session, facts.observation(pid), pv, tally)
                 out.append(pv)
                 if progress:
@@ -454,6 +459,7 @@ def _cheap_carry_over(
     pv: ProspectPreview,
     tally: _Tally,
     cached: set[str],
+    memo: dict[Any, tuple[list[dict[str, str]], list[dict[str, Any]]]] | None = None,
 ) -> bool:
     """Decide, from cheap facts only, a prospect whose first action is researching its
     company and whose cost a spent budget cap denies: the planner, given the facts it reads
@@ -482,27 +488,47 @@ def _cheap_carry_over(
     prop = proposal.to_dict()
     prop["est_credits"], prop["est_usd"] = est, est * cfg.costs.credit_usd
     shared = facts.shared_usage()
-    spend = {
-        "run": _plus(shared["spend_run"], tally),
-        "month": _plus(shared["spend_month"], tally),
-        "prospect": facts.spend_prospect(p.id),
-    }
-    inp = PolicyInput(
-        proposal=Proposal.from_dict(prop),
-        obs=Observation.from_json(
-            {"now": iso(facts.now), "prospect": {"id": p.id}, "counters": {**shared, "spend": spend}}
-        ),
+    mine = facts.spend_prospect(p.id)
+    # The cap rules read the proposal, the counters and the clock, never the prospect (its
+    # input here names only its id): prospects of one chunk with the same proposal and the
+    # same spend get the same verdicts, computed once.
+    key = (
+        tuple(sorted(prop.items())),
+        tally.credits,
+        tally.usd,
+        tuple(sorted(mine.items())),
     )
-    denied = []
-    for rid, rule in ctx.policy.rules:
-        if rid in CAP_RULES:
+    found = memo.get(key) if memo is not None else None
+    if found is None:  # (verdicts, path): shared, read-only, by every row decided alike
+        spend = {
+            "run": _plus(shared["spend_run"], tally),
+            "month": _plus(shared["spend_month"], tally),
+            "prospect": mine,
+        }
+        inp = PolicyInput(
+            proposal=Proposal.from_dict(prop),
+            obs=Observation.from_json(
+                {"now": iso(facts.now), "prospect": {"id": p.id}, "counters": {**shared, "spend": spend}}
+            ),
+        )
+        verdicts = []
+        for rid, rule in ctx.policy.rules:
+            if rid not in CAP_RULES:
+                continue
             v = rule(inp, ctx.policy.config)
             if v is not None and v.outcome == "deny":
-                denied.append({"rule": v.rule, "outcome": v.outcome, "reason": v.reason})
+                verdicts.append({"rule": v.rule, "outcome": v.outcome, "reason": v.reason})
+        path = [{"action": "research", "outcome": "deny", "step": None, "est_credits": round(est, 4)}]
+        found = (verdicts, path)
+        if memo is not None:
+            memo[key] = found
+    denied, path = found
     if not denied:
         return False
+    # The row of a carried-over prospect is held until the run is split (100,000 of them):
+    # its verdicts and path are the lists shared by every row decided alike, never mutated.
     pv.recipient = p.email_norm or p.linkedin_url or ""
-    pv.steps.append({"action": "research", "outcome": "deny", "step": None, "est_credits": round(est, 4)})
+    pv.steps = path
     pv.action, pv.outcome, pv.verdicts = "research", "deny", denied
     pv.carry_over = denied[0]["rule"]
     return True

@@ -664,8 +664,12 @@ class ChunkFacts:
         self._spend: dict[str, dict[str, float]] = {}
         self._scores: dict[str, dict[str, Any]] = {}
         for part in _parts(ids):
-            for p in session.execute(core_select(pt).where(pt.c.workspace == wid, pt.c.id.in_(part))):
-                self.prospects[p.id] = p
+            # By primary key only (the workspace checked here): with `workspace = ?` in the
+            # statement, SQLite (no ANALYZE statistics) walks a workspace index over every
+            # prospect of the workspace, for each chunk.
+            for p in session.execute(core_select(pt).where(pt.c.id.in_(part))):
+                if p.workspace == wid:
+                    self.prospects[p.id] = p
             for o in session.execute(
                 core_select(ot).where(ot.c.workspace == wid, ot.c.prospect_id.in_(part)).order_by(ot.c.id)
             ):
@@ -723,9 +727,10 @@ class ChunkFacts:
         for part in _parts(company_ids):
             ct = getattr(Company, "__table__")  # noqa: B009
             self.companies.update(
-                {
+                {  # by primary key only, as the prospects above
                     c.id: c
-                    for c in session.execute(core_select(ct).where(ct.c.workspace == wid, ct.c.id.in_(part)))
+                    for c in session.execute(core_select(ct).where(ct.c.id.in_(part)))
+                    if c.workspace == wid
                 }
             )
             for who, cid, at, raw in session.exec(

@@ -6,12 +6,17 @@ is pure; `rescore` loads facts, scores and stores them (`prospect_scores`)."""
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
-from sqlmodel import Session, select
+from sqlalchemy import Text, bindparam, cast, insert, literal, update
+from sqlalchemy import select as core_select
+from sqlmodel import Session
 
 from core.spend_config import IcpRule, ScoringConfig
 from core.timeutil import iso, to_utc
@@ -54,8 +59,22 @@ def _matches(rule: IcpRule, value: Any) -> bool:
         return (rule.min is None or n >= rule.min) and (rule.max is None or n <= rule.max)
     text = str(value).casefold()
     if rule.op == "contains":
-        return any(v.casefold() in text for v in rule.values)
-    return text in {v.casefold() for v in rule.values}
+        return _any_of(rule.values).search(text) is not None
+    return text in _folded(rule.values)
+
+
+@lru_cache(maxsize=256)
+def _folded(values: tuple[str, ...]) -> frozenset[str]:
+    return frozenset(v.casefold() for v in values)
+
+
+@lru_cache(maxsize=256)
+def _any_of(values: tuple[str, ...]) -> re.Pattern[str]:
+    """One pattern that finds any of the casefolded values as a substring (never matches when
+    there are none, like `any` over an empty list)."""
+    if not values:
+        return re.compile(r"(?!)")
+    return re.compile("|".join(re.escape(v.casefold()) for v in values))
 
 
 @dataclass(frozen=True)
@@ -78,9 +97,11 @@ def compute_score(
     icp: IcpConfig,
     cfg: ScoringConfig,
     now: datetime,
+    rules: tuple[IcpRule, ...] | None = None,
 ) -> ScoreResult:
     """Score one prospect from plain facts (industry, country, title, employee_count, tier,
-    attributes) and its signals (type, detail, url, occurred_at)."""
+    attributes) and its signals (type, detail, url, occurred_at). `rules` are
+    `icp_rules(icp, cfg)` when the caller scores many prospects with the same config."""
     attrs = facts.get("attributes") or {}
 
     def value(name: str) -> Any:
@@ -91,7 +112,7 @@ def compute_score(
             why = f"excluded: {rule.field} {value(rule.field)!r} matches {rule.op} {list(rule.values) or [rule.min, rule.max]}"
             return ScoreResult(0.0, 0.0, 0.0, _tier(0.0, facts, cfg), True, {"excluded": why, "score": 0.0})
     fit_rows, total, got = [], 0.0, 0.0
-    for rule in icp_rules(icp, cfg):
+    for rule in icp_rules(icp, cfg) if rules is None else rules:
         ok = _matches(rule, value(rule.field))
         total += rule.weight
         got += rule.weight if ok else 0.0
@@ -182,7 +203,8 @@ def explain(breakdown: Mapping[str, Any]) -> str:
     )
 
 
-def facts_of(p: Prospect, c: Company | None) -> dict[str, Any]:
+def facts_of(p: Any, c: Any) -> dict[str, Any]:
+    """The facts a score reads, from a prospect and its company (ORM objects or rows)."""
     return {
         "industry": c.industry if c else "",
         "country": p.country or (c.country if c else ""),
@@ -193,58 +215,154 @@ def facts_of(p: Prospect, c: Company | None) -> dict[str, Any]:
     }
 
 
+@dataclass(frozen=True, slots=True)
+class StoredScore:
+    """A prospect's score as stored in `prospect_scores` (plain values, not an ORM row)."""
+
+    score: float
+    fit: float
+    intent: float
+    tier: int | None
+    excluded: bool
+    breakdown: dict[str, Any]
+    scored_at: datetime
+
+
+def _unchanged(old: Any, r: ScoreResult) -> dict[str, Any] | None:
+    """The stored breakdown when a stored row already says what `r` says (its `scored_at`
+    aside), else None. The row's breakdown is read as text: equal to the new breakdown
+    serialised with the old instant is the common case and needs no parsing (SQLite stores
+    the text as written); otherwise (PostgreSQL's JSONB text, or a real change) it is parsed
+    and compared as a value."""
+    if (old.score, old.fit, old.intent, old.tier, bool(old.excluded)) != (
+        r.score,
+        r.fit,
+        r.intent,
+        r.tier,
+        r.excluded,
+    ):
+        return None
+    mine = {**r.breakdown, "scored_at": iso(old.scored_at)}
+    raw = old.raw
+    if isinstance(raw, str) and raw == json.dumps(mine):
+        return mine
+    stored = dict(json.loads(raw) if isinstance(raw, str) else raw or {})
+    stamp = stored.pop("scored_at", None)
+    return {**r.breakdown, "scored_at": stamp} if stored == r.breakdown else None
+
+
+FACT_FIELDS = frozenset(("industry", "country", "title", "employee_count", "tier"))
+
+
 def rescore(
     session: Session, ws: Workspace, prospect_ids: Iterable[str], now: datetime
-) -> dict[str, ProspectScore]:
-    """Score the prospects, store the scores (one row each, replaced) and return them by id."""
+) -> dict[str, StoredScore]:
+    """Score the prospects, store the scores (one row each) and return them by id.
+
+    Reads and writes are Core statements, per chunk of 500 ids: the prospects, their
+    companies and signals, and their stored scores. A row is written only when what it says
+    changed (score, fit, intent, tier, exclusion or any part of the breakdown but its
+    `scored_at`): an unchanged row keeps the instant it was last scored at, so a daily run
+    over prospects whose facts did not move writes nothing."""
     ids = list(prospect_ids)
     if not ids:
         return {}
     cfg, icp = ws.config.scoring, ws.config.icp
-    out: dict[str, ProspectScore] = {}
-    existing = {
-        s.prospect_id: s
-        for s in session.exec(select(ProspectScore).where(ProspectScore.workspace == ws.id)).all()
-    }
+    pt, ct, sgt, st = (getattr(m, "__table__") for m in (Prospect, Company, Signal, ProspectScore))  # noqa: B009
+    out: dict[str, StoredScore] = {}
+    stamp = iso(now)
+    rules = icp_rules(icp, cfg)
+    # The prospects' attributes (JSON) are read only when a rule or the imported score reads them.
+    attrs = bool(cfg.imported_score_field and cfg.imported_score != "ignore") or any(
+        r.field not in FACT_FIELDS for r in (*rules, *cfg.exclusions)
+    )
+    pcols = [pt.c.id, pt.c.company_id, pt.c.country, pt.c.title, pt.c.tier]
+    pcols += [pt.c.attributes] if attrs else [literal(None).label("attributes")]
+    score_cols = [st.c[n] for n in ("prospect_id", "score", "fit", "intent", "tier", "excluded", "scored_at")]
     for start in range(0, len(ids), 500):
         chunk = ids[start : start + 500]
-        prospects = session.exec(select(Prospect).where(Prospect.id.in_(chunk))).all()  # type: ignore[attr-defined]
+        prospects = session.execute(core_select(*pcols).where(pt.c.id.in_(chunk))).all()
         cids = {p.company_id for p in prospects if p.company_id}
-        companies = {c.id: c for c in session.exec(select(Company).where(Company.id.in_(cids or {""}))).all()}  # type: ignore[attr-defined]
-        sigs: dict[str, list[dict[str, Any]]] = {}
-        rows = session.exec(
-            select(Signal).where(
-                Signal.workspace == ws.id,
-                (Signal.prospect_id.in_(chunk)) | (Signal.company_id.in_(cids or {""})),  # type: ignore[union-attr]
+        companies = {
+            c.id: c
+            for c in session.execute(
+                core_select(ct.c.id, ct.c.industry, ct.c.country, ct.c.employee_count).where(
+                    ct.c.id.in_(cids or {""})
+                )
             )
-        ).all()
+        }
+        sigs: dict[str, list[dict[str, Any]]] = {}
+        rows = session.execute(
+            core_select(sgt).where(
+                sgt.c.workspace == ws.id,
+                (sgt.c.prospect_id.in_(chunk)) | (sgt.c.company_id.in_(cids or {""})),
+            )
+        )
         for s in rows:
             d = {"id": s.id, "type": s.type, "detail": s.detail, "url": s.url, "occurred_at": s.occurred_at}
             for key in (s.prospect_id, s.company_id):
                 if key:
                     sigs.setdefault(key, []).append(d)
+        existing = {
+            s.prospect_id: s
+            for s in session.execute(
+                core_select(*score_cols, cast(st.c.breakdown, Text).label("raw")).where(
+                    st.c.workspace == ws.id, st.c.prospect_id.in_(chunk)
+                )
+            )
+        }
+        inserts: list[dict[str, Any]] = []
+        updates: list[dict[str, Any]] = []
         for p in prospects:
             c = companies.get(p.company_id or "")
             both = sigs.get(p.id, []) + (sigs.get(p.company_id, []) if p.company_id else [])
             mine = list({d["id"]: d for d in both}.values())
-            r = compute_score(facts_of(p, c), mine, icp, cfg, now)
-            row = existing.get(p.id) or ProspectScore(workspace=ws.id, prospect_id=p.id, scored_at=now)
-            row.score, row.fit, row.intent, row.tier, row.excluded = (
-                r.score,
-                r.fit,
-                r.intent,
-                r.tier,
-                r.excluded,
-            )
-            row.breakdown, row.scored_at = {**r.breakdown, "scored_at": iso(now)}, now
-            session.add(row)
-            out[p.id] = row
+            r = compute_score(facts_of(p, c), mine, icp, cfg, now, rules)
+            old = existing.get(p.id)
+            kept = _unchanged(old, r) if old is not None else None
+            if old is not None and kept is not None:
+                out[p.id] = StoredScore(r.score, r.fit, r.intent, r.tier, r.excluded, kept, old.scored_at)
+                continue
+            breakdown = {**r.breakdown, "scored_at": stamp}
+            out[p.id] = StoredScore(r.score, r.fit, r.intent, r.tier, r.excluded, breakdown, now)
+            values = {
+                "score": r.score,
+                "fit": r.fit,
+                "intent": r.intent,
+                "tier": r.tier,
+                "excluded": r.excluded,
+                "breakdown": breakdown,
+                "scored_at": now,
+            }
+            if old is None:
+                inserts.append({"workspace": ws.id, "prospect_id": p.id, **values})
+            else:
+                updates.append(
+                    {"k_workspace": ws.id, "k_prospect_id": p.id, **{f"v_{k}": v for k, v in values.items()}}
+                )
+        if inserts:
+            session.execute(insert(st), inserts)
+        if updates:
+            session.execute(_UPDATE_SCORE, updates)
     return out
 
 
-def ranked(ids: Sequence[str], scores: Mapping[str, ProspectScore]) -> list[str]:
+def _update_score() -> Any:
+    st = getattr(ProspectScore, "__table__")  # noqa: B009
+    cols = ("score", "fit", "intent", "tier", "excluded", "breakdown", "scored_at")
+    return (
+        update(st)
+        .where(st.c.workspace == bindparam("k_workspace"), st.c.prospect_id == bindparam("k_prospect_id"))
+        .values({c: bindparam(f"v_{c}", type_=st.c[c].type) for c in cols})
+    )
+
+
+_UPDATE_SCORE = _update_score()
+
+
+def ranked(ids: Sequence[str], scores: Mapping[str, float]) -> list[str]:
     """Highest score first, then the prospect id (stable, independent of workers)."""
-    return sorted(ids, key=lambda i: (-(scores[i].score if i in scores else 0.0), i))
+    return sorted(ids, key=lambda i: (-scores.get(i, 0.0), i))
 
 
 def score_of(session: Session, workspace: str, prospect_id: str) -> dict[str, Any]:

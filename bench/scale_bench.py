@@ -4,6 +4,8 @@ Usage::
 
     .venv/bin/python bench/scale_bench.py --prospects 10000 --workers 1,2
     .venv/bin/python bench/scale_bench.py --prospects 2000 --workers 1,2 --peer-threads 1000
+    .venv/bin/python bench/scale_bench.py --prospects 10000 --workers 1,2 --mix
+    .venv/bin/python bench/scale_bench.py --prospects 100000 --workers 2 --only-daily
 
 For N prospects (synthetic workspace, seed 7, init at 2026-11-23T14:00Z, run at 16:00Z) it
 initialises one workspace, copies it once per worker count and measures, each in a fresh
@@ -17,6 +19,13 @@ replay and `audit verify` of the 1-worker run (decisions per second beyond start
 peer: a plain LangGraph graph with the same six nodes on SqliteSaver with durability="exit",
 --peer-threads threads, CPU per thread. The load average (`os.getloadavg`) is recorded next to
 every figure: the machine may be shared.
+
+Per daily run also: lock wait (time spent in `BEGIN IMMEDIATE`, SQLite's write lock, summed
+over the process and its workers), peak RSS of the process and of its largest worker, and
+database bytes per decision. `--mix` gives the workspace a run budget of N/10 credits (about a
+third of due prospects act, the rest are carried over by the cap); `--prescore` stores every
+score at init (the steady state of a daily run); `--only-daily` skips everything but the daily
+runs (100,000 prospects). See bench/README.md.
 """
 
 from __future__ import annotations
@@ -57,11 +66,28 @@ def child(kind: str, path: str, workers: int, threads: int) -> dict[str, Any]:
     from sqlalchemy.engine import Engine
 
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
+    import multiprocessing
+
     statements = [0]
+    # Lock wait: the time each `BEGIN IMMEDIATE` (SQLite's write lock, taken at BEGIN by
+    # write transactions, see state/db.py) takes to return, summed over this process and its
+    # forked workers (shared memory created before the fork): [seconds, count, max seconds].
+    lock = multiprocessing.Array("d", 3)
 
     @event.listens_for(Engine, "before_cursor_execute")
-    def _count(*_a: Any) -> None:
+    def _count(conn: Any, _cursor: Any, statement: str, *_a: Any) -> None:
         statements[0] += 1
+        if statement.startswith("BEGIN IMMEDIATE"):
+            conn.info["bench_begin"] = time.perf_counter()
+
+    @event.listens_for(Engine, "after_cursor_execute")
+    def _waited(conn: Any, _cursor: Any, statement: str, *_a: Any) -> None:
+        if statement.startswith("BEGIN IMMEDIATE"):
+            dt = time.perf_counter() - conn.info.pop("bench_begin", time.perf_counter())
+            with lock.get_lock():
+                lock[0] += dt
+                lock[1] += 1
+                lock[2] = max(lock[2], dt)
 
     from core.workspace import load_workspace
     from tests.conftest import at
@@ -158,7 +184,19 @@ def child(kind: str, path: str, workers: int, threads: int) -> dict[str, Any]:
         out.update(decisions=v.records, ok=v.ok, seconds=time.perf_counter() - t1)
     elif kind == "peer":
         out.update(_peer(Path(path), threads))
-    out.update(wall=time.perf_counter() - t0, cpu=_cpu() - cpu0, statements=statements[0], load_after=_load())
+    me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    out.update(
+        wall=time.perf_counter() - t0,
+        cpu=_cpu() - cpu0,
+        statements=statements[0],
+        load_after=_load(),
+        lock_wait_s=round(lock[0], 4),
+        lock_waits=int(lock[1]),
+        lock_wait_max_s=round(lock[2], 4),
+        # peak RSS (Linux: KiB) of this process and of its largest worker (none with workers=1)
+        rss_mb=round(me.ru_maxrss / 1024, 1),
+        rss_worker_mb=round(kids.ru_maxrss / 1024, 1),
+    )
     return out
 
 
@@ -233,7 +271,15 @@ def storage(ws_dir: Path) -> dict[str, Any]:
     db = ws.database_url.removeprefix("sqlite:///")
     cp = ws.checkpoint_path
     with sqlite3.connect(str(db)) as c:
-        n, body = c.execute("SELECT COUNT(*), COALESCE(SUM(LENGTH(body)), 0) FROM decisions").fetchone()
+        # decision bodies are stored packed since migration 0012store (plain text before)
+        n, body = c.execute(
+            "SELECT COUNT(*), COALESCE(SUM(LENGTH(COALESCE(packed, body))), 0) FROM decisions"
+        ).fetchone()
+        carry = c.execute(
+            "SELECT COUNT(*), COALESCE(SUM(LENGTH(COALESCE(packed, body))), 0) FROM decisions"
+            " WHERE action = 'carry_over'"
+        ).fetchone()
+        body_dicts = c.execute("SELECT COALESCE(SUM(LENGTH(data)), 0) FROM decision_dicts").fetchone()
         # observations are stored compressed (packed) since migration 0011r, with dictionaries
         obs = c.execute(
             "SELECT COUNT(*), COALESCE(SUM(LENGTH(COALESCE(packed, body))), 0) FROM observations"
@@ -242,9 +288,20 @@ def storage(ws_dir: Path) -> dict[str, Any]:
     with sqlite3.connect(str(cp)) as c:
         cps = c.execute("SELECT COUNT(*), COUNT(DISTINCT thread_id) FROM checkpoints").fetchone()
     size = sum(f.stat().st_size for f in cp.parent.glob(cp.name + "*"))
+    dbp = Path(db)
+    db_size = sum(f.stat().st_size for f in dbp.parent.glob(dbp.name + "*"))
     return {
+        "database_bytes": db_size,
+        # the whole database file (WAL included) over the decisions: an upper bound, since
+        # it also holds the imported prospects, companies, evidence and the ledger
+        "database_bytes_per_decision": round(db_size / max(n, 1)),
         "decisions": n,
-        "bytes_per_decision": round((body + obs[1] + dicts[0]) / max(n, 1)),
+        "bytes_per_decision": round((body + obs[1] + dicts[0] + body_dicts[0]) / max(n, 1)),
+        # the same without the run-level carry-over records (one per rule, each listing every
+        # carried-over prospect: at 100,000 one record holds ~100,000 ids)
+        "bytes_per_prospect_decision": round(
+            (body - carry[1] + obs[1] + dicts[0] + body_dicts[0]) / max(n - carry[0], 1)
+        ),
         "observations": obs[0],
         "checkpoints": cps[0],
         "checkpoint_threads": cps[1],
@@ -252,11 +309,51 @@ def storage(ws_dir: Path) -> dict[str, Any]:
     }
 
 
+def _prescore(ws_dir: Path) -> None:
+    """Store every prospect's score at init time, as the previous day's run would have."""
+    from sqlmodel import Session, select
+
+    from agents.scoring import rescore
+    from core.workspace import load_workspace
+    from state.db import engine_for
+    from state.models import Prospect
+    from tests.conftest import at
+
+    ws = load_workspace(ws_dir)
+    with Session(engine_for(ws.database_url)) as s:
+        ids = list(s.exec(select(Prospect.id).where(Prospect.workspace == ws.id)).all())
+        rescore(s, ws, ids, at(INIT))
+        s.commit()
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--prospects", type=int, default=10000, help="Prospects in the synthetic workspace.")
     ap.add_argument("--workers", default="1,2", help="Worker counts to measure, comma-separated.")
     ap.add_argument("--peer-threads", type=int, default=1000, help="Threads the LangGraph peer runs.")
+    ap.add_argument(
+        "--run-credits",
+        type=float,
+        default=None,
+        help="Per-run credit budget of the synthetic workspace (default: the policy default, 50).",
+    )
+    ap.add_argument(
+        "--mix",
+        action="store_true",
+        help="Realistic mix: a run budget of prospects/10 credits, which lets about a third of the "
+        "due prospects act (the rest are carried over by the budget cap).",
+    )
+    ap.add_argument(
+        "--prescore",
+        action="store_true",
+        help="Score every prospect at init time, as the previous day's run would have (steady "
+        "state: the run rescores rows that exist and rewrites only those that changed).",
+    )
+    ap.add_argument(
+        "--only-daily",
+        action="store_true",
+        help="Measure only the daily runs (no preview, replay, verify or peer): for 100,000 prospects.",
+    )
     ap.add_argument("--child", default="", help=argparse.SUPPRESS)
     ap.add_argument("--path", default="", help=argparse.SUPPRESS)
     a = ap.parse_args()
@@ -268,29 +365,65 @@ def main() -> None:
     from tests.conftest import at
     from tools.synthetic import write_synthetic_workspace
 
-    out = BENCH / "out" / f"scale_{a.prospects}"
+    credits = a.prospects / 10 if a.mix and a.run_credits is None else a.run_credits
+    out = BENCH / "out" / (f"scale_{a.prospects}" + ("_mix" if credits is not None else ""))
     shutil.rmtree(out, ignore_errors=True)
-    write_synthetic_workspace(out / "base", a.prospects, seed=7)
+    t0, c0 = time.perf_counter(), _cpu()
+    write_synthetic_workspace(out / "base", a.prospects, seed=7, run_credits=credits)
     init_workspace(load_workspace(out / "base"), now=at(INIT))
+    if a.prescore:
+        _prescore(out / "base")
     results: dict[str, Any] = {
         "prospects": a.prospects,
+        "run_credits": credits,
+        "prescored": a.prescore,
         "machine": f"{os.cpu_count()} cores, {os.uname().sysname}",
+        "setup_wall": round(time.perf_counter() - t0, 1),
+        "setup_cpu": round(_cpu() - c0, 1),
     }
-    shutil.copytree(out / "base", out / "preview")
-    results["preview"] = run_child("preview", out / "preview")
+    print(f"workspace ready: {results['setup_wall']}s", flush=True)
+    if not a.only_daily:
+        shutil.copytree(out / "base", out / "preview")
+        results["preview"] = run_child("preview", out / "preview")
     for w in [int(x) for x in a.workers.split(",")]:
         shutil.copytree(out / "base", out / f"w{w}")
         r = run_child("daily", out / f"w{w}", workers=w)
         r["storage"] = storage(out / f"w{w}")
         results[f"daily_w{w}"] = r
-        print(f"workers={w}: wall {r['wall']:.1f}s cpu {r['cpu']:.1f}s load {r['load_before']}", flush=True)
+        print(
+            f"workers={w}: wall {r['wall']:.1f}s cpu {r['cpu']:.1f}s lock wait {r['lock_wait_s']:.2f}s "
+            f"rss {r['rss_mb']}/{r['rss_worker_mb']} MB load {r['load_before']}",
+            flush=True,
+        )
+        if w != int(a.workers.split(",")[0]):
+            shutil.rmtree(out / f"w{w}", ignore_errors=True)  # keep the disk use of big runs down
     first = out / f"w{a.workers.split(',')[0]}"
+    d1 = results[f"daily_w{a.workers.split(',')[0]}"]
+    results["derived"] = {
+        f"daily_w{w}": {
+            k: results[f"daily_w{w}"][k]
+            for k in ("wall", "cpu", "lock_wait_s", "lock_waits", "rss_mb", "rss_worker_mb")
+        }
+        | {
+            "bytes_per_decision": results[f"daily_w{w}"]["storage"]["bytes_per_decision"],
+            "checkpoints": results[f"daily_w{w}"]["storage"]["checkpoints"],
+            "checkpoint_threads": results[f"daily_w{w}"]["storage"]["checkpoint_threads"],
+            "checkpoint_bytes": results[f"daily_w{w}"]["storage"]["checkpoint_bytes"],
+            "database_bytes_per_decision": results[f"daily_w{w}"]["storage"]["database_bytes_per_decision"],
+        }
+        for w in [int(x) for x in a.workers.split(",")]
+    }
+    if a.only_daily:
+        (out / "results.json").write_text(json.dumps(results, indent=2), encoding="utf-8")
+        print(json.dumps(results, indent=2))
+        return
     results["replay"] = run_child("replay", first)
     results["verify"] = run_child("verify", first)
     results["peer"] = run_child("peer", out / "peer", threads=a.peer_threads)
-    pv, d1 = results["preview"], results[f"daily_w{a.workers.split(',')[0]}"]
+    pv = results["preview"]
     acting = max(pv["due"] - pv["carried"], 1)
-    results["derived"] = {
+    results["derived"] |= {
+        "acting_share": round((pv["due"] - pv["carried"]) / max(pv["due"], 1), 3),
         "cpu_ms_per_due_in_preview": round(1000 * pv["cpu"] / max(pv["due"], 1), 2),
         # the preview call minus its full-path prospects, all charged to the carried-over
         # ones (rescoring every due prospect and loading the chunks included)

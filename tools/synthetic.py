@@ -668,13 +668,32 @@ def _iso(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def budget_toml(run_credits: float) -> str:
+    """`[policy.budget.run]` and `[policy.budget.month]` tables for a per-run credit budget of
+    `run_credits` (the other run caps as the defaults; the dollar caps and the month's caps
+    raised so that the run's credits are what binds)."""
+    usd = 25.0 + run_credits * 0.01  # the demo's credit_usd
+    return (
+        "\n[policy.budget.run]\n"
+        f"credits = {float(run_credits)}\nllm_usd = 5.0\nusd = {usd}\n"
+        "\n[policy.budget.month]\n"
+        f"credits = {max(2000.0, 4.0 * run_credits)}\nllm_usd = 100.0\nusd = {max(1500.0, 4.0 * usd)}\n"
+    )
+
+
 def write_synthetic_workspace(
-    out_dir: Path, prospects: int, seed: int = 7, companies: int | None = None
+    out_dir: Path,
+    prospects: int,
+    seed: int = 7,
+    companies: int | None = None,
+    run_credits: float | None = None,
 ) -> dict:
     """Write a complete synthetic workspace to ``out_dir`` and return a summary.
 
     ``prospects`` rows are spread over ``companies`` companies (default: one per
-    five prospects). Returns ``{"prospects": N, "companies": C, "path": str(out_dir)}``.
+    five prospects). ``run_credits`` sets the per-run credit budget (default: the
+    production default, 50 credits, which on a large workspace lets about 100 prospects
+    act and carries the rest over). Returns ``{"prospects": N, "companies": C, "path": str(out_dir)}``.
     """
     if prospects < 0:
         raise ValueError("prospects must be >= 0")
@@ -687,7 +706,10 @@ def write_synthetic_workspace(
 
     toml_src = DEMO_DIR / "workspace.toml"
     if toml_src.exists():
-        _write(out_dir / "workspace.toml", _client_toml(toml_src.read_text(encoding="utf-8"), prospects))
+        text = _client_toml(toml_src.read_text(encoding="utf-8"), prospects)
+        _write(
+            out_dir / "workspace.toml", text + (budget_toml(run_credits) if run_credits is not None else "")
+        )
     templates_src = DEMO_DIR / "templates"
     if templates_src.is_dir():
         shutil.copytree(templates_src, out_dir / "templates", dirs_exist_ok=True)
@@ -800,9 +822,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--prospects", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--companies", type=int, default=None)
+    parser.add_argument(
+        "--run-credits", type=float, default=None, help="Per-run credit budget (default: the policy default)."
+    )
     args = parser.parse_args(argv)
     summary = write_synthetic_workspace(
-        args.out_dir, args.prospects, seed=args.seed, companies=args.companies
+        args.out_dir, args.prospects, seed=args.seed, companies=args.companies, run_credits=args.run_credits
     )
     print(
         f"wrote {summary['prospects']} prospects across {summary['companies']} companies to {summary['path']}"
