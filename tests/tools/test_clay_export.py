@@ -4,7 +4,6 @@ to the US rows in their window without a review for unknown jurisdiction."""
 
 from __future__ import annotations
 
-import json
 import shutil
 from pathlib import Path
 
@@ -15,6 +14,7 @@ from agents.runner import run_daily
 from agents.services import import_file, init_workspace
 from core.workspace import load_workspace
 from state.db import engine_for
+from state.decision_log import load_body
 from state.models import Company, DecisionRecord, OutboxMessage, Prospect
 from tests.conftest import ROOT, at, copy_demo
 
@@ -91,7 +91,7 @@ def test_clay_export_daily_run_sends_to_us_rows_in_their_window(tmp_path: Path) 
             if d.prospect_id in people
             and any(
                 v.get("rule") == "jurisdiction_known" and v.get("outcome") == "review"
-                for v in (json.loads(d.body).get("verdicts") or [])
+                for v in (load_body(d).get("verdicts") or [])
             )
         }
     us_known = {e for e, (c, tz, _) in EXPECTED.items() if c == "US" and tz}
