@@ -6,7 +6,6 @@ defers the second send with the capacity verdict, logged. On SQLite the write tr
 from __future__ import annotations
 
 import json
-
 import threading
 from pathlib import Path
 from typing import Any
