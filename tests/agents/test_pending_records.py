@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from langgraph.runtime import Runtime
 from sqlalchemy import event
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from agents import actions
 from agents.checkpoint import open_checkpointer, thread_id
@@ -221,7 +221,11 @@ def test_append_takes_four_statements_once_the_dictionary_is_known(ready_ws) -> 
                 decision_log.append(s, ready_ws.id, [body(n), body(n), body(n)])
         assert len(seen) == 4, seen
     with Session(engine) as s:
-        recs = s.exec(select(DecisionRecord).where(DecisionRecord.workspace == ready_ws.id)).all()
+        recs = s.exec(
+            select(DecisionRecord)
+            .where(DecisionRecord.workspace == ready_ws.id)
+            .order_by(col(DecisionRecord.seq))
+        ).all()
         assert decision_log.load_bodies(s, recs)[-1]["observation"] == {"mode": "send", "n": 2}
     assert decision_log.verify(engine, ready_ws.id).ok
 
