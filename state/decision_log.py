@@ -50,6 +50,11 @@ GENESIS = "0" * 64
 INDEXED = ("id", "seq", "at", "run_id", "prospect_id", "node", "action", "outcome")
 
 
+def _cache_key(conn: Any, workspace: str) -> tuple[str, str]:
+    """Key of the per-process dictionary caches: (database URL, workspace)."""
+    return (str(conn.engine.url), workspace)
+
+
 def chain_hash(prev_hash: str, body_json: str) -> str:
     return sha256_hex(prev_hash + body_json)
 
@@ -63,7 +68,7 @@ def append(session: Session, workspace: str, bodies: Iterable[Mapping[str, Any]]
     insert of the records, one head update. This is on every step batch's path."""
     heads = ChainHead.__table__  # type: ignore[attr-defined]
     conn = session.connection()
-    ck = (str(conn.engine.url), workspace)
+    ck = _cache_key(conn, workspace)
     cached = _CURRENT.get(ck)
     columns: list[Any] = [heads.c.seq, heads.c.hash]
     if cached is not None:  # the cached dictionary is still there (a restore could drop it)
@@ -86,7 +91,7 @@ def append(session: Session, workspace: str, bodies: Iterable[Mapping[str, Any]]
             core_select(heads.c.seq, heads.c.hash).where(heads.c.workspace == workspace).with_for_update()
         ).one()
     seq, prev = row[0], row[1]
-    pack_body = _body_packer(conn, workspace, seq)
+    pack_body = _body_packer(conn, workspace, seq, ck)
     stored: list[dict[str, Any]] = []
     rows: list[dict[str, Any]] = []
     observations: dict[str, tuple[str, Any]] = {}
@@ -175,7 +180,7 @@ def _current_dictionary(conn: Any, workspace: str, at: datetime) -> tuple[str, b
     the id and bytes are cached per process once known (no statement); until then the id is
     read in the caller's transaction, and a new one is made at most every `DICT_RECHECK`
     observations (plain DEFLATE meanwhile)."""
-    ck = (str(conn.engine.url), workspace)
+    ck = _cache_key(conn, workspace)
     did = _CURRENT.get(ck)
     if did is not None:
         return did, _DICTS[(workspace, did)]
@@ -242,7 +247,7 @@ def _store_observations(conn: Any, workspace: str, observations: Mapping[str, tu
     first = to_utc(parse_instant(iso_at(next(iter(observations.values()))[1])))
     current = _current_dictionary(conn, workspace, first)
     if current is None:
-        ck = (str(conn.engine.url), workspace)
+        ck = _cache_key(conn, workspace)
         _SINCE_CHECK[ck] = _SINCE_CHECK.get(ck, 0) + len(observations)
     name = f"zd:{current[0]}" if current else "z"
     values = [
@@ -299,7 +304,9 @@ def outcome_of(body: Mapping[str, Any]) -> str:
     return value if isinstance(value, str) else ""
 
 
-def _body_packer(conn: Any, workspace: str, seq: int) -> Callable[[str, Mapping[str, Any]], dict[str, Any]]:
+def _body_packer(
+    conn: Any, workspace: str, seq: int, ck: tuple[str, str]
+) -> Callable[[str, Mapping[str, Any]], dict[str, Any]]:
     """For `append`: the storage columns of a body's canonical text (storage format 3),
     packed with the workspace's current body dictionary (looked up, or built when the chain
     reaches a length in BODY_DICT_AT, on the first body of the batch)."""
@@ -307,7 +314,7 @@ def _body_packer(conn: Any, workspace: str, seq: int) -> Callable[[str, Mapping[
 
     def pack(text: str, body: Mapping[str, Any]) -> dict[str, Any]:
         if not current:
-            current.append(_body_dictionary(conn, workspace, seq, body["at"]))
+            current.append(_body_dictionary(conn, workspace, seq, body["at"], ck))
         found = current[0]
         return {
             "outcome": outcome_of(body),
@@ -319,12 +326,13 @@ def _body_packer(conn: Any, workspace: str, seq: int) -> Callable[[str, Mapping[
     return pack
 
 
-def _body_dictionary(conn: Any, workspace: str, seq: int, at: Any) -> tuple[str, bytes] | None:
+def _body_dictionary(
+    conn: Any, workspace: str, seq: int, at: Any, ck: tuple[str, str]
+) -> tuple[str, bytes] | None:
     """The workspace's newest body dictionary; a new one is made from its newest stored bodies
     when the chain (of `seq` records, locked by the caller) has reached a length in
     BODY_DICT_AT that no dictionary was built at yet."""
     due = max((n for n in codec.BODY_DICT_AT if seq >= n), default=0)
-    ck = (str(conn.engine.url), workspace)
     hit = _BODY_CURRENT.get(ck)
     if hit is not None and hit[1] >= due:  # nothing new to build at this length: no statement
         return None if hit[0] is None else (hit[0], _body_dict(conn, workspace, hit[0]))
